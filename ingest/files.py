@@ -1,0 +1,105 @@
+"""The snapshot file format: versioned JSONL, one row per coin x venue x time.
+
+A snapshot directory holds any number of ``*.jsonl`` files (the recorder writes one per UTC day).
+Each file starts with a header row, then one row per sample:
+
+    {"format": "insider-selling-snapshots", "version": 1}
+    {"kind": "coin", "coin_id": "pepe", "symbol": "PEPE", "name": "Pepe", "chain": null, ...}
+    {"kind": "market", "coin_id": "pepe", "venue": "binance", "at": "2026-11-20T10:00:00Z", ...}
+    {"kind": "onchain", "coin_id": "pepe", "at": "2026-11-20T10:00:00Z", "liquidity_usd": ...}
+
+The columns and units of ``market`` and ``onchain`` rows are the fields of
+:class:`ingest.snapshot.MarketSample` and :class:`ingest.snapshot.OnchainSample`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ingest.errors import SnapshotFormatError
+from ingest.snapshot import FORMAT_VERSION, Coin, MarketSample, OnchainSample
+
+__all__ = ["HEADER", "read_snapshots", "write_snapshots"]
+
+HEADER = {"format": "insider-selling-snapshots", "version": FORMAT_VERSION}
+
+
+def write_snapshots(
+    path: Path,
+    coins: Iterable[Coin],
+    market: Iterable[MarketSample],
+    onchain: Iterable[OnchainSample] = (),
+    *,
+    append: bool = False,
+) -> int:
+    """Write (or append) rows to one JSONL file; returns the number of sample rows written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new_file = not append or not path.exists() or path.stat().st_size == 0
+    written = 0
+    with path.open("ab" if append else "wb") as out:
+        if new_file:
+            out.write(orjson.dumps(HEADER) + b"\n")
+        for coin in coins:
+            out.write(orjson.dumps({"kind": "coin", **asdict(coin)}) + b"\n")
+        for sample in market:
+            out.write(orjson.dumps({"kind": "market", **sample.to_row()}) + b"\n")
+            written += 1
+        for onchain_sample in onchain:
+            out.write(orjson.dumps({"kind": "onchain", **onchain_sample.to_row()}) + b"\n")
+            written += 1
+    return written
+
+
+def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open("rb") as src:
+        for number, line in enumerate(src, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise SnapshotFormatError(f"{path}:{number}: not JSON ({exc})") from exc
+            if not isinstance(row, dict):
+                raise SnapshotFormatError(f"{path}:{number}: a row must be a JSON object")
+            yield number, row
+
+
+def read_snapshots(
+    directory: Path,
+) -> tuple[dict[str, Coin], list[MarketSample], list[OnchainSample]]:
+    """Read every ``*.jsonl`` file below ``directory`` (or one file), checking the header."""
+    paths = [directory] if directory.is_file() else sorted(directory.rglob("*.jsonl"))
+    if not paths:
+        raise SnapshotFormatError(f"{directory}: no *.jsonl snapshot files")
+    coins: dict[str, Coin] = {}
+    market: list[MarketSample] = []
+    onchain: list[OnchainSample] = []
+    for path in paths:
+        rows = _rows(path)
+        first = next(rows, None)
+        if first is None or first[1].get("format") != HEADER["format"]:
+            raise SnapshotFormatError(f"{path}: missing the snapshot header row {HEADER}")
+        if first[1].get("version") != FORMAT_VERSION:
+            raise SnapshotFormatError(
+                f"{path}: format version {first[1].get('version')}, expected {FORMAT_VERSION}"
+            )
+        for number, row in rows:
+            kind = row.pop("kind", None)
+            try:
+                if kind == "market":
+                    row.pop("funding_rate_per_hour", None)
+                    market.append(MarketSample.from_row(row))
+                elif kind == "onchain":
+                    onchain.append(OnchainSample.from_row(row))
+                elif kind == "coin":
+                    coins[row["coin_id"]] = Coin(**row)
+                else:
+                    raise SnapshotFormatError(f"{path}:{number}: unknown row kind {kind!r}")
+            except (KeyError, TypeError, ValueError) as exc:
+                raise SnapshotFormatError(f"{path}:{number}: bad {kind} row ({exc})") from exc
+    return coins, market, onchain
