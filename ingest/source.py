@@ -23,6 +23,8 @@ class VenueOutcome:
     markets: int = 0
     requests: int = 0
     error: str | None = None
+    #: rows or responses rejected by validation this cycle (added by the live ingest)
+    rejected: int = 0
 
 
 @dataclass(slots=True)

@@ -1,0 +1,81 @@
+"""BingX USDT-M perpetual swaps (ccxt ``bingx``).
+
+Scan, 2 requests: ``swap/v2/quote/premiumIndex`` without a symbol (mark, index, last funding rate
+of every contract) and ``swap/v2/quote/ticker`` (last price). BingX states no interval in bulk;
+default 8 h (a ``fundingIntervalHours`` field is used when present). Open interest (already in
+USDT) has no bulk endpoint and is fetched per candidate.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from ingest.errors import VenueError
+from ingest.venues.base import CcxtVenue, Num, Quote, Raw
+
+_PERP = re.compile(r"^(?P<base>[A-Za-z0-9]+)-USDT$")
+
+
+class Envelope(Raw):
+    code: int
+    msg: str = ""
+    data: Any = None
+
+
+class Premium(Raw):
+    symbol: str
+    markPrice: float
+    indexPrice: Num = None
+    lastFundingRate: float
+    fundingIntervalHours: Num = None
+
+
+class Ticker(Raw):
+    symbol: str
+    lastPrice: Num = None
+
+
+class OpenInterest(Raw):
+    openInterest: float
+
+
+class Bingx(CcxtVenue):
+    id = "bingx"
+    exchange_id = "bingx"
+    default_interval_hours = 8.0
+
+    async def _data(self, method: str, params: dict[str, Any]) -> Any:
+        env = self.envelope(Envelope, await self.get(method, params))
+        if env.code != 0:
+            raise VenueError(self.id, f"code {env.code}: {env.msg}")
+        return env.data
+
+    async def scan(self) -> list[Quote]:
+        premiums = self.rows(Premium, await self._data("swapV2PublicGetQuotePremiumIndex", {}))
+        tickers = self.rows(Ticker, await self._data("swapV2PublicGetQuoteTicker", {}))
+        last = {t.symbol: t.lastPrice for t in tickers}
+        quotes = []
+        for row in premiums:
+            match = _PERP.match(row.symbol)
+            if not match:
+                continue
+            quotes.append(
+                Quote(
+                    venue=self.id,
+                    symbol=row.symbol,
+                    base=match["base"],
+                    funding_rate=row.lastFundingRate,
+                    funding_interval_hours=row.fundingIntervalHours or self.default_interval_hours,
+                    mark_price=row.markPrice,
+                    index_price=row.indexPrice,
+                    price=last.get(row.symbol),
+                )
+            )
+        return quotes
+
+    async def enrich(self, quotes: Sequence[Quote]) -> None:
+        for quote in quotes:
+            data = await self._data("swapV2PublicGetQuoteOpenInterest", {"symbol": quote.symbol})
+            quote.open_interest_usd = self.envelope(OpenInterest, data).openInterest

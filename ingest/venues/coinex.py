@@ -1,0 +1,74 @@
+"""CoinEx USDT perpetual futures, over httpx (CoinEx left ccxt in 4.5.87). API v2.
+
+Scan, 2 requests: ``GET /v2/futures/ticker`` (every market: last, mark, index,
+``open_interest_volume`` in the base coin) and ``GET /v2/futures/funding-rate`` (every market's
+``latest_funding_rate``; the interval is ``next_funding_time - latest_funding_time``).
+Default interval: 8 h.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ingest.errors import VenueError
+from ingest.venues.base import HttpVenue, Num, Quote, Raw, interval_from_ms, usd
+
+
+class Envelope(Raw):
+    code: int
+    message: str = ""
+    data: list[Any]
+
+
+class Ticker(Raw):
+    market: str
+    last: Num = None
+    mark_price: float
+    index_price: Num = None
+    open_interest_volume: Num = None
+
+
+class Funding(Raw):
+    market: str
+    latest_funding_rate: float
+    latest_funding_time: Num = None
+    next_funding_time: Num = None
+
+
+class Coinex(HttpVenue):
+    id = "coinex"
+    base_url = "https://api.coinex.com"
+    default_interval_hours = 8.0
+    min_request_interval = 0.2
+
+    async def _data(self, path: str) -> list[Any]:
+        env = self.envelope(Envelope, await self.get(path))
+        if env.code != 0:
+            raise VenueError(self.id, f"code {env.code}: {env.message}")
+        return env.data
+
+    async def scan(self) -> list[Quote]:
+        tickers = {t.market: t for t in self.rows(Ticker, await self._data("/v2/futures/ticker"))}
+        funding = self.rows(Funding, await self._data("/v2/futures/funding-rate"))
+        quotes = []
+        for row in funding:
+            ticker = tickers.get(row.market)
+            if ticker is None or not row.market.endswith("USDT"):
+                continue
+            quotes.append(
+                Quote(
+                    venue=self.id,
+                    symbol=row.market,
+                    base=row.market.removesuffix("USDT"),
+                    funding_rate=row.latest_funding_rate,
+                    funding_interval_hours=interval_from_ms(
+                        row.latest_funding_time, row.next_funding_time
+                    )
+                    or self.default_interval_hours,
+                    open_interest_usd=usd(ticker.open_interest_volume, ticker.mark_price),
+                    mark_price=ticker.mark_price,
+                    index_price=ticker.index_price,
+                    price=ticker.last,
+                )
+            )
+        return quotes

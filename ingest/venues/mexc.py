@@ -1,0 +1,86 @@
+"""MEXC USDT-M perpetual futures (ccxt ``mexc``; ``has.fetchFundingRates`` is false).
+
+Scan, 2 requests: ``contract/ticker`` without a symbol (funding rate, fair (mark) price, index,
+last, ``holdVol`` = OI in contracts) and ``contract/detail`` (``contractSize``, base units per
+contract). The interval (``collectCycle``, hours) is only per symbol, so the scan assumes the
+8 h default and candidates get their real interval from ``contract/funding_rate/{symbol}``.
+OI in USD = holdVol x contractSize x fair price.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ingest.errors import VenueError
+from ingest.venues.base import CcxtVenue, Num, Quote, Raw, usd
+
+
+class Envelope(Raw):
+    success: bool
+    code: int = 0
+    data: Any = None
+
+
+class Ticker(Raw):
+    symbol: str
+    fairPrice: float
+    indexPrice: Num = None
+    lastPrice: Num = None
+    fundingRate: float
+    holdVol: Num = None
+
+
+class Detail(Raw):
+    symbol: str
+    baseCoin: str
+    quoteCoin: str
+    contractSize: float
+
+
+class FundingDetail(Raw):
+    fundingRate: float
+    collectCycle: float
+
+
+class Mexc(CcxtVenue):
+    id = "mexc"
+    exchange_id = "mexc"
+    default_interval_hours = 8.0
+
+    async def _data(self, method: str, params: dict[str, Any]) -> Any:
+        env = self.envelope(Envelope, await self.get(method, params))
+        if not env.success:
+            raise VenueError(self.id, f"code {env.code}")
+        return env.data
+
+    async def scan(self) -> list[Quote]:
+        tickers = self.rows(Ticker, await self._data("contractPublicGetTicker", {}))
+        details = self.rows(Detail, await self._data("contractPublicGetDetail", {}))
+        size = {d.symbol: d for d in details}
+        quotes = []
+        for row in tickers:
+            detail = size.get(row.symbol)
+            if detail is None or detail.quoteCoin != "USDT":
+                continue
+            quotes.append(
+                Quote(
+                    venue=self.id,
+                    symbol=row.symbol,
+                    base=detail.baseCoin,
+                    funding_rate=row.fundingRate,
+                    funding_interval_hours=self.default_interval_hours,
+                    open_interest_usd=usd(row.holdVol, detail.contractSize, row.fairPrice),
+                    mark_price=row.fairPrice,
+                    index_price=row.indexPrice,
+                    price=row.lastPrice,
+                )
+            )
+        return quotes
+
+    async def enrich(self, quotes: Sequence[Quote]) -> None:
+        for quote in quotes:
+            data = await self._data("contractPublicGetFundingRateSymbol", {"symbol": quote.symbol})
+            detail = self.envelope(FundingDetail, data)
+            quote.funding_rate = detail.fundingRate
+            quote.funding_interval_hours = detail.collectCycle

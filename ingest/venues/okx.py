@@ -1,0 +1,114 @@
+"""OKX USDT/USDC-margined perpetual swaps (ccxt ``okx``).
+
+Scan, 5 requests: ``public/funding-rate?instId=ANY`` (every swap's current rate; the interval is
+``nextFundingTime - fundingTime``), ``public/mark-price``, ``market/tickers``,
+``public/open-interest`` (``oiUsd``, else ``oiCcy`` x mark) and ``market/index-tickers``.
+Default interval: 8 h.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ingest.errors import VenueError
+from ingest.venues.base import CcxtVenue, Num, Quote, Raw, interval_from_ms, usd
+
+_SWAP = re.compile(r"^(?P<base>[A-Z0-9]+)-(?P<quote>USDT|USDC)-SWAP$")
+
+
+class Envelope(Raw):
+    code: str
+    msg: str = ""
+    data: list[Any]
+
+
+class Funding(Raw):
+    instId: str
+    fundingRate: float
+    fundingTime: Num = None
+    nextFundingTime: Num = None
+
+
+class Mark(Raw):
+    instId: str
+    markPx: float
+
+
+class Ticker(Raw):
+    instId: str
+    last: Num = None
+
+
+class OpenInterest(Raw):
+    instId: str
+    oiCcy: Num = None
+    oiUsd: Num = None
+
+
+class Index(Raw):
+    instId: str
+    idxPx: float
+
+
+class FundingPrint(Raw):
+    fundingTime: int
+    realizedRate: Num = None
+    fundingRate: float
+
+
+class Okx(CcxtVenue):
+    id = "okx"
+    exchange_id = "okx"
+    default_interval_hours = 8.0
+
+    async def _data(self, method: str, params: dict[str, Any]) -> list[Any]:
+        env = self.envelope(Envelope, await self.get(method, params))
+        if env.code != "0":
+            raise VenueError(self.id, f"code {env.code}: {env.msg}")
+        return env.data
+
+    async def scan(self) -> list[Quote]:
+        swap = {"instType": "SWAP"}
+        funding = self.rows(Funding, await self._data("publicGetPublicFundingRate", {"instId": "ANY"}))
+        marks = self.rows(Mark, await self._data("publicGetPublicMarkPrice", swap))
+        tickers = self.rows(Ticker, await self._data("publicGetMarketTickers", swap))
+        ois = self.rows(OpenInterest, await self._data("publicGetPublicOpenInterest", swap))
+        index = self.rows(Index, await self._data("publicGetMarketIndexTickers", {"quoteCcy": "USDT"}))
+        mark = {m.instId: m.markPx for m in marks}
+        last = {t.instId: t.last for t in tickers}
+        oi = {o.instId: o for o in ois}
+        idx = {i.instId: i.idxPx for i in index}
+        quotes = []
+        for row in funding:
+            match = _SWAP.match(row.instId)
+            if not match or row.instId not in mark:
+                continue
+            m = mark[row.instId]
+            o = oi.get(row.instId)
+            oi_usd = None if o is None else (o.oiUsd if o.oiUsd is not None else usd(o.oiCcy, m))
+            quotes.append(
+                Quote(
+                    venue=self.id,
+                    symbol=row.instId,
+                    base=match["base"],
+                    quote=match["quote"],
+                    funding_rate=row.fundingRate,
+                    funding_interval_hours=interval_from_ms(row.fundingTime, row.nextFundingTime)
+                    or self.default_interval_hours,
+                    open_interest_usd=oi_usd,
+                    mark_price=m,
+                    index_price=idx.get(f"{match['base']}-{match['quote']}"),
+                    price=last.get(row.instId),
+                )
+            )
+        return quotes
+
+    async def funding_history(self, quote: Quote, since_ms: int) -> list[tuple[int, float]]:
+        params = {"instId": quote.symbol, "limit": 100}
+        rows = self.rows(FundingPrint, await self._data("publicGetPublicFundingRateHistory", params))
+        return sorted(
+            (r.fundingTime, r.realizedRate if r.realizedRate is not None else r.fundingRate)
+            for r in rows
+            if r.fundingTime >= since_ms
+        )
