@@ -23,7 +23,18 @@ __all__ = ["CONNECTORS", "CcxtVenue", "HttpVenue", "Quote", "Venue"]
 CONNECTORS: dict[str, type[Venue]] = {
     cls.id: cls
     for cls in (
-        Binance, Bybit, Okx, Gate, Bitget, Hyperliquid, Deribit, Bitmex, Htx, Bingx, Coinex,
-        Kucoin, Mexc,
+        Binance,
+        Bybit,
+        Okx,
+        Gate,
+        Bitget,
+        Hyperliquid,
+        Deribit,
+        Bitmex,
+        Htx,
+        Bingx,
+        Coinex,
+        Kucoin,
+        Mexc,
     )
 }

@@ -159,7 +159,9 @@ class Venue(abc.ABC):
         try:
             body = await with_retries(once, self.retry, retryable, rng=self._rng)
         except TimeoutError as exc:
-            raise VenueError(self.id, f"timed out after {self.timeouts.request:g} s ({path})") from exc
+            raise VenueError(
+                self.id, f"timed out after {self.timeouts.request:g} s ({path})"
+            ) from exc
         except VenueError:
             raise
         except Exception as exc:

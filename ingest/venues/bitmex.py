@@ -60,7 +60,9 @@ class Bitmex(HttpVenue):
                 continue
             multiplier = row.underlyingToPositionMultiplier
             contracts_in_coins = (
-                row.openInterest / multiplier if row.openInterest is not None and multiplier else None
+                row.openInterest / multiplier
+                if row.openInterest is not None and multiplier
+                else None
             )
             quotes.append(
                 Quote(

@@ -102,5 +102,7 @@ class Bybit(CcxtVenue):
         params = {"category": "linear", "symbol": quote.symbol, "limit": 200}
         rows = self.rows(FundingPrint, await self._list("publicGetV5MarketFundingHistory", params))
         return sorted(
-            (r.fundingRateTimestamp, r.fundingRate) for r in rows if r.fundingRateTimestamp >= since_ms
+            (r.fundingRateTimestamp, r.fundingRate)
+            for r in rows
+            if r.fundingRateTimestamp >= since_ms
         )

@@ -49,7 +49,9 @@ class Gate(CcxtVenue):
                     symbol=row.name,
                     base=base,
                     funding_rate=row.funding_rate,
-                    funding_interval_hours=seconds / 3600 if seconds else self.default_interval_hours,
+                    funding_interval_hours=seconds / 3600
+                    if seconds
+                    else self.default_interval_hours,
                     open_interest_usd=usd(row.position_size, row.quanto_multiplier, row.mark_price),
                     mark_price=row.mark_price,
                     index_price=row.index_price,
@@ -59,6 +61,11 @@ class Gate(CcxtVenue):
         return quotes
 
     async def funding_history(self, quote: Quote, since_ms: int) -> list[tuple[int, float]]:
-        params = {"settle": "usdt", "contract": quote.symbol, "from": since_ms // 1000, "limit": 200}
+        params = {
+            "settle": "usdt",
+            "contract": quote.symbol,
+            "from": since_ms // 1000,
+            "limit": 200,
+        }
         rows = self.rows(FundingPrint, await self.get("publicFuturesGetSettleFundingRate", params))
         return sorted((r.t * 1000, r.r) for r in rows if r.t * 1000 >= since_ms)

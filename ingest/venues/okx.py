@@ -70,11 +70,15 @@ class Okx(CcxtVenue):
 
     async def scan(self) -> list[Quote]:
         swap = {"instType": "SWAP"}
-        funding = self.rows(Funding, await self._data("publicGetPublicFundingRate", {"instId": "ANY"}))
+        funding = self.rows(
+            Funding, await self._data("publicGetPublicFundingRate", {"instId": "ANY"})
+        )
         marks = self.rows(Mark, await self._data("publicGetPublicMarkPrice", swap))
         tickers = self.rows(Ticker, await self._data("publicGetMarketTickers", swap))
         ois = self.rows(OpenInterest, await self._data("publicGetPublicOpenInterest", swap))
-        index = self.rows(Index, await self._data("publicGetMarketIndexTickers", {"quoteCcy": "USDT"}))
+        index = self.rows(
+            Index, await self._data("publicGetMarketIndexTickers", {"quoteCcy": "USDT"})
+        )
         mark = {m.instId: m.markPx for m in marks}
         last = {t.instId: t.last for t in tickers}
         oi = {o.instId: o for o in ois}
@@ -106,7 +110,9 @@ class Okx(CcxtVenue):
 
     async def funding_history(self, quote: Quote, since_ms: int) -> list[tuple[int, float]]:
         params = {"instId": quote.symbol, "limit": 100}
-        rows = self.rows(FundingPrint, await self._data("publicGetPublicFundingRateHistory", params))
+        rows = self.rows(
+            FundingPrint, await self._data("publicGetPublicFundingRateHistory", params)
+        )
         return sorted(
             (r.fundingTime, r.realizedRate if r.realizedRate is not None else r.fundingRate)
             for r in rows
