@@ -1,0 +1,186 @@
+"""What the CLI runs for ``ingest --once``, ``backfill`` and ``record``: plain functions that take
+a built source and a rich console, so the composition root (``insider_selling.cli``) stays thin."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ingest.files import write_snapshots
+from ingest.live import LiveSource
+from ingest.onchain import CoinGecko, DexScreener, GoPlus
+from ingest.resilience import RetryPolicy, Timeouts
+from ingest.snapshot import VENUES
+from ingest.source import SnapshotBatch, Source, VenueOutcome
+from ingest.venues import CONNECTORS, CcxtVenue
+from ingest.venues.base import CcxtFetch, Venue
+
+__all__ = [
+    "backfill",
+    "build_live_source",
+    "cycle_time",
+    "ingest_once",
+    "print_outcomes",
+    "record",
+]
+
+CYCLE = timedelta(minutes=30)
+
+
+def cycle_time(now: datetime | None = None) -> datetime:
+    """The cycle's sample time: ``now`` floored to the 30-minute grid, in UTC."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    return now - (now - now.replace(minute=0, second=0, microsecond=0)) % CYCLE
+
+
+def build_live_source(
+    *,
+    venues: Sequence[str] | None = None,
+    connect_timeout: float = 5.0,
+    read_timeout: float = 10.0,
+    venue_timeout: float = 60.0,
+    cycle_timeout: float = 240.0,
+    retries: int = 3,
+    max_candidates: int = 40,
+    min_negative_venues: int = 2,
+    onchain: bool = True,
+    ccxt_fetch: CcxtFetch | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    seed: int | None = None,
+    **_ignored: Any,
+) -> LiveSource:
+    """The live source over every venue in :data:`ingest.snapshot.VENUES` (or ``venues``).
+
+    ``ccxt_fetch`` replaces ccxt's transport and ``transport`` httpx's (tests, the benchmark);
+    unknown keyword arguments are ignored so the CLI can pass its whole settings section.
+    """
+    timeouts = Timeouts(connect_timeout, read_timeout, venue_timeout, cycle_timeout)
+    retry = RetryPolicy(attempts=max(1, retries))
+    rng = random.Random(seed)
+    chosen = list(venues) if venues is not None else list(VENUES)
+    unknown = [v for v in chosen if v not in CONNECTORS]
+    if unknown:
+        raise ValueError(f"unknown venues {unknown}; known: {', '.join(CONNECTORS)}")
+    built: list[Venue] = []
+    for venue_id in chosen:
+        cls = CONNECTORS[venue_id]
+        common: dict[str, Any] = {"timeouts": timeouts, "retry": retry, "rng": rng}
+        if issubclass(cls, CcxtVenue):
+            built.append(cls(fetch=ccxt_fetch, **common))
+        else:
+            built.append(cls(transport=transport, **common))
+    providers: dict[str, Any] = {}
+    if onchain:
+        common = {"timeouts": timeouts, "retry": retry, "rng": rng, "transport": transport}
+        providers = {
+            "coingecko": CoinGecko(**common),
+            "dexscreener": DexScreener(**common),
+            "goplus": GoPlus(**common),
+        }
+    return LiveSource(
+        built,
+        timeouts=timeouts,
+        max_candidates=max_candidates,
+        min_negative_venues=min_negative_venues,
+        **providers,
+    )
+
+
+def outcome_line(outcome: VenueOutcome) -> str:
+    name = VENUES.get(outcome.venue, outcome.venue)
+    line = (
+        f"{name:<12} {outcome.status:<7} {outcome.markets:>5} markets "
+        f"{outcome.requests:>4} req {outcome.latency_ms:>8.0f} ms"
+    )
+    if outcome.rejected:
+        line += f"  {outcome.rejected} rejected"
+    if outcome.error:
+        line += f"  {outcome.error}"
+    return line
+
+
+def print_outcomes(outcomes: Iterable[VenueOutcome], console: Console) -> None:
+    """One line per venue and provider, without markup surprises or stack traces."""
+    for outcome in outcomes:
+        style = {"ok": "green", "failed": "red"}.get(outcome.status, "yellow")
+        console.print(outcome_line(outcome), style=style, markup=False, highlight=False)
+
+
+async def ingest_once(
+    source: Source, *, console: Console | None = None, at: datetime | None = None
+) -> SnapshotBatch:
+    """One cycle; prints the per-venue summary when given a console."""
+    batch = await source.collect(at or cycle_time())
+    if console is not None:
+        print_outcomes(batch.outcomes, console)
+        ok = sum(1 for o in batch.outcomes if o.status == "ok" and o.venue in VENUES)
+        console.print(
+            f"{len(batch.market)} market samples, {len(batch.onchain)} on-chain samples, "
+            f"{ok}/{sum(1 for o in batch.outcomes if o.venue in VENUES)} venues ok",
+            markup=False,
+            highlight=False,
+        )
+    return batch
+
+
+async def backfill(
+    source: Source,
+    *,
+    hours: int = 72,
+    console: Console | None = None,
+    end: datetime | None = None,
+) -> SnapshotBatch:
+    """History for the ``hours`` before ``end``, with a progress bar on ``console``."""
+    end = end or cycle_time()
+    if not isinstance(source, LiveSource):
+        return await source.backfill(end, hours)
+    with Progress(
+        TextColumn("backfill {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=console is None,
+        transient=False,
+    ) as progress:
+        task = progress.add_task(f"{hours} h", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        batch = await source.backfill(end, hours, progress=advance)
+    if console is not None:
+        print_outcomes(batch.outcomes, console)
+        console.print(f"{len(batch.market)} history samples", markup=False, highlight=False)
+    return batch
+
+
+async def record(
+    source: Source,
+    out: Path,
+    *,
+    cycles: int = 1,
+    every: float = CYCLE.total_seconds(),
+    console: Console | None = None,
+) -> int:
+    """Run ``cycles`` cycles (``0``: until cancelled) and append each to ``out/<UTC day>.jsonl``
+    in the snapshot file format that ``backtest --replay`` reads. Returns rows written."""
+    written, done = 0, 0
+    while cycles == 0 or done < cycles:
+        batch = await ingest_once(source, console=console)
+        path = out / f"{batch.at:%Y-%m-%d}.jsonl"
+        written += write_snapshots(path, batch.coins, batch.market, batch.onchain, append=True)
+        done += 1
+        if console is not None:
+            console.print(f"recorded cycle {batch.at:%Y-%m-%dT%H:%M}Z -> {path}", markup=False)
+        if cycles == 0 or done < cycles:
+            await asyncio.sleep(every)
+    return written
