@@ -20,7 +20,7 @@ from ingest.onchain import CoinGecko, DexScreener, GoPlus
 from ingest.resilience import RetryPolicy, Timeouts
 from ingest.snapshot import VENUES
 from ingest.source import SnapshotBatch, Source, VenueOutcome
-from ingest.venues import CONNECTORS, CcxtVenue
+from ingest.venues import CONNECTORS, CcxtVenue, HttpVenue
 from ingest.venues.base import CcxtFetch, Venue
 
 __all__ = [
@@ -55,11 +55,13 @@ def build_live_source(
     ccxt_fetch: CcxtFetch | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     seed: int | None = None,
+    throttle: bool = True,
     **_ignored: Any,
 ) -> LiveSource:
     """The live source over every venue in :data:`ingest.snapshot.VENUES` (or ``venues``).
 
     ``ccxt_fetch`` replaces ccxt's transport and ``transport`` httpx's (tests, the benchmark);
+    ``throttle=False`` drops the per-host request spacing (only for replayed responses);
     unknown keyword arguments are ignored so the CLI can pass its whole settings section.
     """
     timeouts = Timeouts(connect_timeout, read_timeout, venue_timeout, cycle_timeout)
@@ -72,14 +74,20 @@ def build_live_source(
     built: list[Venue] = []
     for venue_id in chosen:
         cls = CONNECTORS[venue_id]
-        common: dict[str, Any] = {"timeouts": timeouts, "retry": retry, "rng": rng}
+        common: dict[str, Any] = {
+            "timeouts": timeouts,
+            "retry": retry,
+            "rng": rng,
+            "throttle": throttle,
+        }
         if issubclass(cls, CcxtVenue):
             built.append(cls(fetch=ccxt_fetch, **common))
-        else:
+        elif issubclass(cls, HttpVenue):
             built.append(cls(transport=transport, **common))
     providers: dict[str, Any] = {}
     if onchain:
-        common = {"timeouts": timeouts, "retry": retry, "rng": rng, "transport": transport}
+        common = {"timeouts": timeouts, "retry": retry, "rng": rng, "throttle": throttle}
+        common["transport"] = transport
         providers = {
             "coingecko": CoinGecko(**common),
             "dexscreener": DexScreener(**common),
@@ -111,7 +119,9 @@ def print_outcomes(outcomes: Iterable[VenueOutcome], console: Console) -> None:
     """One line per venue and provider, without markup surprises or stack traces."""
     for outcome in outcomes:
         style = {"ok": "green", "failed": "red"}.get(outcome.status, "yellow")
-        console.print(outcome_line(outcome), style=style, markup=False, highlight=False)
+        console.print(
+            outcome_line(outcome), style=style, markup=False, highlight=False, soft_wrap=True
+        )
 
 
 async def ingest_once(

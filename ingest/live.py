@@ -199,10 +199,7 @@ class LiveSource:
                 log.info("%s %s: symbol maps ambiguously; dropped", q.venue, q.symbol)
                 continue
             coin_id, multiplier = choice
-            if multiplier != 1:
-                q.mark_price = _div(q.mark_price, multiplier)
-                q.index_price = _div(q.index_price, multiplier)
-                q.price = _div(q.price, multiplier)
+            q.multiplier = multiplier
             assert p is not None
             symbol = p.base if multiplier != 1 else p.plain
             key = (q.venue, coin_id)
@@ -297,8 +294,8 @@ class LiveSource:
         prices: dict[str, list[float]] = {}
         for rs in resolved.values():
             for r in rs:
-                if r.quote.unit_price:
-                    prices.setdefault(r.coin_id, []).append(r.quote.unit_price)
+                if r.quote.coin_price:
+                    prices.setdefault(r.coin_id, []).append(r.quote.coin_price)
         all_ids = {r.coin_id for rs in resolved.values() for r in rs}
         median = {cid: statistics.median(prices[cid]) if cid in prices else None for cid in all_ids}
         infos: dict[str, CoinInfo] = {}
@@ -415,9 +412,9 @@ class LiveSource:
             funding_rate=q.funding_rate,
             funding_interval_hours=q.funding_interval_hours,
             open_interest_usd=q.open_interest_usd,
-            mark_price=q.mark_price,
-            index_price=q.index_price,
-            price=q.price,
+            mark_price=_div(q.mark_price, q.multiplier),
+            index_price=_div(q.index_price, q.multiplier),
+            price=_div(q.price, q.multiplier),
             taker_buy_usd=q.taker_buy_usd,
             taker_sell_usd=q.taker_sell_usd,
             long_short_ratio=q.long_short_ratio,

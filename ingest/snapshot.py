@@ -27,14 +27,21 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 __all__ = [
     "FORMAT_VERSION",
     "VENUES",
     "Coin",
     "MarketSample",
     "OnchainSample",
+    "MARKET_COLUMNS",
+    "frame_coin_ids",
     "market_frames",
+    "pack_column",
     "parse_time",
+    "samples_from_frame",
+    "unpack_column",
 ]
 
 #: Version of the snapshot format (rows in files, frames in the store). Bump on any change.
@@ -175,11 +182,22 @@ MARKET_COLUMNS: tuple[str, ...] = tuple(
 )
 
 
+def pack_column(values: Iterable[float | None]) -> bytes:
+    """A numeric column as little-endian float64 bytes, NaN for missing (BSON binary in MongoDB)."""
+    return np.array([np.nan if v is None else v for v in values], dtype="<f8").tobytes()
+
+
+def unpack_column(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, dtype="<f8")
+
+
 def market_frames(samples: Iterable[MarketSample]) -> Iterator[dict[str, Any]]:
     """Group samples into store frames: one document per (venue, at) with one column per field.
 
-    This is MongoDB's bucket pattern: a scoring pass reads 13 venues x 72 h = 936 frames instead of
-    one document per coin x venue x hour (about 190k for 200 coins).
+    This is MongoDB's bucket pattern: a scoring pass reads 13 venues x 168 h frames instead of one
+    document per coin x venue x hour (about 300k for 200 coins). ``coin_ids`` is one
+    comma-separated string and each numeric column is packed with :func:`pack_column`, so a frame
+    decodes straight into NumPy.
     """
     groups: dict[tuple[str, datetime], list[MarketSample]] = {}
     for sample in samples:
@@ -187,19 +205,25 @@ def market_frames(samples: Iterable[MarketSample]) -> Iterator[dict[str, Any]]:
     for (venue, at), rows in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         rows.sort(key=lambda s: s.coin_id)
         frame: dict[str, Any] = {"v": FORMAT_VERSION, "venue": venue, "at": at}
-        frame["coin_ids"] = [s.coin_id for s in rows]
+        frame["coin_ids"] = ",".join(s.coin_id for s in rows)
         for column in MARKET_COLUMNS:
-            frame[column] = [getattr(s, column) for s in rows]
+            frame[column] = pack_column(getattr(s, column) for s in rows)
         yield frame
 
 
 def samples_from_frame(frame: Mapping[str, Any]) -> Iterator[MarketSample]:
     """The inverse of :func:`market_frames` for one frame."""
     at = parse_time(frame["at"])
-    for i, coin_id in enumerate(frame["coin_ids"]):
+    columns = {c: unpack_column(frame[c]).tolist() for c in MARKET_COLUMNS}
+    for i, coin_id in enumerate(frame_coin_ids(frame)):
         yield MarketSample(
             coin_id=coin_id,
             venue=frame["venue"],
             at=at,
-            **{column: frame[column][i] for column in MARKET_COLUMNS},
+            **{c: (None if v[i] != v[i] else v[i]) for c, v in columns.items()},
         )
+
+
+def frame_coin_ids(frame: Mapping[str, Any]) -> list[str]:
+    ids = frame["coin_ids"]
+    return ids.split(",") if ids else []

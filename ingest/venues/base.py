@@ -63,6 +63,8 @@ class Quote:
     taker_sell_usd: float | None = None
     long_short_ratio: float | None = None
     quote: str = "USDT"
+    #: coins per contract unit (1000 for ``1000PEPE``); prices above are per contract unit
+    multiplier: int = 1
 
     @property
     def funding_rate_per_hour(self) -> float | None:
@@ -72,7 +74,14 @@ class Quote:
 
     @property
     def unit_price(self) -> float | None:
+        """The venue's price of one contract unit (mark, else last, else index)."""
         return self.mark_price or self.price or self.index_price
+
+    @property
+    def coin_price(self) -> float | None:
+        """The price of one coin."""
+        price = self.unit_price
+        return None if price is None else price / self.multiplier
 
 
 @dataclass(slots=True)
@@ -115,12 +124,14 @@ class Venue(abc.ABC):
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         rng: random.Random | None = None,
+        throttle: bool = True,
     ) -> None:
         self.timeouts = timeouts or Timeouts()
         self.retry = retry or RetryPolicy()
         self.stats = VenueStats()
+        self.throttle = throttle
         self._rng = rng or random.Random()
-        self._limiter = HostLimiter(self.min_request_interval)
+        self._limiter = HostLimiter(self.min_request_interval if throttle else 0.0)
 
     @abc.abstractmethod
     async def scan(self) -> list[Quote]:
@@ -217,7 +228,7 @@ class CcxtVenue(Venue):
         super().__init__(**kwargs)
         factory = getattr(ccxt_async, self.exchange_id)
         self.exchange = factory(
-            {"enableRateLimit": True, "timeout": int(self.timeouts.request * 1000)}
+            {"enableRateLimit": self.throttle, "timeout": int(self.timeouts.request * 1000)}
         )
         if fetch is not None:
             self.exchange.fetch = fetch

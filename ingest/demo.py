@@ -1,0 +1,314 @@
+"""The demo market: a deterministic, seeded simulator of ~200 coins on the 13 venues.
+
+It plants insider-selling episodes (persistent negative funding across venues, rising OI, negative
+basis, taker and DEX selling, weakening liquidity, old wallets swapping) and confounders:
+
+- a market-wide funding dip: most coins' funding turns negative at once and prices fall;
+- short squeezes: negative funding with shorts closing (OI falling), taker buying and price rising;
+- concentrated holders with positive funding (supply risk without hedge pressure);
+- coins whose funding sits mildly negative for no reason at all.
+
+The labels (:attr:`DemoMarket.episodes`, :attr:`DemoMarket.market_dip`) are for the validator
+only. Nothing in the scoring path reads them: scoring sees the stored snapshots, like live data.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import numpy as np
+
+from ingest.snapshot import VENUES, Coin, MarketSample, OnchainSample
+from ingest.source import SnapshotBatch, VenueOutcome
+
+__all__ = ["DemoConfig", "DemoMarket", "DemoSource", "Episode"]
+
+HOUR = timedelta(hours=1)
+VENUE_IDS = list(VENUES)
+#: How likely a non-major coin is listed on each venue (order of VENUES).
+LISTING_PROBABILITY = np.array(
+    [0.9, 0.85, 0.8, 0.85, 0.75, 0.6, 0.15, 0.25, 0.5, 0.6, 0.45, 0.55, 0.8]
+)
+MAJORS = [
+    ("bitcoin", "BTC", "Bitcoin"), ("ethereum", "ETH", "Ethereum"), ("solana", "SOL", "Solana"),
+    ("ripple", "XRP", "XRP"), ("dogecoin", "DOGE", "Dogecoin"), ("cardano", "ADA", "Cardano"),
+    ("chainlink", "LINK", "Chainlink"), ("avalanche-2", "AVAX", "Avalanche"),
+    ("sui", "SUI", "Sui"), ("litecoin", "LTC", "Litecoin"),
+]
+SYLLABLES = ["ka", "zo", "mi", "ra", "tu", "vex", "lo", "qi", "nor", "sa", "fi", "da", "pex",
+             "ul", "bri", "on", "tek", "yo", "gal", "mu", "xen", "ri", "cor", "va"]
+BASE_FUNDING = 1.0e-5  # per hour: +0.008 % per 8 h, the usual positive carry
+
+
+@dataclass(frozen=True, slots=True)
+class Episode:
+    """A planted label: ``insider`` episodes are positives; ``squeeze`` episodes are confounders."""
+
+    coin_id: str
+    kind: Literal["insider", "squeeze"]
+    start: datetime
+    end: datetime
+    intensity: float
+
+    def active(self, at: datetime) -> bool:
+        return self.start <= at < self.end
+
+
+@dataclass(frozen=True, slots=True)
+class DemoConfig:
+    seed: int = 7
+    coins: int = 200
+    hard: bool = False
+    #: Hours of planted schedule after the origin (episodes and the market dip fall inside it).
+    horizon_hours: int = 24 * 30
+    #: Episodes already running when the default backfill ends, so the leaderboard starts full.
+    warm_episodes: int = 12
+    #: Hours after the origin at which the market-wide dip starts, and its length.
+    dip_start_hours: int | None = None
+    dip_hours: int = 18
+
+
+class DemoMarket:
+    """The simulator's state. ``advance(at)`` moves it forward and returns that sample's rows."""
+
+    def __init__(self, config: DemoConfig, origin: datetime, *, warm_until: datetime | None = None):
+        self.config = config
+        self.origin = origin.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        rng = np.random.default_rng(config.seed)
+        self._rng = rng
+        n, v = config.coins, len(VENUE_IDS)
+        hard = config.hard
+        self.noise = 1.6 if hard else 1.0
+
+        self.coins: list[Coin] = []
+        names: set[str] = set()
+        for i in range(n):
+            if i < len(MAJORS):
+                cid, sym, name = MAJORS[i]
+            else:
+                while True:
+                    parts = rng.choice(SYLLABLES, size=int(rng.integers(2, 4)))
+                    name = "".join(parts).capitalize()
+                    if name not in names:
+                        break
+                cid, sym = name.lower(), name[:5].upper()
+            names.add(name)
+            has_contract = i >= len(MAJORS) and rng.random() < 0.6
+            contract = f"0x{rng.integers(0, 2**63):016x}{i:024x}" if has_contract else None
+            self.coins.append(Coin(cid, sym, name, "ethereum" if has_contract else None, contract))
+        self.onchain_mask = np.array([c.contract is not None for c in self.coins])
+
+        listed = rng.random((n, v)) < LISTING_PROBABILITY * (0.7 if hard else 1.0)
+        listed[: len(MAJORS)] = True
+        listed[np.arange(n), rng.integers(0, 6, size=n)] = True  # at least one big venue
+        self.listed = listed
+        interval = np.full((n, v), 8.0)
+        interval[:, VENUE_IDS.index("hyperliquid")] = 1.0
+        four_hour = rng.random((n, v)) < 0.18
+        four_hour[:, [VENUE_IDS.index("hyperliquid"), VENUE_IDS.index("deribit")]] = False
+        interval[four_hour] = 4.0
+        interval[:, VENUE_IDS.index("deribit")] = 8.0
+        self.interval = interval
+
+        self.price = np.exp(rng.normal(0.0, 2.5, size=n))
+        self.price[: len(MAJORS)] = np.array([95000, 3400, 180, 2.2, 0.3, 0.7, 18, 30, 3.5, 90.0])
+        self.vol = rng.uniform(0.004, 0.012, size=n) * self.noise
+        self.oi = np.exp(rng.normal(16.0, 1.3, size=(n, 1))) * rng.uniform(0.3, 1.0, size=(n, v))
+        self.oi[: len(MAJORS)] *= 40.0
+        self.coin_bias = rng.normal(0.0, 3e-6, size=n)
+        mild = rng.random(n) < 0.06
+        self.coin_bias[mild] = -rng.uniform(3e-6, 1.2e-5, size=int(mild.sum()))
+        self.venue_bias = rng.normal(0.0, 2e-6, size=(1, v))
+        self.funding_noise = np.zeros(n)
+        self.liquidity = np.exp(rng.normal(14.0, 1.2, size=n))
+        self.holders = np.exp(rng.normal(9.5, 1.2, size=n))
+        self.top10 = np.clip(rng.beta(2.0, 3.0, size=n) * 100.0, 5.0, 95.0)
+        concentrated = self.onchain_mask & (rng.random(n) < 0.15)
+        self.top10[concentrated] = rng.uniform(75.0, 92.0, size=int(concentrated.sum()))
+        self.concentrated = concentrated
+
+        self.episodes = self._plan_episodes(warm_until or self.origin + timedelta(hours=192))
+        start = config.dip_start_hours
+        if start is None:
+            start = int(config.horizon_hours * 0.45)
+        dip_start = self.origin + timedelta(hours=start)
+        self.market_dip = (dip_start, dip_start + timedelta(hours=config.dip_hours))
+        self._index = {c.coin_id: i for i, c in enumerate(self.coins)}
+        self.at: datetime | None = None
+
+    def _plan_episodes(self, warm_until: datetime) -> list[Episode]:
+        rng = self._rng
+        cfg = self.config
+        n = cfg.coins
+        hard = cfg.hard
+        episodes: list[Episode] = []
+        candidates = rng.permutation(np.arange(len(MAJORS), n))
+        per_coin_p = 0.35
+        lo, hi = (24, 72) if hard else (48, 144)
+        cursor = 0
+        for idx in candidates[: cfg.warm_episodes]:
+            duration = int(rng.integers(lo, hi))
+            start = warm_until - timedelta(hours=int(rng.integers(12, min(duration, 96))))
+            episodes.append(self._episode(int(idx), "insider", start, duration, hard))
+            cursor += 1
+        for idx in candidates[cfg.warm_episodes :]:
+            roll = rng.random()
+            if roll < per_coin_p:
+                duration = int(rng.integers(lo, hi))
+                offset = int(rng.integers(0, max(1, cfg.horizon_hours - duration)))
+                start = self.origin + timedelta(hours=offset)
+                episodes.append(self._episode(int(idx), "insider", start, duration, hard))
+            elif roll < per_coin_p + 0.12:
+                duration = int(rng.integers(10, 30))
+                offset = int(rng.integers(0, max(1, cfg.horizon_hours - duration)))
+                start = self.origin + timedelta(hours=offset)
+                episodes.append(self._episode(int(idx), "squeeze", start, duration, hard))
+        return episodes
+
+    def _episode(self, idx: int, kind: Literal["insider", "squeeze"], start: datetime,
+                 duration: int, hard: bool) -> Episode:
+        intensity = float(self._rng.uniform(0.5, 1.0) if hard else self._rng.uniform(0.8, 1.4))
+        return Episode(self.coins[idx].coin_id, kind, start, start + timedelta(hours=duration),
+                       intensity)
+
+    def labels_at(self, at: datetime) -> dict[str, str]:
+        """Validator only: coin id -> active episode kind at ``at``."""
+        return {e.coin_id: e.kind for e in self.episodes if e.active(at)}
+
+    def dip_active(self, at: datetime) -> bool:
+        return self.market_dip[0] <= at < self.market_dip[1]
+
+    def _drivers(self, at: datetime) -> tuple[np.ndarray, np.ndarray, float]:
+        """Per-coin insider and squeeze intensity at ``at``, and the market dip strength."""
+        insider = np.zeros(self.config.coins)
+        squeeze = np.zeros(self.config.coins)
+        for e in self.episodes:
+            if e.active(at):
+                ramp = min(1.0, (at - e.start) / timedelta(hours=12) + 0.25)
+                target = insider if e.kind == "insider" else squeeze
+                target[self._index[e.coin_id]] = e.intensity * ramp
+        dip = 1.0 if self.dip_active(at) else 0.0
+        return insider, squeeze, dip
+
+    def advance(self, at: datetime) -> tuple[list[MarketSample], list[OnchainSample]]:
+        at = at.astimezone(UTC)
+        dt = 1.0 if self.at is None else max((at - self.at) / HOUR, 0.0)
+        self.at = at
+        rng = self._rng
+        n, v = self.config.coins, len(VENUE_IDS)
+        insider, squeeze, dip = self._drivers(at)
+        sq = math.sqrt(max(dt, 1e-9))
+
+        market_ret = rng.normal(0.0, 0.004) * sq - dip * 0.006 * dt
+        ret = (rng.normal(0.0, 1.0, size=n) * self.vol * sq + market_ret
+               - insider * 0.0015 * dt + squeeze * 0.012 * dt)
+        self.price *= np.exp(ret)
+
+        phi = math.exp(-dt / 12.0)
+        self.funding_noise = phi * self.funding_noise + rng.normal(
+            0.0, 4e-6 * self.noise * math.sqrt(1 - phi * phi), size=n)
+        coin_funding = (BASE_FUNDING + self.coin_bias + self.funding_noise
+                        - insider * 3.2e-5 - squeeze * 2.5e-5 - dip * 3.5e-5)
+        venue_noise = rng.normal(0.0, 2.5e-6 * self.noise, size=(n, v))
+        per_hour = coin_funding[:, None] + self.venue_bias + venue_noise
+        rate = per_hour * self.interval
+
+        oi_growth = (rng.normal(0.0, 0.006 * self.noise, size=(n, v)) * sq
+                     + (insider[:, None] * 0.006 - squeeze[:, None] * 0.02 - dip * 0.004) * dt)
+        self.oi *= np.exp(oi_growth)
+        oi_usd = self.oi
+
+        basis = coin_funding[:, None] * 16.0 + rng.normal(0.0, 1.5e-4 * self.noise, size=(n, v))
+        index = np.broadcast_to(self.price[:, None], (n, v)) * np.exp(
+            rng.normal(0.0, 2e-4, size=(n, v)))
+        mark = index * (1.0 + basis)
+        traded = oi_usd * 0.04 * max(dt, 0.25) * np.exp(rng.normal(0.0, 0.3, size=(n, v)))
+        sell_share = np.clip(
+            0.5 + rng.normal(0.0, 0.035 * self.noise, size=(n, v))
+            + insider[:, None] * 0.05 - squeeze[:, None] * 0.12 + dip * 0.05, 0.05, 0.95)
+        ls_ratio = np.exp(rng.normal(0.05, 0.12, size=(n, v)) - insider[:, None] * 0.25
+                          - squeeze[:, None] * 0.35)
+
+        market: list[MarketSample] = []
+        rows, cols = np.nonzero(self.listed)
+        for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
+            market.append(MarketSample(
+                coin_id=self.coins[i].coin_id, venue=VENUE_IDS[j], at=at,
+                funding_rate=float(rate[i, j]),
+                funding_interval_hours=float(self.interval[i, j]),
+                open_interest_usd=float(oi_usd[i, j]),
+                mark_price=float(mark[i, j]), index_price=float(index[i, j]),
+                price=float(mark[i, j] * (1.0 + rng.normal(0.0, 5e-5))),
+                taker_buy_usd=float(traded[i, j] * (1.0 - sell_share[i, j])),
+                taker_sell_usd=float(traded[i, j] * sell_share[i, j]),
+                long_short_ratio=float(ls_ratio[i, j]) if j < 6 else None,
+            ))
+
+        # On-chain: weakening liquidity, sell-heavy DEX flow and old wallets waking up in episodes.
+        self.liquidity *= np.exp(rng.normal(0.0, 0.01, size=n) * sq - insider * 0.004 * dt)
+        self.holders *= np.exp(rng.normal(0.0, 0.0015, size=n) * sq + insider * 0.0008 * dt)
+        self.top10 = np.clip(self.top10 + rng.normal(0.0, 0.05, size=n) * sq
+                             - insider * 0.03 * dt, 1.0, 99.0)
+        volume = self.liquidity * np.exp(rng.normal(-0.3, 0.4, size=n) + insider * 0.9)
+        sell_frac = np.clip(0.5 + rng.normal(0.0, 0.05 * self.noise, size=n) + insider * 0.09
+                            - squeeze * 0.1, 0.05, 0.95)
+        trades = np.maximum(volume / 400.0, 10.0)
+        old_wallet = np.clip(rng.normal(8.0, 3.0, size=n) + insider * 25.0
+                             + self.concentrated * 12.0, 0.0, 100.0)
+        onchain: list[OnchainSample] = []
+        for i in np.nonzero(self.onchain_mask)[0].tolist():
+            onchain.append(OnchainSample(
+                coin_id=self.coins[i].coin_id, at=at,
+                liquidity_usd=float(self.liquidity[i]),
+                volume_24h_usd=float(volume[i]),
+                buys_24h=float(round(trades[i] * (1 - sell_frac[i]))),
+                sells_24h=float(round(trades[i] * sell_frac[i])),
+                buy_volume_24h_usd=float(volume[i] * (1 - sell_frac[i])),
+                sell_volume_24h_usd=float(volume[i] * sell_frac[i]),
+                holders=float(round(self.holders[i])),
+                top10_holders_pct=float(self.top10[i]),
+                old_wallet_swap_pct_1d=float(old_wallet[i]),
+            ))
+        return market, onchain
+
+
+class DemoSource:
+    """The ``demo`` source: the simulator behind the :class:`ingest.source.Source` protocol."""
+
+    name = "demo"
+
+    def __init__(self, config: DemoConfig | None = None) -> None:
+        self.config = config or DemoConfig()
+        self.market: DemoMarket | None = None
+
+    def _outcomes(self, batch: SnapshotBatch) -> list[VenueOutcome]:
+        counts: dict[str, int] = dict.fromkeys(VENUE_IDS, 0)
+        for s in batch.market:
+            counts[s.venue] += 1
+        return [VenueOutcome(venue, "ok", 0.0, counts[venue], 0) for venue in VENUE_IDS]
+
+    async def backfill(self, end: datetime, hours: int) -> SnapshotBatch:
+        end = end.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        origin = end - timedelta(hours=hours)
+        self.market = DemoMarket(self.config, origin, warm_until=end)
+        batch = SnapshotBatch(at=end, coins=list(self.market.coins))
+        for h in range(1, hours + 1):
+            market, onchain = self.market.advance(origin + timedelta(hours=h))
+            batch.market.extend(market)
+            batch.onchain.extend(onchain)
+        batch.outcomes = self._outcomes(batch)
+        return batch
+
+    async def collect(self, at: datetime) -> SnapshotBatch:
+        if self.market is None:
+            self.market = DemoMarket(self.config, at - timedelta(hours=1), warm_until=at)
+        market, onchain = self.market.advance(at)
+        batch = SnapshotBatch(at=at, coins=list(self.market.coins), market=market, onchain=onchain)
+        batch.outcomes = self._outcomes(batch)
+        return batch
+
+    async def aclose(self) -> None:
+        return None

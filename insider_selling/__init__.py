@@ -1,0 +1,1 @@
+"""Insider Selling: the composition root (settings, CLI, runtime wiring)."""

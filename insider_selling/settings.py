@@ -1,0 +1,108 @@
+"""The one settings class. Built once, in the composition root (``create_app`` or the CLI)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "SettingsError", "load_settings"]
+
+
+class SettingsError(Exception):
+    """Raised when the settings are invalid or unsafe; the message names the setting."""
+
+
+class Settings(BaseSettings):
+    """Every setting, read from the environment. The README's settings table mirrors this class."""
+
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    mongodb_uri: str | None = Field(default=None, validation_alias="MONGODB_URI")
+    mongodb_database: str = Field(default="insider_selling", validation_alias="MONGODB_DATABASE")
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    ingest_source: Literal["demo", "live"] = Field(
+        default="demo", validation_alias="INSIDER_INGEST_SOURCE"
+    )
+    score_interval_seconds: int = Field(
+        default=1800, ge=10, le=86_400, validation_alias="INSIDER_SCORE_INTERVAL_SECONDS"
+    )
+    host: str = Field(default="127.0.0.1", validation_alias="INSIDER_HOST")
+    port: int = Field(default=8000, ge=1, le=65_535, validation_alias="INSIDER_PORT")
+    demo_seed: int = Field(default=7, validation_alias="INSIDER_DEMO_SEED")
+    demo_coins: int = Field(default=200, ge=10, le=20_000, validation_alias="INSIDER_DEMO_COINS")
+    history_hours: int = Field(default=72 + 96, ge=24, le=24 * 60, validation_alias="INSIDER_HISTORY_HOURS")
+    snapshot_retention_days: int = Field(
+        default=30, ge=8, le=3650, validation_alias="INSIDER_SNAPSHOT_RETENTION_DAYS"
+    )
+    graphql_introspection: bool | None = Field(default=None, validation_alias="INSIDER_GRAPHQL_INTROSPECTION")
+    graphiql: bool | None = Field(default=None, validation_alias="INSIDER_GRAPHIQL")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", validation_alias="INSIDER_LOG_LEVEL"
+    )
+    argon2_profile: Literal["owasp", "rfc9106_low_memory", "test"] = Field(
+        default="owasp", validation_alias="INSIDER_ARGON2_PROFILE"
+    )
+    redis_failure_mode: Literal["open", "closed"] = Field(
+        default="closed", validation_alias="INSIDER_RATELIMIT_REDIS_FAILURE"
+    )
+    allow_unsafe: bool = Field(default=False, validation_alias="INSIDER_ALLOW_UNSAFE")
+
+    @field_validator("mongodb_uri", "redis_url")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("mongodb_uri")
+    @classmethod
+    def _mongo_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("mongodb://", "mongodb+srv://")):
+            raise ValueError("must start with mongodb:// or mongodb+srv://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe(self) -> Settings:
+        production = self.mongodb_uri is not None
+        if production and self.argon2_profile == "test" and not self.allow_unsafe:
+            raise ValueError(
+                "INSIDER_ARGON2_PROFILE=test is below OWASP's minimum and refused with MONGODB_URI "
+                "set (set INSIDER_ALLOW_UNSAFE=1 to override)"
+            )
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """True when no MongoDB is configured: in-memory store, demo key printed at start."""
+        return self.mongodb_uri is None
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self.embedded if self.graphql_introspection is None else self.graphql_introspection
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.embedded if self.graphiql is None else self.graphiql
+
+
+_ALIASES = {name: (f.validation_alias or name) for name, f in Settings.model_fields.items()}
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment (and explicit overrides), or raise one clear line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = str(error["loc"][0]) if error["loc"] else ""
+        name = _ALIASES.get(loc, loc) or "settings"
+        raise SettingsError(f"invalid setting {name}: {error['msg']}") from None

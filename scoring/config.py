@@ -1,0 +1,123 @@
+"""The versioned model configuration (``scoring/model.toml``), loaded into typed sections."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from scoring.errors import ModelConfigError
+
+__all__ = ["DEFAULT_MODEL_PATH", "ModelConfig", "load_model_config"]
+
+DEFAULT_MODEL_PATH = Path(__file__).with_name("model.toml")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Window(_Section):
+    funding_hours: int
+    breadth_hours: int
+    confirm_hours: int
+    basis_hours: int
+    price_days: int
+
+
+class Gate(_Section):
+    max_avg_funding_per_hour: float
+
+
+class Funding(_Section):
+    magnitude_scale_per_8h: float
+    persistence_share_weight: float
+    persistence_streak_weight: float
+    market_level_quantile: float
+
+
+class Hedge(_Section):
+    magnitude: float
+    persistence: float
+    breadth: float
+
+
+class Confirmation(_Section):
+    oi: float
+    basis: float
+    cvd: float
+    crowding: float
+    price: float
+    persistence: float
+    oi_change_full: float
+    basis_full: float
+    cvd_full: float
+    crowding_full: float
+    price_7d_full: float
+    drawdown_full: float
+
+
+class Flow(_Section):
+    dex_imbalance: float
+    liquidity: float
+    cvd: float
+    oi: float
+    dex_imbalance_full: float
+    liquidity_drop_full: float
+
+
+class Supply(_Section):
+    top10_floor: float
+    top10_full: float
+    old_wallet_full: float
+    holders_fragile: float
+    volume_to_liquidity_full: float
+    holders_change_full: float
+    top10_change_full: float
+
+
+class Composite(_Section):
+    core_floor: float
+    market_weight: float
+    supply_boost: float
+    scale: float
+    cap: float
+
+
+class Phase(_Section):
+    active_acceleration: float
+    active_oi: float
+    persistent_share: float
+    persistent_days: int
+    supply_context: float
+    squeeze_flow: float
+    emerging_streak_hours: int
+
+
+class ModelConfig(_Section):
+    version: str
+    window: Window
+    gate: Gate
+    funding: Funding
+    hedge: Hedge
+    confirmation: Confirmation
+    flow: Flow
+    supply: Supply
+    composite: Composite
+    phase: Phase
+
+
+def load_model_config(path: Path | None = None, **overrides: Any) -> ModelConfig:
+    """Read and validate the model file; ``overrides`` replace whole top-level keys (tests)."""
+    path = path or DEFAULT_MODEL_PATH
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ModelConfigError(f"{path}: {exc}") from exc
+    raw.update(overrides)
+    try:
+        return ModelConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ModelConfigError(f"{path}: {exc}") from exc

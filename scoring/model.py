@@ -1,0 +1,160 @@
+"""Features -> the seven sub-scores -> the gated composite score and the phase label.
+
+Pure and vectorized: arrays in, arrays out. See ``docs/methodology.md`` for every formula.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from scoring.config import ModelConfig
+from scoring.features import Features, compute_features
+from scoring.panel import MarketPanel, OnchainPanel
+
+__all__ = ["PHASES", "SUB_SCORES", "ModelOutput", "score_features", "score_panels"]
+
+F64 = npt.NDArray[np.float64]
+
+SUB_SCORES = (
+    "funding_magnitude",
+    "funding_persistence",
+    "wallet_concentration",
+    "holder_quality_deterioration",
+    "coordination_risk",
+    "distribution_pressure",
+    "market_confirmation",
+)
+#: Phase labels, in order of precedence (the first rule that holds wins).
+PHASES = (
+    "short-squeeze-risk",
+    "supply-risk-supported",
+    "active-hedge-pressure",
+    "persistent-shorting",
+    "emerging-pressure",
+    "hedge-pressure",
+    "none",
+)
+
+
+def _ramp(x: F64, full: float) -> F64:
+    """0 at x <= 0, linear to 1 at x >= full; NaN stays NaN."""
+    return np.clip(x / full, 0.0, 1.0)
+
+
+def _weighted(parts: list[tuple[float, F64]]) -> F64:
+    """Weighted mean over the parts that are not NaN; NaN when none is available."""
+    num = np.zeros_like(parts[0][1])
+    den = np.zeros_like(parts[0][1])
+    for weight, values in parts:
+        ok = ~np.isnan(values)
+        num += np.where(ok, values * weight, 0.0)
+        den += np.where(ok, weight, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / den, np.nan)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelOutput:
+    features: Features
+    gate: npt.NDArray[np.bool_]
+    sub_scores: dict[str, F64]
+    hedge: F64
+    core: F64
+    supply: F64
+    score: F64
+    phase: list[str]
+
+
+def score_features(f: Features, config: ModelConfig) -> ModelOutput:
+    c = config
+    n = f.avg_funding_72h.shape[0]
+
+    # --- hedge pressure (the gate lives here) ---
+    neg_idio = np.nan_to_num(np.maximum(-f.idio_funding_72h, 0.0))
+    magnitude = 1.0 - np.exp(-neg_idio / c.funding.magnitude_scale_per_8h)
+    window = float(c.window.funding_hours)
+    persistence = (
+        c.funding.persistence_share_weight * np.nan_to_num(f.negative_share)
+        + c.funding.persistence_streak_weight * np.clip(f.streak_hours / window, 0.0, 1.0)
+    )
+    breadth = np.nan_to_num(f.breadth)
+    hedge = (c.hedge.magnitude * magnitude + c.hedge.persistence * persistence
+             + c.hedge.breadth * breadth)
+    gate = (
+        np.nan_to_num(f.avg_funding_72h, nan=1.0) / 8.0 < c.gate.max_avg_funding_per_hour
+    ) & (neg_idio > 0)
+
+    # --- market confirmation ---
+    k = c.confirmation
+    oi_c = _ramp(f.oi_change_24h, k.oi_change_full)
+    basis_c = _ramp(-f.basis, k.basis_full)
+    cvd_c = _ramp(f.taker_sell_imbalance, k.cvd_full)
+    crowd_c = _ramp(1.0 - f.long_short_ratio, k.crowding_full)
+    price_c = 0.5 * _ramp(-f.price_change_7d, k.price_7d_full) + 0.5 * _ramp(f.drawdown_7d, k.drawdown_full)
+    market_confirmation = np.nan_to_num(_weighted([
+        (k.oi, oi_c), (k.basis, basis_c), (k.cvd, cvd_c), (k.crowding, crowd_c),
+        (k.price, price_c), (k.persistence, persistence),
+    ]))
+
+    # --- sell-side flow (DEX and derivatives-confirmed) ---
+    fl = c.flow
+    dex_c = _ramp(f.dex_sell_imbalance, fl.dex_imbalance_full)
+    liq_c = _ramp(-f.liquidity_change_24h, fl.liquidity_drop_full)
+    distribution = np.nan_to_num(_weighted([
+        (fl.dex_imbalance, dex_c), (fl.liquidity, liq_c), (fl.cvd, cvd_c), (fl.oi, oi_c),
+    ]))
+
+    # --- supply context (multiplies a gated core, never creates a score) ---
+    s = c.supply
+    top10_c = _ramp(f.top10_holders_pct - s.top10_floor, s.top10_full - s.top10_floor)
+    insider_c = _ramp(f.insider_share_pct, 30.0)
+    old_c = _ramp(f.old_wallet_swap_pct_1d, s.old_wallet_full)
+    wallet_concentration = np.nan_to_num(_weighted([(0.5, top10_c), (0.3, insider_c), (0.2, old_c)]))
+    fragile = np.where(np.isnan(f.holders), np.nan,
+                       np.clip(1.0 - np.log10(np.maximum(f.holders, 1.0)) / np.log10(s.holders_fragile * 10), 0.0, 1.0))
+    churn = _ramp(f.volume_to_liquidity_24h, s.volume_to_liquidity_full)
+    holder_quality = np.nan_to_num(_weighted([(0.3, fragile), (0.3, top10_c), (0.25, liq_c), (0.15, churn)]))
+    holder_moves = _ramp(np.abs(f.holders_change_pct), s.holders_change_full)
+    distributing = _ramp(-f.top10_holders_pct_change, s.top10_change_full)
+    coordination = np.nan_to_num(_weighted([(0.4, old_c), (0.2, churn), (0.2, holder_moves), (0.2, distributing)]))
+    supply = np.maximum.reduce([wallet_concentration, holder_quality, coordination])
+
+    # --- composite ---
+    cp = c.composite
+    mix = cp.market_weight * market_confirmation + (1.0 - cp.market_weight) * distribution
+    core = np.where(gate, hedge * (cp.core_floor + (1.0 - cp.core_floor) * mix), 0.0)
+    score = np.minimum(cp.cap, cp.scale * core * (1.0 + cp.supply_boost * supply))
+    score = np.where(gate, np.clip(score, 0.0, cp.cap), 0.0)
+
+    sub_scores = {
+        "funding_magnitude": magnitude,
+        "funding_persistence": persistence,
+        "wallet_concentration": wallet_concentration,
+        "holder_quality_deterioration": holder_quality,
+        "coordination_risk": coordination,
+        "distribution_pressure": distribution,
+        "market_confirmation": market_confirmation,
+    }
+    sub_scores = {name: np.clip(np.nan_to_num(v), 0.0, 1.0) for name, v in sub_scores.items()}
+
+    ph = c.phase
+    accel = f.idio_funding_24h <= f.idio_funding_72h * ph.active_acceleration
+    squeeze = (f.taker_sell_imbalance < ph.squeeze_flow) & (f.oi_change_24h < 0) & (f.price_change_24h > 0)
+    rules = [
+        squeeze,
+        supply >= ph.supply_context,
+        accel & (oi_c >= ph.active_oi),
+        (np.nan_to_num(f.negative_share) >= ph.persistent_share) & (f.consecutive_negative_days >= ph.persistent_days),
+        f.streak_hours < ph.emerging_streak_hours,
+        np.ones(n, dtype=bool),
+    ]
+    choice = np.select([gate & np.nan_to_num(r).astype(bool) for r in rules], list(range(len(rules))), default=len(PHASES) - 1)
+    phase = [PHASES[int(i)] for i in choice]
+    return ModelOutput(f, gate, sub_scores, hedge, core, supply, score, phase)
+
+
+def score_panels(panel: MarketPanel, onchain: OnchainPanel, config: ModelConfig) -> ModelOutput:
+    return score_features(compute_features(panel, onchain, config), config)

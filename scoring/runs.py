@@ -1,0 +1,127 @@
+"""Scoring runs and their scores in the document store (DESIGN §4).
+
+A run is inserted as ``running``; its score documents are written under its ``run_id``; only then
+is it flipped to ``succeeded``. Readers only ever follow the latest *succeeded* run, so a run's
+scores become visible all at once, and a failed or interrupted run leaves the previous leaderboard
+in place (its partial documents are deleted).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+
+__all__ = ["RunStore", "new_run_id"]
+
+RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
+
+
+def new_run_id(at: datetime) -> str:
+    return f"run_{at.astimezone(UTC):%Y%m%dT%H%M%SZ}_{secrets.token_hex(3)}"
+
+
+class RunStore:
+    """Persistence of runs and scores; ``db`` is an ``AsyncDatabase`` or the in-memory stand-in."""
+
+    def __init__(self, db: Any) -> None:
+        self.runs = db["runs"]
+        self.scores = db["scores"]
+
+    async def start(self, run_id: str, at: datetime, model_version: str, source: str) -> None:
+        await self.runs.insert_one({
+            "run_id": run_id, "at": at, "status": RUNNING, "source": source,
+            "model_version": model_version, "started_at": datetime.now(UTC), "finished_at": None,
+        })
+
+    async def write_scores(self, run_id: str, docs: Sequence[dict[str, Any]]) -> None:
+        if docs:
+            await self.scores.insert_many([{**d, "run_id": run_id} for d in docs], ordered=False)
+
+    async def succeed(self, run_id: str, summary: Mapping[str, Any]) -> None:
+        await self.runs.update_one(
+            {"run_id": run_id, "status": RUNNING},
+            {"$set": {"status": SUCCEEDED, "finished_at": datetime.now(UTC), **summary}},
+        )
+
+    async def fail(self, run_id: str, error: str, summary: Mapping[str, Any] | None = None) -> None:
+        await self.scores.delete_many({"run_id": run_id})
+        await self.runs.update_one(
+            {"run_id": run_id},
+            {"$set": {"status": FAILED, "finished_at": datetime.now(UTC), "error": error[:500],
+                      **(summary or {})}},
+        )
+
+    async def abandon_stale(self, older_than: timedelta = timedelta(hours=1)) -> int:
+        """Mark runs left ``running`` by a crashed process as failed; returns how many."""
+        cutoff = datetime.now(UTC) - older_than
+        stale = await self.runs.find({"status": RUNNING, "started_at": {"$lt": cutoff}}).to_list()
+        for run in stale:
+            await self.fail(run["run_id"], "interrupted")
+        return len(stale)
+
+    async def latest_succeeded(self) -> dict[str, Any] | None:
+        doc: dict[str, Any] | None = await self.runs.find_one(
+            {"status": SUCCEEDED}, {"_id": 0}, sort=[("at", DESCENDING), ("finished_at", DESCENDING)]
+        )
+        return doc
+
+    async def recent_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        cursor = self.runs.find({}, {"_id": 0}).sort([("started_at", DESCENDING)]).limit(limit)
+        runs: list[dict[str, Any]] = await cursor.to_list()
+        return runs
+
+    async def succeeded_runs(self) -> list[dict[str, Any]]:
+        cursor = self.runs.find({"status": SUCCEEDED}, {"_id": 0}).sort([("at", ASCENDING)])
+        runs: list[dict[str, Any]] = await cursor.to_list()
+        return runs
+
+    async def leaderboard(
+        self, run_id: str, *, limit: int = 500, min_score: float = 0.0,
+        projection: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The run's coins with score > 0 and >= ``min_score``, by score descending."""
+        query = {"run_id": run_id, "score": {"$gt": 0, "$gte": min_score}}
+        proj = dict(projection) if projection is not None else {}
+        proj["_id"] = 0
+        cursor = self.scores.find(query, proj).sort([("score", DESCENDING), ("coin_id", ASCENDING)]).limit(limit)
+        docs: list[dict[str, Any]] = await cursor.to_list()
+        return docs
+
+    async def run_scores(self, run_id: str, projection: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        proj = {**(projection or {}), "_id": 0}
+        docs: list[dict[str, Any]] = await self.scores.find({"run_id": run_id}, proj).to_list()
+        return docs
+
+    async def coin_score(self, run_id: str, coin_id: str) -> dict[str, Any] | None:
+        doc: dict[str, Any] | None = await self.scores.find_one({"run_id": run_id, "coin_id": coin_id}, {"_id": 0})
+        return doc
+
+    async def history(
+        self, coin_ids: Sequence[str], *, before: datetime | None = None, after: datetime | None = None,
+        limit_per_coin: int | None = None, projection: Mapping[str, Any] | None = None,
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Succeeded runs' scores for several coins in one query, newest first per coin."""
+        query: dict[str, Any] = {"coin_id": {"$in": list(coin_ids)}, "visible": True}
+        window: dict[str, Any] = {}
+        if before is not None:
+            window["$lt"] = before
+        if after is not None:
+            window["$gte"] = after
+        if window:
+            query["at"] = window
+        proj = {**(projection or {}), "_id": 0}
+        docs = await self.scores.find(query, proj).sort([("coin_id", ASCENDING), ("at", DESCENDING)]).to_list()
+        out: dict[str, list[dict[str, Any]]] = {cid: [] for cid in coin_ids}
+        for doc in docs:
+            rows = out[doc["coin_id"]]
+            if limit_per_coin is None or len(rows) < limit_per_coin:
+                rows.append(doc)
+        return out
+
+    async def mark_visible(self, run_id: str) -> None:
+        """Flag a succeeded run's scores for history queries (one update, after the flip)."""
+        await self.scores.update_many({"run_id": run_id}, {"$set": {"visible": True}})

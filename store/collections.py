@@ -1,0 +1,31 @@
+"""Collection names and their indexes (DESIGN §4), created at start-up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["ensure_indexes"]
+
+DAY = 86_400
+
+
+async def ensure_indexes(db: Any, *, snapshot_retention_days: int = 30) -> None:
+    """Create every index the code relies on. Idempotent; runs at every start."""
+    ttl = snapshot_retention_days * DAY
+    await db["coins"].create_index([("coin_id", 1)], unique=True)
+    # One frame per (venue, sample time), the bucket pattern; the TTL bounds retention.
+    await db["market_snapshots"].create_index([("venue", 1), ("at", 1)], unique=True)
+    await db["market_snapshots"].create_index([("at", 1)], expireAfterSeconds=ttl)
+    await db["onchain_snapshots"].create_index([("at", 1)], unique=True)
+    await db["onchain_snapshots"].create_index([("at", -1)], expireAfterSeconds=ttl, name="at_ttl")
+    await db["runs"].create_index([("run_id", 1)], unique=True)
+    await db["runs"].create_index([("status", 1), ("finished_at", -1)])
+    await db["scores"].create_index([("run_id", 1), ("score", -1)])
+    await db["scores"].create_index([("coin_id", 1), ("at", -1)])
+    await db["scores"].create_index([("run_id", 1), ("coin_id", 1)], unique=True)
+    await db["tenants"].create_index([("tenant_id", 1)], unique=True)
+    await db["api_keys"].create_index([("key_id", 1)], unique=True)
+    await db["api_keys"].create_index([("tenant_id", 1)])
+    await db["audit_log"].create_index([("tenant_id", 1), ("at", -1)])
+    await db["audit_log"].create_index([("at", -1)])
+    await db["usage"].create_index([("tenant_id", 1), ("month", 1)], unique=True)
