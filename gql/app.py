@@ -1,0 +1,215 @@
+"""The composition root for the web process: ``create_app(settings)`` builds the Starlette app.
+
+Nothing is connected at import time. The lifespan opens the store (and Redis when configured),
+builds every service once, bootstraps keys on an empty embedded store, primes the data, and starts
+the scheduler when this process runs it; on shutdown it stops the scheduler and closes everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from gql.errors import ApiError
+from gql.leaderboard import Leaderboard
+from gql.metrics import Metrics, MetricsMiddleware
+from gql.openapi import openapi_document
+from gql.rest import data_endpoint, error_response, new_request_id
+from gql.services import Services
+from ingest.source import Source
+from insider_selling.cycle import Cycle, Scheduler
+from insider_selling.settings import Settings
+from scoring.config import load_model_config
+from scoring.pipeline import RunResult, ScoringPipeline
+from scoring.runs import RunStore
+from store import open_store
+from store.snapshots import SnapshotStore
+from tenants.auth import Authenticator
+from tenants.hashing import KeyHasher
+from tenants.repository import TenantRepository
+from tenants.service import KeyService
+
+__all__ = ["create_app", "create_app_from_env"]
+
+log = logging.getLogger("insider_selling.app")
+
+Announce = Callable[[str], None]
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def build_source(settings: Settings) -> Source:
+    if settings.ingest_source == "live":
+        from ingest.commands import build_live_source
+
+        return build_live_source()
+    from ingest.demo import DemoConfig, DemoSource
+
+    return DemoSource(DemoConfig(seed=settings.demo_seed, coins=settings.demo_coins))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    codes = {404: ("resource_missing", f"no route for {request.url.path}"),
+             405: ("method_not_allowed", f"{request.method} is not allowed here; use GET")}
+    code, message = codes.get(exc.status_code, ("http_error", str(exc.detail)))
+    headers = dict(exc.headers or {})
+    return error_response(ApiError(exc.status_code, code, message), new_request_id(), time.perf_counter(), headers)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
+    return error_response(ApiError(500, "internal_error", "an unexpected error occurred"),
+                          new_request_id(), time.perf_counter())
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    services: Services | None = getattr(request.app.state, "services", None)
+    if services is None:
+        return JSONResponse({"status": "starting"}, status_code=503)
+    store_ok = await services.store.ping()
+    run = await services.leaderboard.current_run() if store_ok else None
+    body = {"status": "ready" if store_ok and run else "not_ready", "store": store_ok,
+            "last_run_id": run and run["run_id"], "last_run_at": run and run["at"].isoformat()}
+    return Response(orjson.dumps(body), status_code=200 if body["status"] == "ready" else 503,
+                    media_type="application/json")
+
+
+async def openapi(request: Request) -> Response:
+    return Response(orjson.dumps(request.app.state.openapi), media_type="application/json")
+
+
+def create_app(
+    settings: Settings,
+    *,
+    source: Source | None = None,
+    run_scheduler: bool | None = None,
+    prime: bool = True,
+    announce: Announce = _stderr,
+) -> Starlette:
+    """Build the app. ``source`` replaces the configured market source (tests); ``run_scheduler``
+    defaults to the embedded mode (in production a separate ``insider-selling worker`` runs it)."""
+    metrics = Metrics()
+    scheduler_inline = settings.embedded if run_scheduler is None else run_scheduler
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = await open_store(settings.mongodb_uri, settings.mongodb_database,
+                                 snapshot_retention_days=settings.snapshot_retention_days)
+        announce(store.describe())
+        redis = None
+        if settings.redis_url:
+            import redis.asyncio as aioredis
+
+            redis = aioredis.from_url(settings.redis_url)
+        repo = TenantRepository(store.db)
+        hasher = KeyHasher(settings.argon2_profile)
+        runs = RunStore(store.db)
+        leaderboard = Leaderboard(runs, interval_seconds=settings.score_interval_seconds)
+        services = Services(
+            settings=settings, store=store, runs=runs, leaderboard=leaderboard,
+            authenticator=Authenticator(repo, hasher), keys=KeyService(repo, hasher), redis=redis,
+        )
+        app.state.services = services
+        app.state.bootstrap = None
+        if settings.embedded:
+            issued = await services.keys.bootstrap_embedded()
+            if issued is not None:
+                admin, read = issued
+                app.state.bootstrap = issued
+                announce(f"bootstrap admin key: {admin.key}")
+                announce(f"demo read key: {read.key}")
+
+        def last_run_age() -> float:
+            run = leaderboard._run
+            if run is None:
+                return float("nan")
+            return (datetime.now(UTC) - run["at"]).total_seconds()
+
+        metrics.track_last_run(last_run_age)
+
+        tasks: list[asyncio.Task[Any]] = []
+        if scheduler_inline or prime:
+            market = source or build_source(settings)
+            pipeline = ScoringPipeline(store.db, load_model_config(), source=getattr(market, "name", "demo"))
+
+            async def on_success(result: RunResult) -> None:
+                metrics.runs.labels("succeeded").inc()
+                leaderboard.invalidate()
+
+            cycle = Cycle(market, SnapshotStore(store.db), pipeline, history_hours=settings.history_hours,
+                          on_success=[on_success])
+            services.cycle = cycle
+            scheduler = Scheduler(cycle, settings.score_interval_seconds)
+            services.scheduler = scheduler
+
+            async def start() -> None:
+                if prime:
+                    started = time.perf_counter()
+                    result = await cycle.prime(datetime.now(UTC))
+                    log.info("primed", extra={"run_id": result.run_id, "status": result.status,
+                                              "seconds": round(time.perf_counter() - started, 2)})
+                if scheduler_inline:
+                    await scheduler.run_forever()
+
+            tasks.append(asyncio.create_task(start(), name="scheduler"))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            with contextlib.suppress(Exception):
+                await services.authenticator.flush_last_used()
+            if services.cycle is not None:
+                await services.cycle.source.aclose()
+            if redis is not None:
+                await redis.aclose()
+            await store.aclose()
+
+    routes = [
+        Route("/v1/insider-selling/data", data_endpoint, methods=["GET"]),
+        Route("/v1/openapi.json", openapi, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics.endpoint, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.openapi = openapi_document()
+    return app
+
+
+def create_app_from_env() -> Starlette:
+    """uvicorn factory for ``serve --workers N``: settings from the environment."""
+    from insider_selling.settings import load_settings
+
+    return create_app(load_settings())

@@ -1,0 +1,77 @@
+"""Reads of the latest succeeded run, cached per run (the data only changes when a run succeeds).
+
+The current run is re-read from the store at most every ``refresh_seconds`` (so a run finished by
+another worker shows up within that time) and at once when this process finishes one
+(:meth:`Leaderboard.invalidate`). Cached values are keyed by run id and never hold tenant data.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from gql.contract import COIN_FIELDS, DESCRIPTION, signal_block
+from scoring.runs import RunStore
+
+__all__ = ["Leaderboard"]
+
+PUBLIC_PROJECTION = dict.fromkeys(COIN_FIELDS, 1)
+
+
+class Leaderboard:
+    def __init__(self, runs: RunStore, *, interval_seconds: int = 1800, refresh_seconds: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.runs = runs
+        self.interval_seconds = interval_seconds
+        self.refresh_seconds = refresh_seconds
+        self._clock = clock
+        self._run: dict[str, Any] | None = None
+        self._checked = float("-inf")
+        self._bytes: OrderedDict[tuple[str, int, float], bytes] = OrderedDict()
+        self._top: dict[str, list[dict[str, Any]]] = {}
+
+    def invalidate(self) -> None:
+        self._checked = float("-inf")
+
+    async def current_run(self) -> dict[str, Any] | None:
+        now = self._clock()
+        if now - self._checked >= self.refresh_seconds:
+            run = await self.runs.latest_succeeded()
+            self._checked = now
+            if run is not None and (self._run is None or run["run_id"] != self._run["run_id"]):
+                self._bytes.clear()
+                self._top.clear()
+            self._run = run
+        return self._run
+
+    async def coins(self, run_id: str, limit: int, min_score: float) -> list[dict[str, Any]]:
+        """Public coin fields, score > 0 and >= ``min_score``, descending. One store query per run."""
+        top = self._top.get(run_id)
+        if top is None:
+            top = await self.runs.leaderboard(run_id, limit=500, projection=PUBLIC_PROJECTION)
+            top = [{name: doc.get(name) for name in COIN_FIELDS} for doc in top]
+            self._top = {run_id: top}
+        return [c for c in top if c["score"] >= min_score][:limit]
+
+    async def data_bytes(self, run: dict[str, Any], limit: int, min_score: float) -> bytes:
+        """The encoded ``data`` object of the REST envelope, cached per (run, limit, min_score)."""
+        key = (run["run_id"], limit, min_score)
+        cached = self._bytes.get(key)
+        if cached is not None:
+            return cached
+        coins = await self.coins(run["run_id"], limit, min_score)
+        data = {
+            "coins": coins,
+            "count": len(coins),
+            "description": DESCRIPTION,
+            "signal": signal_block(self.interval_seconds),
+        }
+        encoded = orjson.dumps(data)
+        self._bytes[key] = encoded
+        if len(self._bytes) > 2048:
+            self._bytes.popitem(last=False)
+        return encoded

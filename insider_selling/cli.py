@@ -1,0 +1,127 @@
+"""The ``insider-selling`` command line: the other composition root.
+
+Each subcommand reads the settings once, builds what it needs, and closes it. Settings errors end
+the process with one line that names the setting, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from insider_selling.settings import Settings, SettingsError, load_settings
+
+__all__ = ["main"]
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from insider_selling.logs import configure_logging
+
+    overrides = {}
+    if args.host:
+        overrides["INSIDER_HOST"] = args.host
+    if args.port:
+        overrides["INSIDER_PORT"] = str(args.port)
+    if overrides:
+        os.environ.update(overrides)
+        settings = load_settings()
+    if args.workers > 1 and settings.embedded:
+        print("error: --workers > 1 needs MONGODB_URI: with the in-memory store each worker would "
+              "hold its own data and keys", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    print(f"serving on http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
+    if args.workers > 1:
+        uvicorn.run("gql.app:create_app_from_env", factory=True, host=settings.host, port=settings.port,
+                    workers=args.workers, log_config=None, access_log=False, proxy_headers=False)
+        return 0
+    from gql.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
+                access_log=False)
+    return 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from insider_selling.logs import configure_logging
+    from insider_selling.worker import run_worker
+
+    configure_logging(settings.log_level)
+    return asyncio.run(run_worker(settings, once=args.once))
+
+
+def _admin_bootstrap(args: argparse.Namespace, settings: Settings) -> int:
+    async def go() -> int:
+        from store import open_store
+        from tenants.hashing import KeyHasher
+        from tenants.repository import TenantRepository
+        from tenants.service import KeyService
+
+        if settings.embedded:
+            print("error: admin bootstrap needs MONGODB_URI (the embedded store prints its keys at "
+                  "`serve` start-up)", file=sys.stderr)
+            return 2
+        store = await open_store(settings.mongodb_uri, settings.mongodb_database)
+        try:
+            issued = await KeyService(TenantRepository(store.db), KeyHasher(settings.argon2_profile)).bootstrap_admin()
+        finally:
+            await store.aclose()
+        print(f"bootstrap admin key: {issued.key}", file=sys.stderr)
+        print(f"key id: {issued.record['key_id']} (the key is shown only once)", file=sys.stderr)
+        return 0
+
+    return asyncio.run(go())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="insider-selling",
+        description="Scores coins with perpetual futures for hedge-like short pressure, and serves it.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="serve the REST and GraphQL API (embedded mode also ingests and scores)")
+    serve.add_argument("--host", help="bind address (default INSIDER_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default INSIDER_PORT, 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (needs MONGODB_URI when > 1)")
+    serve.set_defaults(handler=_serve)
+
+    worker = sub.add_parser("worker", help="run ingest and scoring every INSIDER_SCORE_INTERVAL_SECONDS")
+    worker.add_argument("--once", action="store_true", help="run one cycle and exit")
+    worker.set_defaults(handler=_worker)
+
+    admin = sub.add_parser("admin", help="operator commands against the configured store")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True, metavar="ADMIN_COMMAND")
+    boot = admin_sub.add_parser("bootstrap", help="create the first admin key (MongoDB) and print it once")
+    boot.set_defaults(handler=_admin_bootstrap)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    handler: Handler = args.handler
+    try:
+        return handler(args, settings)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

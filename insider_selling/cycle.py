@@ -1,0 +1,86 @@
+"""One ingest-and-score cycle, and the scheduler that repeats it every interval."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from ingest.source import Source
+from scoring.pipeline import RunResult, ScoringPipeline
+from store.snapshots import SnapshotStore
+
+__all__ = ["Cycle", "Scheduler"]
+
+log = logging.getLogger("insider_selling.cycle")
+
+OnSuccess = Callable[[RunResult], Awaitable[None]]
+
+
+def align(at: datetime, interval_seconds: int) -> datetime:
+    """Floor ``at`` to the interval grid (cycles of 30 min land on :00 and :30)."""
+    epoch = int(at.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % interval_seconds, UTC)
+
+
+class Cycle:
+    def __init__(self, source: Source, snapshots: SnapshotStore, pipeline: ScoringPipeline,
+                 *, history_hours: int, on_success: list[OnSuccess] | None = None) -> None:
+        self.source = source
+        self.snapshots = snapshots
+        self.pipeline = pipeline
+        self.history_hours = history_hours
+        self.on_success: list[OnSuccess] = on_success or []
+        self._lock = asyncio.Lock()
+
+    async def prime(self, now: datetime) -> RunResult:
+        """Backfill the history window, then score: data is ready within seconds of start."""
+        async with self._lock:
+            end = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+            batch = await self.source.backfill(end, self.history_hours)
+            await self.snapshots.write_batch(batch)
+            return await self._score(end, batch.outcomes)
+
+    async def run_once(self, at: datetime) -> RunResult:
+        async with self._lock:
+            batch = await self.source.collect(at)
+            await self.snapshots.write_batch(batch)
+            return await self._score(at, batch.outcomes)
+
+    async def _score(self, at: datetime, outcomes: list) -> RunResult:  # type: ignore[type-arg]
+        result = await self.pipeline.run(at, outcomes)
+        if result.status == "succeeded":
+            for callback in self.on_success:
+                try:
+                    await callback(result)
+                except Exception:
+                    log.exception("run callback failed")
+        return result
+
+
+class Scheduler:
+    """Runs :meth:`Cycle.run_once` on the interval grid until cancelled. A failing cycle is logged
+    and the next one runs as planned; the previous leaderboard stays in place."""
+
+    def __init__(self, cycle: Cycle, interval_seconds: int,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.cycle = cycle
+        self.interval = interval_seconds
+        self.clock = clock
+        self.last_result: RunResult | None = None
+
+    async def run_forever(self) -> None:
+        while True:
+            now = self.clock()
+            nxt = align(now, self.interval) + timedelta(seconds=self.interval)
+            await asyncio.sleep(max(0.0, (nxt - now).total_seconds()))
+            try:
+                self.last_result = await self.cycle.run_once(nxt)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("cycle failed; the previous leaderboard stays in place")
+
+    def next_run_at(self) -> datetime:
+        return align(self.clock(), self.interval) + timedelta(seconds=self.interval)

@@ -1,0 +1,66 @@
+"""The tenants package's exceptions. Each maps to one public error (see ``gql/errors.py``)."""
+
+from __future__ import annotations
+
+
+class TenantError(Exception):
+    """Base of every error raised by ``tenants``."""
+
+
+class AuthenticationError(TenantError):
+    """Raised when a request carries no usable API key (401)."""
+
+    code = "invalid_api_key"
+
+
+class MissingKey(AuthenticationError):
+    """Raised when the Authorization header is absent or not ``Bearer sk_live_...``."""
+
+    code = "missing_api_key"
+
+
+class MalformedKey(AuthenticationError):
+    """Raised when a key fails its shape or checksum; no store lookup happens."""
+
+    code = "malformed_api_key"
+
+
+class InvalidKey(AuthenticationError):
+    """Raised when a well-formed key is unknown, wrong, revoked or expired.
+
+    One error for all four, so a caller learns nothing about which keys exist.
+    """
+
+    code = "invalid_api_key"
+
+
+class TooManyFailures(AuthenticationError):
+    """Raised when a client address has failed authentication too often (429)."""
+
+    code = "too_many_failed_attempts"
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("too many failed authentication attempts")
+        self.retry_after = retry_after
+
+
+class PermissionDenied(TenantError):
+    """Raised when an authenticated key lacks the scope for an operation (403)."""
+
+    code = "insufficient_scope"
+
+
+class NotFound(TenantError):
+    """Raised when a tenant or key does not exist or is not visible to the caller (404)."""
+
+    code = "not_found"
+
+
+class InvalidArgument(TenantError):
+    """Raised when an admin argument is invalid (400)."""
+
+    code = "parameter_invalid"
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param

@@ -1,0 +1,28 @@
+"""Who is calling: the result of authentication, checked by the REST handler and GraphQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+__all__ = ["SCOPES", "Principal"]
+
+#: ``signals:read`` reads the data; ``keys:manage`` manages its own tenant's keys;
+#: ``admin`` manages every tenant (and implies the other two).
+SCOPES = ("signals:read", "keys:manage", "admin")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    tenant_id: str
+    key_id: str
+    scopes: frozenset[str]
+    plan: str
+    expires_at: datetime | None = None
+
+    def has(self, scope: str) -> bool:
+        return scope in self.scopes or "admin" in self.scopes
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.scopes
