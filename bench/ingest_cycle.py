@@ -53,7 +53,8 @@ def main() -> None:
     for venue, (status, requests) in outcomes.items():
         print(f"{VENUES.get(venue, venue):<12} {status:<7} {requests:>8}")
     print(
-        f"total requests {sum(r for _, r in outcomes.values())} (by host: {sum(replay.requests.values())})"
+        f"total requests {sum(r for _, r in outcomes.values())} "
+        f"(seen by the replay: {sum(replay.requests.values())})"
     )
     print(
         f"rows {rows}; wall time per cycle: median {statistics.median(walls) * 1000:.1f} ms, "

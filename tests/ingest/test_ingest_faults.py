@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (tables of recorded values read better unwrapped)
 """Faults: a venue that fails costs that venue's data, never the cycle."""
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ async def test_record_then_replay_gives_identical_samples(
 async def test_recorder_appends_cycles_per_day(make_source: MakeSource, tmp_path: Path) -> None:
     source, _ = make_source()
     rows = await record(source, tmp_path, cycles=2, every=0)
-    files = list(tmp_path.glob("*.jsonl"))
+    files = list(tmp_path.glob("*.jsonl"))  # noqa: ASYNC240
     assert len(files) == 1
     _, market, onchain = read_snapshots(tmp_path)
     assert len(market) + len(onchain) == rows

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (tables of recorded values read better unwrapped)
 """Every venue's recorded responses, replayed through ccxt's ``fetch`` (or httpx), normalized."""
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def test_ccxt_declares_the_endpoints_the_connectors_call() -> None:
 
 @pytest.mark.parametrize("venue", list(VENUES))
 async def test_venue_normalized(make_source: MakeSource, venue: str) -> None:
-    source, replay = make_source()
+    source, _ = make_source()
     batch = await source.collect(AT)
     outcome = next(o for o in batch.outcomes if o.venue == venue)
     assert outcome.status == "ok", outcome.error
@@ -89,7 +90,7 @@ async def test_candidates_are_enriched(make_source: MakeSource) -> None:
 
 
 async def test_funding_history_backfilled_once_then_incremental(make_source: MakeSource) -> None:
-    source, replay = make_source()
+    source, _ = make_source()
     first = await source.collect(AT)
     history = sorted(
         (s.at.isoformat(), s.funding_rate)
