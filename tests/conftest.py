@@ -1,0 +1,146 @@
+"""Shared fixtures: a real Redis server, settings that never read the developer's environment,
+and a primed app (demo data scored once) for the API tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gql.app import create_app
+from ingest.demo import DemoConfig, DemoSource
+from insider_selling.settings import Settings
+
+# Tests never read the developer's environment for our settings.
+for _name in list(os.environ):
+    if _name.startswith("INSIDER_") or _name in ("REDIS_URL", "MONGODB_DATABASE"):
+        del os.environ[_name]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True, slots=True)
+class RedisServer:
+    url: str
+    port: int
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A private redis-server on a free port for the whole session (flushed per test by ``redis_url``).
+
+    In CI (``CI=true``) a missing redis-server fails the run instead of skipping the Redis tests.
+    """
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is not installed; .ci/run installs it")
+        pytest.skip("redis-server is not installed")
+    port = _free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(  # noqa: S603
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail("redis-server did not start")
+    yield RedisServer(f"redis://127.0.0.1:{port}/0", port)
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's Redis, flushed before the test."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    return redis_server.url
+
+
+def make_settings(**overrides: Any) -> Settings:
+    """Embedded settings with a cheap argon2 profile and a small demo market, for tests."""
+    values: dict[str, Any] = {"argon2_profile": "test", "demo_coins": 80, "history_hours": 192}
+    values.update(overrides)
+    return Settings(**values)
+
+
+SMALL_DEMO = DemoConfig(seed=11, coins=80)
+
+
+@dataclass(slots=True)
+class ApiClient:
+    app: Any
+    http: httpx.AsyncClient
+    admin_key: str
+    read_key: str
+
+    @property
+    def services(self) -> Any:
+        return self.app.state.services
+
+
+async def _wait_ready(app: Any, timeout: float = 60.0) -> None:
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        services = getattr(app.state, "services", None)
+        if services is not None and await services.leaderboard.current_run() is not None:
+            return
+        services and services.leaderboard.invalidate()
+        await asyncio.sleep(0.05)
+    raise TimeoutError("the app did not finish its first run")
+
+
+async def start_app(settings: Settings | None = None, **kwargs: Any) -> AsyncIterator[ApiClient]:
+    """Run the app's lifespan in-process and yield an HTTP client bound to it."""
+    from contextlib import AsyncExitStack
+
+    settings = settings or make_settings()
+    kwargs.setdefault("source", DemoSource(SMALL_DEMO))
+    kwargs.setdefault("run_scheduler", False)
+    kwargs.setdefault("announce", lambda line: None)
+    app = create_app(settings, **kwargs)
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(app.router.lifespan_context(app))
+        if kwargs.get("prime", True):
+            await _wait_ready(app)
+        transport = httpx.ASGITransport(app=app)
+        http = await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://test"))
+        admin, read = app.state.bootstrap
+        yield ApiClient(app, http, admin.key, read.key)
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[ApiClient]:
+    """A fresh primed app (embedded store, small demo market), with its bootstrap keys."""
+    async for client in start_app():
+        yield client
+
+
+ROOT = Path(__file__).resolve().parent.parent
