@@ -58,6 +58,36 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run_worker(settings, once=args.once))
 
 
+def _ingest_command(args: argparse.Namespace, settings: Settings) -> int:
+    """``ingest --once``, ``backfill`` and ``record``: the live source unless ``--source demo``."""
+    from rich.console import Console
+
+    from ingest import commands
+
+    console = Console(stderr=False)
+
+    async def go() -> int:
+        if (args.source or settings.ingest_source) == "live":
+            source = commands.build_live_source(
+                connect_timeout=args.connect_timeout, read_timeout=args.read_timeout,
+                cycle_timeout=args.deadline)
+        else:
+            from gql.app import build_source
+            source = build_source(settings)
+        try:
+            if args.command == "ingest":
+                await commands.ingest_once(source, console=console)
+            elif args.command == "backfill":
+                await commands.backfill(source, hours=args.hours, console=console)
+            else:
+                await commands.record(source, args.out, cycles=args.cycles, console=console)
+        finally:
+            await source.aclose()
+        return 0
+
+    return asyncio.run(go())
+
+
 def _admin_bootstrap(args: argparse.Namespace, settings: Settings) -> int:
     async def go() -> int:
         from store import open_store
@@ -97,6 +127,25 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run ingest and scoring every INSIDER_SCORE_INTERVAL_SECONDS")
     worker.add_argument("--once", action="store_true", help="run one cycle and exit")
     worker.set_defaults(handler=_worker)
+
+    from pathlib import Path
+
+    for name, text in (("ingest", "collect one cycle from every venue and print each venue's outcome"),
+                       ("backfill", "fetch funding history for today's candidates, with a progress bar"),
+                       ("record", "run live cycles and append them to DIR in the snapshot file format")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--source", choices=["live", "demo"], help="default INSIDER_INGEST_SOURCE")
+        cmd.add_argument("--connect-timeout", type=float, default=5.0, help="seconds (default 5)")
+        cmd.add_argument("--read-timeout", type=float, default=10.0, help="seconds (default 10)")
+        cmd.add_argument("--deadline", type=float, default=240.0, help="whole-cycle seconds (default 240)")
+        if name == "ingest":
+            cmd.add_argument("--once", action="store_true", required=True, help="one cycle, then exit")
+        if name == "backfill":
+            cmd.add_argument("--hours", type=int, default=72, help="hours of history (default 72)")
+        if name == "record":
+            cmd.add_argument("--out", type=Path, required=True, metavar="DIR", help="snapshot directory")
+            cmd.add_argument("--cycles", type=int, default=1, help="cycles to record, 0 = until stopped")
+        cmd.set_defaults(handler=_ingest_command)
 
     admin = sub.add_parser("admin", help="operator commands against the configured store")
     admin_sub = admin.add_subparsers(dest="admin_command", required=True, metavar="ADMIN_COMMAND")
