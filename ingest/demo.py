@@ -24,7 +24,7 @@ import numpy as np
 from ingest.snapshot import VENUES, Coin, MarketSample, OnchainSample
 from ingest.source import SnapshotBatch, VenueOutcome
 
-__all__ = ["DemoConfig", "DemoMarket", "DemoSource", "Episode"]
+__all__ = ["DemoConfig", "DemoMarket", "DemoSource", "DemoStep", "Episode"]
 
 HOUR = timedelta(hours=1)
 VENUE_IDS = list(VENUES)
@@ -69,6 +69,18 @@ class DemoConfig:
     #: Hours after the origin at which the market-wide dip starts, and its length.
     dip_start_hours: int | None = None
     dip_hours: int = 18
+
+
+@dataclass(frozen=True, slots=True)
+class DemoStep:
+    """One sample time as arrays: market fields ``(coins, venues)``, on-chain fields ``(coins,)``.
+
+    Field names and units are those of :class:`MarketSample` and :class:`OnchainSample`.
+    """
+
+    at: datetime
+    market: dict[str, np.ndarray]
+    onchain: dict[str, np.ndarray]
 
 
 class DemoMarket:
@@ -122,6 +134,9 @@ class DemoMarket:
         mild = rng.random(n) < 0.06
         self.coin_bias[mild] = -rng.uniform(3e-6, 1.2e-5, size=int(mild.sum()))
         self.venue_bias = rng.normal(0.0, 2e-6, size=(1, v))
+        # How hard each coin is hit by the market-wide dip (funding, price, flow): real dips are
+        # not uniform, so the idiosyncratic adjustment has to cope with high-beta coins.
+        self.dip_beta = rng.uniform(0.6, 1.4, size=n)
         self.funding_noise = np.zeros(n)
         self.liquidity = np.exp(rng.normal(14.0, 1.2, size=n))
         self.holders = np.exp(rng.normal(9.5, 1.2, size=n))
@@ -193,7 +208,12 @@ class DemoMarket:
         dip = 1.0 if self.dip_active(at) else 0.0
         return insider, squeeze, dip
 
-    def advance(self, at: datetime) -> tuple[list[MarketSample], list[OnchainSample]]:
+    def step(self, at: datetime) -> DemoStep:
+        """Move the market to ``at`` and return that sample as arrays (NaN: not listed / no data).
+
+        This is exactly what :meth:`advance` turns into sample rows; the synthetic validator reads
+        the arrays directly to score hundreds of runs quickly. Labels are not part of it.
+        """
         at = at.astimezone(UTC)
         dt = 1.0 if self.at is None else max((at - self.at) / HOUR, 0.0)
         self.at = at
@@ -201,25 +221,27 @@ class DemoMarket:
         n, v = self.config.coins, len(VENUE_IDS)
         insider, squeeze, dip = self._drivers(at)
         sq = math.sqrt(max(dt, 1e-9))
+        beta = self.dip_beta
 
-        market_ret = rng.normal(0.0, 0.004) * sq - dip * 0.006 * dt
-        ret = (rng.normal(0.0, 1.0, size=n) * self.vol * sq + market_ret
-               - insider * 0.0015 * dt + squeeze * 0.012 * dt)
+        market_ret = rng.normal(0.0, 0.004) * sq
+        ret = (rng.normal(0.0, 1.0, size=n) * self.vol * sq + market_ret * beta
+               - dip * beta * 0.006 * dt - insider * 0.0015 * dt + squeeze * 0.012 * dt)
         self.price *= np.exp(ret)
 
         phi = math.exp(-dt / 12.0)
         self.funding_noise = phi * self.funding_noise + rng.normal(
             0.0, 4e-6 * self.noise * math.sqrt(1 - phi * phi), size=n)
         coin_funding = (BASE_FUNDING + self.coin_bias + self.funding_noise
-                        - insider * 3.2e-5 - squeeze * 2.5e-5 - dip * 3.5e-5)
+                        - insider * 3.2e-5 - squeeze * 2.5e-5 - dip * beta * 3.5e-5)
         venue_noise = rng.normal(0.0, 2.5e-6 * self.noise, size=(n, v))
         per_hour = coin_funding[:, None] + self.venue_bias + venue_noise
         rate = per_hour * self.interval
 
         oi_growth = (rng.normal(0.0, 0.006 * self.noise, size=(n, v)) * sq
-                     + (insider[:, None] * 0.006 - squeeze[:, None] * 0.02 - dip * 0.004) * dt)
+                     + (insider[:, None] * 0.006 - squeeze[:, None] * 0.02
+                        - dip * beta[:, None] * 0.004) * dt)
         self.oi *= np.exp(oi_growth)
-        oi_usd = self.oi
+        oi_usd = self.oi.copy()
 
         basis = coin_funding[:, None] * 16.0 + rng.normal(0.0, 1.5e-4 * self.noise, size=(n, v))
         index = np.broadcast_to(self.price[:, None], (n, v)) * np.exp(
@@ -228,24 +250,27 @@ class DemoMarket:
         traded = oi_usd * 0.04 * max(dt, 0.25) * np.exp(rng.normal(0.0, 0.3, size=(n, v)))
         sell_share = np.clip(
             0.5 + rng.normal(0.0, 0.035 * self.noise, size=(n, v))
-            + insider[:, None] * 0.05 - squeeze[:, None] * 0.12 + dip * 0.05, 0.05, 0.95)
+            + insider[:, None] * 0.05 - squeeze[:, None] * 0.12 + dip * beta[:, None] * 0.05,
+            0.05, 0.95)
         ls_ratio = np.exp(rng.normal(0.05, 0.12, size=(n, v)) - insider[:, None] * 0.25
                           - squeeze[:, None] * 0.35)
+        ls_ratio[:, 6:] = np.nan  # only the six big venues publish a long/short ratio
+        price = mark * (1.0 + rng.normal(0.0, 5e-5, size=(n, v)))
 
-        market: list[MarketSample] = []
-        rows, cols = np.nonzero(self.listed)
-        for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
-            market.append(MarketSample(
-                coin_id=self.coins[i].coin_id, venue=VENUE_IDS[j], at=at,
-                funding_rate=float(rate[i, j]),
-                funding_interval_hours=float(self.interval[i, j]),
-                open_interest_usd=float(oi_usd[i, j]),
-                mark_price=float(mark[i, j]), index_price=float(index[i, j]),
-                price=float(mark[i, j] * (1.0 + rng.normal(0.0, 5e-5))),
-                taker_buy_usd=float(traded[i, j] * (1.0 - sell_share[i, j])),
-                taker_sell_usd=float(traded[i, j] * sell_share[i, j]),
-                long_short_ratio=float(ls_ratio[i, j]) if j < 6 else None,
-            ))
+        unlisted = ~self.listed
+        market = {
+            "funding_rate": rate,
+            "funding_interval_hours": self.interval.copy(),
+            "open_interest_usd": oi_usd,
+            "mark_price": mark,
+            "index_price": np.array(index),
+            "price": price,
+            "taker_buy_usd": traded * (1.0 - sell_share),
+            "taker_sell_usd": traded * sell_share,
+            "long_short_ratio": ls_ratio,
+        }
+        for values in market.values():
+            values[unlisted] = np.nan
 
         # On-chain: weakening liquidity, sell-heavy DEX flow and old wallets waking up in episodes.
         self.liquidity *= np.exp(rng.normal(0.0, 0.01, size=n) * sq - insider * 0.004 * dt)
@@ -258,19 +283,48 @@ class DemoMarket:
         trades = np.maximum(volume / 400.0, 10.0)
         old_wallet = np.clip(rng.normal(8.0, 3.0, size=n) + insider * 25.0
                              + self.concentrated * 12.0, 0.0, 100.0)
+        onchain = {
+            "liquidity_usd": self.liquidity.copy(),
+            "volume_24h_usd": volume,
+            "buys_24h": np.round(trades * (1 - sell_frac)),
+            "sells_24h": np.round(trades * sell_frac),
+            "buy_volume_24h_usd": volume * (1 - sell_frac),
+            "sell_volume_24h_usd": volume * sell_frac,
+            "holders": np.round(self.holders),
+            "top10_holders_pct": self.top10.copy(),
+            "old_wallet_swap_pct_1d": old_wallet,
+        }
+        for values in onchain.values():
+            values[~self.onchain_mask] = np.nan
+        return DemoStep(at, market, onchain)
+
+    def advance(self, at: datetime) -> tuple[list[MarketSample], list[OnchainSample]]:
+        """Move the market to ``at`` and return that sample's rows (what a source delivers)."""
+        step = self.step(at)
+        at = step.at
+        m = step.market
+        market: list[MarketSample] = []
+        rows, cols = np.nonzero(self.listed)
+        columns = {name: values[rows, cols].tolist() for name, values in m.items()}
+        coin_ids = [c.coin_id for c in self.coins]
+        for k, (i, j) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
+            ls = columns["long_short_ratio"][k]
+            market.append(MarketSample(
+                coin_id=coin_ids[i], venue=VENUE_IDS[j], at=at,
+                funding_rate=columns["funding_rate"][k],
+                funding_interval_hours=columns["funding_interval_hours"][k],
+                open_interest_usd=columns["open_interest_usd"][k],
+                mark_price=columns["mark_price"][k], index_price=columns["index_price"][k],
+                price=columns["price"][k],
+                taker_buy_usd=columns["taker_buy_usd"][k],
+                taker_sell_usd=columns["taker_sell_usd"][k],
+                long_short_ratio=None if ls != ls else ls,
+            ))
         onchain: list[OnchainSample] = []
+        o = step.onchain
         for i in np.nonzero(self.onchain_mask)[0].tolist():
             onchain.append(OnchainSample(
-                coin_id=self.coins[i].coin_id, at=at,
-                liquidity_usd=float(self.liquidity[i]),
-                volume_24h_usd=float(volume[i]),
-                buys_24h=float(round(trades[i] * (1 - sell_frac[i]))),
-                sells_24h=float(round(trades[i] * sell_frac[i])),
-                buy_volume_24h_usd=float(volume[i] * (1 - sell_frac[i])),
-                sell_volume_24h_usd=float(volume[i] * sell_frac[i]),
-                holders=float(round(self.holders[i])),
-                top10_holders_pct=float(self.top10[i]),
-                old_wallet_swap_pct_1d=float(old_wallet[i]),
+                coin_id=coin_ids[i], at=at, **{name: float(values[i]) for name, values in o.items()},
             ))
         return market, onchain
 

@@ -29,6 +29,7 @@ class Window(_Section):
 
 class Gate(_Section):
     max_avg_funding_per_hour: float
+    require_current: bool
 
 
 class Funding(_Section):
@@ -36,6 +37,10 @@ class Funding(_Section):
     persistence_share_weight: float
     persistence_streak_weight: float
     market_level_quantile: float
+    recent_half_life_hours: float
+    current_hours: int
+    market_min_coins: int
+    breadth_min_venues: int
 
 
 class Hedge(_Section):
@@ -76,6 +81,27 @@ class Supply(_Section):
     volume_to_liquidity_full: float
     holders_change_full: float
     top10_change_full: float
+    insider_full: float
+
+
+class Wallet(_Section):
+    top10: float
+    insider: float
+    old_wallet: float
+
+
+class HolderQuality(_Section):
+    fragile: float
+    top10: float
+    liquidity: float
+    churn: float
+
+
+class Coordination(_Section):
+    old_wallet: float
+    churn: float
+    holder_moves: float
+    distributing: float
 
 
 class Composite(_Section):
@@ -105,6 +131,9 @@ class ModelConfig(_Section):
     confirmation: Confirmation
     flow: Flow
     supply: Supply
+    wallet: Wallet
+    holder_quality: HolderQuality
+    coordination: Coordination
     composite: Composite
     phase: Phase
 

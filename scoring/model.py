@@ -73,7 +73,7 @@ def score_features(f: Features, config: ModelConfig) -> ModelOutput:
     n = f.avg_funding_72h.shape[0]
 
     # --- hedge pressure (the gate lives here) ---
-    neg_idio = np.nan_to_num(np.maximum(-f.idio_funding_72h, 0.0))
+    neg_idio = np.nan_to_num(np.maximum(-f.idio_funding_recent, 0.0))
     magnitude = 1.0 - np.exp(-neg_idio / c.funding.magnitude_scale_per_8h)
     window = float(c.window.funding_hours)
     persistence = (
@@ -84,8 +84,11 @@ def score_features(f: Features, config: ModelConfig) -> ModelOutput:
     hedge = (c.hedge.magnitude * magnitude + c.hedge.persistence * persistence
              + c.hedge.breadth * breadth)
     gate = (
-        np.nan_to_num(f.avg_funding_72h, nan=1.0) / 8.0 < c.gate.max_avg_funding_per_hour
+        np.nan_to_num(f.funding_recent, nan=1.0) / 8.0 < c.gate.max_avg_funding_per_hour
     ) & (neg_idio > 0)
+    if c.gate.require_current:
+        gate &= (np.nan_to_num(f.funding_current, nan=1.0) < 0) & (
+            np.nan_to_num(f.idio_funding_current, nan=1.0) < 0)
 
     # --- market confirmation ---
     k = c.confirmation
@@ -110,16 +113,27 @@ def score_features(f: Features, config: ModelConfig) -> ModelOutput:
     # --- supply context (multiplies a gated core, never creates a score) ---
     s = c.supply
     top10_c = _ramp(f.top10_holders_pct - s.top10_floor, s.top10_full - s.top10_floor)
-    insider_c = _ramp(f.insider_share_pct, 30.0)
+    insider_c = _ramp(f.insider_share_pct, s.insider_full)
     old_c = _ramp(f.old_wallet_swap_pct_1d, s.old_wallet_full)
-    wallet_concentration = np.nan_to_num(_weighted([(0.5, top10_c), (0.3, insider_c), (0.2, old_c)]))
-    fragile = np.where(np.isnan(f.holders), np.nan,
-                       np.clip(1.0 - np.log10(np.maximum(f.holders, 1.0)) / np.log10(s.holders_fragile * 10), 0.0, 1.0))
+    wa = c.wallet
+    wallet_concentration = np.nan_to_num(_weighted([
+        (wa.top10, top10_c), (wa.insider, insider_c), (wa.old_wallet, old_c),
+    ]))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fragile = np.clip(1.0 - np.log10(np.maximum(f.holders, 1.0)) / np.log10(s.holders_fragile * 10),
+                          0.0, 1.0)
     churn = _ramp(f.volume_to_liquidity_24h, s.volume_to_liquidity_full)
-    holder_quality = np.nan_to_num(_weighted([(0.3, fragile), (0.3, top10_c), (0.25, liq_c), (0.15, churn)]))
+    hq = c.holder_quality
+    holder_quality = np.nan_to_num(_weighted([
+        (hq.fragile, fragile), (hq.top10, top10_c), (hq.liquidity, liq_c), (hq.churn, churn),
+    ]))
     holder_moves = _ramp(np.abs(f.holders_change_pct), s.holders_change_full)
     distributing = _ramp(-f.top10_holders_pct_change, s.top10_change_full)
-    coordination = np.nan_to_num(_weighted([(0.4, old_c), (0.2, churn), (0.2, holder_moves), (0.2, distributing)]))
+    co = c.coordination
+    coordination = np.nan_to_num(_weighted([
+        (co.old_wallet, old_c), (co.churn, churn), (co.holder_moves, holder_moves),
+        (co.distributing, distributing),
+    ]))
     supply = np.maximum.reduce([wallet_concentration, holder_quality, coordination])
 
     # --- composite ---

@@ -19,12 +19,12 @@ from ingest.snapshot import (
     VENUES,
     MarketSample,
     OnchainSample,
-    frame_coin_ids,
     parse_time,
     unpack_column,
 )
 
-__all__ = ["MARKET_FIELDS", "MarketPanel", "OnchainPanel", "build_market_panel", "build_onchain_panel"]
+__all__ = ["MARKET_FIELDS", "ONCHAIN_FIELDS", "MarketPanel", "OnchainPanel", "build_market_panel",
+           "build_onchain_panel", "build_onchain_panel_from_frames", "frames_coin_ids"]
 
 F64 = npt.NDArray[np.float64]
 MARKET_FIELDS = (
@@ -85,6 +85,37 @@ class OnchainPanel:
         return cls(blank(), blank(), blank())
 
 
+class _CoinMapper:
+    """Maps a frame's ``coin_ids`` string to panel rows, vectorized and cached per distinct string
+    (a venue lists the same coins hour after hour, so each list is split and matched once)."""
+
+    def __init__(self, coin_ids: Sequence[str]) -> None:
+        ids = np.asarray(list(coin_ids), dtype=object).astype(str)
+        self._order = np.argsort(ids, kind="stable")
+        self._sorted = ids[self._order]
+        self._cache: dict[str, tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]] = {}
+
+    def __call__(self, coin_ids: str) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+        hit = self._cache.get(coin_ids)
+        if hit is None:
+            names = np.array(coin_ids.split(",") if coin_ids else [], dtype=str)
+            if self._sorted.size and names.size:
+                pos = np.minimum(np.searchsorted(self._sorted, names), self._sorted.size - 1)
+                found = self._sorted[pos] == names
+                hit = (np.flatnonzero(found), self._order[pos[found]])
+            else:
+                empty = np.zeros(0, dtype=np.intp)
+                hit = (empty, empty)
+            self._cache[coin_ids] = hit
+        return hit
+
+
+def frames_coin_ids(frames: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Every coin id in the frames, sorted (each distinct ``coin_ids`` string is split once)."""
+    distinct = {f["coin_ids"] for f in frames}
+    return sorted({cid for ids in distinct for cid in (ids.split(",") if ids else [])})
+
+
 def build_market_panel(
     at: datetime,
     frames: Iterable[Mapping[str, Any]],
@@ -92,37 +123,87 @@ def build_market_panel(
     coin_ids: Sequence[str] | None = None,
     venues: Sequence[str] | None = None,
 ) -> MarketPanel:
-    """Build the panel from stored frames (one per venue and sample time, see ``ingest.snapshot``)."""
-    frames = list(frames)
+    """Build the panel from stored frames (one per venue and sample time, see ``ingest.snapshot``).
+
+    Frames outside the grid or of unknown venues are skipped; within one hour the later sample
+    wins. Funding is normalized per hour here, from each row's own interval.
+    """
+    frames = sorted(frames, key=lambda f: parse_time(f["at"]))
     if coin_ids is None:
-        coin_ids = sorted({cid for f in frames for cid in frame_coin_ids(f)})
+        coin_ids = frames_coin_ids(frames)
     venues = list(venues or VENUES)
     panel = MarketPanel.empty(at, coin_ids, venues, hours)
-    coin_index = {cid: i for i, cid in enumerate(panel.coin_ids)}
+    mapper = _CoinMapper(panel.coin_ids)
     venue_index = {v: j for j, v in enumerate(venues)}
     first_hour = int(panel.hours[0])
-    for frame in sorted(frames, key=lambda f: parse_time(f["at"])):
+    for frame in frames:
         j = venue_index.get(frame["venue"])
         t = int(parse_time(frame["at"]).timestamp()) // 3600 - first_hour
         if j is None or not 0 <= t < hours:
             continue
-        known = [(k, coin_index[c]) for k, c in enumerate(frame_coin_ids(frame)) if c in coin_index]
-        if not known:
+        src, dst = mapper(frame["coin_ids"])
+        if not src.size:
             continue
-        src = np.array([k for k, _ in known])
-        dst = np.array([i for _, i in known])
-        columns = {
-            name: unpack_column(frame[name])[src]
-            for name in MARKET_COLUMNS
-        }
+        columns = {name: unpack_column(frame[name])[src] for name in MARKET_COLUMNS}
+        interval = columns["funding_interval_hours"]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            columns["funding_per_hour"] = columns["funding_rate"] / np.where(interval > 0, interval, np.nan)
         for name in MARKET_FIELDS:
-            if name == "funding_per_hour":
-                interval = columns["funding_interval_hours"]
-                values = columns["funding_rate"] / np.where(interval > 0, interval, np.nan)
-            else:
-                values = columns[name]
-            panel.data[name][dst, j, t] = values
+            panel.data[name][dst, j, t] = columns[name]
     return panel
+
+
+def build_onchain_panel_from_frames(
+    at: datetime,
+    coin_ids: Sequence[str],
+    frames: Iterable[Mapping[str, Any]],
+    previous_run: Mapping[str, Mapping[str, float | None]] | None = None,
+) -> OnchainPanel:
+    """Columnar twin of :func:`build_onchain_panel` for stored on-chain frames (one per sample
+    time, numeric columns packed like market frames): no per-coin Python objects."""
+    panel = OnchainPanel.empty(len(coin_ids))
+    mapper = _CoinMapper(coin_ids)
+    n = len(coin_ids)
+    latest_at = np.full(n, -1, dtype=np.int64)
+    frames = sorted(frames, key=lambda f: parse_time(f["at"]))
+    stamps = [int(parse_time(f["at"]).timestamp()) for f in frames]
+    limit = int(at.timestamp())
+    for frame, stamp in zip(frames, stamps, strict=True):
+        if stamp > limit:
+            continue
+        src, dst = mapper(frame["coin_ids"])
+        for name in ONCHAIN_FIELDS:
+            if name in frame:
+                panel.latest[name][dst] = unpack_column(frame[name])[src]
+        latest_at[dst] = stamp
+    # the sample nearest 24 h before each coin's latest one (at or before latest - 24 h)
+    best = np.full(n, -1, dtype=np.int64)
+    for frame, stamp in zip(frames, stamps, strict=True):
+        if stamp > limit:
+            continue
+        src, dst = mapper(frame["coin_ids"])
+        ok = (latest_at[dst] >= 0) & (stamp <= latest_at[dst] - 24 * 3600) & (stamp > best[dst])
+        if not ok.any():
+            continue
+        rows, cols = dst[ok], src[ok]
+        for name in ONCHAIN_FIELDS:
+            if name in frame:
+                panel.day_ago[name][rows] = unpack_column(frame[name])[cols]
+        best[rows] = stamp
+    _fill_previous(panel, coin_ids, previous_run)
+    return panel
+
+
+def _fill_previous(
+    panel: OnchainPanel, coin_ids: Sequence[str],
+    previous_run: Mapping[str, Mapping[str, float | None]] | None,
+) -> None:
+    index = {cid: i for i, cid in enumerate(coin_ids)}
+    for cid, values in (previous_run or {}).items():
+        if cid in index:
+            for name, value in values.items():
+                if name in panel.previous_run and value is not None:
+                    panel.previous_run[name][index[cid]] = value
 
 
 def panel_from_samples(
@@ -161,9 +242,5 @@ def build_onchain_panel(
             if day_ago is not None:
                 old = getattr(day_ago, name)
                 panel.day_ago[name][i] = np.nan if old is None else old
-    for cid, values in (previous_run or {}).items():
-        if cid in index:
-            for name, value in values.items():
-                if name in panel.previous_run and value is not None:
-                    panel.previous_run[name][index[cid]] = value
+    _fill_previous(panel, coin_ids, previous_run)
     return panel

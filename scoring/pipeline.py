@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,7 +17,12 @@ from ingest.source import VenueOutcome
 from scoring.config import ModelConfig
 from scoring.errors import NoData, RunFailed
 from scoring.model import SUB_SCORES, ModelOutput, score_panels
-from scoring.panel import MarketPanel, build_market_panel, build_onchain_panel, hour_floor
+from scoring.panel import (
+    MarketPanel,
+    build_market_panel,
+    build_onchain_panel_from_frames,
+    hour_floor,
+)
 from scoring.runs import RunStore, new_run_id
 from store.snapshots import SnapshotStore
 
@@ -63,23 +68,55 @@ def _venue_breakdown(panel: MarketPanel, i: int) -> list[dict[str, Any]]:
     return out
 
 
+def _carry_streak(
+    at: datetime, start: str, days: int, truncated: bool, days_truncated: bool,
+    previous: Mapping[str, Any] | None,
+) -> tuple[str, int]:
+    """Continue a streak that reaches back past the scoring window from the previous run.
+
+    The window holds 7 days of history, so a longer negative streak would be cut at its start.
+    When the streak (or the run of negative days) covers the whole window and the previous
+    succeeded run listed the coin, its earlier start date and day count carry over.
+    """
+    if previous is None or not previous.get("signal_start_date"):
+        return start, days
+    prev_at = previous.get("at")
+    if truncated and previous["signal_start_date"] < start:
+        start = previous["signal_start_date"]
+    if days_truncated and isinstance(prev_at, datetime):
+        prev_days = int(previous.get("consecutive_negative_days") or 0)
+        elapsed = (hour_floor(at).date() - prev_at.astimezone(UTC).date()).days
+        days = max(days, prev_days + elapsed)
+    return start, days
+
+
 def coin_documents(
     at: datetime, panel: MarketPanel, out: ModelOutput, coins: dict[str, Coin], model_version: str,
+    previous: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """One score document per coin, holding every public field (snake_case, as in the seed)."""
+    """One score document per coin, holding every public field (snake_case, as in the seed).
+
+    ``previous`` maps coin ids to the previous succeeded run's documents (for streaks longer
+    than the window).
+    """
     f = out.features
     updated = _iso(at)
     docs = []
+    previous = previous or {}
     for i, coin_id in enumerate(panel.coin_ids):
         coin = coins.get(coin_id) or Coin(coin_id, coin_id.upper(), coin_id)
         score = _num(out.score[i], 2) or 0.0
+        days = int(f.consecutive_negative_days[i])
         if f.streak_start_hour[i] == f.streak_start_hour[i]:  # not NaN
             start = _hour_iso(f.streak_start_hour[i])
-        elif f.consecutive_negative_days[i] > 0:
-            day = hour_floor(at).replace(hour=0) - timedelta(days=int(f.consecutive_negative_days[i]) - 1)
-            start = _iso(day)
+        elif days > 0:
+            start = _iso(hour_floor(at).replace(hour=0) - timedelta(days=days - 1))
         else:
             start = updated
+        prev = previous.get(coin_id)
+        if prev is not None and (prev.get("score") or 0) > 0 and score > 0:
+            start, days = _carry_streak(at, start, days, bool(f.streak_truncated[i]),
+                                        bool(f.negative_days_truncated[i]), prev)
         doc: dict[str, Any] = {
             "coin_id": coin_id,
             "symbol": coin.symbol,
@@ -88,7 +125,7 @@ def coin_documents(
             "avg_funding_72h": _num(f.avg_funding_72h[i], 8),
             **{name: _num(out.sub_scores[name][i], 3) for name in SUB_SCORES},
             "manipulation_phase": out.phase[i] if score > 0 else "none",
-            "consecutive_negative_days": int(f.consecutive_negative_days[i]),
+            "consecutive_negative_days": days,
             "price_change_24h": _num(f.price_change_24h[i] * 100.0, 2),
             "price_change_7d": _num(f.price_change_7d[i] * 100.0, 2),
             "top10_holders_pct": _num(f.top10_holders_pct[i], 2),
@@ -165,15 +202,22 @@ class ScoringPipeline:
             raise NoData(f"no market snapshots between {_iso(start)} and {_iso(at)}")
         coins = await self.snapshots.all_coins()
         panel = build_market_panel(at, frames, hours)
-        onchain_samples = await self.snapshots.onchain_window(at - timedelta(hours=48), at)
+        cursor = self.snapshots.onchain.find(
+            {"at": {"$gt": at - timedelta(hours=48), "$lte": at}}, {"_id": 0})
+        onchain_frames = await cursor.to_list()
         previous = await self.runs.latest_succeeded()
         prev_values: dict[str, dict[str, float | None]] = {}
+        carried: dict[str, dict[str, Any]] = {}
         if previous is not None:
-            for doc in await self.runs.run_scores(previous["run_id"], {"coin_id": 1, "holders": 1, "top10_holders_pct": 1}):
-                prev_values[doc["coin_id"]] = {"holders": doc.get("holders"), "top10_holders_pct": doc.get("top10_holders_pct")}
-        onchain = build_onchain_panel(at, panel.coin_ids, onchain_samples, prev_values)
+            fields = {"coin_id": 1, "holders": 1, "top10_holders_pct": 1, "score": 1, "at": 1,
+                      "signal_start_date": 1, "consecutive_negative_days": 1}
+            for doc in await self.runs.run_scores(previous["run_id"], fields):
+                prev_values[doc["coin_id"]] = {"holders": doc.get("holders"),
+                                               "top10_holders_pct": doc.get("top10_holders_pct")}
+                carried[doc["coin_id"]] = doc
+        onchain = build_onchain_panel_from_frames(at, panel.coin_ids, onchain_frames, prev_values)
         output = score_panels(panel, onchain, self.config)
-        docs = coin_documents(at, panel, output, coins, self.config.version)
+        docs = coin_documents(at, panel, output, coins, self.config.version, carried)
         await self.runs.write_scores(run_id, docs)
         listed = sum(1 for d in docs if d["score"] > 0)
         return RunResult(run_id, at, "succeeded", coins=len(docs), listed=listed)
