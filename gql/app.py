@@ -58,7 +58,15 @@ def build_source(settings: Settings) -> Source:
     if settings.ingest_source == "live":
         from ingest.commands import build_live_source
 
-        return build_live_source()
+        return build_live_source(
+            connect_timeout=settings.ingest_connect_timeout,
+            read_timeout=settings.ingest_read_timeout,
+            venue_timeout=settings.ingest_venue_timeout,
+            cycle_timeout=settings.ingest_deadline,
+            retries=settings.ingest_retries,
+            max_candidates=settings.ingest_max_candidates,
+            min_negative_venues=settings.ingest_min_negative_venues,
+        )
     from ingest.demo import DemoConfig, DemoSource
 
     return DemoSource(DemoConfig(seed=settings.demo_seed, coins=settings.demo_coins))

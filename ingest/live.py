@@ -170,7 +170,7 @@ class LiveSource:
                 outcomes[venue.id] = VenueOutcome(
                     venue.id, "failed", latency_ms=latency, error=_reason(exc)
                 )
-                log.warning("venue %s failed: %s", venue.id, _reason(exc))
+                log.info("venue %s failed: %s", venue.id, _reason(exc))
                 return
             breaker.record(True)
             quotes[venue.id] = found
@@ -366,7 +366,7 @@ class LiveSource:
             return await self._bounded(call(), deadline, self.timeouts.venue)
         except Exception as exc:
             outcome.status, outcome.error = "failed", _reason(exc)
-            log.warning("provider %s failed: %s", provider.id, _reason(exc))
+            log.info("provider %s failed: %s", provider.id, _reason(exc))
             return fallback
         finally:
             outcome.latency_ms += (time.monotonic() - started) * 1000
@@ -400,7 +400,7 @@ class LiveSource:
         outcome.error = error if outcome.error is None else f"{outcome.error}; {error}"
         if not keep_status:
             outcome.status = "failed"
-        log.warning("venue %s: %s", venue_id, error)
+        log.info("venue %s: %s", venue_id, error)
 
     @staticmethod
     def _sample(r: Resolved, at: datetime) -> MarketSample:

@@ -63,14 +63,22 @@ def _ingest_command(args: argparse.Namespace, settings: Settings) -> int:
     from rich.console import Console
 
     from ingest import commands
+    from insider_selling.logs import configure_logging
 
+    # The per-venue summary is the output; a venue's failure is in its line, not in a log record.
+    configure_logging("debug" if settings.log_level == "debug" else "error")
     console = Console(stderr=False)
 
     async def go() -> int:
         if (args.source or settings.ingest_source) == "live":
             source = commands.build_live_source(
-                connect_timeout=args.connect_timeout, read_timeout=args.read_timeout,
-                cycle_timeout=args.deadline)
+                connect_timeout=args.connect_timeout or settings.ingest_connect_timeout,
+                read_timeout=args.read_timeout or settings.ingest_read_timeout,
+                venue_timeout=settings.ingest_venue_timeout,
+                cycle_timeout=args.deadline or settings.ingest_deadline,
+                retries=settings.ingest_retries,
+                max_candidates=settings.ingest_max_candidates,
+                min_negative_venues=settings.ingest_min_negative_venues)
         else:
             from gql.app import build_source
             source = build_source(settings)
@@ -135,9 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
                        ("record", "run live cycles and append them to DIR in the snapshot file format")):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--source", choices=["live", "demo"], help="default INSIDER_INGEST_SOURCE")
-        cmd.add_argument("--connect-timeout", type=float, default=5.0, help="seconds (default 5)")
-        cmd.add_argument("--read-timeout", type=float, default=10.0, help="seconds (default 10)")
-        cmd.add_argument("--deadline", type=float, default=240.0, help="whole-cycle seconds (default 240)")
+        cmd.add_argument("--connect-timeout", type=float,
+                         help="seconds (default INSIDER_INGEST_CONNECT_TIMEOUT, 5)")
+        cmd.add_argument("--read-timeout", type=float,
+                         help="seconds (default INSIDER_INGEST_READ_TIMEOUT, 10)")
+        cmd.add_argument("--deadline", type=float,
+                         help="whole-cycle seconds (default INSIDER_INGEST_DEADLINE, 240)")
         if name == "ingest":
             cmd.add_argument("--once", action="store_true", required=True, help="one cycle, then exit")
         if name == "backfill":

@@ -50,6 +50,27 @@ class Settings(BaseSettings):
         default="closed", validation_alias="INSIDER_RATELIMIT_REDIS_FAILURE"
     )
     allow_unsafe: bool = Field(default=False, validation_alias="INSIDER_ALLOW_UNSAFE")
+    # Live ingest (INSIDER_INGEST_SOURCE=live): per-request timeouts, the per-venue and whole-cycle
+    # deadlines (seconds), retries, and which coins are enriched (the candidates).
+    ingest_connect_timeout: float = Field(
+        default=5.0, gt=0, le=60, validation_alias="INSIDER_INGEST_CONNECT_TIMEOUT"
+    )
+    ingest_read_timeout: float = Field(
+        default=10.0, gt=0, le=120, validation_alias="INSIDER_INGEST_READ_TIMEOUT"
+    )
+    ingest_venue_timeout: float = Field(
+        default=60.0, gt=0, le=900, validation_alias="INSIDER_INGEST_VENUE_TIMEOUT"
+    )
+    ingest_deadline: float = Field(
+        default=240.0, gt=0, le=1800, validation_alias="INSIDER_INGEST_DEADLINE"
+    )
+    ingest_retries: int = Field(default=3, ge=1, le=10, validation_alias="INSIDER_INGEST_RETRIES")
+    ingest_max_candidates: int = Field(
+        default=40, ge=1, le=500, validation_alias="INSIDER_INGEST_MAX_CANDIDATES"
+    )
+    ingest_min_negative_venues: int = Field(
+        default=2, ge=1, le=13, validation_alias="INSIDER_INGEST_MIN_NEGATIVE_VENUES"
+    )
 
     @field_validator("mongodb_uri", "redis_url")
     @classmethod
