@@ -5,21 +5,47 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from gql.errors import ApiError
 from gql.leaderboard import Leaderboard
 from insider_selling.settings import Settings
 from scoring.runs import RunStore
 from store import StoreHandle
 from tenants.auth import Authenticator
+from tenants.errors import LimiterUnavailable, RateLimited
 from tenants.principal import Principal
+from tenants.ratelimit import RateLimiter
+from tenants.revocation import KeyChangeBus
 from tenants.service import KeyService
 
-__all__ = ["RequestLimiter", "Services"]
+__all__ = ["ApiLimiter", "LimitError", "RequestLimiter", "Services"]
 
 
 class RequestLimiter(Protocol):
     async def check_request(self, principal: Principal, cost: int = 1) -> dict[str, str]:
         """Charge ``cost`` and return the RateLimit-* headers; raise ``ApiError(429)`` when limited."""
         ...
+
+
+@dataclass
+class LimitError(ApiError):
+    """A 429 (or a 503 when the limiter is down and fails closed) with its RateLimit-* headers."""
+
+    headers: dict[str, str] | None = None
+
+
+class ApiLimiter:
+    """:class:`tenants.ratelimit.RateLimiter` behind the :class:`RequestLimiter` protocol."""
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self.limiter = limiter
+
+    async def check_request(self, principal: Principal, cost: int = 1) -> dict[str, str]:
+        try:
+            return await self.limiter.check(principal, cost)
+        except RateLimited as exc:
+            raise LimitError(429, exc.code, str(exc), retry_after=exc.retry_after, headers=exc.headers) from None
+        except LimiterUnavailable as exc:
+            raise LimitError(503, exc.code, str(exc), retry_after=exc.retry_after) from None
 
 
 @dataclass(slots=True)
@@ -31,6 +57,8 @@ class Services:
     authenticator: Authenticator
     keys: KeyService
     limiter: RequestLimiter | None = None
+    ratelimiter: RateLimiter | None = None  # the limiter itself (viewer, upkeep)
+    bus: KeyChangeBus | None = None  # key changes to every worker
     redis: Any = None
     cycle: Any = None  # insider_selling.cycle.Cycle when this process ingests and scores
     scheduler: Any = None

@@ -46,8 +46,16 @@ class Settings(BaseSettings):
     argon2_profile: Literal["owasp", "rfc9106_low_memory", "test"] = Field(
         default="owasp", validation_alias="INSIDER_ARGON2_PROFILE"
     )
+    # Redis unreachable: "open" = each worker enforces the limits on its own (in-process limiter),
+    # "closed" = 503 with Retry-After. See tenants/ratelimit.py.
     redis_failure_mode: Literal["open", "closed"] = Field(
-        default="closed", validation_alias="INSIDER_RATELIMIT_REDIS_FAILURE"
+        default="open", validation_alias="INSIDER_RATELIMIT_REDIS_FAILURE"
+    )
+    ratelimit_lease_max: int = Field(default=32, ge=1, le=1000, validation_alias="INSIDER_RATELIMIT_LEASE_MAX")
+    ratelimit_lease_ttl: float = Field(default=1.0, gt=0, le=60, validation_alias="INSIDER_RATELIMIT_LEASE_TTL")
+    redis_timeout: float = Field(default=0.25, gt=0, le=30, validation_alias="INSIDER_REDIS_TIMEOUT")
+    last_used_flush_seconds: float = Field(
+        default=5.0, gt=0, le=3600, validation_alias="INSIDER_LAST_USED_FLUSH_SECONDS"
     )
     allow_unsafe: bool = Field(default=False, validation_alias="INSIDER_ALLOW_UNSAFE")
     # Live ingest (INSIDER_INGEST_SOURCE=live): per-request timeouts, the per-venue and whole-cycle

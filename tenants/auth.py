@@ -26,6 +26,7 @@ from typing import Any
 from tenants.errors import InvalidKey, MissingKey, TooManyFailures
 from tenants.hashing import KeyHasher
 from tenants.keys import KEY_PREFIX, parse_key
+from tenants.plans import limits_for
 from tenants.principal import Principal
 from tenants.repository import TenantRepository
 
@@ -79,6 +80,8 @@ class Authenticator:
         self._failure_window = failure_window
         self._last_used: dict[str, datetime] = {}
         self.lookups = 0  # store lookups, for tests and metrics
+        # Bumped by every forget: a verification that started before a revocation is not cached.
+        self._generation = 0
 
     # -- cache --
     def _digest(self, key: str) -> bytes:
@@ -86,10 +89,12 @@ class Authenticator:
 
     def forget(self, key_id: str) -> None:
         """Drop every cached entry of ``key_id`` (revocation, rotation, scope change)."""
+        self._generation += 1
         for digest in self._by_key_id.pop(key_id, set()):
             self._cache.pop(digest, None)
 
     def forget_all(self) -> None:
+        self._generation += 1
         self._cache.clear()
         self._by_key_id.clear()
 
@@ -136,6 +141,7 @@ class Authenticator:
             self._fail(client)
             raise
         self._check_failures(client)
+        generation = self._generation
         self.lookups += 1
         doc = await self.repo.get_key(parsed.key_id)
         utcnow = datetime.now(UTC)
@@ -148,12 +154,16 @@ class Authenticator:
             self._fail(client)
             raise InvalidKey("invalid API key")
         tenant = await self.repo.get_tenant(doc["tenant_id"])
+        limits = limits_for(tenant)
         principal = Principal(
             tenant_id=doc["tenant_id"], key_id=doc["key_id"], scopes=frozenset(doc.get("scopes", ())),
             plan=(tenant or {}).get("plan", "free"), expires_at=doc.get("expires_at"),
+            per_minute=limits.per_minute, per_month=limits.per_month,
+            key_per_minute=min(limits.per_minute, doc.get("rate_limit_per_minute") or limits.per_minute),
         )
-        limits = [_aware(doc[f]).timestamp() for f in ("expires_at", "grace_until") if doc.get(f)]
-        self._remember(digest, _Entry(principal, min(limits) if limits else None, now))
+        ends = [_aware(doc[f]).timestamp() for f in ("expires_at", "grace_until") if doc.get(f)]
+        if generation == self._generation:
+            self._remember(digest, _Entry(principal, min(ends) if ends else None, now))
         self._last_used[principal.key_id] = utcnow
         return principal
 

@@ -64,3 +64,24 @@ class InvalidArgument(TenantError):
     def __init__(self, param: str, message: str) -> None:
         super().__init__(message)
         self.param = param
+
+
+class RateLimited(TenantError):
+    """Raised when a request exceeds its key's, its tenant's or the monthly limit (429)."""
+
+    code = "rate_limited"
+
+    def __init__(self, retry_after: float, headers: dict[str, str]) -> None:
+        super().__init__("rate limit exceeded; retry after the Retry-After header's seconds")
+        self.retry_after = max(0.0, retry_after)
+        self.headers = headers
+
+
+class LimiterUnavailable(TenantError):
+    """Raised when Redis is unreachable and the failure mode is ``closed`` (503)."""
+
+    code = "rate_limiter_unavailable"
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("the rate limiter is unavailable; retry shortly")
+        self.retry_after = retry_after

@@ -19,6 +19,9 @@ class Principal:
     scopes: frozenset[str]
     plan: str
     expires_at: datetime | None = None
+    per_minute: int = 60  # the tenant's per-minute limit (all its keys together)
+    per_month: int = 10_000  # the tenant's monthly quota
+    key_per_minute: int = 60  # this key's own per-minute limit (≤ the tenant's)
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes or "admin" in self.scopes

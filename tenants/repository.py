@@ -18,8 +18,10 @@ def new_tenant_id() -> str:
 
 class TenantRepository:
     def __init__(self, db: Any) -> None:
+        self.db = db
         self.tenants = db["tenants"]
         self.keys = db["api_keys"]
+        self.usage = db["usage"]
 
     async def create_tenant(self, name: str, plan: str, *, limits: dict[str, int] | None = None,
                             tenant_id: str | None = None) -> dict[str, Any]:
@@ -73,3 +75,18 @@ class TenantRepository:
                 [UpdateOne({"key_id": k}, {"$max": {"last_used_at": at}}) for k, at in last_used],
                 ordered=False,
             )
+
+    async def add_usage(self, counts: dict[tuple[str, str], int]) -> None:
+        """Add request counts per (tenant, month) in one batch."""
+        from pymongo import UpdateOne
+
+        if counts:
+            await self.usage.bulk_write(
+                [UpdateOne({"tenant_id": t, "month": m}, {"$inc": {"requests": n}}, upsert=True)
+                 for (t, m), n in counts.items()],
+                ordered=False,
+            )
+
+    async def get_usage(self, tenant_id: str, month: str) -> int:
+        doc = await self.usage.find_one({"tenant_id": tenant_id, "month": month}, {"_id": 0})
+        return int(doc["requests"]) if doc else 0

@@ -1,0 +1,66 @@
+"""Plans and their default limits; a tenant may carry custom limits instead.
+
+| plan         | requests per minute | requests per month |
+|--------------|--------------------:|-------------------:|
+| `free`       |                  60 |             10 000 |
+| `pro`        |                 600 |          1 000 000 |
+| `enterprise` |               6 000 |         50 000 000 |
+
+The per-minute limit applies to each key and, separately, to the whole tenant (all its keys
+together); the monthly quota applies to the tenant and resets at 00:00 UTC on the 1st.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tenants.errors import InvalidArgument
+
+__all__ = ["PLANS", "Limits", "limits_for", "validate_limits"]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    per_minute: int
+    per_month: int
+
+
+PLANS: dict[str, Limits] = {
+    "free": Limits(per_minute=60, per_month=10_000),
+    "pro": Limits(per_minute=600, per_month=1_000_000),
+    "enterprise": Limits(per_minute=6_000, per_month=50_000_000),
+}
+
+MAX_PER_MINUTE = 1_000_000_000
+MAX_PER_MONTH = 10**15
+
+
+def validate_plan(plan: str) -> str:
+    if plan not in PLANS:
+        raise InvalidArgument("plan", f"plan must be one of {', '.join(PLANS)}")
+    return plan
+
+
+def validate_limits(per_minute: int | None, per_month: int | None) -> dict[str, int]:
+    """Custom limits as stored on the tenant (only the ones given)."""
+    custom: dict[str, int] = {}
+    if per_minute is not None:
+        if not 1 <= per_minute <= MAX_PER_MINUTE:
+            raise InvalidArgument("rateLimitPerMinute", f"rateLimitPerMinute must be from 1 to {MAX_PER_MINUTE}")
+        custom["per_minute"] = per_minute
+    if per_month is not None:
+        if not 1 <= per_month <= MAX_PER_MONTH:
+            raise InvalidArgument("quotaPerMonth", f"quotaPerMonth must be from 1 to {MAX_PER_MONTH}")
+        custom["per_month"] = per_month
+    return custom
+
+
+def limits_for(tenant: Mapping[str, Any] | None) -> Limits:
+    """The tenant's effective limits: its custom ones where set, else its plan's."""
+    tenant = tenant or {}
+    base = PLANS.get(str(tenant.get("plan", "free")), PLANS["free"])
+    custom = tenant.get("limits") or {}
+    return Limits(per_minute=int(custom.get("per_minute", base.per_minute)),
+                  per_month=int(custom.get("per_month", base.per_month)))

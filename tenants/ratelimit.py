@@ -1,0 +1,378 @@
+"""Rate limits: GCRA per key and per tenant, and a monthly quota per tenant.
+
+**Semantics.** Each bucket allows ``limit`` requests at once (the burst) and then one every
+``60 / limit`` seconds: a token bucket of capacity ``limit`` refilled at ``limit`` per minute, kept
+as GCRA's single "theoretical arrival time" (TAT). A request needs a token from the key's bucket,
+from the tenant's bucket and from the tenant's monthly quota (calendar month, UTC); all three are
+checked and charged together, atomically, in one Lua script (:data:`ACQUIRE`), with Redis's own
+clock so that workers' clocks do not matter. Without Redis, :class:`LocalBackend` applies the same
+arithmetic inside one process.
+
+**The hot path.** A Redis round trip per request would cost about half the throughput, so a worker
+*leases* tokens: one script call charges ``n`` tokens and the worker spends them locally.
+
+- ``n`` starts at 1 for a key and doubles (up to ``lease_max``) each time a lease is used up
+  within its lifetime; an idle key therefore never holds more than one token.
+- ``n`` is never more than an eighth of what is left in the tightest of the three buckets (and at
+  least 1), so near a limit every request goes to Redis and the limit is exact there.
+- A lease lives ``lease_ttl`` seconds; unused tokens are then given back (TAT moved back, quota
+  decremented) by the next call for that key or by :meth:`RateLimiter.sweep`.
+
+**Accuracy bound.** Tokens are charged before they are spent, so the cluster never admits more
+than the limit allows, except that a token may be spent up to ``lease_ttl`` after it was charged:
+over any window the excess is at most ``lease_max`` per worker and key (and 0 once a bucket is
+within ``8 × workers`` tokens of empty, where leases are single tokens). The opposite error, a
+request refused while another worker still holds unused tokens, is bounded by the other workers'
+leases (each ≤ 1/8 of what was left when it was taken) and lasts at most ``lease_ttl``.
+
+**Redis unreachable.** ``failure_mode="open"`` (the default) falls back to the in-process limiter,
+so each worker enforces the limits on its own traffic (a cluster of N workers admits at most N times
+the limit) until Redis answers again; ``"closed"`` refuses requests with 503 and ``Retry-After``.
+Redis is retried at most once per ``retry_interval`` seconds, so an outage costs one timeout, not
+one per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from tenants.errors import LimiterUnavailable, RateLimited
+from tenants.principal import Principal
+
+__all__ = ["ACQUIRE", "Grant", "LocalBackend", "RateLimiter", "RedisBackend", "month_window"]
+
+log = logging.getLogger("insider_selling.ratelimit")
+
+MICRO = 1_000_000
+DIVISOR = 8  # a lease is at most 1/DIVISOR of what is left
+BACKEND_ERRORS = (OSError, asyncio.TimeoutError, RedisConnectionError, RedisTimeoutError)
+
+# KEYS: key bucket, tenant bucket, month counter.
+# ARGV: key interval µs, key limit, tenant interval µs, tenant limit, quota, seconds to month end,
+#       tokens wanted, divisor, tokens to give back (a previous lease's unused ones).
+# Returns {granted, key remaining, key reset µs, tenant remaining, tenant reset µs, quota remaining,
+#          retry after µs}.
+ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local kT, kL = tonumber(ARGV[1]), tonumber(ARGV[2])
+local tT, tL = tonumber(ARGV[3]), tonumber(ARGV[4])
+local quota, month_left = tonumber(ARGV[5]), tonumber(ARGV[6])
+local want, div, back = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local function tat_of(key)
+  local v = tonumber(redis.call('GET', key) or '0')
+  if v < now then return now end
+  return v
+end
+local ktat, ttat = tat_of(KEYS[1]), tat_of(KEYS[2])
+local used = tonumber(redis.call('GET', KEYS[3]) or '0')
+if back > 0 then
+  ktat = math.max(now, ktat - back * kT)
+  ttat = math.max(now, ttat - back * tT)
+  used = math.max(0, used - back)
+end
+local ka = math.floor((kT * kL - (ktat - now)) / kT)
+local ta = math.floor((tT * tL - (ttat - now)) / tT)
+local qa = quota - used
+local avail = math.min(ka, ta, qa)
+local n = 0
+local retry = 0
+if avail < 1 then
+  if ka < 1 then retry = math.max(retry, ktat + kT - kT * kL - now) end
+  if ta < 1 then retry = math.max(retry, ttat + tT - tT * tL - now) end
+  if qa < 1 then retry = math.max(retry, month_left * 1000000) end
+else
+  n = math.min(want, math.max(1, math.floor(avail / div)))
+  ktat = ktat + n * kT
+  ttat = ttat + n * tT
+  used = used + n
+end
+if n > 0 or back > 0 then
+  redis.call('SET', KEYS[1], string.format('%.0f', ktat), 'PX', math.floor((ktat - now) / 1000) + 1000)
+  redis.call('SET', KEYS[2], string.format('%.0f', ttat), 'PX', math.floor((ttat - now) / 1000) + 1000)
+  redis.call('SET', KEYS[3], used, 'EX', month_left + 86400)
+end
+return {n, ka - n, string.format('%.0f', ktat - now), ta - n, string.format('%.0f', ttat - now),
+        qa - n, string.format('%.0f', retry)}
+"""
+
+
+def month_window(now: datetime) -> tuple[str, int]:
+    """The UTC month's id (``2026-11``) and the whole seconds left in it."""
+    start_next = (datetime(now.year + 1, 1, 1, tzinfo=UTC) if now.month == 12
+                  else datetime(now.year, now.month + 1, 1, tzinfo=UTC))
+    return f"{now.year:04d}-{now.month:02d}", max(1, math.ceil((start_next - now).total_seconds()))
+
+
+def interval_us(per_minute: int) -> int:
+    """GCRA emission interval in whole microseconds (rounded up: never faster than the limit)."""
+    return -(-60 * MICRO // per_minute)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    key_id: str
+    tenant_id: str
+    key_per_minute: int
+    tenant_per_minute: int
+    per_month: int
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """One answer of a backend: ``granted`` tokens (0 = refused) and the state of the buckets."""
+
+    granted: int
+    key_remaining: int
+    key_reset: float  # seconds until the key's bucket is full again
+    tenant_remaining: int
+    tenant_reset: float
+    quota_remaining: int
+    month_reset: float
+    retry_after: float  # seconds until one token is available, when refused
+
+    def binding(self, req: Request) -> tuple[int, int, float]:
+        """(limit, remaining, reset) of the tightest of the three constraints."""
+        options = [(self.key_remaining, req.key_per_minute, self.key_reset),
+                   (self.tenant_remaining, req.tenant_per_minute, self.tenant_reset),
+                   (self.quota_remaining, req.per_month, self.month_reset)]
+        remaining, limit, reset = min(options, key=lambda o: (o[0], -o[2]))
+        return limit, max(0, remaining), reset
+
+
+class Backend(Protocol):
+    async def acquire(self, req: Request, want: int, give_back: int) -> Grant: ...
+
+
+class RedisBackend:
+    """The shared limiter: one EVALSHA per lease."""
+
+    def __init__(self, redis: Any, prefix: str = "insider:rl") -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self._script = redis.register_script(ACQUIRE)
+        self.calls = 0
+
+    async def acquire(self, req: Request, want: int, give_back: int) -> Grant:
+        month, month_left = month_window(datetime.now(UTC))
+        self.calls += 1
+        out = await self._script(
+            keys=[f"{self.prefix}:k:{req.key_id}", f"{self.prefix}:t:{req.tenant_id}",
+                  f"{self.prefix}:q:{req.tenant_id}:{month}"],
+            args=[interval_us(req.key_per_minute), req.key_per_minute,
+                  interval_us(req.tenant_per_minute), req.tenant_per_minute,
+                  req.per_month, month_left, want, DIVISOR, give_back],
+        )
+        n, kr, kreset, tr, treset, qr, retry = (int(v) for v in out)
+        return Grant(n, kr, kreset / MICRO, tr, treset / MICRO, qr, float(month_left), retry / MICRO)
+
+
+class LocalBackend:
+    """The same arithmetic as :data:`ACQUIRE`, inside one process (no Redis configured, or Redis
+    down with ``failure_mode="open"``)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._tat: dict[str, int] = {}
+        self._used: dict[tuple[str, str], int] = {}
+
+    async def acquire(self, req: Request, want: int, give_back: int) -> Grant:
+        return self.acquire_now(req, want, give_back)
+
+    def acquire_now(self, req: Request, want: int, give_back: int) -> Grant:
+        now = int(self._clock() * MICRO)
+        month, month_left = month_window(datetime.fromtimestamp(now / MICRO, UTC))
+        kT, kL = interval_us(req.key_per_minute), req.key_per_minute
+        tT, tL = interval_us(req.tenant_per_minute), req.tenant_per_minute
+        kname, tname, qname = "k:" + req.key_id, "t:" + req.tenant_id, (req.tenant_id, month)
+        ktat = max(now, self._tat.get(kname, 0))
+        ttat = max(now, self._tat.get(tname, 0))
+        used = self._used.get(qname, 0)
+        if give_back:
+            ktat = max(now, ktat - give_back * kT)
+            ttat = max(now, ttat - give_back * tT)
+            used = max(0, used - give_back)
+        ka = (kT * kL - (ktat - now)) // kT
+        ta = (tT * tL - (ttat - now)) // tT
+        qa = req.per_month - used
+        avail = min(ka, ta, qa)
+        n, retry = 0, 0
+        if avail < 1:
+            if ka < 1:
+                retry = max(retry, ktat + kT - kT * kL - now)
+            if ta < 1:
+                retry = max(retry, ttat + tT - tT * tL - now)
+            if qa < 1:
+                retry = max(retry, month_left * MICRO)
+        else:
+            n = min(want, max(1, avail // DIVISOR))
+            ktat += n * kT
+            ttat += n * tT
+            used += n
+        self._tat[kname], self._tat[tname], self._used[qname] = ktat, ttat, used
+        if len(self._tat) > 200_000:  # drop buckets that are full again (they hold no state)
+            self._tat = {k: v for k, v in self._tat.items() if v > now}
+        return Grant(n, ka - n, (ktat - now) / MICRO, ta - n, (ttat - now) / MICRO, qa - n,
+                     float(month_left), retry / MICRO)
+
+
+@dataclass(slots=True)
+class _Lease:
+    tokens: int = 0
+    want: int = 1
+    expires: float = 0.0  # monotonic
+    denied_until: float = 0.0
+    retry_at: float = 0.0
+    limit: int = 0
+    remaining: int = 0  # of the binding constraint, after the grant, our unused tokens excluded
+    reset_at: float = 0.0  # monotonic
+    month: str = ""
+    principal: Principal | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+def headers(limit: int, remaining: int, reset: float) -> dict[str, str]:
+    return {"RateLimit-Limit": str(limit), "RateLimit-Remaining": str(max(0, remaining)),
+            "RateLimit-Reset": str(max(0, math.ceil(reset)))}
+
+
+class RateLimiter:
+    """Per key, per tenant and per month, with leases. ``backend`` is a :class:`RedisBackend`
+    (shared) or a :class:`LocalBackend` (this process only)."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        lease_max: int = 32,
+        lease_ttl: float = 1.0,
+        failure_mode: Literal["open", "closed"] = "open",
+        retry_interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.backend = backend
+        self.fallback = LocalBackend()
+        self.lease_max = max(1, lease_max)
+        self.lease_ttl = lease_ttl
+        self.failure_mode = failure_mode
+        self.retry_interval = retry_interval
+        self._clock = clock
+        self._leases: dict[str, _Lease] = {}
+        self._down_until = 0.0
+        self.usage: Counter[tuple[str, str]] = Counter()  # (tenant, month) -> requests not yet flushed
+        self.backend_errors = 0
+
+    @property
+    def shared(self) -> bool:
+        return isinstance(self.backend, RedisBackend)
+
+    async def check(self, principal: Principal, cost: int = 1) -> dict[str, str]:
+        """Charge one request; return the RateLimit-* headers or raise :class:`RateLimited`."""
+        lease = self._leases.get(principal.key_id)
+        now = self._clock()
+        if lease is not None and lease.tokens >= cost and now < lease.expires:
+            lease.tokens -= cost
+            self.usage[(principal.tenant_id, lease.month)] += cost
+            return headers(lease.limit, lease.remaining + lease.tokens, lease.reset_at - now)
+        if lease is None:
+            lease = self._leases[principal.key_id] = _Lease()
+            if len(self._leases) > 100_000:
+                self._leases = {k: v for k, v in self._leases.items() if v.tokens}
+                self._leases[principal.key_id] = lease
+        async with lease.lock:
+            return await self._refill(principal, lease, cost)
+
+    async def _refill(self, principal: Principal, lease: _Lease, cost: int) -> dict[str, str]:
+        now = self._clock()
+        if lease.tokens >= cost and now < lease.expires:  # another request refilled it meanwhile
+            lease.tokens -= cost
+            self.usage[(principal.tenant_id, lease.month)] += cost
+            return headers(lease.limit, lease.remaining + lease.tokens, lease.reset_at - now)
+        if now < lease.denied_until:
+            raise RateLimited(lease.retry_at - now,
+                              headers(lease.limit, 0, max(lease.reset_at, lease.retry_at) - now))
+        expired_unused = lease.tokens if now >= lease.expires else 0
+        if now < lease.expires:  # used up within its lifetime: lease more next time
+            lease.want = min(self.lease_max, lease.want * 2)
+        elif expired_unused:
+            lease.want = 1
+        lease.principal = principal
+        req = _request(principal)
+        want = max(cost, lease.want)
+        grant = await self._acquire(req, want, lease.tokens)
+        lease.tokens = 0
+        now = self._clock()
+        limit, remaining, reset = grant.binding(req)
+        lease.limit, lease.remaining, lease.reset_at = limit, remaining, now + reset
+        lease.month = month_window(datetime.now(UTC))[0]
+        if grant.granted < cost:
+            # tokens granted below cost (cost > 1 near a limit) go back with the next call
+            lease.tokens, lease.expires = grant.granted, now
+            lease.retry_at = now + grant.retry_after
+            lease.denied_until = now + min(grant.retry_after, self.lease_ttl)
+            raise RateLimited(grant.retry_after, headers(limit, 0, max(reset, grant.retry_after)))
+        lease.tokens = grant.granted - cost
+        lease.expires = now + self.lease_ttl
+        self.usage[(principal.tenant_id, lease.month)] += cost
+        return headers(limit, remaining + lease.tokens, reset)
+
+    async def _acquire(self, req: Request, want: int, give_back: int) -> Grant:
+        if self.backend is self.fallback or self._clock() < self._down_until:
+            return await self._degraded(req, want, give_back)
+        try:
+            return await self.backend.acquire(req, want, give_back)
+        except BACKEND_ERRORS as exc:
+            self.backend_errors += 1
+            self._down_until = self._clock() + self.retry_interval
+            log.warning("rate limit store unreachable; failure mode %s", self.failure_mode,
+                        extra={"error": type(exc).__name__})
+            return await self._degraded(req, want, give_back)
+
+    async def _degraded(self, req: Request, want: int, give_back: int) -> Grant:
+        if self.failure_mode == "closed" and self.backend is not self.fallback:
+            raise LimiterUnavailable(max(0.0, self._down_until - self._clock()) or self.retry_interval)
+        return self.fallback.acquire_now(req, want, give_back)
+
+    async def sweep(self) -> int:
+        """Give back the unused tokens of expired leases; returns how many tokens."""
+        returned = 0
+        for lease in list(self._leases.values()):
+            if not lease.tokens or self._clock() < lease.expires or lease.principal is None:
+                continue
+            async with lease.lock:
+                back = lease.tokens
+                if not back or self._clock() < lease.expires:
+                    continue
+                lease.tokens, lease.want = 0, 1
+                try:
+                    await self._acquire(_request(lease.principal), 0, back)
+                except LimiterUnavailable:
+                    continue
+                returned += back
+        return returned
+
+    def take_usage(self) -> dict[tuple[str, str], int]:
+        """The request counts since the last call, for the batched ``usage`` write."""
+        pending, self.usage = dict(self.usage), Counter()
+        return pending
+
+    def pending_usage(self, tenant_id: str, month: str) -> int:
+        return self.usage.get((tenant_id, month), 0)
+
+
+def _request(principal: Principal) -> Request:
+    return Request(principal.key_id, principal.tenant_id, principal.key_per_minute,
+                   principal.per_minute, principal.per_month)
+
+

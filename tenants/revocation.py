@@ -1,0 +1,70 @@
+"""Telling every worker that a key changed (revoked, rotated), so its cache entry goes at once.
+
+With Redis, a change is published on one channel and every worker's listener calls
+:meth:`Authenticator.forget`; a worker that (re)subscribes drops its whole cache, because it may
+have missed messages while disconnected. Without Redis there is one process, and the change is
+applied to its authenticator directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from tenants.auth import Authenticator
+
+__all__ = ["CHANNEL", "KeyChangeBus"]
+
+CHANNEL = "insider:keys:changed"
+log = logging.getLogger("insider_selling.revocation")
+
+
+class KeyChangeBus:
+    def __init__(self, authenticator: Authenticator, redis: Any = None, *, channel: str = CHANNEL,
+                 reconnect_delay: float = 0.5) -> None:
+        self.authenticator = authenticator
+        self.redis = redis
+        self.channel = channel
+        self.reconnect_delay = reconnect_delay
+        self.subscribed = asyncio.Event()
+        self.received = 0
+
+    async def publish(self, key_id: str) -> None:
+        """Forget ``key_id`` here and tell the other workers (a Redis outage is logged: their caches
+        then expire the key within the authenticator's cache TTL, or when they resubscribe)."""
+        self.authenticator.forget(key_id)
+        if self.redis is None:
+            return
+        try:
+            await self.redis.publish(self.channel, key_id)
+        except Exception as exc:  # noqa: BLE001 - the change is stored; only the broadcast failed
+            log.warning("key change broadcast failed", extra={"key_id": key_id, "error": type(exc).__name__})
+
+    async def listen(self) -> None:
+        """Run until cancelled: apply every published change to this worker's authenticator."""
+        if self.redis is None:
+            return
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                self.authenticator.forget_all()  # anything missed while not subscribed
+                self.subscribed.set()
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None and message.get("type") == "message":
+                        data = message["data"]
+                        self.authenticator.forget(data.decode() if isinstance(data, bytes) else str(data))
+                        self.received += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - reconnect on any transport error
+                self.subscribed.clear()
+                log.warning("key change listener reconnecting", extra={"error": type(exc).__name__})
+                await asyncio.sleep(self.reconnect_delay)
+            finally:
+                try:
+                    await pubsub.aclose()
+                except Exception:  # noqa: BLE001, S110
+                    pass
