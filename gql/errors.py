@@ -1,8 +1,8 @@
 """The one public error envelope, and the mapping of every package's exceptions onto it.
 
-    {"error": {"type": "invalid_request_error", "code": "parameter_invalid", "param": "limit",
-               "message": "limit must be an integer from 1 to 500"},
-     "meta": {"request_id": "req_...", "timestamp": "...Z", "elapsed_ms": 0}}
+{"error": {"type": "invalid_request_error", "code": "parameter_invalid", "param": "limit",
+           "message": "limit must be an integer from 1 to 500"},
+ "meta": {"request_id": "req_...", "timestamp": "...Z", "elapsed_ms": 0}}
 """
 
 from __future__ import annotations

@@ -23,8 +23,14 @@ PUBLIC_PROJECTION = dict.fromkeys(COIN_FIELDS, 1)
 
 
 class Leaderboard:
-    def __init__(self, runs: RunStore, *, interval_seconds: int = 1800, refresh_seconds: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        runs: RunStore,
+        *,
+        interval_seconds: int = 1800,
+        refresh_seconds: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.runs = runs
         self.interval_seconds = interval_seconds
         self.refresh_seconds = refresh_seconds

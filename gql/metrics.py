@@ -18,16 +18,25 @@ __all__ = ["Metrics", "MetricsMiddleware"]
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("insider_http_requests_total", "HTTP requests by route and status",
-                                ["route", "method", "status"], registry=self.registry)
-        self.latency = Histogram("insider_http_request_seconds", "HTTP request latency by route", ["route"],
-                                 buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
-                                 registry=self.registry)
-        self.last_run_age = Gauge("insider_last_run_age_seconds",
-                                  "Seconds since the latest succeeded scoring run (NaN before the first)",
-                                  registry=self.registry)
-        self.runs = Counter("insider_scoring_runs_total", "Scoring runs by status", ["status"],
-                            registry=self.registry)
+        self.requests = Counter(
+            "insider_http_requests_total",
+            "HTTP requests by route and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "insider_http_request_seconds",
+            "HTTP request latency by route",
+            ["route"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
+        self.last_run_age = Gauge(
+            "insider_last_run_age_seconds",
+            "Seconds since the latest succeeded scoring run (NaN before the first)",
+            registry=self.registry,
+        )
+        self.runs = Counter("insider_scoring_runs_total", "Scoring runs by status", ["status"], registry=self.registry)
 
     def track_last_run(self, seconds_since: Callable[[], float]) -> None:
         self.last_run_age.set_function(seconds_since)

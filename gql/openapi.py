@@ -18,7 +18,10 @@ _DATE_FIELDS = {"signal_start_date", "updated_at"}
 
 
 def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
 
 
 def openapi_document(version: str = "0.1.0") -> dict[str, Any]:
@@ -49,25 +52,41 @@ def openapi_document(version: str = "0.1.0") -> dict[str, Any]:
                 "get": {
                     "operationId": "getInsiderSellingData",
                     "summary": "Get insider selling data",
-                    "description": "Returns coins ranked by their composite insider selling pressure score, descending. Only coins with score > 0 are listed.",
+                    "description": (
+                        "Returns coins ranked by their composite insider selling pressure score, descending. "
+                        "Only coins with score > 0 are listed."
+                    ),
                     "parameters": [
-                        {"name": "limit", "in": "query", "required": False,
-                         "description": "Maximum number of coins to return. 1 to 500. Default 100.",
-                         "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}},
-                        {"name": "min_score", "in": "query", "required": False,
-                         "description": "Filter to coins scoring at or above this threshold. 0 to 10. Default 0.",
-                         "schema": {"type": "number", "minimum": 0, "maximum": 10, "default": 0}},
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "required": False,
+                            "description": "Maximum number of coins to return. 1 to 500. Default 100.",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
+                        },
+                        {
+                            "name": "min_score",
+                            "in": "query",
+                            "required": False,
+                            "description": "Filter to coins scoring at or above this threshold. 0 to 10. Default 0.",
+                            "schema": {"type": "number", "minimum": 0, "maximum": 10, "default": 0},
+                        },
                     ],
                     "responses": {
-                        "200": {"description": "The ranked coins", "headers": {**request_id, **rate_headers},
-                                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DataResponse"}}}},
+                        "200": {
+                            "description": "The ranked coins",
+                            "headers": {**request_id, **rate_headers},
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DataResponse"}}},
+                        },
                         "400": _error("Invalid, unknown or repeated parameter"),
                         "401": _error("Missing, malformed, unknown, revoked or expired API key"),
                         "403": _error("The key lacks the signals:read scope"),
                         "404": _error("No such path"),
                         "405": _error("Method not allowed"),
-                        "429": {**_error("Rate limit or monthly quota exceeded"),
-                                "headers": {**rate_headers, "Retry-After": {"schema": {"type": "integer"}}}},
+                        "429": {
+                            **_error("Rate limit or monthly quota exceeded"),
+                            "headers": {**rate_headers, "Retry-After": {"schema": {"type": "integer"}}},
+                        },
                         "503": _error("No scoring run has succeeded yet (not_ready)"),
                     },
                 }
@@ -76,27 +95,73 @@ def openapi_document(version: str = "0.1.0") -> dict[str, Any]:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "sk_live_..."}},
             "schemas": {
-                "Coin": {"type": "object", "required": list(COIN_FIELDS), "properties": coin_props,
-                         "additionalProperties": False},
-                "Signal": {"type": "object", "required": ["methodology", "update_frequency", "exchanges"],
-                           "properties": {"methodology": {"type": "string"}, "update_frequency": {"type": "string"},
-                                          "exchanges": {"type": "array", "items": {"type": "string"}}}},
-                "Meta": {"type": "object", "required": ["request_id", "timestamp", "elapsed_ms"],
-                         "properties": {"request_id": {"type": "string"},
-                                        "timestamp": {"type": "string", "format": "date-time"},
-                                        "elapsed_ms": {"type": "number"}}},
-                "DataResponse": {"type": "object", "required": ["data", "meta"], "properties": {
-                    "data": {"type": "object", "required": ["coins", "count", "description", "signal"], "properties": {
-                        "coins": {"type": "array", "items": {"$ref": "#/components/schemas/Coin"}},
-                        "count": {"type": "integer"}, "description": {"type": "string"},
-                        "signal": {"$ref": "#/components/schemas/Signal"}}},
-                    "meta": {"$ref": "#/components/schemas/Meta"}}},
-                "Error": {"type": "object", "required": ["error", "meta"], "properties": {
-                    "error": {"type": "object", "required": ["type", "code", "message"], "properties": {
-                        "type": {"type": "string", "enum": ["invalid_request_error", "authentication_error",
-                                                            "permission_error", "rate_limit_error", "api_error"]},
-                        "code": {"type": "string"}, "param": {"type": "string"}, "message": {"type": "string"}}},
-                    "meta": {"$ref": "#/components/schemas/Meta"}}},
+                "Coin": {
+                    "type": "object",
+                    "required": list(COIN_FIELDS),
+                    "properties": coin_props,
+                    "additionalProperties": False,
+                },
+                "Signal": {
+                    "type": "object",
+                    "required": ["methodology", "update_frequency", "exchanges"],
+                    "properties": {
+                        "methodology": {"type": "string"},
+                        "update_frequency": {"type": "string"},
+                        "exchanges": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+                "Meta": {
+                    "type": "object",
+                    "required": ["request_id", "timestamp", "elapsed_ms"],
+                    "properties": {
+                        "request_id": {"type": "string"},
+                        "timestamp": {"type": "string", "format": "date-time"},
+                        "elapsed_ms": {"type": "number"},
+                    },
+                },
+                "DataResponse": {
+                    "type": "object",
+                    "required": ["data", "meta"],
+                    "properties": {
+                        "data": {
+                            "type": "object",
+                            "required": ["coins", "count", "description", "signal"],
+                            "properties": {
+                                "coins": {"type": "array", "items": {"$ref": "#/components/schemas/Coin"}},
+                                "count": {"type": "integer"},
+                                "description": {"type": "string"},
+                                "signal": {"$ref": "#/components/schemas/Signal"},
+                            },
+                        },
+                        "meta": {"$ref": "#/components/schemas/Meta"},
+                    },
+                },
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "meta"],
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["type", "code", "message"],
+                            "properties": {
+                                "type": {
+                                    "type": "string",
+                                    "enum": [
+                                        "invalid_request_error",
+                                        "authentication_error",
+                                        "permission_error",
+                                        "rate_limit_error",
+                                        "api_error",
+                                    ],
+                                },
+                                "code": {"type": "string"},
+                                "param": {"type": "string"},
+                                "message": {"type": "string"},
+                            },
+                        },
+                        "meta": {"$ref": "#/components/schemas/Meta"},
+                    },
+                },
             },
         },
     }

@@ -57,7 +57,8 @@ def parse_params(items: list[tuple[str, str]]) -> tuple[int, float]:
     seen: dict[str, str] = {}
     for name, value in items:
         if name not in PARAMS:
-            raise ApiError(400, "parameter_unknown", f"unknown parameter {name!r}; allowed: limit, min_score", param=name)
+            message = f"unknown parameter {name!r}; allowed: limit, min_score"
+            raise ApiError(400, "parameter_unknown", message, param=name)
         if name in seen:
             raise ApiError(400, "parameter_repeated", f"{name} may be given only once", param=name)
         seen[name] = value

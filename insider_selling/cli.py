@@ -11,7 +11,6 @@ import asyncio
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 
 from insider_selling.settings import Settings, SettingsError, load_settings
 

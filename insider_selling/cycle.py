@@ -25,8 +25,15 @@ def align(at: datetime, interval_seconds: int) -> datetime:
 
 
 class Cycle:
-    def __init__(self, source: Source, snapshots: SnapshotStore, pipeline: ScoringPipeline,
-                 *, history_hours: int, on_success: list[OnSuccess] | None = None) -> None:
+    def __init__(
+        self,
+        source: Source,
+        snapshots: SnapshotStore,
+        pipeline: ScoringPipeline,
+        *,
+        history_hours: int,
+        on_success: list[OnSuccess] | None = None,
+    ) -> None:
         self.source = source
         self.snapshots = snapshots
         self.pipeline = pipeline
@@ -63,8 +70,9 @@ class Scheduler:
     """Runs :meth:`Cycle.run_once` on the interval grid until cancelled. A failing cycle is logged
     and the next one runs as planned; the previous leaderboard stays in place."""
 
-    def __init__(self, cycle: Cycle, interval_seconds: int,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self, cycle: Cycle, interval_seconds: int, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
         self.cycle = cycle
         self.interval = interval_seconds
         self.clock = clock

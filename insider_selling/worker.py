@@ -42,8 +42,9 @@ async def _renew_lock(redis, token: str) -> None:  # type: ignore[no-untyped-def
 async def run_worker(settings: Settings, *, once: bool = False) -> int:
     from gql.app import build_source
 
-    store = await open_store(settings.mongodb_uri, settings.mongodb_database,
-                             snapshot_retention_days=settings.snapshot_retention_days)
+    store = await open_store(
+        settings.mongodb_uri, settings.mongodb_database, snapshot_retention_days=settings.snapshot_retention_days
+    )
     source = build_source(settings)
     redis = None
     renew: asyncio.Task[None] | None = None

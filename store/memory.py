@@ -75,8 +75,7 @@ def _unset(doc: dict[str, Any], path: str) -> None:
     doc.pop(parts[-1], None)
 
 
-_TYPE_ORDER = {type(None): 0, int: 1, float: 1, bool: 1, str: 2, dict: 3, list: 4, bytes: 5,
-               ObjectId: 6, datetime: 7}
+_TYPE_ORDER = {type(None): 0, int: 1, float: 1, bool: 1, str: 2, dict: 3, list: 4, bytes: 5, ObjectId: 6, datetime: 7}
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:
@@ -360,9 +359,7 @@ class MemoryCollection:
             if index.unique:
                 seq = index.keys_seen.get(index.key_of(doc))
                 if seq is not None and seq != ignore:
-                    raise DuplicateKeyError(
-                        f"E11000 duplicate key error collection: {self.name} index: {index.name}"
-                    )
+                    raise DuplicateKeyError(f"E11000 duplicate key error collection: {self.name} index: {index.name}")
 
     def _insert(self, document: Mapping[str, Any]) -> Any:
         doc = _copy(dict(document))
@@ -375,7 +372,9 @@ class MemoryCollection:
         self._index_add(seq, doc)
         return doc["_id"]
 
-    def _update(self, query: Mapping[str, Any], update: Any, *, upsert: bool, many: bool) -> tuple[_Result, list[dict[str, Any]], list[dict[str, Any]]]:
+    def _update(
+        self, query: Mapping[str, Any], update: Any, *, upsert: bool, many: bool
+    ) -> tuple[_Result, list[dict[str, Any]], list[dict[str, Any]]]:
         result = _Result()
         before: list[dict[str, Any]] = []
         after: list[dict[str, Any]] = []
@@ -406,8 +405,15 @@ class MemoryCollection:
         return result, before, after
 
     # -- the public, awaitable API --
-    def find(self, filter: Mapping[str, Any] | None = None, projection: Any = None, *,
-             sort: Sequence[tuple[str, int]] | None = None, limit: int = 0, skip: int = 0) -> MemoryCursor:
+    def find(
+        self,
+        filter: Mapping[str, Any] | None = None,
+        projection: Any = None,
+        *,
+        sort: Sequence[tuple[str, int]] | None = None,
+        limit: int = 0,
+        skip: int = 0,
+    ) -> MemoryCursor:
         self._count("find")
         query = dict(filter or {})
         cursor = MemoryCursor(lambda: [d for _, d in self._find(query)], projection)
@@ -415,8 +421,13 @@ class MemoryCollection:
             cursor.sort(sort)
         return cursor.skip(skip).limit(limit)
 
-    async def find_one(self, filter: Mapping[str, Any] | None = None, projection: Any = None, *,
-                       sort: Sequence[tuple[str, int]] | None = None) -> dict[str, Any] | None:
+    async def find_one(
+        self,
+        filter: Mapping[str, Any] | None = None,
+        projection: Any = None,
+        *,
+        sort: Sequence[tuple[str, int]] | None = None,
+    ) -> dict[str, Any] | None:
         self._count("find_one")
         cursor = MemoryCursor(lambda: [d for _, d in self._find(filter)], projection)
         if sort:
@@ -464,13 +475,23 @@ class MemoryCollection:
         self._count("update_many")
         return self._update(filter, update, upsert=upsert, many=True)[0]
 
-    async def replace_one(self, filter: Mapping[str, Any], replacement: Mapping[str, Any], *, upsert: bool = False, **_: Any) -> _Result:
+    async def replace_one(
+        self, filter: Mapping[str, Any], replacement: Mapping[str, Any], *, upsert: bool = False, **_: Any
+    ) -> _Result:
         self._count("replace_one")
         return self._update(filter, replacement, upsert=upsert, many=False)[0]
 
-    async def find_one_and_update(self, filter: Mapping[str, Any], update: Any, projection: Any = None, *,
-                                  upsert: bool = False, return_document: bool = ReturnDocument.BEFORE,
-                                  sort: Sequence[tuple[str, int]] | None = None, **_: Any) -> dict[str, Any] | None:
+    async def find_one_and_update(
+        self,
+        filter: Mapping[str, Any],
+        update: Any,
+        projection: Any = None,
+        *,
+        upsert: bool = False,
+        return_document: bool = ReturnDocument.BEFORE,
+        sort: Sequence[tuple[str, int]] | None = None,
+        **_: Any,
+    ) -> dict[str, Any] | None:
         self._count("find_one_and_update")
         if sort:
             first = await MemoryCursor(lambda: [d for _, d in self._find(filter)]).sort(sort).limit(1).to_list()
@@ -482,7 +503,9 @@ class MemoryCollection:
             return None
         return _project(chosen[0], projection)
 
-    async def find_one_and_delete(self, filter: Mapping[str, Any], projection: Any = None, **_: Any) -> dict[str, Any] | None:
+    async def find_one_and_delete(
+        self, filter: Mapping[str, Any], projection: Any = None, **_: Any
+    ) -> dict[str, Any] | None:
         self._count("find_one_and_delete")
         found = self._find(filter)[:1]
         for seq, doc in found:
@@ -524,8 +547,9 @@ class MemoryCollection:
                 raise NotImplementedError(f"bulk operation {kind}")
         return total
 
-    async def create_index(self, keys: str | Sequence[tuple[str, int]], *, unique: bool = False,
-                           name: str | None = None, **_: Any) -> str:
+    async def create_index(
+        self, keys: str | Sequence[tuple[str, int]], *, unique: bool = False, name: str | None = None, **_: Any
+    ) -> str:
         key_list = [(keys, 1)] if isinstance(keys, str) else [(k, int(d)) for k, d in keys]
         name = name or "_".join(f"{k}_{d}" for k, d in key_list)
         if name not in self._indexes:

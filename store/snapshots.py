@@ -69,9 +69,10 @@ class SnapshotStore:
     async def write_batch(self, batch: SnapshotBatch) -> int:
         """Upsert the batch's coins and frames; returns the number of market frames written."""
         if batch.coins:
-            await self.coins.bulk_write([
-                UpdateOne({"coin_id": c.coin_id}, {"$set": asdict(c)}, upsert=True) for c in batch.coins
-            ], ordered=False)
+            await self.coins.bulk_write(
+                [UpdateOne({"coin_id": c.coin_id}, {"$set": asdict(c)}, upsert=True) for c in batch.coins],
+                ordered=False,
+            )
         # Replace-by-time: a re-collected sample time overwrites its frames (idempotent cycles).
         frames = list(market_frames(batch.market))
         if frames:
@@ -85,7 +86,10 @@ class SnapshotStore:
 
     async def all_coins(self) -> dict[str, Coin]:
         docs = await self.coins.find({}, {"_id": 0}).to_list()
-        return {d["coin_id"]: Coin(**{k: d.get(k) for k in ("coin_id", "symbol", "name", "chain", "contract")}) for d in docs}
+        return {
+            d["coin_id"]: Coin(**{k: d.get(k) for k in ("coin_id", "symbol", "name", "chain", "contract")})
+            for d in docs
+        }
 
     async def market_window(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         cursor = self.market.find({"at": {"$gt": start, "$lte": end}}, {"_id": 0}).sort([("at", ASCENDING)])

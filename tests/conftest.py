@@ -104,10 +104,10 @@ class ApiClient:
         return self.app.state.services
 
 
-async def _wait_ready(app: Any, timeout: float = 60.0) -> None:
+async def _wait_ready(app: Any, seconds: float = 60.0) -> None:
     import asyncio
 
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         services = getattr(app.state, "services", None)
         if services is not None and await services.leaderboard.current_run() is not None:

@@ -16,14 +16,17 @@ from scoring.errors import RunFailed
 from tests.conftest import ApiClient
 
 
-@pytest.mark.parametrize(("env", "value", "needle"), [
-    ("INSIDER_PORT", "abc", "INSIDER_PORT"),
-    ("INSIDER_PORT", "70000", "INSIDER_PORT"),
-    ("INSIDER_SCORE_INTERVAL_SECONDS", "0", "INSIDER_SCORE_INTERVAL_SECONDS"),
-    ("INSIDER_INGEST_SOURCE", "csv", "INSIDER_INGEST_SOURCE"),
-    ("MONGODB_URI", "postgres://x", "MONGODB_URI"),
-    ("REDIS_URL", "http://x", "REDIS_URL"),
-])
+@pytest.mark.parametrize(
+    ("env", "value", "needle"),
+    [
+        ("INSIDER_PORT", "abc", "INSIDER_PORT"),
+        ("INSIDER_PORT", "70000", "INSIDER_PORT"),
+        ("INSIDER_SCORE_INTERVAL_SECONDS", "0", "INSIDER_SCORE_INTERVAL_SECONDS"),
+        ("INSIDER_INGEST_SOURCE", "csv", "INSIDER_INGEST_SOURCE"),
+        ("MONGODB_URI", "postgres://x", "MONGODB_URI"),
+        ("REDIS_URL", "http://x", "REDIS_URL"),
+    ],
+)
 def test_invalid_settings_name_the_setting(monkeypatch: pytest.MonkeyPatch, env: str, value: str, needle: str) -> None:
     monkeypatch.setenv(env, value)
     with pytest.raises(SettingsError) as info:
@@ -32,7 +35,9 @@ def test_invalid_settings_name_the_setting(monkeypatch: pytest.MonkeyPatch, env:
     assert needle in message and "\n" not in message
 
 
-def test_cli_refuses_invalid_settings_with_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_refuses_invalid_settings_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("INSIDER_PORT", "nope")
     assert main(["serve"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -52,8 +57,9 @@ def test_workers_need_mongodb(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_cli_help_lists_the_commands() -> None:
-    out = subprocess.run([sys.executable, "-m", "insider_selling.cli", "--help"], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "insider_selling.cli", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     for command in ("serve", "worker", "admin"):
         assert command in out
 
@@ -112,6 +118,8 @@ async def test_a_new_run_replaces_the_leaderboard_at_once(api: ApiClient) -> Non
     result = await api.services.cycle.run_once(first["at"] + timedelta(minutes=30))
     assert result.status == "succeeded"
     body = (await api.http.get("/v1/insider-selling/data", headers=headers)).json()["data"]
-    assert {c["updated_at"] for c in body["coins"]} == {(first["at"] + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    assert {c["updated_at"] for c in body["coins"]} == {
+        (first["at"] + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    }
     # holder changes are measured against the previous succeeded run
     assert any(c["holders_change_pct"] is not None for c in body["coins"])

@@ -9,17 +9,49 @@ from gql.contract import COIN_FIELDS
 from tests.conftest import ApiClient
 
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
-SEED_EXCHANGES = ["Binance", "Bybit", "OKX", "Gate.io", "Bitget", "Hyperliquid", "Deribit", "BitMEX",
-                  "HTX", "BingX", "CoinEx", "KuCoin", "MEXC"]
+SEED_EXCHANGES = [
+    "Binance",
+    "Bybit",
+    "OKX",
+    "Gate.io",
+    "Bitget",
+    "Hyperliquid",
+    "Deribit",
+    "BitMEX",
+    "HTX",
+    "BingX",
+    "CoinEx",
+    "KuCoin",
+    "MEXC",
+]
 # The seed's example coin, field by field (order and names are the contract).
 SEED_COIN_KEYS = [
-    "coin_id", "symbol", "name", "score", "avg_funding_72h", "funding_magnitude", "funding_persistence",
-    "wallet_concentration", "holder_quality_deterioration", "distribution_pressure", "market_confirmation",
-    "manipulation_phase", "consecutive_negative_days", "price_change_24h", "price_change_7d",
-    "signal_start_date", "updated_at",
+    "coin_id",
+    "symbol",
+    "name",
+    "score",
+    "avg_funding_72h",
+    "funding_magnitude",
+    "funding_persistence",
+    "wallet_concentration",
+    "holder_quality_deterioration",
+    "distribution_pressure",
+    "market_confirmation",
+    "manipulation_phase",
+    "consecutive_negative_days",
+    "price_change_24h",
+    "price_change_7d",
+    "signal_start_date",
+    "updated_at",
 ]
-SEED_DOCUMENTED_EXTRA = ["coordination_risk", "top10_holders_pct", "volume_to_liquidity_24h",
-                         "old_wallet_swap_pct_1d", "holders_change_pct", "top10_holders_pct_change"]
+SEED_DOCUMENTED_EXTRA = [
+    "coordination_risk",
+    "top10_holders_pct",
+    "volume_to_liquidity_24h",
+    "old_wallet_swap_pct_1d",
+    "holders_change_pct",
+    "top10_holders_pct_change",
+]
 
 
 def check_type(value: object, kind: str) -> bool:
@@ -39,7 +71,8 @@ def test_contract_lists_every_seed_field() -> None:
 
 async def test_seed_curl_returns_the_envelope(api: ApiClient) -> None:
     response = await api.http.get(
-        "/v1/insider-selling/data", params={"limit": 20, "min_score": 4},
+        "/v1/insider-selling/data",
+        params={"limit": 20, "min_score": 4},
         headers={"Authorization": f"Bearer {api.read_key}"},
     )
     assert response.status_code == 200
@@ -61,9 +94,15 @@ async def test_seed_curl_returns_the_envelope(api: ApiClient) -> None:
         for name, kind in COIN_FIELDS.items():
             assert check_type(coin[name], kind), (name, coin[name])
         assert 4 <= coin["score"] <= 10
-        for sub in ("funding_magnitude", "funding_persistence", "wallet_concentration",
-                    "holder_quality_deterioration", "coordination_risk", "distribution_pressure",
-                    "market_confirmation"):
+        for sub in (
+            "funding_magnitude",
+            "funding_persistence",
+            "wallet_concentration",
+            "holder_quality_deterioration",
+            "coordination_risk",
+            "distribution_pressure",
+            "market_confirmation",
+        ):
             assert 0 <= coin[sub] <= 1
         assert coin["avg_funding_72h"] < 0  # the gate
         assert ISO.match(coin["signal_start_date"]) and ISO.match(coin["updated_at"])

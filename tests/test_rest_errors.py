@@ -19,6 +19,7 @@ async def api() -> AsyncIterator[ApiClient]:
     async for client in start_app():
         yield client
 
+
 BAD_PARAMS = [
     ("limit=0", "limit", "parameter_invalid"),
     ("limit=501", "limit", "parameter_invalid"),
@@ -64,8 +65,10 @@ async def test_bad_parameters_get_400(api: ApiClient, query: str, param: str, co
     assert body["error"]["param"] == param
 
 
-@pytest.mark.parametrize("query", ["limit=1", "limit=500", "min_score=0", "min_score=10", "min_score=4.5",
-                                   "limit=%2B5", "min_score=.5", "limit=007"])
+@pytest.mark.parametrize(
+    "query",
+    ["limit=1", "limit=500", "min_score=0", "min_score=10", "min_score=4.5", "limit=%2B5", "min_score=.5", "limit=007"],
+)
 async def test_edge_values_are_accepted(api: ApiClient, query: str) -> None:
     response = await api.http.get(f"{PATH}?{query}", headers={"Authorization": f"Bearer {api.read_key}"})
     assert response.status_code == 200

@@ -1,6 +1,6 @@
 """The store suite: runs on the in-memory stand-in, and on a real MongoDB when MONGODB_URI is set.
 
-    MONGODB_URI=mongodb://localhost:27017 make test     # also checks the real driver
+MONGODB_URI=mongodb://localhost:27017 make test     # also checks the real driver
 """
 
 from __future__ import annotations
@@ -45,12 +45,24 @@ async def test_ping_and_indexes(store: StoreHandle) -> None:
 async def test_crud_operators_and_sorting(store: StoreHandle) -> None:
     coll = store.db["scores"]
     at = datetime(2026, 11, 1, tzinfo=UTC)
-    await coll.insert_many([
-        {"run_id": "r1", "coin_id": f"c{i}", "score": float(i), "at": at + timedelta(hours=i), "tags": ["a", f"t{i}"]}
-        for i in range(6)
-    ])
-    docs = await coll.find({"run_id": "r1", "score": {"$gt": 0, "$gte": 2}}, {"_id": 0, "coin_id": 1}).sort(
-        [("score", DESCENDING)]).limit(3).to_list()
+    await coll.insert_many(
+        [
+            {
+                "run_id": "r1",
+                "coin_id": f"c{i}",
+                "score": float(i),
+                "at": at + timedelta(hours=i),
+                "tags": ["a", f"t{i}"],
+            }
+            for i in range(6)
+        ]
+    )
+    docs = (
+        await coll.find({"run_id": "r1", "score": {"$gt": 0, "$gte": 2}}, {"_id": 0, "coin_id": 1})
+        .sort([("score", DESCENDING)])
+        .limit(3)
+        .to_list()
+    )
     assert docs == [{"coin_id": "c5"}, {"coin_id": "c4"}, {"coin_id": "c3"}]
     assert await coll.count_documents({"coin_id": {"$in": ["c1", "c2", "zz"]}}) == 2
     assert await coll.count_documents({"tags": "t3"}) == 1
@@ -69,11 +81,17 @@ async def test_crud_operators_and_sorting(store: StoreHandle) -> None:
 async def test_updates_upserts_and_returned_documents(store: StoreHandle) -> None:
     coll = store.db["usage"]
     await coll.update_one({"tenant_id": "t", "month": "2026-11"}, {"$inc": {"requests": 3}}, upsert=True)
-    await coll.update_one({"tenant_id": "t", "month": "2026-11"}, {"$inc": {"requests": 2}, "$set": {"x": 1}}, upsert=True)
+    await coll.update_one(
+        {"tenant_id": "t", "month": "2026-11"}, {"$inc": {"requests": 2}, "$set": {"x": 1}}, upsert=True
+    )
     doc = await coll.find_one({"tenant_id": "t"}, {"_id": 0})
     assert doc == {"tenant_id": "t", "month": "2026-11", "requests": 5, "x": 1}
-    after = await coll.find_one_and_update({"tenant_id": "t"}, {"$unset": {"x": ""}, "$max": {"requests": 9}},
-                                           {"_id": 0}, return_document=ReturnDocument.AFTER)
+    after = await coll.find_one_and_update(
+        {"tenant_id": "t"},
+        {"$unset": {"x": ""}, "$max": {"requests": 9}},
+        {"_id": 0},
+        return_document=ReturnDocument.AFTER,
+    )
     assert after == {"tenant_id": "t", "month": "2026-11", "requests": 9}
     await coll.bulk_write([UpdateOne({"tenant_id": "u", "month": "2026-11"}, {"$set": {"requests": 1}}, upsert=True)])
     assert await coll.count_documents({}) == 2
@@ -107,8 +125,9 @@ async def test_snapshot_round_trip(store: StoreHandle) -> None:
         MarketSample("wif", "binance", at, 0.0001, 4.0, 2e6),
     ]
     onchain = [OnchainSample("pepe", at, liquidity_usd=5e5, holders=1200.0, flags=("mintable",))]
-    batch = SnapshotBatch(at, [Coin("pepe", "PEPE", "Pepe", "ethereum", "0xabc"), Coin("wif", "WIF", "dogwifhat")],
-                          market, onchain)
+    batch = SnapshotBatch(
+        at, [Coin("pepe", "PEPE", "Pepe", "ethereum", "0xabc"), Coin("wif", "WIF", "dogwifhat")], market, onchain
+    )
     snapshots = SnapshotStore(store.db)
     await snapshots.write_batch(batch)
     await snapshots.write_batch(batch)  # idempotent: the same sample time replaces its frames
