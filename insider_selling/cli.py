@@ -157,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument("--cycles", type=int, default=1, help="cycles to record, 0 = until stopped")
         cmd.set_defaults(handler=_ingest_command)
 
+    from scoring.commands import register_commands
+
+    register_commands(sub)  # backtest --replay, validate --synthetic|--history, export-demo
+
     admin = sub.add_parser("admin", help="operator commands against the configured store")
     admin_sub = admin.add_subparsers(dest="admin_command", required=True, metavar="ADMIN_COMMAND")
     boot = admin_sub.add_parser("bootstrap", help="create the first admin key (MongoDB) and print it once")
