@@ -167,6 +167,10 @@ class Authenticator:
         self._last_used[principal.key_id] = utcnow
         return principal
 
+    def pending_last_used(self, key_id: str) -> datetime | None:
+        """A use not yet written to the store (listings merge it with the stored value)."""
+        return self._last_used.get(key_id)
+
     async def flush_last_used(self) -> int:
         """Write the collected ``last_used_at`` values in one batch; returns how many."""
         pending, self._last_used = self._last_used, {}

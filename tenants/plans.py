@@ -34,7 +34,7 @@ PLANS: dict[str, Limits] = {
 }
 
 MAX_PER_MINUTE = 1_000_000_000
-MAX_PER_MONTH = 10**15
+MAX_PER_MONTH = 2_000_000_000  # GraphQL Int is 32-bit
 
 
 def validate_plan(plan: str) -> str:
