@@ -110,7 +110,12 @@ def synthetic_validation(
 ) -> dict[str, Any]:
     """Score every run after the warm-up and measure it against the planted labels."""
     config = model or load_model_config()
-    demo = DemoConfig(seed=seed, coins=coins, hard=hard, horizon_hours=horizon_hours)
+    if horizon_hours <= warmup_hours + 48:
+        raise ValueError(f"horizon_hours must exceed the {warmup_hours} h warm-up by 48 h or more")
+    # the market-wide dip falls in the scored part, not in the warm-up
+    dip_start = warmup_hours + int(0.45 * (horizon_hours - warmup_hours))
+    demo = DemoConfig(seed=seed, coins=coins, hard=hard, horizon_hours=horizon_hours,
+                      dip_start_hours=dip_start)
     history = simulate(demo, warmup_hours=warmup_hours)
     w = config.window
     window = max(w.funding_hours, 24 * w.price_days) + 1
@@ -154,6 +159,10 @@ def synthetic_validation(
     dip = np.concatenate(dip_scores) if dip_scores else np.zeros(0)
     after = np.concatenate(after_dip_scores) if after_dip_scores else np.zeros(0)
     listed = scores > 0
+
+    def metric(x: float) -> float | None:
+        return None if x != x else round(x, 4)
+
     return {
         "seed": seed,
         "hard": hard,
@@ -165,12 +174,12 @@ def synthetic_validation(
         "pairs": int(scores.size),
         "positive_pairs": int(labels.sum()),
         "model_version": config.version,
-        "roc_auc": round(roc_auc(scores, labels), 4),
-        "precision_at_20": round(float(np.mean(precisions)) if precisions else float("nan"), 4),
-        "market_dip_share_ge5": round(float(np.mean(dip >= 5.0)) if dip.size else float("nan"), 4),
-        "market_dip_share_listed": round(float(np.mean(dip > 0)) if dip.size else float("nan"), 4),
-        "after_dip_72h_share_ge5": round(float(np.mean(after >= 5.0)) if after.size else float("nan"), 4),
-        "recall_listed": round(float(np.mean(listed[labels])) if labels.any() else float("nan"), 4),
+        "roc_auc": metric(roc_auc(scores, labels)),
+        "precision_at_20": metric(float(np.mean(precisions)) if precisions else float("nan")),
+        "market_dip_share_ge5": metric(float(np.mean(dip >= 5.0)) if dip.size else float("nan")),
+        "market_dip_share_listed": metric(float(np.mean(dip > 0)) if dip.size else float("nan")),
+        "after_dip_72h_share_ge5": metric(float(np.mean(after >= 5.0)) if after.size else float("nan")),
+        "recall_listed": metric(float(np.mean(listed[labels])) if labels.any() else float("nan")),
         "false_listed_share": round(float(np.mean(listed[~labels])), 4),
         "mean_score_positive": round(float(scores[labels].mean()) if labels.any() else 0.0, 3),
         "mean_score_negative": round(float(scores[~labels].mean()), 3),
