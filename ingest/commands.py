@@ -133,7 +133,8 @@ async def ingest_once(
         print_outcomes(batch.outcomes, console)
         ok = sum(1 for o in batch.outcomes if o.status == "ok" and o.venue in VENUES)
         console.print(
-            f"{len(batch.market)} market samples, {len(batch.onchain)} on-chain samples, "
+            f"{len(batch.market)} market samples, {len(batch.history)} history samples, "
+            f"{len(batch.onchain)} on-chain samples, "
             f"{ok}/{sum(1 for o in batch.outcomes if o.venue in VENUES)} venues ok",
             markup=False,
             highlight=False,
@@ -169,7 +170,11 @@ async def backfill(
         batch = await source.backfill(end, hours, progress=advance)
     if console is not None:
         print_outcomes(batch.outcomes, console)
-        console.print(f"{len(batch.market)} history samples", markup=False, highlight=False)
+        console.print(
+            f"{len(batch.market) + len(batch.history)} history samples",
+            markup=False,
+            highlight=False,
+        )
     return batch
 
 
@@ -187,7 +192,8 @@ async def record(
     while cycles == 0 or done < cycles:
         batch = await ingest_once(source, console=console)
         path = out / f"{batch.at:%Y-%m-%d}.jsonl"
-        written += write_snapshots(path, batch.coins, batch.market, batch.onchain, append=True)
+        market = batch.history + batch.market  # past hours first: a later sample in an hour wins
+        written += write_snapshots(path, batch.coins, market, batch.onchain, append=True)
         done += 1
         if console is not None:
             console.print(f"recorded cycle {batch.at:%Y-%m-%dT%H:%M}Z -> {path}", markup=False)

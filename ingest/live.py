@@ -4,8 +4,10 @@ A cycle has three phases, each bounded by the cycle deadline:
 
 1. **scan** every venue concurrently (bulk endpoints: funding, mark/index, OI, last price);
 2. **enrich** the candidates (coins whose funding is negative on at least ``min_negative_venues``
-   venues): per-symbol OI, taker flow, long/short ratio, the real funding interval where the bulk
-   answer lacks it, and funding history (72 h the first time, then only new prints);
+   venues): per-symbol OI, taker flow, long/short ratio, mark/index where the bulk answer lacks
+   them, the real funding interval, funding history (72 h the first time, then only new prints),
+   the hourly price path (7 d, from one venue per coin) and OI history (48 h, every venue that
+   has it). Past hours go to ``SnapshotBatch.history``, which only fills gaps in the store;
 3. **on-chain** context for candidates with a known contract (CoinGecko -> DexScreener, GoPlus).
 
 A venue that fails, times out or answers garbage becomes a ``failed`` :class:`VenueOutcome`;
@@ -63,6 +65,8 @@ class LiveSource:
         max_candidates: int = 40,
         min_negative_venues: int = 2,
         history_hours: int = 72,
+        price_hours: int = 24 * 7 + 1,
+        oi_hours: int = 48,
         breaker_threshold: int = 3,
         breaker_cooldown: float = 900.0,
     ) -> None:
@@ -75,11 +79,16 @@ class LiveSource:
         self.max_candidates = max_candidates
         self.min_negative_venues = min_negative_venues
         self.history_hours = history_hours
+        self.price_hours = price_hours
+        self.oi_hours = oi_hours
         self.breakers = {
             v.id: CircuitBreaker(breaker_threshold, breaker_cooldown) for v in self.venues
         }
         #: (venue, symbol) -> ms of the newest funding print already delivered
         self._history_cursor: dict[tuple[str, str], int] = {}
+        #: (venue, symbol) whose price path / OI history was already delivered by this process
+        self._price_done: set[tuple[str, str]] = set()
+        self._oi_done: set[tuple[str, str]] = set()
 
     @property
     def providers(self) -> list[Provider]:
@@ -94,7 +103,7 @@ class LiveSource:
         candidates = self._candidates(resolved)
         history = await self._enrich(candidates, resolved, at, outcomes, deadline)
         coins, onchain = await self._onchain(resolved, candidates, at, outcomes, deadline)
-        market = [self._sample(r, at) for rs in resolved.values() for r in rs] + history
+        market = [self._sample(r, at) for rs in resolved.values() for r in rs]
         for outcome in outcomes.values():
             requests, rejected = before.get(outcome.venue, (0, 0))
             source = self._by_id(outcome.venue)
@@ -102,18 +111,25 @@ class LiveSource:
                 outcome.requests = source.stats.requests - requests
                 outcome.rejected = source.stats.rejected - rejected
         return SnapshotBatch(
-            at=at, coins=coins, market=market, onchain=onchain, outcomes=list(outcomes.values())
+            at=at,
+            coins=coins,
+            market=market,
+            onchain=onchain,
+            outcomes=list(outcomes.values()),
+            history=history,
         )
 
     async def backfill(
         self, end: datetime, hours: int, *, progress: Progress | None = None
     ) -> SnapshotBatch:
         """Funding prints of the ``hours`` before ``end`` for today's candidates (one sample per
-        print, at its settlement hour). Later cycles fetch only newer prints."""
+        print, at its settlement hour), with their hourly price path and OI history. Later cycles
+        fetch only newer prints. Everything lands in ``history`` (gap-filling samples)."""
         deadline = time.monotonic() + self.timeouts.cycle
         outcomes, resolved = await self._scan(deadline)
         candidates = self._candidates(resolved)
         since = int((end - timedelta(hours=hours)).timestamp() * 1000)
+        price_from = self._price_venues(candidates, resolved)
         jobs = [
             (venue, r)
             for venue in self.venues
@@ -129,7 +145,7 @@ class LiveSource:
                 continue
             try:
                 market += await self._bounded(
-                    self._history(venue, own, end, since), deadline, self.timeouts.venue
+                    self._history(venue, own, end, since, price_from), deadline, self.timeouts.venue
                 )
             except Exception as exc:
                 self._fail(outcomes, venue.id, f"history: {_reason(exc)}", keep_status=True)
@@ -137,7 +153,7 @@ class LiveSource:
             if progress:
                 progress(done, len(jobs))
         coins = [self._coin(cid, resolved, {}) for cid in sorted(candidates)]
-        return SnapshotBatch(at=end, coins=coins, market=market, outcomes=list(outcomes.values()))
+        return SnapshotBatch(at=end, coins=coins, history=market, outcomes=list(outcomes.values()))
 
     async def aclose(self) -> None:
         await asyncio.gather(
@@ -236,6 +252,7 @@ class LiveSource:
     ) -> list[MarketSample]:
         history: list[MarketSample] = []
         default_since = int((at - timedelta(hours=self.history_hours)).timestamp() * 1000)
+        price_from = self._price_venues(candidates, resolved)
 
         async def enrich_one(venue: Venue) -> None:
             own = [r for r in resolved.get(venue.id, []) if r.coin_id in candidates]
@@ -248,7 +265,9 @@ class LiveSource:
                 )
                 history.extend(
                     await self._bounded(
-                        self._history(venue, own, at, default_since), deadline, self.timeouts.venue
+                        self._history(venue, own, at, default_since, price_from),
+                        deadline,
+                        self.timeouts.venue,
                     )
                 )
             except Exception as exc:
@@ -258,30 +277,92 @@ class LiveSource:
         await asyncio.gather(*(enrich_one(v) for v in self.venues))
         return history
 
+    def _price_venues(
+        self, candidates: set[str], resolved: dict[str, list[Resolved]]
+    ) -> dict[str, str]:
+        """The one venue each candidate's hourly price path is read from: the first venue, in
+        :data:`VENUES` order, that lists it and has klines. One path per coin keeps it cheap; the
+        cycles' own samples continue it from every venue."""
+        chosen: dict[str, str] = {}
+        for venue in self.venues:
+            if not venue.provides("price_history"):
+                continue
+            for r in resolved.get(venue.id, []):
+                if r.coin_id in candidates:
+                    chosen.setdefault(r.coin_id, venue.id)
+        return chosen
+
     async def _history(
-        self, venue: Venue, own: Iterable[Resolved], at: datetime, default_since: int
+        self,
+        venue: Venue,
+        own: Iterable[Resolved],
+        at: datetime,
+        default_since: int,
+        price_from: dict[str, str],
     ) -> list[MarketSample]:
+        """Past hours of ``own`` candidates on ``venue``, merged into one sample per coin and hour.
+
+        Funding prints are fetched incrementally (72 h the first time, then only when a new print
+        can exist); the price path (``price_hours``) and OI history (``oi_hours``) once per symbol
+        and process, since later cycles store their own prices and OI every 30 minutes.
+        """
         at_ms = int(at.timestamp() * 1000)
-        samples = []
+        hours: dict[tuple[str, int], dict[str, Any]] = {}
+
+        def put(coin_id: str, ms: int, **values: float | None) -> None:
+            if ms >= at_ms:
+                return  # the current cycle's own sample covers ``at``
+            row = hours.setdefault((coin_id, ms // 3_600_000), {})
+            row.update({k: v for k, v in values.items() if v is not None})
+
         for r in own:
-            key = (venue.id, r.quote.symbol)
-            since = self._history_cursor.get(key, default_since - 1) + 1
-            prints = await venue.funding_history(r.quote, since)
-            for ms, rate in prints:
-                if ms < since or ms >= at_ms:
-                    continue  # the current cycle's own sample covers ``at``
-                hour = datetime.fromtimestamp(ms // 3_600_000 * 3600, UTC)
-                samples.append(
-                    MarketSample(
-                        coin_id=r.coin_id,
-                        venue=venue.id,
-                        at=hour,
-                        funding_rate=rate,
-                        funding_interval_hours=r.quote.funding_interval_hours,
-                    )
-                )
-                self._history_cursor[key] = max(self._history_cursor.get(key, 0), ms)
-        return samples
+            q = r.quote
+            key = (venue.id, q.symbol)
+            interval_ms = int((q.funding_interval_hours or venue.default_interval_hours) * 3.6e6)
+            cursor = self._history_cursor.get(key)
+            if cursor is None or at_ms >= cursor + interval_ms:
+                since = default_since if cursor is None else cursor + 1
+                for ms, rate in await venue.funding_history(q, since):
+                    if since <= ms < at_ms:
+                        put(
+                            r.coin_id,
+                            ms,
+                            funding_rate=rate,
+                            funding_interval_hours=q.funding_interval_hours,
+                        )
+                        self._history_cursor[key] = max(self._history_cursor.get(key, 0), ms)
+            if price_from.get(r.coin_id) == venue.id and key not in self._price_done:
+                since = at_ms - self.price_hours * 3_600_000
+                for bar in await venue.price_history(q, since):
+                    if bar.at_ms >= since:
+                        put(
+                            r.coin_id,
+                            bar.at_ms,
+                            price=_div(bar.price, q.multiplier),
+                            taker_buy_usd=bar.taker_buy_usd,
+                            taker_sell_usd=bar.taker_sell_usd,
+                        )
+                self._price_done.add(key)
+            if venue.provides("oi_history") and key not in self._oi_done:
+                since = at_ms - self.oi_hours * 3_600_000
+                for bar in await venue.oi_history(q, since):
+                    if bar.at_ms >= since:
+                        put(r.coin_id, bar.at_ms, open_interest_usd=bar.open_interest_usd)
+                self._oi_done.add(key)
+        return [
+            MarketSample(
+                coin_id=coin_id,
+                venue=venue.id,
+                at=datetime.fromtimestamp(hour * 3600, UTC),
+                funding_rate=row.get("funding_rate"),
+                funding_interval_hours=row.get("funding_interval_hours"),
+                open_interest_usd=row.get("open_interest_usd"),
+                price=row.get("price"),
+                taker_buy_usd=row.get("taker_buy_usd"),
+                taker_sell_usd=row.get("taker_sell_usd"),
+            )
+            for (coin_id, hour), row in sorted(hours.items())
+        ]
 
     async def _onchain(
         self,

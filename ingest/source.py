@@ -36,6 +36,9 @@ class SnapshotBatch:
     market: list[MarketSample] = field(default_factory=list)
     onchain: list[OnchainSample] = field(default_factory=list)
     outcomes: list[VenueOutcome] = field(default_factory=list)
+    #: past hours from venues' history endpoints (funding prints, klines, OI history): they only
+    #: fill gaps, never replace a stored sample of the same venue and hour (added by live ingest)
+    history: list[MarketSample] = field(default_factory=list)
 
 
 class Source(Protocol):

@@ -1,8 +1,9 @@
 """Replaying recorded venue responses for the tests and the benchmark; never the network.
 
 A recording is a JSON file ``{"source": "...", "host": "...", "responses": [...]}``, each
-response ``{"url": ..., "body": ..., "status": ...}``. A response answers the first request whose URL contains ``url`` (and whose body contains
-``match_body``, for POST APIs such as Hyperliquid's). ccxt exchanges get :meth:`Replay.ccxt_fetch`
+response ``{"url": ..., "body": ..., "status": ...}``. A response answers the first request whose
+URL contains ``url`` (and whose body contains ``match_body``, for POST APIs such as
+Hyperliquid's). ccxt exchanges get :meth:`Replay.ccxt_fetch`
 in place of their ``fetch`` (as ccxt's own static response tests do); httpx clients get
 :meth:`Replay.transport`. Unmatched requests are refused like an unreachable host.
 """

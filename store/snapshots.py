@@ -67,7 +67,8 @@ class SnapshotStore:
         self.onchain = db["onchain_snapshots"]
 
     async def write_batch(self, batch: SnapshotBatch) -> int:
-        """Upsert the batch's coins and frames; returns the number of market frames written."""
+        """Upsert the batch's coins and frames; returns the number of market frames written
+        (history frames that filled a gap not included)."""
         if batch.coins:
             await self.coins.bulk_write(
                 [UpdateOne({"coin_id": c.coin_id}, {"$set": asdict(c)}, upsert=True) for c in batch.coins],
@@ -78,6 +79,16 @@ class SnapshotStore:
         if frames:
             await self.market.delete_many({"at": {"$in": sorted({f["at"] for f in frames})}})
             await self.market.insert_many(frames, ordered=False)
+        # History (venues' funding prints, klines, OI history) only fills gaps: a stored frame of
+        # the same venue and hour, e.g. an earlier cycle's full snapshot, is never replaced by it.
+        history = list(market_frames(batch.history))
+        if history:
+            times = sorted({f["at"] for f in history})
+            stored = await self.market.find({"at": {"$in": times}}, {"venue": 1, "at": 1, "_id": 0}).to_list()
+            taken = {(d["venue"], parse_time(d["at"])) for d in stored}
+            fresh = [f for f in history if (f["venue"], parse_time(f["at"])) not in taken]
+            if fresh:
+                await self.market.insert_many(fresh, ordered=False)
         onchain = onchain_frames(batch.onchain)
         if onchain:
             await self.onchain.delete_many({"at": {"$in": [f["at"] for f in onchain]}})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, TypeVar
 
@@ -24,7 +24,18 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 from ingest.errors import MalformedResponse, VenueError
 from ingest.resilience import HostLimiter, RetryPolicy, Timeouts, with_retries
 
-__all__ = ["CcxtFetch", "CcxtVenue", "HttpVenue", "Num", "Quote", "Raw", "Venue", "VenueStats"]
+__all__ = [
+    "Bar",
+    "CcxtFetch",
+    "CcxtVenue",
+    "HttpVenue",
+    "Num",
+    "Quote",
+    "Raw",
+    "Venue",
+    "VenueStats",
+    "taker_flow",
+]
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -82,6 +93,35 @@ class Quote:
         """The price of one coin."""
         price = self.unit_price
         return None if price is None else price / self.multiplier
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One past hour of one symbol from a venue's history endpoints (``None``: not provided).
+
+    ``price`` is the hour's closing trade price per contract unit (divided by the multiplier
+    downstream, like :attr:`Quote.price`); the other fields are USD.
+    """
+
+    at_ms: int
+    price: float | None = None
+    open_interest_usd: float | None = None
+    taker_buy_usd: float | None = None
+    taker_sell_usd: float | None = None
+
+
+def taker_flow(
+    trades: Iterable[tuple[int, float, float, bool]], since_ms: int
+) -> tuple[float, float] | None:
+    """Taker buy and sell notional (USD) of ``(time ms, price, size in coins, taker is buyer)``
+    trades at or after ``since_ms``; ``None`` when the trades do not reach back to ``since_ms``
+    (a busy market's last page covers only seconds, and a partial window is not the window)."""
+    rows = list(trades)
+    if not rows or min(t for t, *_ in rows) > since_ms:
+        return None
+    buy = sum(p * q for t, p, q, is_buy in rows if t >= since_ms and is_buy)
+    sell = sum(p * q for t, p, q, is_buy in rows if t >= since_ms and not is_buy)
+    return buy, sell
 
 
 @dataclass(slots=True)
@@ -143,6 +183,19 @@ class Venue(abc.ABC):
     async def funding_history(self, quote: Quote, since_ms: int) -> list[tuple[int, float]]:
         """Funding prints ``(settlement time ms, rate per interval)`` since ``since_ms``."""
         return []
+
+    async def price_history(self, quote: Quote, since_ms: int) -> list[Bar]:
+        """Hourly closes (and taker flow where the kline has it) since ``since_ms``."""
+        return []
+
+    async def oi_history(self, quote: Quote, since_ms: int) -> list[Bar]:
+        """Hourly open interest in USD since ``since_ms``."""
+        return []
+
+    @classmethod
+    def provides(cls, history: str) -> bool:
+        """Whether this venue implements ``funding_history``, ``price_history`` or ``oi_history``."""
+        return getattr(cls, history) is not getattr(Venue, history)
 
     @abc.abstractmethod
     async def _send(self, path: str, params: dict[str, Any]) -> Any:

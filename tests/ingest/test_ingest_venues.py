@@ -94,8 +94,8 @@ async def test_funding_history_backfilled_once_then_incremental(make_source: Mak
     first = await source.collect(AT)
     history = sorted(
         (s.at.isoformat(), s.funding_rate)
-        for s in first.market
-        if s.venue == "binance" and s.coin_id == "wif" and s.at != AT
+        for s in first.history
+        if s.venue == "binance" and s.coin_id == "wif" and s.funding_rate is not None
     )
     assert history == [
         ("2024-11-26T20:00:00+00:00", -0.0006),
@@ -103,7 +103,7 @@ async def test_funding_history_backfilled_once_then_incremental(make_source: Mak
         ("2024-11-27T04:00:00+00:00", -0.00075),
     ]
     second = await source.collect(AT.replace(hour=6))
-    again = [s for s in second.market if s.venue == "binance" and s.at < AT]
+    again = [s for s in second.history if s.venue == "binance" and s.funding_rate is not None]
     assert again == []  # the same prints are not delivered twice
 
 
