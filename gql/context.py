@@ -34,7 +34,8 @@ class Context:
     request: Any = None  # the Starlette Request or WebSocket
     response: Any = None  # the Starlette Response (headers) for HTTP requests
     client: str = "unknown"
-    authorization: str | None = None  # the raw header, to re-verify a subscription's key per push
+    authorization: str | None = None  # the raw Authorization header
+    connection_params: dict[str, Any] | None = None  # a websocket's connection_init payload
     cost: dict[str, Any] = field(default_factory=dict)
     #: Tenant-specific fields were resolved (``viewer``, admin fields): the response is not shared.
     private: bool = False

@@ -62,3 +62,4 @@ class Services:
     redis: Any = None
     cycle: Any = None  # insider_selling.cycle.Cycle when this process ingests and scores
     scheduler: Any = None
+    updates: Any = None  # gql.updates.RunUpdates: run notifications for GraphQL subscriptions

@@ -1,0 +1,154 @@
+"""Query cost: an estimate before execution (charged to the tenant's budget) and the actual cost after.
+
+The unit is the *request*: the budget is the tenant's per-minute request limit, and a query that
+returns about as much as one REST call (a page of up to 1 000 objects) costs 1, like REST. Larger
+queries cost one more per started thousand objects they may return:
+
+    objects = Σ over object-typed fields of (the number of parents) × (the list size)
+    cost    = max(1, ceil(objects / 1000))
+
+A list's size is its ``first``/``limit`` argument (or the default of that argument), or that of
+the parent field for a list without arguments (``insiderSelling(limit: 100) { coins }``), or
+:data:`VENUE_COUNT` for ``venues``; any other list counts :data:`DEFAULT_LIST_SIZE`. Leaves are
+free. A query whose estimate exceeds :data:`MAX_COST` is refused before it runs, whatever the budget.
+The actual cost counts the objects in the response.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    OperationType,
+    VariableNode,
+    get_named_type,
+)
+
+__all__ = ["DEFAULT_LIST_SIZE", "MAX_COST", "OBJECTS_PER_POINT", "Estimate", "actual_cost", "estimate"]
+
+OBJECTS_PER_POINT = 1000
+MAX_COST = 100
+VENUE_COUNT = 13
+DEFAULT_LIST_SIZE = 100
+MAX_LIST_SIZE = 500
+_SIZE_ARGS = ("first", "limit", "last")
+_MAX_DEPTH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    objects: int
+    points: int
+
+
+def points(objects: int) -> int:
+    return max(1, math.ceil(objects / OBJECTS_PER_POINT))
+
+
+def _unwrap_list(type_: Any) -> bool:
+    if isinstance(type_, GraphQLNonNull):
+        type_ = type_.of_type
+    return isinstance(type_, GraphQLList)
+
+
+def _int_arg(node: FieldNode, field_def: Any, variables: Mapping[str, Any],
+             defaults: Mapping[str, Any]) -> int | None:
+    """The field's size argument as given (literal or variable) or its schema default."""
+    given = {a.name.value: a.value for a in node.arguments or ()}
+    for name in _SIZE_ARGS:
+        if name not in field_def.args:
+            continue
+        value: Any = field_def.args[name].default_value
+        if name in given:
+            raw = given[name]
+            if isinstance(raw, IntValueNode):
+                value = int(raw.value)
+            elif isinstance(raw, VariableNode):
+                var = raw.name.value
+                value = variables.get(var, defaults.get(var, value))
+        if isinstance(value, int) and not isinstance(value, bool):
+            return max(0, min(value, MAX_LIST_SIZE))
+        return DEFAULT_LIST_SIZE
+    return None
+
+
+def estimate(schema: GraphQLSchema, operation: OperationDefinitionNode,
+             fragments: Mapping[str, FragmentDefinitionNode], variables: Mapping[str, Any] | None) -> Estimate:
+    """Upper bound of the objects the operation may return. Safe on any parsed document: unknown
+    fields are skipped and a fragment already being expanded is not expanded again."""
+    variables = variables or {}
+    defaults: dict[str, Any] = {}
+    for definition in operation.variable_definitions or ():
+        if isinstance(definition.default_value, IntValueNode):
+            defaults[definition.variable.name.value] = int(definition.default_value.value)
+    root = {OperationType.QUERY: schema.query_type, OperationType.MUTATION: schema.mutation_type,
+            OperationType.SUBSCRIPTION: schema.subscription_type}.get(operation.operation)
+    if root is None:
+        return Estimate(0, 1)
+    total = 0
+
+    def walk(parent: GraphQLObjectType, selections: Any, count: int, parent_size: int | None,
+             expanding: frozenset[str], depth: int) -> None:
+        nonlocal total
+        if depth > _MAX_DEPTH or count == 0:
+            return
+        for sel in selections:
+            if isinstance(sel, FieldNode):
+                field_def = parent.fields.get(sel.name.value)
+                if field_def is None or sel.selection_set is None:
+                    continue
+                child = get_named_type(field_def.type)
+                size = _int_arg(sel, field_def, variables, defaults)
+                if _unwrap_list(field_def.type):
+                    if size is None:
+                        size = VENUE_COUNT if sel.name.value == "venues" else (parent_size or DEFAULT_LIST_SIZE)
+                    n = count * size
+                else:
+                    n = count
+                total += n
+                if isinstance(child, GraphQLObjectType):
+                    walk(child, sel.selection_set.selections, n, size, expanding, depth + 1)
+            elif isinstance(sel, InlineFragmentNode):
+                target = parent
+                if sel.type_condition is not None:
+                    named = schema.get_type(sel.type_condition.name.value)
+                    target = named if isinstance(named, GraphQLObjectType) else parent
+                walk(target, sel.selection_set.selections, count, parent_size, expanding, depth + 1)
+            elif isinstance(sel, FragmentSpreadNode):
+                name = sel.name.value
+                fragment = fragments.get(name)
+                if fragment is None or name in expanding:
+                    continue
+                named = schema.get_type(fragment.type_condition.name.value)
+                target = named if isinstance(named, GraphQLObjectType) else parent
+                walk(target, fragment.selection_set.selections, count, parent_size, expanding | {name}, depth + 1)
+
+    walk(root, operation.selection_set.selections, 1, None, frozenset(), 0)
+    return Estimate(total, points(total))
+
+
+def actual_cost(data: Any) -> int:
+    """Points for the objects actually returned (every JSON object below ``data``)."""
+    count = 0
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            count += 1
+            stack.extend(v for v in value.values() if isinstance(v, (dict, list)))
+        elif isinstance(value, list):
+            stack.extend(v for v in value if isinstance(v, (dict, list)))
+    return points(max(0, count - 1))

@@ -1,0 +1,105 @@
+"""A graphql-core executor with a fast path for plain leaf fields.
+
+Most of a leaderboard response is leaves read straight off an object (``Coin.score``,
+``SubScores.fundingMagnitude``): 100 coins × 30 fields. graphql-core builds a ``ResolveInfo``, a
+``Path`` and a completion call for each; here a selection's plain leaves are planned once per
+executed selection set and then read with ``getattr`` and coerced with the scalar's own
+``coerce_output_value`` — the same result graphql-core computes, without the per-field machinery.
+
+A field takes the fast path only when all of these hold: Strawberry marked it basic (no resolver,
+no permission or field extension), it has no arguments, its type is a scalar or enum (optionally
+non-null, never a list), and no schema extension wraps resolvers (no middleware). Any value the
+fast path cannot complete exactly (``None`` for a non-null field, a coercion error) is handed back to
+graphql-core's own ``execute_field``, so errors and their paths are the standard ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql import GraphQLNonNull, GraphQLObjectType, Undefined, is_leaf_type
+from graphql.pyutils import Path
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+__all__ = ["FastExecutor"]
+
+_DEFINITION = "strawberry-definition"
+
+# (response name, attribute, coerce, non_null, field_details_list) or (response name, None, ...) = slow
+_Plan = list[tuple[str, str | None, Any, bool, Any]]
+
+
+class FastExecutor(StrawberryGraphQLCoreExecutionContext):
+    _plans: dict[tuple[GraphQLObjectType, int], tuple[Any, _Plan]]
+
+    def _plan(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> _Plan:
+        plans = self.__dict__.setdefault("_plans", {})
+        key = (parent_type, id(grouped_field_set))
+        cached = plans.get(key)
+        if cached is not None:
+            return cached[1]
+        middleware = self.middleware_manager
+        no_middleware = middleware is None or not middleware._middleware_resolvers  # noqa: SLF001
+        plan: _Plan = []
+        for response_name, details in grouped_field_set.items():
+            node = details[0].node
+            field_def = parent_type.fields.get(node.name.value)
+            attribute = None
+            coerce = None
+            non_null = False
+            if field_def is not None and no_middleware and not node.arguments and not field_def.args:
+                definition = (field_def.extensions or {}).get(_DEFINITION)
+                resolve = field_def.resolve
+                type_ = field_def.type
+                non_null = isinstance(type_, GraphQLNonNull)
+                inner = type_.of_type if non_null else type_
+                if (definition is not None and definition.is_basic_field and resolve is not None
+                        and getattr(resolve, "_is_default", False) and is_leaf_type(inner)):
+                    attribute = definition.python_name
+                    coerce = inner.coerce_output_value
+            plan.append((response_name, attribute, coerce, non_null, details))
+        plans[key] = (grouped_field_set, plan)  # keep the set alive so its id is not reused
+        return plan
+
+    def execute_fields(self, parent_type: GraphQLObjectType, source_value: Any, path: Path | None,
+                       grouped_field_set: Any, position_context: Any) -> Any:
+        plan = self._plan(parent_type, grouped_field_set)
+        if all(step[1] is None for step in plan):
+            return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
+        results: dict[str, Any] = {}
+        slow: dict[str, Any] = {}
+        attrs = getattr(source_value, "__dict__", None)
+        for response_name, attribute, coerce, non_null, details in plan:
+            if attribute is not None:
+                try:
+                    value = attrs[attribute] if attrs is not None else getattr(source_value, attribute)
+                    if value is None:
+                        if not non_null:
+                            results[response_name] = None
+                            continue
+                    else:
+                        coerced = coerce(value)
+                        if coerced is not None and coerced is not Undefined:
+                            results[response_name] = coerced
+                            continue
+                except Exception:  # noqa: BLE001 - graphql-core reports it below, with its path
+                    pass
+            results[response_name] = None  # keeps the response's field order
+            slow[response_name] = details
+        if not slow:
+            return results
+        rest = super().execute_fields(parent_type, source_value, path, slow, position_context)
+        if self.is_awaitable(rest):
+            async def merge() -> dict[str, Any]:
+                return _merge(results, await rest, slow)
+            return merge()
+        return _merge(results, rest, slow)
+
+
+def _merge(results: dict[str, Any], rest: dict[str, Any], slow: dict[str, Any]) -> dict[str, Any]:
+    for name in slow:
+        if name in rest:
+            results[name] = rest[name]
+        else:  # graphql-core omitted it (Undefined): so do we
+            del results[name]
+    return results

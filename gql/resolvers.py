@@ -1,0 +1,274 @@
+"""Resolvers of the public data: ``insiderSelling``, ``coin``, ``scoreHistory``, ``signal``,
+``Coin.history`` and the ``scoreUpdates`` subscription.
+
+Arguments are validated by the same code as REST (``gql.rest.parse_params``), so both carry the
+same ranges and messages. Expected failures raise :class:`gql.errors.ApiError`; the view renders them
+with ``extensions.code`` (and ``param``). Store fields are read through the per-request loaders
+with a projection computed from the selection (:func:`projection`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from collections.abc import AsyncGenerator, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from graphql import FieldNode, FragmentDefinitionNode, FragmentSpreadNode, GraphQLError, InlineFragmentNode
+from pymongo import DESCENDING
+from strawberry.types import Info
+
+from gql.context import Context
+from gql.contract import DESCRIPTION, signal_block
+from gql.errors import ApiError
+from gql.loaders import Loaders
+from gql.rest import parse_params
+from gql.types import (
+    COIN_GRAPHQL_FIELDS,
+    SUB_SCORES,
+    Coin,
+    InsiderSelling,
+    PageInfo,
+    ScoreHistory,
+    ScoreHistoryConnection,
+    ScoreHistoryEdge,
+    Signal,
+)
+from tenants.auth import key_is_usable
+
+__all__ = [
+    "MAX_FIRST",
+    "coin",
+    "coin_history",
+    "insider_selling",
+    "projection",
+    "score_history",
+    "score_updates",
+    "signal",
+]
+
+MAX_FIRST = 500
+
+# -- projections -------------------------------------------------------------------------------
+
+_COIN_EXTRA = {"subScores": SUB_SCORES, "venues": ("venues",), "history": ("coin_id",)}
+_HISTORY_FIELDS = {"at": ("at",), "runId": ("run_id",), "score": ("score",),
+                   "manipulationPhase": ("manipulation_phase",), "subScores": SUB_SCORES}
+
+
+def _children(nodes: Iterable[FieldNode], fragments: Mapping[str, FragmentDefinitionNode]) -> dict[str, list[FieldNode]]:
+    """The fields selected directly under ``nodes`` (through fragments), by field name."""
+    out: dict[str, list[FieldNode]] = {}
+    seen: set[str] = set()
+
+    def walk(selections: Iterable[Any]) -> None:
+        for sel in selections:
+            if isinstance(sel, FieldNode):
+                out.setdefault(sel.name.value, []).append(sel)
+            elif isinstance(sel, InlineFragmentNode):
+                walk(sel.selection_set.selections)
+            elif isinstance(sel, FragmentSpreadNode):
+                name = sel.name.value
+                if name not in seen and name in fragments:  # validation refuses cycles; be safe anyway
+                    seen.add(name)
+                    walk(fragments[name].selection_set.selections)
+
+    for node in nodes:
+        if node.selection_set is not None:
+            walk(node.selection_set.selections)
+    return out
+
+
+def _coin_fields(nodes: Iterable[FieldNode], fragments: Mapping[str, FragmentDefinitionNode]) -> tuple[str, ...]:
+    fields = {"coin_id", "score"}
+    for name in _children(nodes, fragments):
+        if name in COIN_GRAPHQL_FIELDS:
+            fields.add(COIN_GRAPHQL_FIELDS[name])
+        fields.update(_COIN_EXTRA.get(name, ()))
+    return tuple(sorted(fields))
+
+
+def _history_fields(nodes: Iterable[FieldNode], fragments: Mapping[str, FragmentDefinitionNode]) -> tuple[str, ...]:
+    fields = {"coin_id", "at", "run_id"}
+    for name in _children(nodes, fragments):
+        fields.update(_HISTORY_FIELDS.get(name, ()))
+    return tuple(sorted(fields))
+
+
+def projection(info: Info[Context, Any], *path: str, kind: str = "coin") -> tuple[str, ...]:
+    """Store fields needed by the selection under this field (following ``path``), memoized per
+    request and field node, so 100 coins asking for history compute it once."""
+    memo = info.context.loaders.memo
+    key = (id(info._raw_info.field_nodes[0]), path, kind)
+    cached = memo.get(key)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    fragments = info._raw_info.fragments
+    nodes: list[FieldNode] = list(info._raw_info.field_nodes)
+    for name in path:
+        nodes = _children(nodes, fragments).get(name, [])
+    result = _coin_fields(nodes, fragments) if kind == "coin" else _history_fields(nodes, fragments)
+    memo[key] = result
+    return result
+
+
+# -- shared helpers ----------------------------------------------------------------------------
+
+
+def _validate_board(limit: int, min_score: float) -> tuple[int, float]:
+    """REST's validator on GraphQL's typed arguments (same ranges, same messages)."""
+    score = repr(float(min_score)) if math.isfinite(min_score) else "nan"
+    try:
+        return parse_params([("limit", str(limit)), ("min_score", score)])
+    except ApiError as error:
+        if error.param == "min_score":
+            error.param = "minScore"
+        raise
+
+
+def _validate_first(first: int, param: str = "first") -> int:
+    if not 1 <= first <= MAX_FIRST:
+        raise ApiError(400, "parameter_invalid", f"{param} must be an integer from 1 to {MAX_FIRST}", param=param)
+    return first
+
+
+async def _require_run(context: Context) -> dict[str, Any]:
+    run = await context.loaders.current_run()
+    if run is None:
+        raise ApiError(503, "not_ready", "the first scoring run has not finished yet; retry shortly", retry_after=5)
+    return run
+
+
+def _signal(context: Context, run: dict[str, Any]) -> Signal:
+    services = context.services
+    interval = services.settings.score_interval_seconds
+    block = signal_block(interval)
+    scheduler = services.scheduler
+    next_run = scheduler.next_run_at() if scheduler is not None else run["at"] + timedelta(seconds=interval)
+    return Signal(
+        methodology=str(block["methodology"]), update_frequency=str(block["update_frequency"]),
+        exchanges=list(block["exchanges"]),  # type: ignore[call-overload]
+        description=DESCRIPTION, model_version=str(run.get("model_version", "")),
+        last_run_at=run["at"], next_run_at=next_run,
+    )
+
+
+def _board(info: Info[Context, Any], run: dict[str, Any], limit: int, min_score: float) -> InsiderSelling:
+    return InsiderSelling(
+        description=DESCRIPTION, signal=_signal(info.context, run), _run_id=run["run_id"], _limit=limit,
+        _min_score=min_score, _projection=projection(info, "coins"),
+    )
+
+
+# -- root fields -------------------------------------------------------------------------------
+
+
+async def insider_selling(info: Info[Context, Any], limit: int = 100, min_score: float = 0.0) -> InsiderSelling:
+    limit, min_score = _validate_board(limit, min_score)
+    run = await _require_run(info.context)
+    return _board(info, run, limit, min_score)
+
+
+async def coin(info: Info[Context, Any], coin_id: str) -> Coin | None:
+    if not 0 < len(coin_id) <= 200:
+        raise ApiError(400, "parameter_invalid", "coinId must be 1 to 200 characters", param="coinId")
+    run = await _require_run(info.context)
+    doc = await info.context.loaders.coin.load((run["run_id"], coin_id, projection(info)))
+    return None if doc is None else Coin.from_doc(doc)
+
+
+async def signal(info: Info[Context, Any]) -> Signal:
+    return _signal(info.context, await _require_run(info.context))
+
+
+async def coin_history(coin_id: str, info: Info[Context, Any], *, first: int,
+                       before: datetime | None) -> list[ScoreHistory]:
+    first = _validate_first(first)
+    docs = await info.context.loaders.history.load((coin_id, first, before, projection(info, kind="history")))
+    return [ScoreHistory.from_doc(d) for d in docs]
+
+
+# -- the connection ----------------------------------------------------------------------------
+
+
+def encode_cursor(doc: Mapping[str, Any]) -> str:
+    at: datetime = doc["at"]
+    raw = f"v1|{at.astimezone(UTC).isoformat()}|{doc['run_id']}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    invalid = ApiError(400, "cursor_invalid", "after is not a cursor returned by this API", param="after")
+    if len(cursor) > 200:
+        raise invalid
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        version, at, run_id = raw.split("|")
+        parsed = datetime.fromisoformat(at)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise invalid from None
+    if version != "v1" or parsed.tzinfo is None or not run_id:
+        raise invalid
+    return parsed, run_id
+
+
+async def score_history(
+    info: Info[Context, Any], coin_id: str, from_: datetime | None = None, to: datetime | None = None,
+    first: int = 100, after: str | None = None,
+) -> ScoreHistoryConnection:
+    """Newest first. ``from``/``to`` bound ``at`` (both inclusive); ``after`` continues a page.
+    Ordered by (at, run_id) descending, so two runs at the same time still page without gaps."""
+    first = _validate_first(first)
+    if from_ is not None and to is not None and from_ > to:
+        raise ApiError(400, "parameter_invalid", "from must not be later than to", param="from")
+    query: dict[str, Any] = {"coin_id": coin_id, "visible": True}
+    window: dict[str, Any] = {}
+    if from_ is not None:
+        window["$gte"] = from_
+    if to is not None:
+        window["$lte"] = to
+    clauses: list[dict[str, Any]] = [{"at": window}] if window else []
+    if after is not None:
+        at, run_id = decode_cursor(after)
+        clauses.append({"$or": [{"at": {"$lt": at}}, {"at": at, "run_id": {"$lt": run_id}}]})
+    if clauses:
+        query["$and"] = clauses
+    fields = projection(info, "edges", "node", kind="history")
+    cursor = info.context.services.runs.scores.find(query, {**dict.fromkeys(fields, 1), "_id": 0})
+    docs = await cursor.sort([("at", DESCENDING), ("run_id", DESCENDING)]).limit(first + 1).to_list()
+    page = docs[:first]
+    edges = [ScoreHistoryEdge(cursor=encode_cursor(d), node=ScoreHistory.from_doc(d)) for d in page]
+    return ScoreHistoryConnection(
+        edges=edges, page_info=PageInfo(has_next_page=len(docs) > first, end_cursor=edges[-1].cursor if edges else None),
+    )
+
+
+# -- the subscription --------------------------------------------------------------------------
+
+
+async def _key_still_usable(context: Context) -> bool:
+    """Re-read the key's record for every push: a revoked or expired key stops receiving."""
+    principal = context.principal
+    if principal is None:
+        return False
+    doc = await context.services.authenticator.repo.get_key(principal.key_id)
+    return doc is not None and key_is_usable(doc, datetime.now(UTC))
+
+
+async def score_updates(info: Info[Context, Any], min_score: float = 0.0,
+                        limit: int = 100) -> AsyncGenerator[InsiderSelling, None]:
+    limit, min_score = _validate_board(limit, min_score)
+    context = info.context
+    updates = context.services.updates
+    if updates is None:
+        raise ApiError(503, "not_ready", "subscriptions are not available in this process")
+    async for _run_id in updates.subscribe():
+        if not await _key_still_usable(context):
+            raise GraphQLError("the API key was revoked or has expired; subscription closed",
+                               extensions={"code": "invalid_api_key"})
+        context.loaders = Loaders(context.services)  # fresh per push: no stale memo across runs
+        context.services.leaderboard.invalidate()
+        run = await _require_run(context)
+        yield _board(info, run, limit, min_score)

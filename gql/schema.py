@@ -1,0 +1,142 @@
+"""The root GraphQL schema: a pure type definition, built at import without any I/O.
+
+``schema.graphql`` at the repository root is ``strawberry export-schema gql.schema:schema``; a test
+fails when it drifts. Per-request state (the caller, the services, DataLoaders) arrives through the
+context built by ``gql.graphql_app``.
+
+Protections, in the order they run: a token limit while parsing, then depth and alias limits next
+to the standard validation rules; parsing and validation are cached; unexpected errors are masked
+(expected ones carry ``extensions.code``). The query cost and the response cache live in the view,
+because they need the caller's budget before execution.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator
+from datetime import datetime
+from functools import partial
+from typing import Annotated, Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import Info
+
+from gql import resolvers
+from gql.admin import AdminMutation, AdminQuery
+from gql.context import Context
+from gql.errors import ApiError
+from gql.execution import FastExecutor
+from gql.permissions import SignalsRead
+from gql.types import DATETIME, Coin, InsiderSelling, ScoreHistoryConnection, Signal
+from tenants.errors import TenantError
+
+__all__ = ["MAX_ALIASES", "MAX_DEPTH", "MAX_TOKENS", "schema"]
+
+log = logging.getLogger("insider_selling.gql")
+
+MAX_DEPTH = 10
+MAX_ALIASES = 30
+MAX_TOKENS = 2000
+CACHE_SIZE = 512
+
+
+def is_expected(error: GraphQLError) -> bool:
+    """Expected errors keep their message: GraphQL's own (syntax, validation, limits), errors raised
+    as ``GraphQLError`` on purpose, and the packages' typed errors."""
+    original = error.original_error
+    return original is None or isinstance(original, (GraphQLError, ApiError, TenantError))
+
+
+class MaskUnexpected(MaskErrors):
+    """``MaskErrors`` that logs what it hides and tags it ``internal_error``."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=lambda e: not is_expected(e),
+                         error_message="An unexpected error occurred.")
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        log.error("unexpected GraphQL error at %s", error.path, exc_info=error.original_error)
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": "internal_error"}
+        return masked
+
+
+@strawberry.type
+class Query(AdminQuery):
+    @strawberry.field(permission_classes=[SignalsRead],
+                      description="Coins ranked by their composite pressure score: the REST data object.")
+    async def insider_selling(
+        self, info: Info[Context, None],
+        limit: Annotated[int, strawberry.argument(description="Maximum coins, 1 to 500.")] = 100,
+        min_score: Annotated[float, strawberry.argument(description="Only scores >= this, 0 to 10.")] = 0.0,
+    ) -> InsiderSelling:
+        return await resolvers.insider_selling(info, limit, min_score)
+
+    @strawberry.field(permission_classes=[SignalsRead],
+                      description="A coin scored at the latest run (also one at 0, which the ranking omits).")
+    async def coin(self, info: Info[Context, None], coin_id: strawberry.ID) -> Coin | None:
+        return await resolvers.coin(info, str(coin_id))
+
+    @strawberry.field(permission_classes=[SignalsRead],
+                      description="A coin's scores over succeeded runs, newest first, as a Relay connection.")
+    async def score_history(
+        self, info: Info[Context, None], coin_id: strawberry.ID,
+        from_: Annotated[datetime | None, strawberry.argument(name="from", description="Earliest run time (inclusive).")] = None,
+        to: Annotated[datetime | None, strawberry.argument(description="Latest run time (inclusive).")] = None,
+        first: Annotated[int, strawberry.argument(description=f"Page size, 1 to {resolvers.MAX_FIRST}.")] = 100,
+        after: Annotated[str | None, strawberry.argument(description="endCursor of the previous page.")] = None,
+    ) -> ScoreHistoryConnection:
+        return await resolvers.score_history(info, str(coin_id), from_, to, first, after)
+
+    @strawberry.field(permission_classes=[SignalsRead], description="Methodology and run timing of the signal.")
+    async def signal(self, info: Info[Context, None]) -> Signal:
+        return await resolvers.signal(info)
+
+
+@strawberry.type
+class Mutation(AdminMutation):
+    pass
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(permission_classes=[SignalsRead],
+                             description="The new ranking slice each time a scoring run succeeds.")
+    async def score_updates(
+        self, info: Info[Context, None],
+        min_score: Annotated[float, strawberry.argument(description="Only scores >= this, 0 to 10.")] = 0.0,
+        limit: Annotated[int, strawberry.argument(description="Maximum coins, 1 to 500.")] = 100,
+    ) -> AsyncGenerator[InsiderSelling, None]:
+        async for board in resolvers.score_updates(info, min_score, limit):
+            yield board
+
+
+def _extensions() -> list[Any]:
+    return [
+        partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
+        partial(ParserCache, maxsize=CACHE_SIZE),
+        partial(QueryDepthLimiter, max_depth=MAX_DEPTH),
+        partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
+        partial(ValidationCache, maxsize=CACHE_SIZE),
+        MaskUnexpected,
+    ]
+
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    subscription=Subscription,
+    extensions=_extensions(),
+    execution_context_class=FastExecutor,
+    config=StrawberryConfig(scalar_map={datetime: DATETIME}),
+)

@@ -1,0 +1,232 @@
+"""The GraphQL object types: ``Coin``, ``SubScores``, ``Venue``, ``Signal``, ``ScoreHistory`` and the
+Relay-style ``ScoreHistoryConnection``.
+
+Field names are the seed's coin fields in camelCase (Strawberry converts ``avg_funding_72h`` to
+``avgFunding72h``); the seven sub-scores are grouped under ``Coin.subScores``. Objects are built
+straight from store documents (:meth:`Coin.from_doc`): the document *is* the instance's attribute
+dict, so a field reads the stored value with no copy, and the store projection may leave out the
+fields that were not selected.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Self
+
+import strawberry
+from strawberry.types import Info
+
+from gql.context import Context
+from gql.contract import COIN_FIELDS
+
+__all__ = [
+    "DATETIME",
+    "SUB_SCORES",
+    "Coin",
+    "InsiderSelling",
+    "PageInfo",
+    "ScoreHistory",
+    "ScoreHistoryConnection",
+    "ScoreHistoryEdge",
+    "Signal",
+    "SubScores",
+    "Venue",
+    "format_datetime",
+    "parse_datetime",
+]
+
+#: The seven sub-scores, in the seed's order (grouped under ``Coin.subScores``).
+SUB_SCORES = (
+    "funding_magnitude", "funding_persistence", "wallet_concentration", "holder_quality_deterioration",
+    "coordination_risk", "distribution_pressure", "market_confirmation",
+)
+
+
+def format_datetime(value: datetime | str) -> str:
+    """ISO 8601 in UTC with a ``Z``, exactly as REST writes it (stored strings are already so)."""
+    if isinstance(value, str):
+        return value
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    if value.microsecond:
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_datetime(value: object) -> datetime:
+    """Accept ISO 8601 with a timezone (``Z`` or an offset); a naive time is ambiguous, so refused."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise ValueError("DateTime must be an ISO 8601 string such as 2026-04-26T07:00:00Z")
+    try:
+        parsed = datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError:
+        raise ValueError(f"DateTime must be ISO 8601 such as 2026-04-26T07:00:00Z, got {value!r}") from None
+    if parsed.tzinfo is None:
+        raise ValueError("DateTime needs a timezone, e.g. 2026-04-26T07:00:00Z")
+    return parsed.astimezone(UTC)
+
+
+DATETIME = strawberry.scalar(
+    name="DateTime",
+    description="An instant as ISO 8601 in UTC, e.g. 2026-04-26T07:00:00Z (input needs a timezone).",
+    serialize=format_datetime,
+    parse_value=parse_datetime,
+)
+
+
+class _FromDoc:
+    """Build a Strawberry object over a store document without copying it."""
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Self:
+        obj = object.__new__(cls)
+        obj.__dict__ = doc
+        return obj
+
+
+@strawberry.type(description="The seven sub-scores of a coin, each from 0 to 1.")
+class SubScores(_FromDoc):
+    funding_magnitude: float = strawberry.field(description="Absolute size of negative funding.")
+    funding_persistence: float = strawberry.field(description="How consistently funding stays negative.")
+    wallet_concentration: float = strawberry.field(
+        description="Top-holder, insider, dev, sniper, bundler and old-wallet concentration.")
+    holder_quality_deterioration: float = strawberry.field(
+        description="Fragile holder base, top-heavy supply, liquidity weakness, contract/security context.")
+    coordination_risk: float = strawberry.field(
+        description="Wallet fragmentation, old-wallet flow, churn and short-window holder changes.")
+    distribution_pressure: float = strawberry.field(
+        description="Direct wallet/flow pressure and derivatives-confirmed selling pressure.")
+    market_confirmation: float = strawberry.field(
+        description="Funding, OI, basis, CVD, price path and persistence confirmation.")
+
+
+@strawberry.type(description="One venue's market data for a coin at the latest run.")
+class Venue(_FromDoc):
+    venue: str = strawberry.field(description="Venue slug, e.g. binance.")
+    exchange: str = strawberry.field(description="Display name, e.g. Binance.")
+    at: datetime = strawberry.field(description="When the sample was taken.")
+    funding_rate: float | None = strawberry.field(description="Funding rate as published, per interval.")
+    funding_interval_hours: float | None = strawberry.field(description="The venue's funding interval.")
+    funding_rate_per_hour: float | None = strawberry.field(description="Funding rate normalized per hour.")
+    open_interest_usd: float | None = strawberry.field(description="Open interest in USD.")
+    basis: float | None = strawberry.field(description="(mark - index) / index.")
+
+
+@strawberry.type(description="A coin's score at one succeeded scoring run.")
+class ScoreHistory(_FromDoc):
+    at: datetime = strawberry.field(description="The run's time.")
+    run_id: str = strawberry.field(description="The scoring run.")
+    score: float = strawberry.field(description="Composite pressure score from 0 to 10.")
+    manipulation_phase: str = strawberry.field(description="Phase label at that run.")
+
+    @strawberry.field(description="The seven sub-scores at that run.")
+    def sub_scores(self) -> SubScores:
+        return SubScores.from_doc(self.__dict__)
+
+
+@strawberry.type(description="A scored coin at the latest succeeded run; fields as in the REST contract.")
+class Coin(_FromDoc):
+    coin_id: strawberry.ID = strawberry.field(description="Canonical coin slug.")
+    symbol: str = strawberry.field(description="Ticker symbol.")
+    name: str = strawberry.field(description="Display name.")
+    score: float = strawberry.field(description="Composite pressure score from 0 to 10.")
+    avg_funding_72h: float = strawberry.field(
+        description="Average funding rate across exchanges over 72 hours, as a decimal.")
+    funding_magnitude: float = strawberry.field(description="Sub-score: absolute size of negative funding.")
+    funding_persistence: float = strawberry.field(description="Sub-score: persistence of negative funding.")
+    wallet_concentration: float = strawberry.field(description="Sub-score [0, 1]: wallet concentration.")
+    holder_quality_deterioration: float = strawberry.field(description="Sub-score [0, 1]: holder quality.")
+    coordination_risk: float = strawberry.field(description="Sub-score [0, 1]: coordination risk.")
+    distribution_pressure: float = strawberry.field(description="Sub-score [0, 1]: distribution pressure.")
+    market_confirmation: float = strawberry.field(description="Sub-score [0, 1]: market confirmation.")
+    manipulation_phase: str = strawberry.field(
+        description="Phase label such as active-hedge-pressure, persistent-shorting, supply-risk-supported.")
+    consecutive_negative_days: int = strawberry.field(
+        description="Consecutive trading days with negative average funding.")
+    price_change_24h: float = strawberry.field(description="Trailing 24h price change, percent.")
+    price_change_7d: float = strawberry.field(description="Trailing 7d price change, percent.")
+    top10_holders_pct: float | None = strawberry.field(description="Top-10 holders' share of supply.")
+    volume_to_liquidity_24h: float | None = strawberry.field(description="24h DEX volume / liquidity.")
+    old_wallet_swap_pct_1d: float | None = strawberry.field(
+        description="Percent of recent DEX swaps by older wallets.")
+    holders_change_pct: float | None = strawberry.field(
+        description="Holder-count change since the previous successful run, as a decimal.")
+    top10_holders_pct_change: float | None = strawberry.field(
+        description="Change in top-10 share since the previous successful run, percentage points.")
+    signal_start_date: datetime = strawberry.field(description="When the negative funding streak began.")
+    updated_at: datetime = strawberry.field(description="The most recent score recomputation.")
+
+    @strawberry.field(description="The seven sub-scores, each from 0 to 1.")
+    def sub_scores(self) -> SubScores:
+        return SubScores.from_doc(self.__dict__)
+
+    @strawberry.field(description="Per-venue funding (raw and per hour, with interval), OI and basis at the latest run.")
+    def venues(self) -> list[Venue]:
+        return [Venue.from_doc(v) for v in self.__dict__.get("venues") or ()]
+
+    @strawberry.field(description="Scores at earlier succeeded runs, newest first (at most 500).")
+    async def history(
+        self,
+        info: Info[Context, None],
+        first: Annotated[int, strawberry.argument(description="How many, 1 to 500.")] = 100,
+        before: Annotated[datetime | None, strawberry.argument(description="Only runs strictly before this time.")] = None,
+    ) -> list[ScoreHistory]:
+        from gql.resolvers import coin_history
+
+        return await coin_history(self.__dict__["coin_id"], info, first=first, before=before)
+
+
+#: GraphQL names of the seed's coin fields, and the store field behind each.
+COIN_GRAPHQL_FIELDS: dict[str, str] = {
+    "".join(w if i == 0 else w[:1].upper() + w[1:] for i, w in enumerate(name.split("_"))): name
+    for name in COIN_FIELDS
+}
+
+
+@strawberry.type(description="Methodology metadata of the signal.")
+class Signal:
+    methodology: str
+    update_frequency: str
+    exchanges: list[str]
+    description: str
+    model_version: str = strawberry.field(description="The scoring model version of the latest run.")
+    last_run_at: datetime | None = strawberry.field(description="The latest succeeded run's time.")
+    next_run_at: datetime | None = strawberry.field(description="When the next run is planned.")
+
+
+@strawberry.type(description="The ranked coins, as in the REST `data` object.")
+class InsiderSelling:
+    description: str
+    signal: Signal
+    _run_id: strawberry.Private[str]
+    _limit: strawberry.Private[int]
+    _min_score: strawberry.Private[float]
+    _projection: strawberry.Private[tuple[str, ...]]
+
+    @strawberry.field(description="Coins with score > 0 and >= minScore, by score descending.")
+    async def coins(self, info: Info[Context, None]) -> list[Coin]:
+        docs = await info.context.loaders.leaderboard(self._run_id, self._limit, self._min_score, self._projection)
+        return [Coin.from_doc(d) for d in docs]
+
+    @strawberry.field(description="Number of rows in coins.")
+    async def count(self, info: Info[Context, None]) -> int:
+        docs = await info.context.loaders.leaderboard(self._run_id, self._limit, self._min_score, self._projection)
+        return len(docs)
+
+
+@strawberry.type(description="Relay page information.")
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class ScoreHistoryEdge:
+    cursor: str
+    node: ScoreHistory
+
+
+@strawberry.type(description="A coin's scores over succeeded runs, newest first.")
+class ScoreHistoryConnection:
+    edges: list[ScoreHistoryEdge]
+    page_info: PageInfo
