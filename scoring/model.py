@@ -29,13 +29,13 @@ SUB_SCORES = (
 )
 #: Phase labels, in order of precedence (the first rule that holds wins).
 PHASES = (
-    "short-squeeze-risk",
-    "supply-risk-supported",
-    "active-hedge-pressure",
-    "persistent-shorting",
-    "emerging-pressure",
-    "hedge-pressure",
-    "none",
+    "short-squeeze-risk",      # gated, but shorts are covering: OI down, taker buying, price up
+    "active-hedge-pressure",   # last 24 h at least as negative as the window, and OI rising
+    "persistent-shorting",     # most of the window negative, for several UTC days
+    "supply-risk-supported",   # none of the above, but the supply context is strong
+    "emerging-pressure",       # a streak younger than a day
+    "hedge-pressure",          # any other gated coin
+    "none",                    # not gated (score 0, not listed)
 )
 
 
@@ -66,6 +66,8 @@ class ModelOutput:
     supply: F64
     score: F64
     phase: list[str]
+    #: every component in [0, 1] (NaN: no data), by name; see docs/methodology.md
+    components: dict[str, F64]
 
 
 def score_features(f: Features, config: ModelConfig) -> ModelOutput:
@@ -157,17 +159,25 @@ def score_features(f: Features, config: ModelConfig) -> ModelOutput:
     ph = c.phase
     accel = f.idio_funding_24h <= f.idio_funding_72h * ph.active_acceleration
     squeeze = (f.taker_sell_imbalance < ph.squeeze_flow) & (f.oi_change_24h < 0) & (f.price_change_24h > 0)
+    persistent = (np.nan_to_num(f.negative_share) >= ph.persistent_share) & (
+        f.consecutive_negative_days >= ph.persistent_days)
     rules = [
         squeeze,
-        supply >= ph.supply_context,
         accel & (oi_c >= ph.active_oi),
-        (np.nan_to_num(f.negative_share) >= ph.persistent_share) & (f.consecutive_negative_days >= ph.persistent_days),
+        persistent,
+        supply >= ph.supply_context,
         f.streak_hours < ph.emerging_streak_hours,
         np.ones(n, dtype=bool),
     ]
     choice = np.select([gate & np.nan_to_num(r).astype(bool) for r in rules], list(range(len(rules))), default=len(PHASES) - 1)
     phase = [PHASES[int(i)] for i in choice]
-    return ModelOutput(f, gate, sub_scores, hedge, core, supply, score, phase)
+    components = {
+        "oi": oi_c, "basis": basis_c, "cvd": cvd_c, "crowding": crowd_c, "price": price_c,
+        "dex_imbalance": dex_c, "liquidity": liq_c, "top10": top10_c, "insider": insider_c,
+        "old_wallet": old_c, "fragile": fragile, "churn": churn, "holder_moves": holder_moves,
+        "distributing": distributing, "breadth": breadth, "mix": mix,
+    }
+    return ModelOutput(f, gate, sub_scores, hedge, core, supply, score, phase, components)
 
 
 def score_panels(panel: MarketPanel, onchain: OnchainPanel, config: ModelConfig) -> ModelOutput:
