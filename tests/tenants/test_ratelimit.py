@@ -1,0 +1,222 @@
+"""Rate limits: GCRA arithmetic, exact limits across two instances on one Redis, the monthly quota,
+leases on the hot path, and the Redis-down policy both ways."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from datetime import UTC, datetime
+
+import pytest
+
+from tenants.errors import RateLimited
+from tenants.principal import Principal
+from tenants.ratelimit import LocalBackend, RateLimiter, RedisBackend, Request, month_window
+from tests.conftest import make_settings
+from tests.tenants.conftest import cluster, instance, new_key, new_tenant
+
+
+class FakeClock:
+    def __init__(self, at: float = 1_800_000_000.0) -> None:
+        self.now = at
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def principal(key: str = "key_a", tenant: str = "ten_a", rpm: int = 60, month: int = 10_000,
+              key_rpm: int | None = None) -> Principal:
+    return Principal(tenant_id=tenant, key_id=key, scopes=frozenset({"signals:read"}), plan="free",
+                     per_minute=rpm, per_month=month, key_per_minute=key_rpm or rpm)
+
+
+def test_gcra_burst_then_one_per_interval() -> None:
+    clock = FakeClock()
+    backend = LocalBackend(clock)
+    req = Request("key_a", "ten_a", 6, 6, 1000)  # 6 per minute: one every 10 s
+    granted = [backend.acquire_now(req, 1, 0).granted for _ in range(8)]
+    assert granted == [1] * 6 + [0, 0]
+    refused = backend.acquire_now(req, 1, 0)
+    assert refused.retry_after == pytest.approx(10.0, abs=1e-3)
+    assert refused.key_reset == pytest.approx(60.0, abs=1e-3)
+    clock.now += 9.9
+    assert backend.acquire_now(req, 1, 0).granted == 0
+    clock.now += 0.1
+    assert backend.acquire_now(req, 1, 0).granted == 1
+    clock.now += 60
+    assert [backend.acquire_now(req, 1, 0).granted for _ in range(7)] == [1] * 6 + [0]
+
+
+def test_tenant_bucket_and_monthly_quota() -> None:
+    clock = FakeClock()
+    backend = LocalBackend(clock)
+    a, b = Request("key_a", "ten_x", 5, 8, 1000), Request("key_b", "ten_x", 5, 8, 1000)
+    got = [backend.acquire_now(r, 1, 0).granted for r in (a, b) * 6]
+    assert sum(got) == 8  # the tenant's 8 shared by its keys, each key within its 5
+    quota = Request("key_q", "ten_q", 100, 100, 3)
+    assert [backend.acquire_now(quota, 1, 0).granted for _ in range(4)] == [1, 1, 1, 0]
+    refused = backend.acquire_now(quota, 1, 0)
+    assert refused.quota_remaining == 0 and refused.retry_after >= 1
+    assert refused.binding(quota)[0] == 3  # the quota is the binding limit
+
+
+def test_leases_shrink_near_the_limit() -> None:
+    backend = LocalBackend(FakeClock())
+    req = Request("key_a", "ten_a", 80, 80, 10_000)
+    first = backend.acquire_now(req, 32, 0)
+    assert first.granted == 10  # an eighth of the 80 left
+    sizes = []
+    while (grant := backend.acquire_now(req, 32, 0)).granted:
+        sizes.append(grant.granted)
+    assert sizes[-8:] == [1] * 8 and first.granted + sum(sizes) == 80
+
+
+def test_month_window() -> None:
+    assert month_window(datetime(2026, 12, 31, 23, 59, 30, tzinfo=UTC)) == ("2026-12", 30)
+    assert month_window(datetime(2026, 2, 1, tzinfo=UTC)) == ("2026-02", 28 * 86400)
+
+
+@pytest.mark.redis
+async def test_lua_and_local_agree(redis_url: str) -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(redis_url)
+    try:
+        redis_backend, local = RedisBackend(client), LocalBackend()
+        req = Request("key_s", "ten_s", 30, 40, 1000)
+        for want in (8, 8, 4, 2, 1, 1, 1, 1, 1, 1, 1):
+            r, loc = await redis_backend.acquire(req, want, 0), local.acquire_now(req, want, 0)
+            assert (r.granted, r.key_remaining, r.tenant_remaining, r.quota_remaining) == (
+                loc.granted, loc.key_remaining, loc.tenant_remaining, loc.quota_remaining)
+        given_back = await redis_backend.acquire(req, 0, 5)
+        assert given_back.granted == 0 and given_back.quota_remaining == local.acquire_now(req, 0, 5).quota_remaining
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.redis
+async def test_limiter_leases_batch_redis_calls_and_give_back(redis_url: str) -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(redis_url)
+    try:
+        backend = RedisBackend(client)
+        clock = FakeClock(0.0)
+        limiter = RateLimiter(backend, lease_max=32, lease_ttl=1.0, clock=clock)
+        p = principal(rpm=100_000, month=1_000_000)
+        for _ in range(1000):
+            await limiter.check(p)
+        assert backend.calls <= 40  # leases double up to 32 tokens: far fewer than 1000 round trips
+        month = month_window(datetime.now(UTC))[0]
+        charged = int(await client.get(f"insider:rl:q:ten_a:{month}"))
+        assert 1000 <= charged <= 1000 + 32
+        clock.now += 1.5  # the lease expires; the sweep gives its unused tokens back
+        await limiter.sweep()
+        assert int(await client.get(f"insider:rl:q:ten_a:{month}")) == 1000
+        assert limiter.take_usage() == {("ten_a", month): 1000}
+    finally:
+        await client.aclose()
+
+
+async def test_in_process_limiter_raises_with_headers() -> None:
+    limiter = RateLimiter(LocalBackend())
+    p = principal(rpm=3)
+    seen = [await limiter.check(p) for _ in range(3)]
+    assert [h["RateLimit-Remaining"] for h in seen] == ["2", "1", "0"]
+    assert {h["RateLimit-Limit"] for h in seen} == {"3"}
+    with pytest.raises(RateLimited) as info:
+        await limiter.check(p)
+    assert 19 < info.value.retry_after <= 20
+    assert info.value.headers["RateLimit-Remaining"] == "0"
+
+
+@pytest.mark.redis
+async def test_limit_is_exact_across_two_instances(redis_url: str) -> None:
+    async with cluster(redis_url=redis_url) as c:
+        tenant = await new_tenant(c.a, c.admin_key, "metered", "free", rpm=12)
+        key, _ = await new_key(c.a, c.admin_key, tenant, ["signals:read"])
+        statuses, remaining = [], []
+        for i in range(24):
+            response = await (c.a if i % 2 else c.b).rest(key, limit=1)
+            statuses.append(response.status_code)
+            remaining.append(int(response.headers["RateLimit-Remaining"]))
+            assert response.headers["RateLimit-Limit"] == "12"
+            assert int(response.headers["RateLimit-Reset"]) <= 60
+        assert statuses == [200] * 12 + [429] * 12
+        assert remaining[:12] == list(range(11, -1, -1)) and set(remaining[12:]) == {0}
+        limited = await c.a.rest(key, limit=1)
+        body = limited.json()
+        assert body["error"]["type"] == "rate_limit_error" and body["error"]["code"] == "rate_limited"
+        assert body["meta"]["request_id"] == limited.headers["X-Request-Id"]
+        assert 1 <= int(limited.headers["Retry-After"]) <= 5  # one token per 5 s
+        # the tenant's budget is shared by its keys: a second key of the same tenant is refused too
+        other, _ = await new_key(c.a, c.admin_key, tenant, ["signals:read"])
+        assert (await c.b.rest(other)).status_code == 429
+
+
+@pytest.mark.redis
+async def test_monthly_quota_across_instances(redis_url: str) -> None:
+    async with cluster(redis_url=redis_url) as c:
+        tenant = await new_tenant(c.a, c.admin_key, "quota", "pro", quota=5)
+        key, _ = await new_key(c.a, c.admin_key, tenant, ["signals:read"])
+        statuses = [(await (c.a if i % 2 else c.b).rest(key)).status_code for i in range(8)]
+        assert statuses == [200] * 5 + [429] * 3
+        limited = await c.a.rest(key)
+        assert limited.headers["RateLimit-Limit"] == "5"
+        _, seconds_left = month_window(datetime.now(UTC))
+        assert int(limited.headers["Retry-After"]) >= min(seconds_left, 86_400) - 5
+
+
+def _closed_port() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"redis://127.0.0.1:{port}/0"  # nothing listens there any more
+
+
+async def test_redis_down_fails_open_to_per_worker_limits() -> None:
+    settings = make_settings(redis_url=_closed_port(), redis_failure_mode="open")
+    async with instance(settings) as inst:
+        admin = inst.app.state.bootstrap[0].key
+        tenant = await new_tenant(inst, admin, "degraded", "free", rpm=4)
+        key, _ = await new_key(inst, admin, tenant, ["signals:read"])
+        responses = [await inst.rest(key) for _ in range(6)]
+        assert [r.status_code for r in responses] == [200] * 4 + [429] * 2
+        assert all(r.headers["RateLimit-Limit"] == "4" for r in responses)
+        assert inst.services.ratelimiter.backend_errors >= 1
+
+
+async def test_redis_down_fails_closed_with_503() -> None:
+    settings = make_settings(redis_url=_closed_port(), redis_failure_mode="closed")
+    async with instance(settings) as inst:
+        read = inst.app.state.bootstrap[1].key
+        response = await inst.rest(read)
+        assert response.status_code == 503
+        body = response.json()
+        assert body["error"]["code"] == "rate_limiter_unavailable"
+        assert int(response.headers["Retry-After"]) >= 1
+        assert (await inst.rest("sk_live_bad")).status_code == 401  # authentication still first
+
+
+@pytest.mark.redis
+async def test_redis_recovers_after_an_outage(redis_url: str) -> None:
+    import redis.asyncio as aioredis
+
+    broken = aioredis.from_url(_closed_port(), socket_connect_timeout=0.2)
+    clock = FakeClock(0.0)
+    limiter = RateLimiter(RedisBackend(broken), failure_mode="closed", retry_interval=1.0, clock=clock)
+    from tenants.errors import LimiterUnavailable
+
+    with pytest.raises(LimiterUnavailable):
+        await limiter.check(principal())
+    await broken.aclose()
+    healthy = aioredis.from_url(redis_url)
+    try:
+        limiter.backend = RedisBackend(healthy)
+        with pytest.raises(LimiterUnavailable):  # not retried within retry_interval
+            await limiter.check(principal())
+        clock.now += 1.1
+        assert (await limiter.check(principal()))["RateLimit-Limit"] == "60"
+    finally:
+        await healthy.aclose()
+    await asyncio.sleep(0)
