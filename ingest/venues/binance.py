@@ -5,6 +5,8 @@ Scan, 3 requests: ``premiumIndex`` (mark, index, last funding rate of every symb
 what ccxt's ``fetchFundingIntervals`` reads) and ``ticker/24hr`` (last price).
 Default interval: 8 h. Binance has no bulk open interest, so OI, taker buy/sell volume
 (``futures/data/takerlongshortRatio``) and the account long/short ratio are fetched per candidate.
+History: hourly ``klines`` (close, and taker buy quote volume: taker sell = quote volume - taker
+buy) and ``futures/data/openInterestHist`` (``sumOpenInterestValue``, USD).
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ingest.venues.base import CcxtVenue, Num, Quote, Raw, usd
+from ingest.errors import MalformedResponse
+from ingest.venues.base import Bar, CcxtVenue, Num, Quote, Raw, usd
 
 _PERP = re.compile(r"^(?P<base>[A-Z0-9]+?)(?P<quote>USDT|USDC)$")
 
@@ -46,6 +49,11 @@ class TakerVolume(Raw):
 
 class AccountRatio(Raw):
     longShortRatio: float
+
+
+class OpenInterestHour(Raw):
+    timestamp: int
+    sumOpenInterestValue: float
 
 
 class FundingPrint(Raw):
@@ -104,3 +112,29 @@ class Binance(CcxtVenue):
         params = {"symbol": quote.symbol, "startTime": since_ms, "limit": 1000}
         rows = self.rows(FundingPrint, await self.get("fapiPublicGetFundingRate", params))
         return [(r.fundingTime, r.fundingRate) for r in rows]
+
+    async def price_history(self, quote: Quote, since_ms: int) -> list[Bar]:
+        params = {"symbol": quote.symbol, "interval": "1h", "startTime": since_ms, "limit": 500}
+        rows = await self.get("fapiPublicGetKlines", params)
+        if not isinstance(rows, list):
+            raise MalformedResponse(self.id, "klines: expected a list")
+        bars = []
+        for row in rows:  # [open time, o, h, l, c, volume, close time, quote volume, n, buy base,
+            try:  #          buy quote, ignore]
+                quote_volume, buy_quote = float(row[7]), float(row[10])
+                bars.append(
+                    Bar(
+                        int(row[0]),
+                        price=float(row[4]),
+                        taker_buy_usd=buy_quote,
+                        taker_sell_usd=quote_volume - buy_quote,
+                    )
+                )
+            except (TypeError, ValueError, IndexError):
+                self.stats.rejected += 1
+        return bars
+
+    async def oi_history(self, quote: Quote, since_ms: int) -> list[Bar]:
+        params = {"symbol": quote.symbol, "period": "1h", "startTime": since_ms, "limit": 500}
+        rows = self.rows(OpenInterestHour, await self.get("fapiDataGetOpenInterestHist", params))
+        return [Bar(r.timestamp, open_interest_usd=r.sumOpenInterestValue) for r in rows]

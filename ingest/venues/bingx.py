@@ -3,7 +3,8 @@
 Scan, 2 requests: ``swap/v2/quote/premiumIndex`` without a symbol (mark, index, last funding rate
 of every contract) and ``swap/v2/quote/ticker`` (last price). BingX states no interval in bulk;
 default 8 h (a ``fundingIntervalHours`` field is used when present). Open interest (already in
-USDT) has no bulk endpoint and is fetched per candidate.
+USDT) has no bulk endpoint and is fetched per candidate. Funding history:
+``swap/v2/quote/fundingRate`` (``fundingTime`` ms, ``fundingRate`` per interval).
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ class Ticker(Raw):
 
 class OpenInterest(Raw):
     openInterest: float
+
+
+class FundingPrint(Raw):
+    fundingTime: int
+    fundingRate: float
 
 
 class Bingx(CcxtVenue):
@@ -79,3 +85,9 @@ class Bingx(CcxtVenue):
         for quote in quotes:
             data = await self._data("swapV2PublicGetQuoteOpenInterest", {"symbol": quote.symbol})
             quote.open_interest_usd = self.envelope(OpenInterest, data).openInterest
+
+    async def funding_history(self, quote: Quote, since_ms: int) -> list[tuple[int, float]]:
+        params = {"symbol": quote.symbol, "startTime": since_ms, "limit": 1000}
+        data = await self._data("swapV2PublicGetQuoteFundingRate", params)
+        rows = self.rows(FundingPrint, data)
+        return sorted((r.fundingTime, r.fundingRate) for r in rows if r.fundingTime >= since_ms)

@@ -3,7 +3,8 @@
 Scan, 2 requests: ``GET /v2/futures/ticker`` (every market: last, mark, index,
 ``open_interest_volume`` in the base coin) and ``GET /v2/futures/funding-rate`` (every market's
 ``latest_funding_rate``; the interval is ``next_funding_time - latest_funding_time``).
-Default interval: 8 h.
+Default interval: 8 h. Funding history: ``GET /v2/futures/funding-rate-history`` (``funding_time``
+ms, ``actual_funding_rate`` as settled).
 """
 
 from __future__ import annotations
@@ -35,14 +36,19 @@ class Funding(Raw):
     next_funding_time: Num = None
 
 
+class FundingPrint(Raw):
+    funding_time: int
+    actual_funding_rate: float
+
+
 class Coinex(HttpVenue):
     id = "coinex"
     base_url = "https://api.coinex.com"
     default_interval_hours = 8.0
     min_request_interval = 0.2
 
-    async def _data(self, path: str) -> list[Any]:
-        env = self.envelope(Envelope, await self.get(path))
+    async def _data(self, path: str, params: dict[str, Any] | None = None) -> list[Any]:
+        env = self.envelope(Envelope, await self.get(path, params))
         if env.code != 0:
             raise VenueError(self.id, f"code {env.code}: {env.message}")
         return env.data
@@ -72,3 +78,10 @@ class Coinex(HttpVenue):
                 )
             )
         return quotes
+
+    async def funding_history(self, quote: Quote, since_ms: int) -> list[tuple[int, float]]:
+        params = {"market": quote.symbol, "start_time": since_ms, "limit": 100}
+        rows = self.rows(FundingPrint, await self._data("/v2/futures/funding-rate-history", params))
+        return sorted(
+            (r.funding_time, r.actual_funding_rate) for r in rows if r.funding_time >= since_ms
+        )

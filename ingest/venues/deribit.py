@@ -4,10 +4,13 @@ Scan, 1 request: ``public/get_book_summary_by_currency?currency=USDC&kind=future
 ``*_USDC-PERPETUAL`` with mark, index (``estimated_delivery_price``), last, open interest (in the
 base coin for linear instruments) and ``funding_8h``. Deribit accrues funding continuously; its
 published figure is the rate over 8 h, so the interval is 8 h.
+Funding history: ``public/get_funding_rate_history`` (hourly rows; ``interest_8h`` is the 8 h rate
+at that hour, the same figure as ``funding_8h``).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ingest.venues.base import CcxtVenue, Num, Quote, Raw, usd
@@ -26,6 +29,11 @@ class Summary(Raw):
     last: Num = None
     open_interest: Num = None
     funding_8h: Num = None
+
+
+class FundingPrint(Raw):
+    timestamp: int
+    interest_8h: float
 
 
 class Deribit(CcxtVenue):
@@ -55,3 +63,13 @@ class Deribit(CcxtVenue):
                 )
             )
         return quotes
+
+    async def funding_history(self, quote: Quote, since_ms: int) -> list[tuple[int, float]]:
+        params = {
+            "instrument_name": quote.symbol,
+            "start_timestamp": since_ms,
+            "end_timestamp": int(time.time() * 1000),
+        }
+        env = self.envelope(Envelope, await self.get("publicGetGetFundingRateHistory", params))
+        rows = self.rows(FundingPrint, env.result)
+        return sorted((r.timestamp, r.interest_8h) for r in rows if r.timestamp >= since_ms)

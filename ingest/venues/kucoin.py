@@ -4,10 +4,12 @@ Scan, 1 request: ``api/v1/contracts/active`` carries, per contract, the funding 
 (``fundingFeeRate``) and its interval (``currentFundingRateGranularity``, ms), mark, index, last,
 open interest in contracts and the contract size (``multiplier``, base units per contract).
 Default interval: 8 h. KuCoin names bitcoin ``XBT``. OI in USD = openInterest x multiplier x mark.
+Funding history: ``api/v1/contract/funding-rates?symbol&from&to`` (``timepoint`` ms).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ingest.errors import VenueError
@@ -32,6 +34,11 @@ class Contract(Raw):
     openInterest: Num = None
     fundingFeeRate: Num = None
     currentFundingRateGranularity: Num = None
+
+
+class FundingPrint(Raw):
+    timepoint: int
+    fundingRate: float
 
 
 class Kucoin(CcxtVenue):
@@ -65,3 +72,11 @@ class Kucoin(CcxtVenue):
                 )
             )
         return quotes
+
+    async def funding_history(self, quote: Quote, since_ms: int) -> list[tuple[int, float]]:
+        params = {"symbol": quote.symbol, "from": since_ms, "to": int(time.time() * 1000)}
+        env = self.envelope(Envelope, await self.get("futuresPublicGetContractFundingRates", params))
+        if env.code != "200000":
+            raise VenueError(self.id, f"code {env.code}")
+        rows = self.rows(FundingPrint, env.data)
+        return sorted((r.timepoint, r.fundingRate) for r in rows if r.timepoint >= since_ms)

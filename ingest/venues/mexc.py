@@ -4,7 +4,9 @@ Scan, 2 requests: ``contract/ticker`` without a symbol (funding rate, fair (mark
 last, ``holdVol`` = OI in contracts) and ``contract/detail`` (``contractSize``, base units per
 contract). The interval (``collectCycle``, hours) is only per symbol, so the scan assumes the
 8 h default and candidates get their real interval from ``contract/funding_rate/{symbol}``.
-OI in USD = holdVol x contractSize x fair price.
+OI in USD = holdVol x contractSize x fair price. Funding history:
+``contract/funding_rate/history?symbol&page_size=100`` (newest first, ``settleTime`` ms; MEXC
+takes no start time, so the rows before ``since`` are dropped here).
 """
 
 from __future__ import annotations
@@ -41,6 +43,15 @@ class Detail(Raw):
 class FundingDetail(Raw):
     fundingRate: float
     collectCycle: float
+
+
+class FundingPage(Raw):
+    resultList: list[Any]
+
+
+class FundingPrint(Raw):
+    settleTime: int
+    fundingRate: float
 
 
 class Mexc(CcxtVenue):
@@ -84,3 +95,11 @@ class Mexc(CcxtVenue):
             detail = self.envelope(FundingDetail, data)
             quote.funding_rate = detail.fundingRate
             quote.funding_interval_hours = detail.collectCycle
+
+    async def funding_history(self, quote: Quote, since_ms: int) -> list[tuple[int, float]]:
+        params = {"symbol": quote.symbol, "page_size": 100}
+        page = self.envelope(
+            FundingPage, await self._data("contractPublicGetFundingRateHistory", params)
+        )
+        rows = self.rows(FundingPrint, page.resultList)
+        return sorted((r.settleTime, r.fundingRate) for r in rows if r.settleTime >= since_ms)

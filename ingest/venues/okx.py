@@ -3,16 +3,20 @@
 Scan, 5 requests: ``public/funding-rate?instId=ANY`` (every swap's current rate; the interval is
 ``nextFundingTime - fundingTime``), ``public/mark-price``, ``market/tickers``,
 ``public/open-interest`` (``oiUsd``, else ``oiCcy`` x mark) and ``market/index-tickers``.
-Default interval: 8 h.
+Default interval: 8 h. Candidates: taker buy/sell notional of the last 30 minutes
+(``rubik/stat/taker-volume-contract``, ``unit=2``: USD) and the account long/short ratio
+(``rubik/stat/contracts/long-short-account-ratio-contract``). History: hourly ``market/candles``
+(price path) and ``rubik/stat/contracts/open-interest-history`` (``oiUsd``).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from ingest.errors import VenueError
-from ingest.venues.base import CcxtVenue, Num, Quote, Raw, interval_from_ms, usd
+from ingest.venues.base import Bar, CcxtVenue, Num, Quote, Raw, interval_from_ms, usd
 
 _SWAP = re.compile(r"^(?P<base>[A-Z0-9]+)-(?P<quote>USDT|USDC)-SWAP$")
 
@@ -118,3 +122,48 @@ class Okx(CcxtVenue):
             for r in rows
             if r.fundingTime >= since_ms
         )
+
+    def _table(self, rows: list[Any], width: int) -> list[list[float]]:
+        """Rubik and candle rows are arrays of numeric strings; a short or bad row is dropped."""
+        out = []
+        for row in rows:
+            try:
+                values = [float(x) for x in row[:width]]
+            except (TypeError, ValueError):
+                values = []
+            if len(values) < width:
+                self.stats.rejected += 1
+                continue
+            out.append(values)
+        return out
+
+    async def enrich(self, quotes: Sequence[Quote]) -> None:
+        for quote in quotes:
+            params = {"instId": quote.symbol, "period": "5m", "unit": "2", "limit": 6}
+            flow = self._table(
+                await self._data("publicGetRubikStatTakerVolumeContract", params), 3
+            )
+            if len(flow) == 6:  # [ts, sell, buy] per 5 minutes, newest first: the last 30 min
+                quote.taker_sell_usd = sum(r[1] for r in flow)
+                quote.taker_buy_usd = sum(r[2] for r in flow)
+            ratio = self._table(
+                await self._data(
+                    "publicGetRubikStatContractsLongShortAccountRatioContract",
+                    {"instId": quote.symbol, "period": "5m", "limit": 1},
+                ),
+                2,
+            )
+            if ratio:
+                quote.long_short_ratio = ratio[0][1]
+
+    async def price_history(self, quote: Quote, since_ms: int) -> list[Bar]:
+        params = {"instId": quote.symbol, "bar": "1H", "limit": 300}
+        rows = self._table(await self._data("publicGetMarketCandles", params), 5)
+        return [Bar(int(r[0]), price=r[4]) for r in sorted(rows) if r[0] >= since_ms]
+
+    async def oi_history(self, quote: Quote, since_ms: int) -> list[Bar]:
+        params = {"instId": quote.symbol, "period": "1H", "begin": since_ms, "limit": 100}
+        rows = self._table(
+            await self._data("publicGetRubikStatContractsOpenInterestHistory", params), 4
+        )
+        return [Bar(int(r[0]), open_interest_usd=r[3]) for r in sorted(rows) if r[0] >= since_ms]
