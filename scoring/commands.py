@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ingest.demo import DemoConfig, DemoMarket
+from ingest.errors import IngestError
 from ingest.files import read_snapshots, write_snapshots
 from ingest.snapshot import Coin, MarketSample, OnchainSample, parse_time
 from ingest.source import SnapshotBatch
@@ -362,7 +363,7 @@ def _window_args(parser: argparse.ArgumentParser) -> None:
 def run_command(args: argparse.Namespace, settings: Any) -> int:
     try:
         return asyncio.run(_run(args, settings))
-    except (ScoringError, OSError, ValueError) as exc:
+    except (ScoringError, IngestError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
