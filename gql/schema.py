@@ -44,7 +44,7 @@ __all__ = ["MAX_ALIASES", "MAX_DEPTH", "MAX_TOKENS", "schema"]
 
 log = logging.getLogger("insider_selling.gql")
 
-MAX_DEPTH = 10
+MAX_DEPTH = 8
 MAX_ALIASES = 30
 MAX_TOKENS = 2000
 CACHE_SIZE = 512
