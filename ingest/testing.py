@@ -32,6 +32,8 @@ class Recorded:
     match_body: str | None = None
     #: ``"hang"`` never answers; ``"refuse"`` fails to connect
     fault: str | None = None
+    #: where this answer's shape comes from (documented example, ccxt source or static data)
+    source: str | None = None
     #: the host this answer belongs to (set from the recording file)
     host: str | None = None
 
