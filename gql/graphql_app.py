@@ -51,6 +51,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.graphql import OperationType as StrawberryOperationType
+from strawberry.types.unset import UNSET, UnsetType
 
 from gql.context import Context
 from gql.cost import MAX_COST, OBJECTS_PER_POINT, actual_cost, estimate
@@ -302,7 +303,7 @@ class GraphQLView(GraphQL[Context, None]):
         return Context.build(services, None, request=request, response=response, client=client,
                              authorization=request.headers.get("authorization"))
 
-    async def on_ws_connect(self, context: Context) -> None:
+    async def on_ws_connect(self, context: Context) -> UnsetType:
         params = context.connection_params or {}
         header = params.get("Authorization") or params.get("authorization") or context.authorization
         if not isinstance(header, str):
@@ -312,6 +313,7 @@ class GraphQLView(GraphQL[Context, None]):
         except TenantError:
             raise ConnectionRejectionError from None
         context.authorization = header
+        return UNSET
 
     # -- HTTP --
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

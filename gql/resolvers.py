@@ -259,7 +259,10 @@ async def _key_still_usable(context: Context) -> bool:
 
 async def score_updates(info: Info[Context, Any], min_score: float = 0.0,
                         limit: int = 100) -> AsyncGenerator[InsiderSelling, None]:
-    limit, min_score = _validate_board(limit, min_score)
+    try:
+        limit, min_score = _validate_board(limit, min_score)
+    except ApiError as error:  # websocket errors are not rendered by the HTTP view: carry the code
+        raise GraphQLError(error.message, extensions={"code": error.code, "param": error.param}) from None
     context = info.context
     updates = context.services.updates
     if updates is None:
