@@ -22,26 +22,32 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from gql.errors import ApiError
+from gql.graphql_app import GraphQLView
 from gql.leaderboard import Leaderboard
 from gql.metrics import Metrics, MetricsMiddleware
 from gql.openapi import openapi_document
 from gql.rest import data_endpoint, error_response, new_request_id
-from gql.services import Services
+from gql.schema import schema
+from gql.services import ApiLimiter, Services
+from gql.updates import RunUpdates
 from ingest.source import Source
 from insider_selling.cycle import Cycle, Scheduler
 from insider_selling.settings import Settings
 from scoring.config import load_model_config
 from scoring.pipeline import RunResult, ScoringPipeline
 from scoring.runs import RunStore
-from store import open_store
+from store import StoreHandle, open_store
 from store.snapshots import SnapshotStore
 from tenants.auth import Authenticator
 from tenants.hashing import KeyHasher
+from tenants.ratelimit import LocalBackend, RateLimiter, RedisBackend
 from tenants.repository import TenantRepository
+from tenants.revocation import KeyChangeBus
 from tenants.service import KeyService
+from tenants.upkeep import flush, run_upkeep
 
 __all__ = ["create_app", "create_app_from_env"]
 
@@ -114,31 +120,49 @@ def create_app(
     run_scheduler: bool | None = None,
     prime: bool = True,
     announce: Announce = _stderr,
+    store: StoreHandle | None = None,
 ) -> Starlette:
     """Build the app. ``source`` replaces the configured market source (tests); ``run_scheduler``
-    defaults to the embedded mode (in production a separate ``insider-selling worker`` runs it)."""
+    defaults to the embedded mode (in production a separate ``insider-selling worker`` runs it);
+    ``store`` is an already open store to share (tests run two apps on one store), left open."""
     metrics = Metrics()
+    shared_store = store
     scheduler_inline = settings.embedded if run_scheduler is None else run_scheduler
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = await open_store(settings.mongodb_uri, settings.mongodb_database,
-                                 snapshot_retention_days=settings.snapshot_retention_days)
+        own_store = shared_store is None
+        store = shared_store or await open_store(settings.mongodb_uri, settings.mongodb_database,
+                                                 snapshot_retention_days=settings.snapshot_retention_days)
         announce(store.describe())
         redis = None
         if settings.redis_url:
             import redis.asyncio as aioredis
 
-            redis = aioredis.from_url(settings.redis_url)
+            redis = aioredis.from_url(settings.redis_url, socket_timeout=settings.redis_timeout,
+                                      socket_connect_timeout=settings.redis_timeout)
         repo = TenantRepository(store.db)
         hasher = KeyHasher(settings.argon2_profile)
         runs = RunStore(store.db)
         leaderboard = Leaderboard(runs, interval_seconds=settings.score_interval_seconds)
+        authenticator = Authenticator(repo, hasher)
+        ratelimiter = RateLimiter(
+            RedisBackend(redis) if redis is not None else LocalBackend(),
+            lease_max=settings.ratelimit_lease_max, lease_ttl=settings.ratelimit_lease_ttl,
+            failure_mode=settings.redis_failure_mode,
+        )
+        subscriber = None
+        if settings.redis_url:
+            # the key-change listener is off the request path: patient timeouts
+            subscriber = aioredis.from_url(settings.redis_url, socket_connect_timeout=5.0)
+        bus = KeyChangeBus(authenticator, redis, subscriber=subscriber)
         services = Services(
             settings=settings, store=store, runs=runs, leaderboard=leaderboard,
-            authenticator=Authenticator(repo, hasher), keys=KeyService(repo, hasher), redis=redis,
+            authenticator=authenticator, keys=KeyService(repo, hasher, on_key_change=[bus.publish]),
+            limiter=ApiLimiter(ratelimiter), ratelimiter=ratelimiter, bus=bus, redis=redis,
         )
         app.state.services = services
+        services.updates = RunUpdates(leaderboard.current_run)
         app.state.bootstrap = None
         if settings.embedded:
             issued = await services.keys.bootstrap_embedded()
@@ -156,7 +180,12 @@ def create_app(
 
         metrics.track_last_run(last_run_age)
 
-        tasks: list[asyncio.Task[Any]] = []
+        tasks: list[asyncio.Task[Any]] = [
+            asyncio.create_task(run_upkeep(authenticator, ratelimiter, repo,
+                                           flush_seconds=settings.last_used_flush_seconds), name="upkeep"),
+        ]
+        if redis is not None:
+            tasks.append(asyncio.create_task(bus.listen(), name="key-changes"))
         if scheduler_inline or prime:
             market = source or build_source(settings)
             pipeline = ScoringPipeline(store.db, load_model_config(), source=getattr(market, "name", "demo"))
@@ -164,6 +193,7 @@ def create_app(
             async def on_success(result: RunResult) -> None:
                 metrics.runs.labels("succeeded").inc()
                 leaderboard.invalidate()
+                services.updates.publish(result.run_id)
 
             cycle = Cycle(market, SnapshotStore(store.db), pipeline, history_hours=settings.history_hours,
                           on_success=[on_success])
@@ -190,19 +220,26 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             with contextlib.suppress(Exception):
-                await services.authenticator.flush_last_used()
+                await flush(authenticator, ratelimiter, repo)
+            await services.updates.aclose()
             if services.cycle is not None:
                 await services.cycle.source.aclose()
             if redis is not None:
                 await redis.aclose()
-            await store.aclose()
+            if subscriber is not None:
+                await subscriber.aclose()
+            if own_store:
+                await store.aclose()
 
+    graphql = GraphQLView(schema, introspection=settings.introspection_enabled, graphiql=settings.graphiql_enabled)
     routes = [
         Route("/v1/insider-selling/data", data_endpoint, methods=["GET"]),
         Route("/v1/openapi.json", openapi, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics.endpoint, methods=["GET"]),
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
     ]
     app = Starlette(
         routes=routes,
