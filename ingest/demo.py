@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -163,12 +163,10 @@ class DemoMarket:
         candidates = rng.permutation(np.arange(len(MAJORS), n))
         per_coin_p = 0.35
         lo, hi = (24, 72) if hard else (48, 144)
-        cursor = 0
         for idx in candidates[: cfg.warm_episodes]:
             duration = int(rng.integers(lo, hi))
             start = warm_until - timedelta(hours=int(rng.integers(12, min(duration, 96))))
             episodes.append(self._episode(int(idx), "insider", start, duration, hard))
-            cursor += 1
         for idx in candidates[cfg.warm_episodes :]:
             roll = rng.random()
             if roll < per_coin_p:
@@ -323,9 +321,8 @@ class DemoMarket:
         onchain: list[OnchainSample] = []
         o = step.onchain
         for i in np.nonzero(self.onchain_mask)[0].tolist():
-            onchain.append(OnchainSample(
-                coin_id=coin_ids[i], at=at, **{name: float(values[i]) for name, values in o.items()},
-            ))
+            values: dict[str, Any] = {name: float(column[i]) for name, column in o.items()}
+            onchain.append(OnchainSample(coin_id=coin_ids[i], at=at, **values))
         return market, onchain
 
 

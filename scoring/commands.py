@@ -259,11 +259,15 @@ async def history_report(db: Any, out: Path | None = None, *, reps: int = 1000,
     report = {"runs": len(runs), "from": _iso(first), "to": _iso(last), "pairs": int(s.size),
               "bootstrap": {"reps": reps, "cluster": "run", "level": 0.95}, "table": table}
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "history.md").write_text(format_table(report) + "\n")
-        (out / "history.json").write_text(json.dumps(report, indent=2, allow_nan=True) + "\n")
-        plot_history(report, out / "history.png")
+        await asyncio.to_thread(write_report, report, out)
     return report
+
+
+def write_report(report: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "history.md").write_text(format_table(report) + "\n")
+    (out / "history.json").write_text(json.dumps(report, indent=2, allow_nan=True) + "\n")
+    plot_history(report, out / "history.png")
 
 
 def _pct(x: float) -> str:

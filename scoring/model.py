@@ -169,7 +169,8 @@ def score_features(f: Features, config: ModelConfig) -> ModelOutput:
         f.streak_hours < ph.emerging_streak_hours,
         np.ones(n, dtype=bool),
     ]
-    choice = np.select([gate & np.nan_to_num(r).astype(bool) for r in rules], list(range(len(rules))), default=len(PHASES) - 1)
+    choice = np.select([gate & np.nan_to_num(r).astype(bool) for r in rules],
+                       list(range(len(rules))), default=len(PHASES) - 1)
     phase = [PHASES[int(i)] for i in choice]
     components = {
         "oi": oi_c, "basis": basis_c, "cvd": cvd_c, "crowding": crowd_c, "price": price_c,

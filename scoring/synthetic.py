@@ -19,7 +19,7 @@ import numpy.typing as npt
 from ingest.demo import VENUE_IDS, DemoConfig, DemoMarket
 from scoring.config import ModelConfig, load_model_config
 from scoring.model import score_panels
-from scoring.panel import ONCHAIN_FIELDS, MARKET_FIELDS, MarketPanel, OnchainPanel
+from scoring.panel import MARKET_FIELDS, ONCHAIN_FIELDS, MarketPanel, OnchainPanel
 
 __all__ = ["ORIGIN", "SyntheticHistory", "roc_auc", "simulate", "synthetic_validation"]
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -43,12 +42,6 @@ async def test_backtest_never_sees_the_future(tmp_path: Path) -> None:
     export_demo(tmp_path, coins=12, days=5)
     replay = load_replay(tmp_path)
     handle = await open_store(None, "bt")
-    seen: list[Any] = []
-
-    async def check(result: Any) -> None:
-        latest = await handle.db["market_snapshots"].find_one({}, sort=[("at", -1)])
-        seen.append((result.at, latest["at"]))
-
     results = await backtest(handle.db, replay, step=parse_step("1d"))
     assert [r.status for r in results] == ["succeeded"] * len(results) and len(results) == 2
     runs = await RunStore(handle.db).succeeded_runs()

@@ -38,7 +38,7 @@ async def world() -> AsyncIterator[tuple[Any, DemoSource, ScoringPipeline]]:
 
 
 async def test_a_run_lists_scored_coins_with_every_public_field(world: Any) -> None:
-    db, _, pipe = world
+    _db, _, pipe = world
     result = await pipe.run(AT)
     assert result.status == "succeeded" and result.coins == 40 and result.listed > 0
     run = await pipe.runs.latest_succeeded()
@@ -48,7 +48,7 @@ async def test_a_run_lists_scored_coins_with_every_public_field(world: Any) -> N
     assert len(board) == result.listed
     assert [d["score"] for d in board] == sorted((d["score"] for d in board), reverse=True)
     for doc in board:
-        assert SEED_FIELDS <= doc.keys()
+        assert doc.keys() >= SEED_FIELDS
         assert 0 < doc["score"] <= 10
         assert doc["avg_funding_72h"] is not None
         assert doc["manipulation_phase"] != "none"
@@ -60,7 +60,7 @@ async def test_a_run_lists_scored_coins_with_every_public_field(world: Any) -> N
 
 
 async def test_a_failed_run_leaves_the_previous_leaderboard(world: Any, monkeypatch: Any) -> None:
-    db, source, pipe = world
+    _db, _source, pipe = world
     first = await pipe.run(AT)
     before = await pipe.runs.leaderboard(first.run_id)
 
@@ -86,7 +86,7 @@ async def test_a_failed_run_leaves_the_previous_leaderboard(world: Any, monkeypa
 
 
 async def test_an_unexpected_error_fails_the_run_and_propagates(world: Any, monkeypatch: Any) -> None:
-    db, _, pipe = world
+    _db, _, pipe = world
     first = await pipe.run(AT)
     monkeypatch.setattr(pipeline_module, "score_panels", lambda *a: 1 / 0)
     with pytest.raises(ZeroDivisionError):
