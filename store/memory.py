@@ -160,7 +160,8 @@ def matches(doc: Mapping[str, Any], query: Mapping[str, Any] | None) -> bool:
 
 def _project(doc: Mapping[str, Any], projection: Mapping[str, Any] | Sequence[str] | None) -> dict[str, Any]:
     if projection is None:
-        return _copy(dict(doc))
+        copied: dict[str, Any] = _copy(dict(doc))
+        return copied
     if not isinstance(projection, Mapping):
         projection = dict.fromkeys(projection, 1)
     include = {k for k, v in projection.items() if v and k != "_id"}
@@ -275,7 +276,11 @@ class MemoryCursor:
     def _results(self) -> list[dict[str, Any]]:
         docs = self._load()
         for key, direction in reversed(self._sort):
-            docs.sort(key=lambda d, k=key: _sort_key(_get(d, k)), reverse=direction < 0)
+
+            def by(doc: dict[str, Any], path: str = key) -> tuple[int, Any]:
+                return _sort_key(_get(doc, path))
+
+            docs.sort(key=by, reverse=direction < 0)
         docs = docs[self._skip :]
         if self._limit:
             docs = docs[: self._limit]
@@ -497,7 +502,7 @@ class MemoryCollection:
             first = await MemoryCursor(lambda: [d for _, d in self._find(filter)]).sort(sort).limit(1).to_list()
             if first:
                 filter = {"_id": first[0]["_id"]}
-        _, before, after = self._update(filter, update, upsert=upsert, many=False)
+        _result, before, after = self._update(filter, update, upsert=upsert, many=False)
         chosen = after if return_document == ReturnDocument.AFTER else before
         if not chosen or not chosen[0]:
             return None
