@@ -118,16 +118,18 @@ def create_app(
     *,
     source: Source | None = None,
     run_scheduler: bool | None = None,
-    prime: bool = True,
+    prime: bool | None = None,
     announce: Announce = _stderr,
     store: StoreHandle | None = None,
 ) -> Starlette:
     """Build the app. ``source`` replaces the configured market source (tests); ``run_scheduler``
-    defaults to the embedded mode (in production a separate ``insider-selling worker`` runs it);
+    and ``prime`` (backfill and score once at start) default to the embedded mode: in production the
+    API processes only serve, and a separate ``insider-selling worker`` ingests and scores;
     ``store`` is an already open store to share (tests run two apps on one store), left open."""
     metrics = Metrics()
     shared_store = store
     scheduler_inline = settings.embedded if run_scheduler is None else run_scheduler
+    prime = settings.embedded if prime is None else prime
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
