@@ -1,8 +1,11 @@
 """CoinEx USDT perpetual futures, over httpx (CoinEx left ccxt in 4.5.87). API v2.
 
-Scan, 2 requests: ``GET /v2/futures/ticker`` (every market: last, mark, index,
-``open_interest_volume`` in the base coin) and ``GET /v2/futures/funding-rate`` (every market's
-``latest_funding_rate``; the interval is ``next_funding_time - latest_funding_time``).
+Scan, 3 requests: ``GET /v2/futures/ticker`` (every market: last, mark, index),
+``GET /v2/futures/funding-rate`` (every market's ``latest_funding_rate``; the interval is
+``next_funding_time - latest_funding_time``) and ``GET /v2/futures/market`` (every market's
+``open_interest_volume``, in the base coin). The ticker example in the last ccxt that had CoinEx
+carries no open interest; the market list does (ccxt ``fetchContractMarkets``). When every ticker
+row does carry ``open_interest_volume`` (some SDKs read it there), the market list is skipped.
 Default interval: 8 h. Funding history: ``GET /v2/futures/funding-rate-history`` (``funding_time``
 ms, ``actual_funding_rate`` as settled).
 """
@@ -26,6 +29,11 @@ class Ticker(Raw):
     last: Num = None
     mark_price: float
     index_price: Num = None
+    open_interest_volume: Num = None
+
+
+class Market(Raw):
+    market: str
     open_interest_volume: Num = None
 
 
@@ -56,6 +64,12 @@ class Coinex(HttpVenue):
     async def scan(self) -> list[Quote]:
         tickers = {t.market: t for t in self.rows(Ticker, await self._data("/v2/futures/ticker"))}
         funding = self.rows(Funding, await self._data("/v2/futures/funding-rate"))
+        oi = {m: t.open_interest_volume for m, t in tickers.items()}
+        if any(v is None for v in oi.values()):
+            markets = self.rows(Market, await self._data("/v2/futures/market"))
+            for m in markets:
+                if oi.get(m.market) is None:
+                    oi[m.market] = m.open_interest_volume
         quotes = []
         for row in funding:
             ticker = tickers.get(row.market)
@@ -71,7 +85,7 @@ class Coinex(HttpVenue):
                         row.latest_funding_time, row.next_funding_time
                     )
                     or self.default_interval_hours,
-                    open_interest_usd=usd(ticker.open_interest_volume, ticker.mark_price),
+                    open_interest_usd=usd(oi.get(row.market), ticker.mark_price),
                     mark_price=ticker.mark_price,
                     index_price=ticker.index_price,
                     price=ticker.last,

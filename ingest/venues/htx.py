@@ -1,24 +1,30 @@
 """HTX (Huobi) USDT-margined perpetual swaps (ccxt ``htx``).
 
-ccxt 4.5.90 declares no implicit method for the linear batch funding or open-interest endpoints,
-so they go through ``exchange.request`` with ccxt's own ``contract``/``public`` URL and signing.
+ccxt 4.5.90 declares no implicit method for the linear batch funding or open-interest endpoints
+(its ``fetchFundingRates`` and ``fetchOpenInterests`` raise ``NotSupported`` for linear swaps), so
+they go through ``exchange.request`` with ccxt's own ``contract``/``public`` URL and signing.
 Scan, 4 requests: ``linear-swap-api/v1/swap_batch_funding_rate``,
 ``linear-swap-api/v1/swap_open_interest`` (``value`` = OI in USDT),
 ``linear-swap-ex/market/detail/batch_merged`` (last price) and ``linear-swap-api/v1/swap_index``
-(every contract's index price). Default interval: 8 h, unless ``next_funding_time - funding_time``
-states another. HTX publishes no bulk mark price: candidates get theirs from the last 1-minute
-bar of ``index/market/history/linear_swap_mark_price_kline``. Funding history:
-``v5/market/funding_rate_history`` (``funding_time`` ms).
+(every contract's index price). The batch funding answer documents ``next_funding_time`` as
+deprecated (always null), so the scan assumes the 8 h default; candidates get their real interval
+from ``v5/market/funding_rate?contract_code`` (``next_funding_time - funding_time``, what ccxt's
+``fetchFundingRate`` reads for linear swaps). HTX publishes no bulk mark price: candidates get
+theirs from the last 1-minute bar of ``index/market/history/linear_swap_mark_price_kline``.
+History: ``v5/market/funding_rate_history`` (``funding_time`` ms), hourly
+``linear-swap-ex/market/history/kline`` (price path; ``id`` is the bar's open in seconds) and
+``linear-swap-api/v1/swap_his_open_interest`` (``amount_type=2``; ``value`` in USDT per hour).
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from ingest.errors import VenueError
-from ingest.venues.base import CcxtVenue, Num, Quote, Raw, interval_from_ms
+from ingest.venues.base import Bar, CcxtVenue, Num, Quote, Raw, interval_from_ms
 
 _SWAP = re.compile(r"^(?P<base>[A-Z0-9]+)-USDT$")
 _API = "contract.public:"
@@ -58,6 +64,33 @@ class MarkBar(Raw):
     close: float
 
 
+class Kline(Raw):
+    id: int
+    close: float
+
+
+class CurrentFunding(Raw):
+    contract_code: str
+    funding_rate: float
+    funding_time: Num = None
+    next_funding_time: Num = None
+
+
+class OpenInterestHistory(Raw):
+    tick: list[Any]
+
+
+class OpenInterestEnvelope(Raw):
+    status: str
+    data: OpenInterestHistory | None = None
+    err_msg: str | None = None
+
+
+class OpenInterestTick(Raw):
+    ts: int
+    value: float
+
+
 class HistoryEnvelope(Raw):
     code: int
     message: str = ""
@@ -88,7 +121,7 @@ class Htx(CcxtVenue):
         ticks = await self._env(
             "contractPublicGetLinearSwapExMarketDetailBatchMerged", {"business_type": "swap"}
         )
-        index = await self._env(_API + "linear-swap-api/v1/swap_index", {})
+        index = await self._env("contractPublicGetLinearSwapApiV1SwapIndex", {})
         idx = {i.contract_code: i.index_price for i in self.rows(Index, index.data)}
         oi = {o.contract_code: o.value for o in self.rows(OpenInterest, ois.data)}
         last = {t.contract_code: t.close for t in self.rows(Tick, ticks.ticks)}
@@ -112,8 +145,25 @@ class Htx(CcxtVenue):
             )
         return quotes
 
+    async def _v5(self, method: str, params: dict[str, Any]) -> list[Any]:
+        env = self.envelope(HistoryEnvelope, await self.get(method, params))
+        if env.code != 200:
+            raise VenueError(self.id, f"code {env.code}: {env.message}")
+        return env.data
+
     async def enrich(self, quotes: Sequence[Quote]) -> None:
         for quote in quotes:
+            current = self.rows(
+                CurrentFunding,
+                await self._v5("contractPublicGetV5MarketFundingRate", {"contract_code": quote.symbol}),
+            )
+            if current:
+                now = current[0]
+                quote.funding_rate = now.funding_rate
+                quote.funding_interval_hours = (
+                    interval_from_ms(now.funding_time, now.next_funding_time)
+                    or quote.funding_interval_hours
+                )
             params = {"contract_code": quote.symbol, "period": "1min", "size": 1}
             env = await self._env(
                 "contractPublicGetIndexMarketHistoryLinearSwapMarkPriceKline", params
@@ -124,9 +174,38 @@ class Htx(CcxtVenue):
 
     async def funding_history(self, quote: Quote, since_ms: int) -> list[tuple[int, float]]:
         params = {"contract_code": quote.symbol, "start_time": since_ms, "limit": 100}
-        raw = await self.get("contractPublicGetV5MarketFundingRateHistory", params)
-        env = self.envelope(HistoryEnvelope, raw)
-        if env.code != 200:
-            raise VenueError(self.id, f"code {env.code}: {env.message}")
-        rows = self.rows(FundingPrint, env.data)
+        rows = self.rows(
+            FundingPrint, await self._v5("contractPublicGetV5MarketFundingRateHistory", params)
+        )
         return sorted((r.funding_time, r.funding_rate) for r in rows if r.funding_time >= since_ms)
+
+    async def price_history(self, quote: Quote, since_ms: int) -> list[Bar]:
+        hours = max(1, min(2000, (int(time.time() * 1000) - since_ms) // 3_600_000 + 1))
+        params = {"contract_code": quote.symbol, "period": "60min", "size": hours}
+        env = await self._env("contractPublicGetLinearSwapExMarketHistoryKline", params)
+        rows = self.rows(Kline, env.data)
+        return sorted(
+            (Bar(r.id * 1000, price=r.close) for r in rows if r.id * 1000 >= since_ms),
+            key=lambda b: b.at_ms,
+        )
+
+    async def oi_history(self, quote: Quote, since_ms: int) -> list[Bar]:
+        hours = max(1, min(200, (int(time.time() * 1000) - since_ms) // 3_600_000 + 1))
+        params = {
+            "contract_code": quote.symbol,
+            "contract_type": "swap",
+            "period": "60min",
+            "amount_type": 2,
+            "size": hours,
+        }
+        env = self.envelope(
+            OpenInterestEnvelope,
+            await self.get("contractPublicGetLinearSwapApiV1SwapHisOpenInterest", params),
+        )
+        if env.status != "ok" or env.data is None:
+            raise VenueError(self.id, f"status {env.status}: {env.err_msg}")
+        rows = self.rows(OpenInterestTick, env.data.tick)  # newest first
+        return sorted(
+            (Bar(r.ts, open_interest_usd=r.value) for r in rows if r.ts >= since_ms),
+            key=lambda b: b.at_ms,
+        )

@@ -4,14 +4,18 @@ Scan, 1 request: ``POST /info {"type": "metaAndAssetCtxs"}`` returns the univers
 order, each asset's context: hourly ``funding``, ``openInterest`` in coins, ``markPx``,
 ``oraclePx`` (the index) and ``midPx``. Interval: always 1 h. Multiplied coins are ``kPEPE``,
 ``kBONK``, ... (1000 coins per unit).
+History: ``{"type": "fundingHistory"}`` and the hourly price path from ``{"type": "candleSnapshot",
+"req": {"coin", "interval": "1h", "startTime", "endTime"}}`` (``t`` = bar open ms, ``c`` = close
+per unit, as ccxt's ``fetch_ohlcv`` reads it).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ingest.errors import MalformedResponse
-from ingest.venues.base import CcxtVenue, Num, Quote, Raw, usd
+from ingest.venues.base import Bar, CcxtVenue, Num, Quote, Raw, usd
 
 
 class Asset(Raw):
@@ -29,6 +33,11 @@ class AssetContext(Raw):
     markPx: float
     oraclePx: Num = None
     midPx: Num = None
+
+
+class Candle(Raw):
+    t: int
+    c: float
 
 
 class FundingPrint(Raw):
@@ -76,3 +85,18 @@ class Hyperliquid(CcxtVenue):
         body = {"type": "fundingHistory", "coin": quote.symbol, "startTime": since_ms}
         rows = self.rows(FundingPrint, await self.get("publicPostInfo", body))
         return [(r.time, r.fundingRate) for r in rows]
+
+    async def price_history(self, quote: Quote, since_ms: int) -> list[Bar]:
+        body = {
+            "type": "candleSnapshot",
+            "req": {
+                "coin": quote.symbol,
+                "interval": "1h",
+                "startTime": since_ms,
+                "endTime": int(time.time() * 1000),
+            },
+        }
+        rows = self.rows(Candle, await self.get("publicPostInfo", body))
+        return sorted(
+            (Bar(r.t, price=r.c) for r in rows if r.t >= since_ms), key=lambda b: b.at_ms
+        )

@@ -1,7 +1,7 @@
 """KuCoin Futures USDT-margined perpetuals (ccxt ``kucoinfutures``).
 
 Scan, 1 request: ``api/v1/contracts/active`` carries, per contract, the funding rate
-(``fundingFeeRate``) and its interval (``currentFundingRateGranularity``, ms), mark, index, last,
+(``fundingFeeRate``) and its interval (``fundingRateGranularity``, ms), mark, index, last,
 open interest in contracts and the contract size (``multiplier``, base units per contract).
 Default interval: 8 h. KuCoin names bitcoin ``XBT``. OI in USD = openInterest x multiplier x mark.
 Funding history: ``api/v1/contract/funding-rates?symbol&from&to`` (``timepoint`` ms).
@@ -33,6 +33,9 @@ class Contract(Raw):
     lastTradePrice: Num = None
     openInterest: Num = None
     fundingFeeRate: Num = None
+    #: the funding interval in ms (ccxt kucoin.py parse_contract_ticker's contracts/active row)
+    fundingRateGranularity: Num = None
+    #: the same, under the name later KuCoin docs use; read when the first is absent
     currentFundingRateGranularity: Num = None
 
 
@@ -54,7 +57,7 @@ class Kucoin(CcxtVenue):
         for row in self.rows(Contract, env.data):
             if row.type != "FFWCSX" or row.isInverse or row.fundingFeeRate is None:
                 continue  # FFWCSX: perpetual swap; FFICSX: dated future
-            granularity = row.currentFundingRateGranularity
+            granularity = row.fundingRateGranularity or row.currentFundingRateGranularity
             quotes.append(
                 Quote(
                     venue=self.id,

@@ -4,7 +4,8 @@ Scan, 2 requests: ``contract/ticker`` without a symbol (funding rate, fair (mark
 last, ``holdVol`` = OI in contracts) and ``contract/detail`` (``contractSize``, base units per
 contract). The interval (``collectCycle``, hours) is only per symbol, so the scan assumes the
 8 h default and candidates get their real interval from ``contract/funding_rate/{symbol}``.
-OI in USD = holdVol x contractSize x fair price. Funding history:
+OI in USD = holdVol x contractSize x fair price. Contracts whose ``state`` is 1-3 (delivering,
+settled, offline) are skipped. Funding history:
 ``contract/funding_rate/history?symbol&page_size=100`` (newest first, ``settleTime`` ms; MEXC
 takes no start time, so the rows before ``since`` are dropped here).
 """
@@ -38,6 +39,8 @@ class Detail(Raw):
     baseCoin: str
     quoteCoin: str
     contractSize: float
+    #: 0 enabled, 1 delivery, 2 completed, 3 offline, 4 pause (ccxt mexc.py, fetch_swap_markets)
+    state: int = 0
 
 
 class FundingDetail(Raw):
@@ -72,7 +75,7 @@ class Mexc(CcxtVenue):
         quotes = []
         for row in tickers:
             detail = size.get(row.symbol)
-            if detail is None or detail.quoteCoin != "USDT":
+            if detail is None or detail.quoteCoin != "USDT" or detail.state not in (0, 4):
                 continue
             quotes.append(
                 Quote(
