@@ -239,6 +239,8 @@ class _Lease:
     reset_at: float = 0.0  # monotonic
     month: str = ""
     principal: Principal | None = None
+    ample: bool = False  # last batch granted in full: prefetch the next one
+    prefetching: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -272,6 +274,7 @@ class RateLimiter:
         self._down_until = 0.0
         self.usage: Counter[tuple[str, str]] = Counter()  # (tenant, month) -> requests not yet flushed
         self.backend_errors = 0
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def shared(self) -> bool:
@@ -284,6 +287,8 @@ class RateLimiter:
         if lease is not None and lease.tokens >= cost and now < lease.expires:
             lease.tokens -= cost
             self.usage[(principal.tenant_id, lease.month)] += cost
+            if lease.ample and lease.tokens <= lease.want >> 2 and not lease.prefetching:
+                self._start_prefetch(principal, lease)
             return headers(lease.limit, lease.remaining + lease.tokens, lease.reset_at - now)
         if lease is None:
             lease = self._leases[principal.key_id] = _Lease()
@@ -292,6 +297,32 @@ class RateLimiter:
                 self._leases[principal.key_id] = lease
         async with lease.lock:
             return await self._refill(principal, lease, cost)
+
+    def _start_prefetch(self, principal: Principal, lease: _Lease) -> None:
+        """Lease the next batch before this one runs out, so that no request waits for Redis."""
+        lease.prefetching = True
+        task = asyncio.create_task(self._prefetch(principal, lease))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _prefetch(self, principal: Principal, lease: _Lease) -> None:
+        try:
+            async with lease.lock:
+                if lease.tokens > lease.want >> 2 or self._clock() >= lease.expires:
+                    return  # a refill happened meanwhile, or the lease is gone
+                try:
+                    grant = await self._acquire(_request(principal), lease.want, 0)
+                except LimiterUnavailable:
+                    return
+                now = self._clock()
+                if grant.granted:
+                    limit, remaining, reset = grant.binding(_request(principal))
+                    lease.tokens += grant.granted
+                    lease.expires = now + self.lease_ttl
+                    lease.limit, lease.remaining, lease.reset_at = limit, remaining, now + reset
+                lease.ample = grant.granted >= lease.want
+        finally:
+            lease.prefetching = False
 
     async def _refill(self, principal: Principal, lease: _Lease, cost: int) -> dict[str, str]:
         now = self._clock()
@@ -324,6 +355,8 @@ class RateLimiter:
             raise RateLimited(grant.retry_after, headers(limit, 0, max(reset, grant.retry_after)))
         lease.tokens = grant.granted - cost
         lease.expires = now + self.lease_ttl
+        # the backend had plenty (it granted the whole batch): refill ahead of need from now on
+        lease.ample = self.shared and want >= 8 and grant.granted >= want
         self.usage[(principal.tenant_id, lease.month)] += cost
         return headers(limit, remaining + lease.tokens, reset)
 
@@ -344,15 +377,22 @@ class RateLimiter:
             raise LimiterUnavailable(max(0.0, self._down_until - self._clock()) or self.retry_interval)
         return self.fallback.acquire_now(req, want, give_back)
 
-    async def sweep(self) -> int:
-        """Give back the unused tokens of expired leases; returns how many tokens."""
+    async def drain(self) -> None:
+        """Wait for the batches being fetched ahead (tests; shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def sweep(self, *, everything: bool = False) -> int:
+        """Give back the unused tokens of expired leases (of all leases with ``everything``, at
+        shutdown); returns how many tokens."""
         returned = 0
         for lease in list(self._leases.values()):
-            if not lease.tokens or self._clock() < lease.expires or lease.principal is None:
+            if not lease.tokens or lease.principal is None or (
+                    not everything and self._clock() < lease.expires):
                 continue
             async with lease.lock:
                 back = lease.tokens
-                if not back or self._clock() < lease.expires:
+                if not back or (not everything and self._clock() < lease.expires):
                     continue
                 lease.tokens, lease.want = 0, 1
                 try:

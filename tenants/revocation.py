@@ -21,10 +21,13 @@ log = logging.getLogger("insider_selling.revocation")
 
 
 class KeyChangeBus:
-    def __init__(self, authenticator: Authenticator, redis: Any = None, *, channel: str = CHANNEL,
-                 reconnect_delay: float = 0.5) -> None:
+    def __init__(self, authenticator: Authenticator, redis: Any = None, *, subscriber: Any = None,
+                 channel: str = CHANNEL, reconnect_delay: float = 0.5) -> None:
+        """``redis`` publishes; ``subscriber`` (default ``redis``) listens. A separate client lets the
+        listener use patient timeouts while the request path keeps short ones."""
         self.authenticator = authenticator
         self.redis = redis
+        self.subscriber = subscriber if subscriber is not None else redis
         self.channel = channel
         self.reconnect_delay = reconnect_delay
         self.subscribed = asyncio.Event()
@@ -39,14 +42,14 @@ class KeyChangeBus:
         try:
             await self.redis.publish(self.channel, key_id)
         except Exception as exc:  # noqa: BLE001 - the change is stored; only the broadcast failed
-            log.warning("key change broadcast failed", extra={"key_id": key_id, "error": type(exc).__name__})
+            log.warning("key change broadcast of %s failed: %s", key_id, type(exc).__name__)
 
     async def listen(self) -> None:
         """Run until cancelled: apply every published change to this worker's authenticator."""
-        if self.redis is None:
+        if self.subscriber is None:
             return
         while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = self.subscriber.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
                 self.authenticator.forget_all()  # anything missed while not subscribed
@@ -61,7 +64,7 @@ class KeyChangeBus:
                 raise
             except Exception as exc:  # noqa: BLE001 - reconnect on any transport error
                 self.subscribed.clear()
-                log.warning("key change listener reconnecting", extra={"error": type(exc).__name__})
+                log.warning("key change listener reconnecting after %s: %s", type(exc).__name__, exc)
                 await asyncio.sleep(self.reconnect_delay)
             finally:
                 try:

@@ -17,10 +17,16 @@ __all__ = ["flush", "run_upkeep"]
 log = logging.getLogger("insider_selling.upkeep")
 
 
-async def flush(authenticator: Authenticator, limiter: RateLimiter | None, repo: TenantRepository) -> None:
-    """Write the pending ``last_used_at`` values and usage counts (also called at shutdown)."""
+async def flush(authenticator: Authenticator, limiter: RateLimiter | None, repo: TenantRepository,
+                *, final: bool = False) -> None:
+    """Write the pending ``last_used_at`` values and usage counts; at shutdown (``final``) also give
+    back every leased token."""
     await authenticator.flush_last_used()
     if limiter is not None:
+        if final:
+            await limiter.drain()
+            with contextlib.suppress(Exception):
+                await limiter.sweep(everything=True)
         pending = limiter.take_usage()
         try:
             await repo.add_usage(pending)

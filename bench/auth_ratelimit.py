@@ -1,0 +1,232 @@
+"""Throughput of the full ``/v1`` path (auth + distributed rate limits) against a bare Starlette floor.
+
+    .venv/bin/python bench/auth_ratelimit.py [--runs 5] [--seconds 3] [--connections 32]
+
+One run starts a private redis-server (or uses ``--redis-url``), then two uvicorn servers on
+127.0.0.1, each one process:
+
+- **floor**: a bare Starlette endpoint returning the same response bytes the full path returns;
+- **full**: ``create_app`` with Redis, argon2id (OWASP profile), the REST handler with a real
+  ``sk_live_`` key of a tenant whose limits are high enough never to refuse (so every request
+  pays the whole path: key check, Redis-leased GCRA per key and tenant, monthly quota, data).
+
+Load comes from ``wrk`` (one thread) when installed, else a bounded asyncio/httpx loop. The two
+servers are measured alternately ``--runs`` times; the medians and their ratio are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# run as a script, bench/ would come first on sys.path and its modules could shadow packages
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+sys.path.insert(0, str(ROOT))
+
+PATH = "/v1/insider-selling/data?limit=20&min_score=4"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+# -- the two servers (run in child processes) --
+
+def serve_floor(port: int, body_file: Path) -> None:
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    body = body_file.read_bytes()
+
+    async def endpoint(request: Request) -> Response:
+        return Response(body, media_type="application/json")
+
+    app = Starlette(routes=[Route("/v1/insider-selling/data", endpoint, methods=["GET"])])
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def serve_full(port: int, redis_url: str, key_file: Path) -> None:
+    import uvicorn
+
+    from gql.app import create_app
+    from ingest.demo import DemoConfig, DemoSource
+    from insider_selling.settings import Settings
+
+    settings = Settings(redis_url=redis_url or None, argon2_profile="owasp", demo_coins=80, history_hours=192,
+                        log_level="warning")
+    app = create_app(settings, source=DemoSource(DemoConfig(seed=11, coins=80)), run_scheduler=False,
+                     prime=True, announce=lambda line: None)
+
+    async def main() -> None:
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                               access_log=False, lifespan="on"))
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.05)
+        services = app.state.services
+        while await services.leaderboard.current_run() is None:
+            services.leaderboard.invalidate()
+            await asyncio.sleep(0.1)
+        tenant = await services.keys.create_tenant(None, "bench", "enterprise",
+                                                   rate_limit_per_minute=1_000_000_000,
+                                                   quota_per_month=2_000_000_000)
+        issued = await services.keys.issue_key(None, tenant["tenant_id"], "bench", ["signals:read"])
+        key_file.write_text(issued.key)
+        await task
+
+    asyncio.run(main())
+
+
+# -- load --
+
+def load_wrk(url: str, key: str, seconds: float, connections: int) -> float:
+    out = subprocess.run(  # noqa: S603
+        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-H", f"Authorization: Bearer {key}", url],
+        capture_output=True, text=True, check=True).stdout
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        raise RuntimeError(f"{non2xx.group(1)} non-2xx responses from {url}")
+    match = re.search(r"Requests/sec:\s+([0-9.]+)", out)
+    assert match, out
+    return float(match.group(1))
+
+
+def load_httpx(url: str, key: str, seconds: float, connections: int) -> float:
+    import httpx
+
+    async def run() -> float:
+        count = 0
+        deadline = time.monotonic() + seconds
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        async with httpx.AsyncClient(limits=limits, headers={"Authorization": f"Bearer {key}"}) as client:
+            async def worker() -> None:
+                nonlocal count
+                while time.monotonic() < deadline:
+                    response = await client.get(url)
+                    if response.status_code != 200:
+                        raise RuntimeError(f"{response.status_code} from {url}")
+                    count += 1
+            started = time.monotonic()
+            await asyncio.gather(*(worker() for _ in range(connections)))
+            return count / (time.monotonic() - started)
+
+    return asyncio.run(run())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="alternating measurements of each server")
+    parser.add_argument("--seconds", type=float, default=3.0, help="seconds per measurement")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--redis-url", help="use this Redis instead of starting a private one")
+    parser.add_argument("--embedded", action="store_true",
+                        help="full path with the in-process limiter instead of Redis (for comparison)")
+    parser.add_argument("--serve", choices=["floor", "full"], help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve == "floor":
+        serve_floor(args.port, args.file)
+        return 0
+    if args.serve == "full":
+        serve_full(args.port, args.redis_url, args.file)
+        return 0
+
+    children: list[subprocess.Popen[bytes]] = []
+    workdir = Path(tempfile.mkdtemp(prefix="bench-auth-"))
+    try:
+        redis_url = args.redis_url
+        if redis_url is None:
+            binary = shutil.which("redis-server")
+            if binary is None:
+                print("redis-server is not installed; pass --redis-url", file=sys.stderr)
+                return 2
+            rport = free_port()
+            children.append(subprocess.Popen(  # noqa: S603
+                [binary, "--port", str(rport), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                 "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            wait_port(rport)
+            redis_url = f"redis://127.0.0.1:{rport}/0"
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        full_port, floor_port = free_port(), free_port()
+        key_file, body_file = workdir / "key", workdir / "body"
+        me = [sys.executable, str(Path(__file__).resolve())]
+        children.append(subprocess.Popen(  # noqa: S603
+            [*me, "--serve", "full", "--port", str(full_port), "--redis-url", "" if args.embedded else redis_url,
+             "--file", str(key_file)],
+            env=env))
+        wait_port(full_port)
+        deadline = time.monotonic() + 120
+        while not key_file.exists() or not key_file.read_text():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the full server did not become ready")
+            time.sleep(0.1)
+        key = key_file.read_text().strip()
+        import httpx
+
+        full_url = f"http://127.0.0.1:{full_port}{PATH}"
+        first = httpx.get(full_url, headers={"Authorization": f"Bearer {key}"})
+        assert first.status_code == 200, first.text
+        assert "ratelimit-limit" in first.headers
+        body_file.write_bytes(first.content)
+        children.append(subprocess.Popen(  # noqa: S603
+            [*me, "--serve", "floor", "--port", str(floor_port), "--file", str(body_file)], env=env))
+        wait_port(floor_port)
+        floor_url = f"http://127.0.0.1:{floor_port}{PATH}"
+
+        load = load_wrk if shutil.which("wrk") else load_httpx
+        tool = "wrk -t1" if load is load_wrk else "httpx"
+        load(full_url, key, 1.0, args.connections)  # warm-up both
+        load(floor_url, key, 1.0, args.connections)
+        floors, fulls = [], []
+        for _ in range(args.runs):
+            floors.append(load(floor_url, key, args.seconds, args.connections))
+            fulls.append(load(full_url, key, args.seconds, args.connections))
+        floor, full = statistics.median(floors), statistics.median(fulls)
+        print(f"load: {tool}, {args.connections} connections, {args.runs} x {args.seconds:g} s each, "
+              f"one uvicorn process per server, {len(first.content)} bytes per response")
+        print(f"floor (bare Starlette, same bytes): {floor:8.0f} req/s   runs: {[round(x) for x in floors]}")
+        what = "in-process limits" if args.embedded else "Redis limits"
+        print(f"full /v1 (auth + {what}):{' ' * (18 - len(what))}{full:8.0f} req/s   runs: {[round(x) for x in fulls]}")
+        print(f"ratio full / floor:                 {full / floor:8.3f}")
+        return 0
+    finally:
+        for child in reversed(children):
+            child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
