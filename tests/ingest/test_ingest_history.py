@@ -179,3 +179,56 @@ async def test_store_writes_history_only_into_gaps() -> None:
         (hour(4), "btc", 0.0001, 95_000.0),
         (hour(4), "wif", -0.0001, 3.0),
     ]
+
+
+@pytest.mark.parametrize(
+    ("venues", "source_venue", "wif", "pepe"),
+    [
+        # Hyperliquid lists PEPE as kPEPE: candleSnapshot closes 0.02125.. are per 1000 PEPE
+        (["hyperliquid", "htx"], "hyperliquid", [3.305, 3.205, 3.155], [2.125e-05, 2.085e-05, 2.045e-05]),
+        # HTX lists plain PEPE; its 60min kline ``id`` is the bar's open in seconds
+        (["htx", "mexc"], "htx", [3.31, 3.21, 3.16], [2.13e-05, 2.09e-05, 2.05e-05]),
+    ],
+)
+async def test_price_path_without_binance(
+    make_source: MakeSource, venues: list[str], source_venue: str, wif: list[float], pepe: list[float]
+) -> None:
+    """Coins listed only on venues without Binance-style klines still get their hourly path."""
+    source, _ = make_source(venues=venues, onchain=False)
+    batch = await source.collect(AT)
+    hours = [hour(3), hour(4), hour(5)]
+    for coin, closes in (("wif", wif), ("pepe", pepe)):
+        got = history(batch, source_venue, coin)
+        assert [at for at, s in sorted(got.items()) if s.price is not None] == hours
+        assert [got[h].price for h in hours] == pytest.approx(closes, rel=1e-9)
+    assert {s.venue for s in batch.history if s.price is not None} == {source_venue}
+    assert all(o.status == "ok" for o in batch.outcomes), [(o.venue, o.error) for o in batch.outcomes]
+
+
+async def test_htx_oi_history_in_usdt(make_source: MakeSource) -> None:
+    source, _ = make_source(venues=["htx", "mexc"], onchain=False)
+    batch = await source.collect(AT)
+    wif = history(batch, "htx", "wif")
+    got = [(at, s.open_interest_usd) for at, s in sorted(wif.items()) if s.open_interest_usd is not None]
+    assert got == [(hour(3), 3_000_000.0), (hour(4), 3_050_000.0), (hour(5), 3_100_000.0)]
+    pepe = history(batch, "htx", "pepe")
+    assert all(s.open_interest_usd is None for s in pepe.values())  # no hourly rows recorded
+
+
+async def test_htx_interval_comes_from_the_per_contract_funding_rate(make_source: MakeSource) -> None:
+    """The batch answer's ``next_funding_time`` is deprecated (null): the scan says 8 h, and only
+    candidates learn their real interval from ``v5/market/funding_rate``."""
+    source, _ = make_source()
+    batch = await source.collect(AT)
+    htx = {s.coin_id: s for s in batch.market if s.venue == "htx" and s.at == AT}
+    assert htx["wif"].funding_interval_hours == 4 and htx["pepe"].funding_interval_hours == 8
+    assert htx["btc"].funding_interval_hours == 8  # not a candidate: the documented default
+    broken = Recorded(
+        "v5/market/funding_rate?contract_code=WIF-USDT",
+        host="api.hbdm.vn",
+        body={"code": 200, "message": "Success", "data": []},
+    )
+    source, _ = make_source([broken])
+    batch = await source.collect(AT)
+    wif = next(s for s in batch.market if s.venue == "htx" and s.coin_id == "wif" and s.at == AT)
+    assert wif.funding_interval_hours == 8  # no per-contract answer: the default, never a guess
