@@ -31,11 +31,11 @@ import numpy as np
 
 __all__ = [
     "FORMAT_VERSION",
+    "MARKET_COLUMNS",
     "VENUES",
     "Coin",
     "MarketSample",
     "OnchainSample",
-    "MARKET_COLUMNS",
     "frame_coin_ids",
     "market_frames",
     "pack_column",
