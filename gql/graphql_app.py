@@ -84,6 +84,7 @@ class Document:
     fragments: dict[str, FragmentDefinitionNode] = field(default_factory=dict)
     introspection: bool = False
     public: dict[str | None, bool] = field(default_factory=dict)  # per operation: cacheable root fields
+    costs: dict[tuple[str | None, bytes], int] = field(default_factory=dict)  # (operation, variables) -> cost
 
     def operation(self, name: str | None) -> OperationDefinitionNode | None:
         if name is None and len(self.operations) == 1:
@@ -328,7 +329,7 @@ class GraphQLView(GraphQL[Context, None]):
         return (request.method == "GET" and "query" not in request.query_params
                 and "text/html" in request.headers.get("accept", ""))
 
-    async def handle_http(self, request: Request) -> Response:
+    async def handle_http(self, request: Request) -> Response | JSONBytes:
         started = time.perf_counter()
         request_id = new_request_id()
         if self._wants_ide(request):
@@ -401,7 +402,8 @@ class GraphQLView(GraphQL[Context, None]):
         headers.update(limits)
         return limits
 
-    async def _execute(self, request: Request, services: Any, principal: Any, headers: dict[str, str]) -> Response:
+    async def _execute(self, request: Request, services: Any, principal: Any,
+                       headers: dict[str, str]) -> JSONBytes:
         query, variables, name = await self._read(request)
         doc = self.documents.get(query)
         if doc.ast is None:
@@ -420,7 +422,12 @@ class GraphQLView(GraphQL[Context, None]):
                                headers={"Allow": "POST"})
         if operation.operation == OperationType.SUBSCRIPTION:
             raise RequestError(400, "use_websocket", "subscriptions run over graphql-transport-ws at /graphql")
-        requested = estimate(self._graphql_schema, operation, doc.fragments, variables).points
+        variables_key = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)
+        requested = doc.costs.get((name, variables_key), 0)
+        if not requested:
+            requested = estimate(self._graphql_schema, operation, doc.fragments, variables).points
+            if len(doc.costs) < 64:
+                doc.costs[(name, variables_key)] = requested
         if requested > MAX_COST:
             raise RequestError(400, "query_too_expensive",
                                f"this query may cost {requested}, above the maximum of {MAX_COST} per query "
@@ -432,7 +439,7 @@ class GraphQLView(GraphQL[Context, None]):
         if doc.public.get(operation.name.value if operation.name else None) and principal.has("signals:read"):
             run = await services.leaderboard.current_run()
             if run is not None:
-                key = (doc.normalized, name, orjson.dumps(variables, option=orjson.OPT_SORT_KEYS), run["run_id"])
+                key = (doc.normalized, name, variables_key, run["run_id"])
                 cached = self.responses.get(key)
                 if cached is not None:
                     cost = {"requested": requested, "actual": cached.actual, **_budget(limits)}
@@ -461,6 +468,21 @@ class GraphQLView(GraphQL[Context, None]):
         return self._respond(prefix, cost, status, headers)
 
     @staticmethod
-    def _respond(prefix: bytes, cost: dict[str, Any], status: int, headers: dict[str, str]) -> Response:
-        body = prefix + b',"extensions":' + orjson.dumps({"cost": cost}) + b"}"
-        return Response(body, status_code=status, media_type="application/json", headers=headers)
+    def _respond(prefix: bytes, cost: dict[str, Any], status: int, headers: dict[str, str]) -> JSONBytes:
+        return JSONBytes(prefix + b',"extensions":' + orjson.dumps({"cost": cost}) + b"}", status, headers)
+
+
+class JSONBytes:
+    """An already encoded JSON response sent as two ASGI messages (the hot path skips Starlette's
+    ``Response`` header machinery, which costs more than the cache lookup)."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, body: bytes, status: int, headers: dict[str, str]) -> None:
+        self.body, self.status, self.headers = body, status, headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw = [(b"content-type", b"application/json"), (b"content-length", str(len(self.body)).encode())]
+        raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()]
+        await send({"type": "http.response.start", "status": self.status, "headers": raw})
+        await send({"type": "http.response.body", "body": self.body})
