@@ -1,3 +1,4 @@
+# ruff: noqa: E402, ASYNC110
 """GraphQL benchmark: cold in-process execution and hot HTTP throughput.
 
     .venv/bin/python bench/graphql.py [--coins 600] [--repeat 7] [--requests 3000]
@@ -32,11 +33,11 @@ import time
 from datetime import datetime
 from typing import Any
 
-import orjson  # noqa: E402
-import strawberry  # noqa: E402
+import orjson
+import strawberry
 
-from gql.contract import COIN_FIELDS  # noqa: E402
-from gql.types import COIN_GRAPHQL_FIELDS, SUB_SCORES  # noqa: E402
+from gql.contract import COIN_FIELDS
+from gql.types import COIN_GRAPHQL_FIELDS, SUB_SCORES
 
 CAMEL = {snake: camel for camel, snake in COIN_GRAPHQL_FIELDS.items()}
 QUERY = ("{ insiderSelling(limit: 100) { count description signal { methodology updateFrequency exchanges } "
@@ -308,7 +309,7 @@ def hot(coins: int, total: int) -> tuple[float, float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--coins", type=int, default=600, help="demo market size (about 1 in 6 is listed)")
+    parser.add_argument("--coins", type=int, default=1300, help="demo market size (about 1 in 12 is listed)")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--requests", type=int, default=3000, help="requests per hot load run")
     args = parser.parse_args()

@@ -39,7 +39,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
         if cached is not None:
             return cached[1]
         middleware = self.middleware_manager
-        no_middleware = middleware is None or not middleware._middleware_resolvers  # noqa: SLF001
+        no_middleware = middleware is None or not middleware._middleware_resolvers
         plan: _Plan = []
         for response_name, details in grouped_field_set.items():
             node = details[0].node
@@ -82,7 +82,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
                         if coerced is not None and coerced is not Undefined:
                             results[response_name] = coerced
                             continue
-                except Exception:  # noqa: BLE001 - graphql-core reports it below, with its path
+                except Exception:  # noqa: S110 - graphql-core reports it below, with its path
                     pass
             results[response_name] = None  # keeps the response's field order
             slow[response_name] = details

@@ -58,7 +58,8 @@ _HISTORY_FIELDS = {"at": ("at",), "runId": ("run_id",), "score": ("score",),
                    "manipulationPhase": ("manipulation_phase",), "subScores": SUB_SCORES}
 
 
-def _children(nodes: Iterable[FieldNode], fragments: Mapping[str, FragmentDefinitionNode]) -> dict[str, list[FieldNode]]:
+def _children(nodes: Iterable[FieldNode],
+              fragments: Mapping[str, FragmentDefinitionNode]) -> dict[str, list[FieldNode]]:
     """The fields selected directly under ``nodes`` (through fragments), by field name."""
     out: dict[str, list[FieldNode]] = {}
     seen: set[str] = set()
@@ -241,7 +242,8 @@ async def score_history(
     page = docs[:first]
     edges = [ScoreHistoryEdge(cursor=encode_cursor(d), node=ScoreHistory.from_doc(d)) for d in page]
     return ScoreHistoryConnection(
-        edges=edges, page_info=PageInfo(has_next_page=len(docs) > first, end_cursor=edges[-1].cursor if edges else None),
+        edges=edges,
+        page_info=PageInfo(has_next_page=len(docs) > first, end_cursor=edges[-1].cursor if edges else None),
     )
 
 

@@ -91,7 +91,8 @@ class Query(AdminQuery):
                       description="A coin's scores over succeeded runs, newest first, as a Relay connection.")
     async def score_history(
         self, info: Info[Context, None], coin_id: strawberry.ID,
-        from_: Annotated[datetime | None, strawberry.argument(name="from", description="Earliest run time (inclusive).")] = None,
+        from_: Annotated[datetime | None,
+                         strawberry.argument(name="from", description="Earliest run time (inclusive).")] = None,
         to: Annotated[datetime | None, strawberry.argument(description="Latest run time (inclusive).")] = None,
         first: Annotated[int, strawberry.argument(description=f"Page size, 1 to {resolvers.MAX_FIRST}.")] = 100,
         after: Annotated[str | None, strawberry.argument(description="endCursor of the previous page.")] = None,

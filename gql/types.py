@@ -160,7 +160,8 @@ class Coin(_FromDoc):
     def sub_scores(self) -> SubScores:
         return SubScores.from_doc(self.__dict__)
 
-    @strawberry.field(description="Per-venue funding (raw and per hour, with interval), OI and basis at the latest run.")
+    @strawberry.field(
+        description="Per-venue funding (raw and per hour, with interval), OI and basis at the latest run.")
     def venues(self) -> list[Venue]:
         return [Venue.from_doc(v) for v in self.__dict__.get("venues") or ()]
 
@@ -169,7 +170,8 @@ class Coin(_FromDoc):
         self,
         info: Info[Context, None],
         first: Annotated[int, strawberry.argument(description="How many, 1 to 500.")] = 100,
-        before: Annotated[datetime | None, strawberry.argument(description="Only runs strictly before this time.")] = None,
+        before: Annotated[datetime | None,
+                          strawberry.argument(description="Only runs strictly before this time.")] = None,
     ) -> list[ScoreHistory]:
         from gql.resolvers import coin_history
 
