@@ -11,19 +11,24 @@ arithmetic inside one process.
 **The hot path.** A Redis round trip per request would cost about half the throughput, so a worker
 *leases* tokens: one script call charges ``n`` tokens and the worker spends them locally.
 
-- ``n`` starts at 1 for a key and doubles (up to ``lease_max``) each time a lease is used up
-  within its lifetime; an idle key therefore never holds more than one token.
+- ``n`` starts at 1 for a key and doubles (up to ``lease_max``, default 64) each time a lease is
+  used up within its lifetime; an idle key therefore never holds more than one token.
 - ``n`` is never more than an eighth of what is left in the tightest of the three buckets (and at
   least 1), so near a limit every request goes to Redis and the limit is exact there.
-- A lease lives ``lease_ttl`` seconds; unused tokens are then given back (TAT moved back, quota
-  decremented) by the next call for that key or by :meth:`RateLimiter.sweep`.
+- While a key's batch was granted in full, the next one is fetched in the background once half of
+  it is spent, so requests do not wait for Redis.
+- A lease lives ``lease_ttl`` seconds (default 1); unused tokens are then given back (TAT moved
+  back, quota decremented) by the next call for that key or by :meth:`RateLimiter.sweep`, and all
+  of them at shutdown.
 
-**Accuracy bound.** Tokens are charged before they are spent, so the cluster never admits more
-than the limit allows, except that a token may be spent up to ``lease_ttl`` after it was charged:
-over any window the excess is at most ``lease_max`` per worker and key (and 0 once a bucket is
-within ``8 × workers`` tokens of empty, where leases are single tokens). The opposite error, a
-request refused while another worker still holds unused tokens, is bounded by the other workers'
-leases (each ≤ 1/8 of what was left when it was taken) and lasts at most ``lease_ttl``.
+**Accuracy bound.** Tokens are charged in Redis before they are spent, so the cluster never admits
+more than the limit allows over a window, plus the tokens workers held when the window began: at
+most ``1.5 × lease_max`` per worker and key, and none once a bucket is within ``8 × workers`` tokens
+of empty (there leases are single tokens, charged per request). The opposite error, a request
+refused while another worker still holds unused tokens, is bounded by those same leases (each
+at most 1/8 of what was left when it was taken) and lasts at most ``lease_ttl``. Headers are
+computed locally from the last Redis answer: ``RateLimit-Remaining`` may lag other workers' use by
+up to their leases.
 
 **Redis unreachable.** ``failure_mode="open"`` (the default) falls back to the in-process limiter,
 so each worker enforces the limits on its own traffic (a cluster of N workers admits at most N times
@@ -257,7 +262,7 @@ class RateLimiter:
         self,
         backend: Backend,
         *,
-        lease_max: int = 32,
+        lease_max: int = 64,
         lease_ttl: float = 1.0,
         failure_mode: Literal["open", "closed"] = "open",
         retry_interval: float = 1.0,
@@ -287,7 +292,7 @@ class RateLimiter:
         if lease is not None and lease.tokens >= cost and now < lease.expires:
             lease.tokens -= cost
             self.usage[(principal.tenant_id, lease.month)] += cost
-            if lease.ample and lease.tokens <= lease.want >> 2 and not lease.prefetching:
+            if lease.ample and lease.tokens <= lease.want >> 1 and not lease.prefetching:
                 self._start_prefetch(principal, lease)
             return headers(lease.limit, lease.remaining + lease.tokens, lease.reset_at - now)
         if lease is None:
@@ -308,7 +313,7 @@ class RateLimiter:
     async def _prefetch(self, principal: Principal, lease: _Lease) -> None:
         try:
             async with lease.lock:
-                if lease.tokens > lease.want >> 2 or self._clock() >= lease.expires:
+                if lease.tokens > lease.want >> 1 or self._clock() >= lease.expires:
                     return  # a refill happened meanwhile, or the lease is gone
                 try:
                     grant = await self._acquire(_request(principal), lease.want, 0)
