@@ -101,7 +101,9 @@ def serve_full(port: int, redis_url: str, key_file: Path) -> None:
         key_file.write_text(issued.key)
         await task
 
-    asyncio.run(main())
+    import uvloop  # what uvicorn.run uses for the floor server too
+
+    uvloop.run(main())
 
 
 # -- load --
@@ -218,9 +220,8 @@ def main() -> int:
         print(f"ratio full / floor:                 {full / floor:8.3f}")
         return 0
     finally:
-        for child in reversed(children):
+        for child in reversed(children):  # the servers first, Redis last
             child.send_signal(signal.SIGTERM)
-        for child in children:
             try:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:

@@ -222,7 +222,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             with contextlib.suppress(Exception):
-                await flush(authenticator, ratelimiter, repo)
+                await flush(authenticator, ratelimiter, repo, final=True)
             await services.updates.aclose()
             if services.cycle is not None:
                 await services.cycle.source.aclose()
