@@ -65,7 +65,8 @@ BACKEND_ERRORS = (OSError, asyncio.TimeoutError, RedisConnectionError, RedisTime
 
 # KEYS: key bucket, tenant bucket, month counter.
 # ARGV: key interval µs, key limit, tenant interval µs, tenant limit, quota, seconds to month end,
-#       tokens wanted, divisor, tokens to give back (a previous lease's unused ones).
+#       tokens wanted, divisor, tokens to give back (a previous lease's unused ones), tokens needed
+#       (the request's cost: fewer is a refusal).
 # Returns {granted, key remaining, key reset µs, tenant remaining, tenant reset µs, quota remaining,
 #          retry after µs}.
 ACQUIRE = """
@@ -75,6 +76,7 @@ local kT, kL = tonumber(ARGV[1]), tonumber(ARGV[2])
 local tT, tL = tonumber(ARGV[3]), tonumber(ARGV[4])
 local quota, month_left = tonumber(ARGV[5]), tonumber(ARGV[6])
 local want, div, back = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local need = tonumber(ARGV[10])
 local function tat_of(key)
   local v = tonumber(redis.call('GET', key) or '0')
   if v < now then return now end
@@ -93,12 +95,12 @@ local qa = quota - used
 local avail = math.min(ka, ta, qa)
 local n = 0
 local retry = 0
-if avail < 1 then
-  if ka < 1 then retry = math.max(retry, ktat + kT - kT * kL - now) end
-  if ta < 1 then retry = math.max(retry, ttat + tT - tT * tL - now) end
-  if qa < 1 then retry = math.max(retry, month_left * 1000000) end
-else
-  n = math.min(want, math.max(1, math.floor(avail / div)))
+if avail < need or avail < 1 then
+  if ka < need then retry = math.max(retry, ktat + need * kT - kT * kL - now) end
+  if ta < need then retry = math.max(retry, ttat + need * tT - tT * tL - now) end
+  if qa < need then retry = math.max(retry, month_left * 1000000) end
+elseif want > 0 then
+  n = math.min(want, math.max(need, math.floor(avail / div)))
   ktat = ktat + n * kT
   ttat = ttat + n * tT
   used = used + n
@@ -157,7 +159,7 @@ class Grant:
 
 
 class Backend(Protocol):
-    async def acquire(self, req: Request, want: int, give_back: int) -> Grant: ...
+    async def acquire(self, req: Request, want: int, give_back: int, need: int = 1) -> Grant: ...
 
 
 class RedisBackend:
@@ -169,7 +171,7 @@ class RedisBackend:
         self._script = redis.register_script(ACQUIRE)
         self.calls = 0
 
-    async def acquire(self, req: Request, want: int, give_back: int) -> Grant:
+    async def acquire(self, req: Request, want: int, give_back: int, need: int = 1) -> Grant:
         month, month_left = month_window(datetime.now(UTC))
         self.calls += 1
         out = await self._script(
@@ -177,7 +179,7 @@ class RedisBackend:
                   f"{self.prefix}:q:{req.tenant_id}:{month}"],
             args=[interval_us(req.key_per_minute), req.key_per_minute,
                   interval_us(req.tenant_per_minute), req.tenant_per_minute,
-                  req.per_month, month_left, want, DIVISOR, give_back],
+                  req.per_month, month_left, want, DIVISOR, give_back, min(need, want)],
         )
         n, kr, kreset, tr, treset, qr, retry = (int(v) for v in out)
         return Grant(n, kr, kreset / MICRO, tr, treset / MICRO, qr, float(month_left), retry / MICRO)
@@ -192,10 +194,11 @@ class LocalBackend:
         self._tat: dict[str, int] = {}
         self._used: dict[tuple[str, str], int] = {}
 
-    async def acquire(self, req: Request, want: int, give_back: int) -> Grant:
-        return self.acquire_now(req, want, give_back)
+    async def acquire(self, req: Request, want: int, give_back: int, need: int = 1) -> Grant:
+        return self.acquire_now(req, want, give_back, need)
 
-    def acquire_now(self, req: Request, want: int, give_back: int) -> Grant:
+    def acquire_now(self, req: Request, want: int, give_back: int, need: int = 1) -> Grant:
+        need = min(need, want)
         now = int(self._clock() * MICRO)
         month, month_left = month_window(datetime.fromtimestamp(now / MICRO, UTC))
         kT, kL = interval_us(req.key_per_minute), req.key_per_minute
@@ -213,15 +216,15 @@ class LocalBackend:
         qa = req.per_month - used
         avail = min(ka, ta, qa)
         n, retry = 0, 0
-        if avail < 1:
-            if ka < 1:
-                retry = max(retry, ktat + kT - kT * kL - now)
-            if ta < 1:
-                retry = max(retry, ttat + tT - tT * tL - now)
-            if qa < 1:
+        if avail < need or avail < 1:
+            if ka < need:
+                retry = max(retry, ktat + need * kT - kT * kL - now)
+            if ta < need:
+                retry = max(retry, ttat + need * tT - tT * tL - now)
+            if qa < need:
                 retry = max(retry, month_left * MICRO)
-        else:
-            n = min(want, max(1, avail // DIVISOR))
+        elif want > 0:
+            n = min(want, max(need, avail // DIVISOR))
             ktat += n * kT
             ttat += n * tT
             used += n
@@ -237,7 +240,8 @@ class _Lease:
     tokens: int = 0
     want: int = 1
     expires: float = 0.0  # monotonic
-    denied_until: float = 0.0
+    denied_until: float = 0.0  # a refusal is remembered this long (≤ lease_ttl) ...
+    denied_cost: int = 1  # ... for requests costing at least this much
     retry_at: float = 0.0
     limit: int = 0
     remaining: int = 0  # of the binding constraint, after the grant, our unused tokens excluded
@@ -335,7 +339,7 @@ class RateLimiter:
             lease.tokens -= cost
             self.usage[(principal.tenant_id, lease.month)] += cost
             return headers(lease.limit, lease.remaining + lease.tokens, lease.reset_at - now)
-        if now < lease.denied_until:
+        if now < lease.denied_until and cost >= lease.denied_cost:
             raise RateLimited(lease.retry_at - now,
                               headers(lease.limit, 0, max(lease.reset_at, lease.retry_at) - now))
         expired_unused = lease.tokens if now >= lease.expires else 0
@@ -346,18 +350,17 @@ class RateLimiter:
         lease.principal = principal
         req = _request(principal)
         want = max(cost, lease.want)
-        grant = await self._acquire(req, want, lease.tokens)
+        grant = await self._acquire(req, want, lease.tokens, cost)
         lease.tokens = 0
         now = self._clock()
         limit, remaining, reset = grant.binding(req)
         lease.limit, lease.remaining, lease.reset_at = limit, remaining, now + reset
         lease.month = month_window(datetime.now(UTC))[0]
-        if grant.granted < cost:
-            # tokens granted below cost (cost > 1 near a limit) go back with the next call
-            lease.tokens, lease.expires = grant.granted, now
+        if grant.granted < cost:  # refused: nothing was charged
             lease.retry_at = now + grant.retry_after
             lease.denied_until = now + min(grant.retry_after, self.lease_ttl)
-            raise RateLimited(grant.retry_after, headers(limit, 0, max(reset, grant.retry_after)))
+            lease.denied_cost = cost
+            raise RateLimited(grant.retry_after, headers(limit, remaining, max(reset, grant.retry_after)))
         lease.tokens = grant.granted - cost
         lease.expires = now + self.lease_ttl
         # the backend had plenty (it granted the whole batch): refill ahead of need from now on
@@ -365,22 +368,22 @@ class RateLimiter:
         self.usage[(principal.tenant_id, lease.month)] += cost
         return headers(limit, remaining + lease.tokens, reset)
 
-    async def _acquire(self, req: Request, want: int, give_back: int) -> Grant:
+    async def _acquire(self, req: Request, want: int, give_back: int, need: int = 1) -> Grant:
         if self.backend is self.fallback or self._clock() < self._down_until:
-            return await self._degraded(req, want, give_back)
+            return await self._degraded(req, want, give_back, need)
         try:
-            return await self.backend.acquire(req, want, give_back)
+            return await self.backend.acquire(req, want, give_back, need)
         except BACKEND_ERRORS as exc:
             self.backend_errors += 1
             self._down_until = self._clock() + self.retry_interval
             log.warning("rate limit store unreachable; failure mode %s", self.failure_mode,
                         extra={"error": type(exc).__name__})
-            return await self._degraded(req, want, give_back)
+            return await self._degraded(req, want, give_back, need)
 
-    async def _degraded(self, req: Request, want: int, give_back: int) -> Grant:
+    async def _degraded(self, req: Request, want: int, give_back: int, need: int = 1) -> Grant:
         if self.failure_mode == "closed" and self.backend is not self.fallback:
             raise LimiterUnavailable(max(0.0, self._down_until - self._clock()) or self.retry_interval)
-        return self.fallback.acquire_now(req, want, give_back)
+        return self.fallback.acquire_now(req, want, give_back, need)
 
     async def drain(self) -> None:
         """Wait for the batches being fetched ahead (tests; shutdown)."""

@@ -132,6 +132,30 @@ async def test_in_process_limiter_raises_with_headers() -> None:
 
 
 @pytest.mark.redis
+@pytest.mark.parametrize("shared", [True, False])
+async def test_costly_requests_near_the_limit(redis_url: str, shared: bool) -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(redis_url)
+    try:
+        limiter = RateLimiter(RedisBackend(client) if shared else LocalBackend())
+        p = principal(rpm=40)
+        for expected in (30, 20, 10, 0):  # a GraphQL query costing 10 tokens
+            assert (await limiter.check(p, cost=10))["RateLimit-Remaining"] == str(expected)
+        with pytest.raises(RateLimited) as info:
+            await limiter.check(p, cost=10)
+        assert 14 < info.value.retry_after <= 15  # 10 tokens at 1.5 s each
+        cheap = principal(key="key_b", tenant="ten_b", rpm=40)
+        for _ in range(35):
+            await limiter.check(cheap)
+        with pytest.raises(RateLimited):
+            await limiter.check(cheap, cost=10)  # 5 left: refused, and nothing charged
+        assert (await limiter.check(cheap, cost=5))["RateLimit-Remaining"] == "0"
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.redis
 async def test_limit_is_exact_across_two_instances(redis_url: str) -> None:
     async with cluster(redis_url=redis_url) as c:
         tenant = await new_tenant(c.a, c.admin_key, "metered", "free", rpm=12)
