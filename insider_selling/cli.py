@@ -118,6 +118,33 @@ def _admin_bootstrap(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(go())
 
 
+def _admin_tenants(args: argparse.Namespace, settings: Settings) -> int:
+    """``admin tenants|keys|audit …`` (see ``tenants/commands.py``)."""
+    if settings.embedded:
+        print("error: admin tenants/keys/audit need MONGODB_URI (the embedded store lives inside "
+              "`serve`; use the GraphQL admin operations there)", file=sys.stderr)
+        return 2
+
+    async def go() -> int:
+        from store import open_store
+        from tenants import commands
+
+        store = await open_store(settings.mongodb_uri, settings.mongodb_database)
+        redis = None
+        if settings.redis_url:
+            import redis.asyncio as aioredis
+
+            redis = aioredis.from_url(settings.redis_url, socket_connect_timeout=2.0, socket_timeout=2.0)
+        try:
+            return await commands.run(args, store.db, argon2_profile=settings.argon2_profile, redis=redis)
+        finally:
+            if redis is not None:
+                await redis.aclose()
+            await store.aclose()
+
+    return asyncio.run(go())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="insider-selling",
@@ -165,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     admin_sub = admin.add_subparsers(dest="admin_command", required=True, metavar="ADMIN_COMMAND")
     boot = admin_sub.add_parser("bootstrap", help="create the first admin key (MongoDB) and print it once")
     boot.set_defaults(handler=_admin_bootstrap)
+    from tenants.commands import add_arguments as add_admin_arguments
+
+    add_admin_arguments(admin_sub, _admin_tenants)
     return parser
 
 
