@@ -26,6 +26,7 @@ async def ensure_indexes(db: Any, *, snapshot_retention_days: int = 30) -> None:
     await db["tenants"].create_index([("tenant_id", 1)], unique=True)
     await db["api_keys"].create_index([("key_id", 1)], unique=True)
     await db["api_keys"].create_index([("tenant_id", 1)])
-    await db["audit_log"].create_index([("tenant_id", 1), ("at", -1)])
-    await db["audit_log"].create_index([("at", -1)])
+    # audit entries are paged newest first by "seq" (time-ordered, unique), per tenant or overall
+    await db["audit_log"].create_index([("tenant_id", 1), ("seq", -1)])
+    await db["audit_log"].create_index([("seq", -1)])
     await db["usage"].create_index([("tenant_id", 1), ("month", 1)], unique=True)
