@@ -250,3 +250,35 @@ async def test_audit_log_pages() -> None:
         assert code == "parameter_invalid"
         code, _ = error_of(await inst.gql(admin, AUDIT, first=0))
         assert code == "parameter_invalid"
+
+
+@pytest.mark.redis
+async def test_admin_operations_through_the_graphql_endpoint(redis_url: str) -> None:
+    """The same operations through ``/graphql`` (the root schema merges AdminQuery/AdminMutation),
+    on two instances sharing one store and one Redis."""
+    async with cluster(redis_url=redis_url) as c:
+        await asyncio.wait_for(c.b.services.bus.subscribed.wait(), 5)
+        created = await c.a.http_gql(c.admin_key, CREATE_TENANT, name="over-http", plan="free", rpm=None,
+                                     quota=None)
+        assert not created.get("errors"), created
+        tenant = created["data"]["createTenant"]["id"]
+        issued = await c.a.http_gql(c.admin_key, ISSUE, tenantId=tenant, name="http", scopes=["keys:manage"])
+        key = issued["data"]["issueApiKey"]["key"]
+        key_id = issued["data"]["issueApiKey"]["apiKey"]["keyId"]
+        viewer = await c.b.http_gql(key, "{ viewer { tenant { id name } apiKey { keyId scopes } } }")
+        assert viewer["data"]["viewer"] == {"tenant": {"id": tenant, "name": "over-http"},
+                                            "apiKey": {"keyId": key_id, "scopes": ["keys:manage"]}}
+        response = await c.b.http.post("/graphql", json={"query": "{ viewer { apiKey { keyId } } }"},
+                                       headers={"Authorization": f"Bearer {key}"})
+        assert int(response.headers["RateLimit-Limit"]) == 60  # free plan
+        other = await c.a.http_gql(key, LIST_KEYS, tenantId=c.a.app.state.bootstrap[1].record["tenant_id"])
+        assert error_of(other)[0] == "not_found"
+        revoked = await c.a.http_gql(key, REVOKE, keyId=key_id)  # a key may revoke itself
+        assert revoked["data"]["revokeApiKey"]["state"] == "REVOKED"
+
+        async def refused_on_b() -> bool:
+            r = await c.b.http.post("/graphql", json={"query": "{ viewer { apiKey { keyId } } }"},
+                                    headers={"Authorization": f"Bearer {key}"})
+            return r.status_code == 401
+
+        assert await eventually(refused_on_b, timeout=1.0) < 1.0
