@@ -88,7 +88,7 @@ def serve_full(port: int, redis_url: str, key_file: Path) -> None:
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                                access_log=False, lifespan="on"))
         task = asyncio.create_task(server.serve())
-        while not server.started:
+        while not server.started:  # noqa: ASYNC110 - uvicorn offers no event for it
             await asyncio.sleep(0.05)
         services = app.state.services
         while await services.leaderboard.current_run() is None:
@@ -98,7 +98,7 @@ def serve_full(port: int, redis_url: str, key_file: Path) -> None:
                                                    rate_limit_per_minute=1_000_000_000,
                                                    quota_per_month=2_000_000_000)
         issued = await services.keys.issue_key(None, tenant["tenant_id"], "bench", ["signals:read"])
-        key_file.write_text(issued.key)
+        await asyncio.to_thread(key_file.write_text, issued.key)
         await task
 
     import uvloop  # what uvicorn.run uses for the floor server too
@@ -109,9 +109,10 @@ def serve_full(port: int, redis_url: str, key_file: Path) -> None:
 # -- load --
 
 def load_wrk(url: str, key: str, seconds: float, connections: int) -> float:
-    out = subprocess.run(  # noqa: S603
-        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-H", f"Authorization: Bearer {key}", url],
-        capture_output=True, text=True, check=True).stdout
+    wrk = shutil.which("wrk") or "wrk"
+    command = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s",
+               "-H", f"Authorization: Bearer {key}", url]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout  # noqa: S603
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if non2xx:
         raise RuntimeError(f"{non2xx.group(1)} non-2xx responses from {url}")

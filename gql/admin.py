@@ -226,7 +226,7 @@ class AdminQuery:
             id=strawberry.ID(e["event_id"]), at=e["at"], action=e["action"], actor=e["actor"],
             actor_key_id=e.get("actor_key_id"), tenant_id=strawberry.ID(e["tenant_id"]),
             target_type=e["target_type"], target_id=strawberry.ID(e["target_id"]),
-            details=e.get("details") or {})) for e in entries]
+            details=JSON(e.get("details") or {}))) for e in entries]
         return AuditLogConnection(edges=edges, has_next_page=more,
                                   end_cursor=edges[-1].cursor if edges else None)
 

@@ -101,7 +101,7 @@ async def run(args: argparse.Namespace, db: Any, *, argon2_profile: str = "owasp
         if redis is not None:
             try:
                 await redis.publish(CHANNEL, key_id)
-            except Exception as exc:  # noqa: BLE001 - stored already; caches expire within minutes
+            except Exception as exc:
                 err.write(f"warning: could not broadcast the change to running workers: {exc}\n")
 
     service = KeyService(TenantRepository(db), KeyHasher(argon2_profile),  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ applied to its authenticator directly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -41,7 +42,7 @@ class KeyChangeBus:
             return
         try:
             await self.redis.publish(self.channel, key_id)
-        except Exception as exc:  # noqa: BLE001 - the change is stored; only the broadcast failed
+        except Exception as exc:
             log.warning("key change broadcast of %s failed: %s", key_id, type(exc).__name__)
 
     async def listen(self) -> None:
@@ -62,12 +63,10 @@ class KeyChangeBus:
                         self.received += 1
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - reconnect on any transport error
+            except Exception as exc:
                 self.subscribed.clear()
                 log.warning("key change listener reconnecting after %s: %s", type(exc).__name__, exc)
                 await asyncio.sleep(self.reconnect_delay)
             finally:
-                try:
+                with contextlib.suppress(Exception):
                     await pubsub.aclose()
-                except Exception:  # noqa: BLE001, S110
-                    pass

@@ -49,5 +49,5 @@ async def run_upkeep(authenticator: Authenticator, limiter: RateLimiter | None, 
             next_flush = time.monotonic() + flush_seconds
             try:
                 await flush(authenticator, limiter, repo)
-            except Exception as exc:  # noqa: BLE001 - retried at the next flush
+            except Exception as exc:
                 log.warning("usage flush failed", extra={"error": type(exc).__name__})

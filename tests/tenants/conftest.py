@@ -77,8 +77,8 @@ def error_of(body: dict[str, Any]) -> tuple[str, str]:
     return error.get("extensions", {}).get("code"), error["message"]
 
 
-async def _wait_run(app: Any, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
+async def _wait_run(app: Any, within: float = 60.0) -> None:
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if await app.state.services.leaderboard.current_run() is not None:
             return
@@ -125,14 +125,14 @@ async def cluster(**overrides: Any) -> AsyncIterator[Cluster]:
         await store.aclose()
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float, step: float = 0.02) -> float:
-    """Poll ``check`` until it is true; return the seconds it took, or fail after ``timeout``."""
+async def eventually(check: Callable[[], Awaitable[bool]], within: float, step: float = 0.02) -> float:
+    """Poll ``check`` until it is true; return the seconds it took, or fail after ``within`` s."""
     started = time.monotonic()
     while True:
         if await check():
             return time.monotonic() - started
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"condition not met within {timeout} s")
+        if time.monotonic() - started > within:
+            raise AssertionError(f"condition not met within {within} s")
         await asyncio.sleep(step)
 
 
@@ -147,7 +147,8 @@ ROTATE = """mutation($keyId: ID!, $grace: Int!) { rotateApiKey(keyId: $keyId, gr
 REVOKE = """mutation($keyId: ID!) { revokeApiKey(keyId: $keyId) { keyId state revokedAt } }"""
 LIST_KEYS = """query($tenantId: ID!) { apiKeys(tenantId: $tenantId) {
   keyId tenantId name scopes state createdAt lastUsedAt expiresAt revokedAt graceUntil replacedBy } }"""
-AUDIT = """query($tenantId: ID, $first: Int, $after: String) { auditLog(tenantId: $tenantId, first: $first, after: $after) {
+AUDIT = """query($tenantId: ID, $first: Int, $after: String) {
+  auditLog(tenantId: $tenantId, first: $first, after: $after) {
   edges { cursor node { id at action actor actorKeyId tenantId targetType targetId details } }
   hasNextPage endCursor } }"""
 

@@ -118,7 +118,7 @@ async def test_failed_attempts_over_http_get_429() -> None:
 
 
 async def test_warm_cache_skips_argon2_and_honours_expiry_and_forget() -> None:
-    client, auth, service, key = await _setup()
+    _client, auth, service, key = await _setup()
     calls = 0
     verify = auth.hasher.verify
 
