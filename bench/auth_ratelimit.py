@@ -106,6 +106,51 @@ def serve_full(port: int, redis_url: str, key_file: Path) -> None:
     uvloop.run(main())
 
 
+# -- the cost of authentication + rate limiting alone, in-process --
+
+def tenant_path_cost(redis_url: str, requests: int = 20_000) -> tuple[float, int]:
+    """Microseconds per request of ``Authenticator.authenticate`` (warm key) plus
+    ``RateLimiter.check`` (Redis leases), and the Redis calls it made."""
+    import redis.asyncio as aioredis
+    import uvloop
+
+    from store.memory import MemoryClient
+    from tenants.auth import Authenticator
+    from tenants.hashing import KeyHasher
+    from tenants.ratelimit import RateLimiter, RedisBackend
+    from tenants.repository import TenantRepository
+    from tenants.service import KeyService
+
+    async def run() -> tuple[float, int]:
+        repo = TenantRepository(MemoryClient()["bench"])
+        hasher = KeyHasher("owasp")
+        service = KeyService(repo, hasher)
+        tenant = await service.create_tenant(None, "bench", "enterprise", rate_limit_per_minute=1_000_000_000,
+                                             quota_per_month=2_000_000_000)
+        issued = await service.issue_key(None, tenant["tenant_id"], "bench", ["signals:read"])
+        auth = Authenticator(repo, hasher)
+        client = aioredis.from_url(redis_url)
+        backend = RedisBackend(client, prefix="bench:rl")
+        limiter = RateLimiter(backend)
+        header = f"Bearer {issued.key}"
+        try:
+            for _ in range(200):
+                await limiter.check(await auth.authenticate(header, "127.0.0.1"))
+            calls = backend.calls
+            started = time.perf_counter()
+            for i in range(requests):
+                await limiter.check(await auth.authenticate(header, "127.0.0.1"))
+                if i % 4 == 0:
+                    await asyncio.sleep(0)  # as between requests: lets the batch fetched ahead land
+            elapsed = time.perf_counter() - started
+            await limiter.drain()
+            return elapsed / requests * 1e6, backend.calls - calls
+        finally:
+            await client.aclose()
+
+    return uvloop.run(run())
+
+
 # -- load --
 
 def load_wrk(url: str, key: str, seconds: float, connections: int) -> float:
@@ -204,6 +249,7 @@ def main() -> int:
         wait_port(floor_port)
         floor_url = f"http://127.0.0.1:{floor_port}{PATH}"
 
+        cost_us, redis_calls = tenant_path_cost(redis_url)
         load = load_wrk if shutil.which("wrk") else load_httpx
         tool = "wrk -t1" if load is load_wrk else "httpx"
         load(full_url, key, 1.0, args.connections)  # warm-up both
@@ -219,6 +265,8 @@ def main() -> int:
         what = "in-process limits" if args.embedded else "Redis limits"
         print(f"full /v1 (auth + {what}):{' ' * (18 - len(what))}{full:8.0f} req/s   runs: {[round(x) for x in fulls]}")
         print(f"ratio full / floor:                 {full / floor:8.3f}")
+        print(f"auth + limits alone, in-process:    {cost_us:8.1f} us/request (warm key, Redis leases: "
+              f"{redis_calls} Redis calls per 20000 requests); the floor is {1e6 / floor:.1f} us/request")
         return 0
     finally:
         for child in reversed(children):  # the servers first, Redis last

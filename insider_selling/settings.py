@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     redis_failure_mode: Literal["open", "closed"] = Field(
         default="open", validation_alias="INSIDER_RATELIMIT_REDIS_FAILURE"
     )
-    ratelimit_lease_max: int = Field(default=64, ge=1, le=1000, validation_alias="INSIDER_RATELIMIT_LEASE_MAX")
+    ratelimit_lease_max: int = Field(default=128, ge=1, le=1000, validation_alias="INSIDER_RATELIMIT_LEASE_MAX")
     ratelimit_lease_ttl: float = Field(default=1.0, gt=0, le=60, validation_alias="INSIDER_RATELIMIT_LEASE_TTL")
     redis_timeout: float = Field(default=0.25, gt=0, le=30, validation_alias="INSIDER_REDIS_TIMEOUT")
     last_used_flush_seconds: float = Field(

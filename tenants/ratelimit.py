@@ -11,20 +11,22 @@ arithmetic inside one process.
 **The hot path.** A Redis round trip per request would cost about half the throughput, so a worker
 *leases* tokens: one script call charges ``n`` tokens and the worker spends them locally.
 
-- ``n`` starts at 1 for a key and doubles (up to ``lease_max``, default 64) each time a lease is
+- ``n`` starts at 1 for a key and doubles (up to ``lease_max``, default 128) each time a lease is
   used up within its lifetime; an idle key therefore never holds more than one token.
 - ``n`` is never more than an eighth of what is left in the tightest of the three buckets (and at
   least 1), so near a limit every request goes to Redis and the limit is exact there.
-- While a key's batch was granted in full, the next one is fetched in the background once half of
-  it is spent, so requests do not wait for Redis.
+- While a key's batch was granted in full, the next one is fetched in the background as soon as
+  the current one is being spent (double buffering), so requests do not wait for Redis: on a
+  saturated 2-core machine a Redis answer takes ~20 ms to come back through a busy event loop.
 - A lease lives ``lease_ttl`` seconds (default 1); unused tokens are then given back (TAT moved
   back, quota decremented) by the next call for that key or by :meth:`RateLimiter.sweep`, and all
   of them at shutdown.
 
 **Accuracy bound.** Tokens are charged in Redis before they are spent, so the cluster never admits
 more than the limit allows over a window, plus the tokens workers held when the window began: at
-most ``1.5 × lease_max`` per worker and key, and none once a bucket is within ``8 × workers`` tokens
-of empty (there leases are single tokens, charged per request). The opposite error, a request
+most ``2 × lease_max`` per worker and key, each batch at most 1/8 of what the bucket had left, and
+none once a bucket is within ``16`` tokens of empty (there leases are single tokens, charged per
+request). The opposite error, a request
 refused while another worker still holds unused tokens, is bounded by those same leases (each
 at most 1/8 of what was left when it was taken) and lasts at most ``lease_ttl``. Headers are
 computed locally from the last Redis answer: ``RateLimit-Remaining`` may lag other workers' use by
@@ -266,7 +268,7 @@ class RateLimiter:
         self,
         backend: Backend,
         *,
-        lease_max: int = 64,
+        lease_max: int = 128,
         lease_ttl: float = 1.0,
         failure_mode: Literal["open", "closed"] = "open",
         retry_interval: float = 1.0,
@@ -296,7 +298,7 @@ class RateLimiter:
         if lease is not None and lease.tokens >= cost and now < lease.expires:
             lease.tokens -= cost
             self.usage[(principal.tenant_id, lease.month)] += cost
-            if lease.ample and lease.tokens <= lease.want >> 1 and not lease.prefetching:
+            if lease.ample and lease.tokens <= lease.want and not lease.prefetching:
                 self._start_prefetch(principal, lease)
             return headers(lease.limit, lease.remaining + lease.tokens, lease.reset_at - now)
         if lease is None:
@@ -317,7 +319,7 @@ class RateLimiter:
     async def _prefetch(self, principal: Principal, lease: _Lease) -> None:
         try:
             async with lease.lock:
-                if lease.tokens > lease.want >> 1 or self._clock() >= lease.expires:
+                if lease.tokens > lease.want or self._clock() >= lease.expires:
                     return  # a refill happened meanwhile, or the lease is gone
                 try:
                     grant = await self._acquire(_request(principal), lease.want, 0)
