@@ -24,12 +24,14 @@ class Window(_Section):
     breadth_hours: int
     confirm_hours: int
     basis_hours: int
+    fast_hours: int
     price_days: int
 
 
 class Gate(_Section):
     max_avg_funding_per_hour: float
     require_current: bool
+    require_recent: bool
 
 
 class Funding(_Section):
@@ -62,6 +64,9 @@ class Confirmation(_Section):
     crowding_full: float
     price_7d_full: float
     drawdown_full: float
+    fast_share: float
+    crowding_shift_full: float
+    crowding_shift_share: float
 
 
 class Flow(_Section):

@@ -160,6 +160,35 @@ def _consecutive_negative_days(cross: F64, epoch_hours: npt.NDArray[np.int64]) -
     return count, whole
 
 
+def _oi_change(oi: F64, hours: int) -> F64:
+    """Total OI now over total OI ``hours`` earlier, minus 1, over the venues present at both ends.
+
+    ``oi`` is ``(coins, venues, hours)``. Per venue, "now" is its last value in the last ``hours``
+    hours and "then" its last value at or before the run's hour minus ``hours``; a venue missing
+    either end (not recorded back then, or not reporting now) is left out of both sums, so a venue
+    whose OI history starts later cannot show up as OI growth.
+    """
+    n_hours = oi.shape[-1]
+    if n_hours == 0:
+        return np.full(oi.shape[0], np.nan)
+    now = _last_valid(oi[:, :, -hours:])
+    then = _last_valid(oi[:, :, : max(1, n_hours - hours)])
+    both = (now > 0) & (then > 0)
+    now_sum = np.where(both, now, 0.0).sum(axis=1)
+    then_sum = np.where(both, then, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(then_sum > 0, now_sum / then_sum - 1.0, np.nan)
+
+
+def _taker_imbalance(buy: F64, sell: F64, hours: int) -> F64:
+    """Taker sell share minus 0.5 over the last ``hours`` hours, summed over venues."""
+    n = buy.shape[0]
+    b = _nansum(buy[:, :, -hours:].reshape(n, -1), axis=1) if hours else np.full(n, np.nan)
+    s = _nansum(sell[:, :, -hours:].reshape(n, -1), axis=1) if hours else np.full(n, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(b + s > 0, s / (b + s) - 0.5, np.nan)
+
+
 @dataclass(frozen=True, slots=True)
 class Features:
     """Per-coin features; every array is ``(coins,)``. Funding levels are decimals per 8 h."""
@@ -181,10 +210,13 @@ class Features:
     hours_observed: F64             # hours with funding in the funding window
     consecutive_negative_days: F64
     negative_days_truncated: B      # every observed day in the panel was negative
-    oi_change_24h: F64              # fraction
+    oi_change_24h: F64              # fraction, over the venues present at both ends
+    oi_change_fast: F64             # the same over the fast window (6 h)
     basis: F64                      # mark / index - 1, mean over venues and the basis window
     taker_sell_imbalance: F64       # sell share - 0.5 over the confirm window (CVD sign)
+    taker_sell_imbalance_fast: F64  # the same over the fast window
     long_short_ratio: F64
+    long_short_shift: F64           # log ratio, fast window vs before the confirm window, per venue
     price_change_24h: F64           # fraction
     price_change_7d: F64            # fraction
     drawdown_7d: F64                # fraction below the 7 d high
@@ -241,19 +273,25 @@ def compute_features(panel: MarketPanel, onchain: OnchainPanel, config: ModelCon
     consecutive_days, days_truncated = _consecutive_negative_days(cross, panel.hours)
 
     cw = min(w.confirm_hours, n_hours)
-    oi_total = _nansum(panel["open_interest_usd"], axis=1)    # (coins, hours)
-    oi_now = _last_valid(oi_total[:, -cw:])
-    oi_then = _last_valid(oi_total[:, : max(1, n_hours - cw + 1)])
+    fh = min(w.fast_hours, n_hours)
+    oi_change = _oi_change(panel["open_interest_usd"], cw)
+    oi_change_fast = _oi_change(panel["open_interest_usd"], fh)
     bh = min(w.basis_hours, n_hours)
     with np.errstate(invalid="ignore", divide="ignore"):
-        oi_change = np.where(oi_then > 0, oi_now / oi_then - 1.0, np.nan)
         basis_all = panel["mark_price"][:, :, -bh:] / panel["index_price"][:, :, -bh:] - 1.0
     basis = _nanmean(_nanmean(basis_all, axis=2), axis=1)
-    buy = _nansum(panel["taker_buy_usd"][:, :, -cw:].reshape(n_coins, -1), axis=1)
-    sell = _nansum(panel["taker_sell_usd"][:, :, -cw:].reshape(n_coins, -1), axis=1)
+    taker_imbalance = _taker_imbalance(panel["taker_buy_usd"], panel["taker_sell_usd"], cw)
+    taker_imbalance_fast = _taker_imbalance(panel["taker_buy_usd"], panel["taker_sell_usd"], fh)
+    ls_all = panel["long_short_ratio"]
+    ls = _nanmean(ls_all[:, :, -cw:].reshape(n_coins, -1), axis=1)
+    # The shift of crowding: log of the fast-window ratio against the same venues' ratio before
+    # the confirm window (a coin's normal long/short level differs by coin and venue).
     with np.errstate(invalid="ignore", divide="ignore"):
-        taker_imbalance = np.where(buy + sell > 0, sell / (buy + sell) - 0.5, np.nan)
-    ls = _nanmean(panel["long_short_ratio"][:, :, -cw:].reshape(n_coins, -1), axis=1)
+        log_ls = np.log(np.where(ls_all > 0, ls_all, np.nan))
+    ls_recent_v = _nanmean(log_ls[:, :, -fh:], axis=2) if fh else np.full(ls_all.shape[:2], np.nan)
+    ls_base_v = (_nanmean(log_ls[:, :, : n_hours - cw], axis=2) if n_hours > cw
+                 else np.full(ls_all.shape[:2], np.nan))
+    ls_shift = _nanmean(ls_recent_v - ls_base_v, axis=1)
 
     price = _nanmean(panel["price"], axis=1)                  # (coins, hours)
     p_now = _last_valid(price)
@@ -321,9 +359,12 @@ def compute_features(panel: MarketPanel, onchain: OnchainPanel, config: ModelCon
         consecutive_negative_days=consecutive_days,
         negative_days_truncated=days_truncated,
         oi_change_24h=oi_change,
+        oi_change_fast=oi_change_fast,
         basis=basis,
         taker_sell_imbalance=taker_imbalance,
+        taker_sell_imbalance_fast=taker_imbalance_fast,
         long_short_ratio=ls,
+        long_short_shift=ls_shift,
         price_change_24h=change_24h,
         price_change_7d=change_7d,
         drawdown_7d=drawdown,

@@ -56,6 +56,13 @@ def _weighted(parts: list[tuple[float, F64]]) -> F64:
         return np.where(den > 0, num / den, np.nan)
 
 
+def _blend(slow: F64, quick: F64, share: float) -> F64:
+    """``(1 - share) * slow + share * quick``, falling back to whichever is available."""
+    if share <= 0.0:
+        return slow
+    return _weighted([(1.0 - share, slow), (share, quick)])
+
+
 @dataclass(frozen=True, slots=True)
 class ModelOutput:
     features: Features
@@ -85,19 +92,26 @@ def score_features(f: Features, config: ModelConfig) -> ModelOutput:
     breadth = np.nan_to_num(f.breadth)
     hedge = (c.hedge.magnitude * magnitude + c.hedge.persistence * persistence
              + c.hedge.breadth * breadth)
-    gate = (
-        np.nan_to_num(f.funding_recent, nan=1.0) / 8.0 < c.gate.max_avg_funding_per_hour
-    ) & (neg_idio > 0)
+    gate = np.ones(n, dtype=bool)
+    if c.gate.require_recent:
+        gate &= (np.nan_to_num(f.funding_recent, nan=1.0) / 8.0 < c.gate.max_avg_funding_per_hour) & (
+            neg_idio > 0)
     if c.gate.require_current:
         gate &= (np.nan_to_num(f.funding_current, nan=1.0) < 0) & (
             np.nan_to_num(f.idio_funding_current, nan=1.0) < 0)
 
     # --- market confirmation ---
     k = c.confirmation
-    oi_c = _ramp(f.oi_change_24h, k.oi_change_full)
+    fast = k.fast_share
+    fast_scale = min(c.window.fast_hours, c.window.confirm_hours) / c.window.confirm_hours
+    oi_24h_c = _ramp(f.oi_change_24h, k.oi_change_full)
+    oi_c = _blend(oi_24h_c,
+                  _ramp(f.oi_change_fast, k.oi_change_full * fast_scale), fast)
     basis_c = _ramp(-f.basis, k.basis_full)
-    cvd_c = _ramp(f.taker_sell_imbalance, k.cvd_full)
-    crowd_c = _ramp(1.0 - f.long_short_ratio, k.crowding_full)
+    cvd_c = _blend(_ramp(f.taker_sell_imbalance, k.cvd_full), _ramp(f.taker_sell_imbalance_fast, k.cvd_full),
+                   fast)
+    crowd_c = _blend(_ramp(1.0 - f.long_short_ratio, k.crowding_full),
+                     _ramp(-f.long_short_shift, k.crowding_shift_full), k.crowding_shift_share)
     price_c = 0.5 * _ramp(-f.price_change_7d, k.price_7d_full) + 0.5 * _ramp(f.drawdown_7d, k.drawdown_full)
     market_confirmation = np.nan_to_num(_weighted([
         (k.oi, oi_c), (k.basis, basis_c), (k.cvd, cvd_c), (k.crowding, crowd_c),
@@ -163,7 +177,7 @@ def score_features(f: Features, config: ModelConfig) -> ModelOutput:
         f.consecutive_negative_days >= ph.persistent_days)
     rules = [
         squeeze,
-        accel & (oi_c >= ph.active_oi),
+        accel & (oi_24h_c >= ph.active_oi),
         persistent,
         supply >= ph.supply_context,
         f.streak_hours < ph.emerging_streak_hours,
