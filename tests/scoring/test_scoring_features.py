@@ -205,3 +205,36 @@ def test_onchain_panel_from_frames_matches_the_sample_path() -> None:
     assert f.liquidity_change_24h[0] == pytest.approx(100.0 / 124.0 - 1)
     assert f.holders_change_pct[0] == pytest.approx(1000.0 / 900.0 - 1)
     assert f.top10_holders_pct_change[0] == pytest.approx(1.0)
+
+
+def test_oi_change_counts_only_venues_present_at_both_ends() -> None:
+    """Live history has OI for some venues only: a venue whose OI appears (or disappears) inside
+    the window must not show up as growth (or a collapse). Binance 1 M -> 1.1 M is +10 %; OKX only
+    has OI for the last 12 h (10 M) and Bybit stopped reporting 30 h ago."""
+    panel = flat_panel(1, ["binance", "okx", "bybit"], 72, -1e-5)
+    oi = panel.data["open_interest_usd"]
+    oi[0, 0, :] = 1.0e6
+    oi[0, 0, -24:] = 1.1e6
+    oi[0, 1, :] = np.nan
+    oi[0, 1, -12:] = 10.0e6
+    oi[0, 2, -30:] = np.nan
+    f = compute_features(panel, OnchainPanel.empty(1), CONFIG)
+    assert f.oi_change_24h[0] == pytest.approx(0.10)
+    assert f.oi_change_fast[0] == pytest.approx(0.0)   # binance flat over the last 4 h, okx flat
+    oi[0, 0, :] = np.nan                                # no venue at both ends: unknown, not 0
+    oi[0, 1, :] = np.nan
+    oi[0, 1, -3:] = 5.0e6
+    f = compute_features(panel, OnchainPanel.empty(1), CONFIG)
+    assert np.isnan(f.oi_change_24h[0])
+
+
+def test_long_short_shift_compares_each_venue_with_its_own_past() -> None:
+    """Binance sits at 2.0 and OKX at 0.5 for days (their normal levels); in the last hours both
+    fall by 20 %: the shift is log(0.8) on both, whatever the levels."""
+    panel = flat_panel(1, ["binance", "okx"], 72, -1e-5)
+    ls = panel.data["long_short_ratio"]
+    ls[0, 0, :] = 2.0
+    ls[0, 1, :] = 0.5
+    ls[0, :, -4:] *= 0.8
+    f = compute_features(panel, OnchainPanel.empty(1), CONFIG)
+    assert f.long_short_shift[0] == pytest.approx(np.log(0.8))
