@@ -332,6 +332,8 @@ class RateLimiter:
                     lease.expires = now + self.lease_ttl
                     lease.limit, lease.remaining, lease.reset_at = limit, remaining, now + reset
                 lease.ample = grant.granted >= lease.want
+                if lease.ample:  # demand keeps up with the batches: grow them
+                    lease.want = min(self.lease_max, lease.want * 2)
         finally:
             lease.prefetching = False
 
