@@ -49,12 +49,14 @@ class KeyChangeBus:
         """Run until cancelled: apply every published change to this worker's authenticator."""
         if self.subscriber is None:
             return
+        delay = self.reconnect_delay
         while True:
             pubsub = self.subscriber.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
                 self.authenticator.forget_all()  # anything missed while not subscribed
                 self.subscribed.set()
+                delay = self.reconnect_delay
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is not None and message.get("type") == "message":
@@ -65,8 +67,10 @@ class KeyChangeBus:
                 raise
             except Exception as exc:
                 self.subscribed.clear()
-                log.warning("key change listener reconnecting after %s: %s", type(exc).__name__, exc)
-                await asyncio.sleep(self.reconnect_delay)
+                log.warning("key change listener reconnecting in %.1f s after %s: %s", delay,
+                            type(exc).__name__, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()

@@ -9,9 +9,14 @@ from datetime import UTC, datetime
 
 import pytest
 
+from store.memory import MemoryClient
+from tenants.auth import Authenticator
 from tenants.errors import RateLimited
+from tenants.hashing import KeyHasher
 from tenants.principal import Principal
 from tenants.ratelimit import LocalBackend, RateLimiter, RedisBackend, Request, month_window
+from tenants.repository import TenantRepository
+from tenants.upkeep import flush
 from tests.conftest import make_settings
 from tests.tenants.conftest import cluster, instance, new_key, new_tenant
 
@@ -114,7 +119,10 @@ async def test_limiter_leases_batch_redis_calls_and_give_back(redis_url: str) ->
         clock.now += 1.5  # the lease expires; the sweep gives its unused tokens back
         await limiter.sweep()
         assert int(await client.get(f"insider:rl:q:ten_a:{month}")) == 1000
-        assert limiter.take_usage() == {("ten_a", month): 1000}
+        assert limiter.pending_usage("ten_a", month) == 1000
+        repo = TenantRepository(MemoryClient()["usage"])
+        await flush(Authenticator(repo, KeyHasher("test")), limiter, repo)  # the batched usage write
+        assert await repo.get_usage("ten_a", month) == 1000 and limiter.pending_usage("ten_a", month) == 0
     finally:
         await client.aclose()
 
