@@ -52,6 +52,7 @@ class _Entry:
     principal: Principal
     not_after: float | None  # epoch seconds when the key stops working (expiry or grace end)
     cached_at: float
+    checked_at: float = 0.0  # last confirmation against the store (see ``revalidate_after``)
 
 
 class Authenticator:
@@ -81,6 +82,10 @@ class Authenticator:
         self.lookups = 0  # store lookups, for tests and metrics
         # Bumped by every forget: a verification that started before a revocation is not cached.
         self._generation = 0
+        #: When set, a warm entry older than this many seconds is confirmed against the store (one
+        #: read, no argon2) before use. The key-change listener sets it while it cannot hear Redis,
+        #: so that a revocation still reaches this worker within about that long.
+        self.revalidate_after: float | None = None
 
     # -- cache --
     def _digest(self, key: str) -> bytes:
@@ -131,8 +136,11 @@ class Authenticator:
         now = time.time()
         if entry is not None:
             if (entry.not_after is None or now < entry.not_after) and now - entry.cached_at < self._cache_ttl:
-                self._last_used[entry.principal.key_id] = now
-                return entry.principal
+                if self.revalidate_after is None or now - entry.checked_at < self.revalidate_after:
+                    self._last_used[entry.principal.key_id] = now
+                    return entry.principal
+                if await self._still_usable(entry, now):
+                    return entry.principal
             self._cache.pop(digest, None)
         try:
             parsed = parse_key(token)
@@ -163,9 +171,19 @@ class Authenticator:
         )
         ends = [_aware(doc[f]).timestamp() for f in ("expires_at", "grace_until") if doc.get(f)]
         if generation == self._generation:
-            self._remember(digest, _Entry(principal, min(ends) if ends else None, now))
+            self._remember(digest, _Entry(principal, min(ends) if ends else None, now, now))
         self._last_used[principal.key_id] = utcnow.timestamp()
         return principal
+
+    async def _still_usable(self, entry: _Entry, now: float) -> bool:
+        self.lookups += 1
+        doc = await self.repo.get_key(entry.principal.key_id)
+        if doc is None or not key_is_usable(doc, datetime.now(UTC)):
+            self.forget(entry.principal.key_id)
+            return False
+        entry.checked_at = now
+        self._last_used[entry.principal.key_id] = now
+        return True
 
     def pending_last_used(self, key_id: str) -> datetime | None:
         """A use not yet written to the store (listings merge it with the stored value)."""

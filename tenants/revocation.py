@@ -2,8 +2,10 @@
 
 With Redis, a change is published on one channel and every worker's listener calls
 :meth:`Authenticator.forget`; a worker that (re)subscribes drops its whole cache, because it may
-have missed messages while disconnected. Without Redis there is one process, and the change is
-applied to its authenticator directly.
+have missed messages while disconnected. While a worker cannot hear Redis, its authenticator
+confirms each warm key against the store at most every ``revalidate_after`` seconds (one read, no
+argon2), so a revocation still lands within about a second. Without Redis there is one process,
+and the change is applied to its authenticator directly.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ log = logging.getLogger("insider_selling.revocation")
 
 class KeyChangeBus:
     def __init__(self, authenticator: Authenticator, redis: Any = None, *, subscriber: Any = None,
-                 channel: str = CHANNEL, reconnect_delay: float = 0.5) -> None:
+                 channel: str = CHANNEL, reconnect_delay: float = 0.5,
+                 revalidate_after: float = 0.5) -> None:
         """``redis`` publishes; ``subscriber`` (default ``redis``) listens. A separate client lets the
         listener use patient timeouts while the request path keeps short ones."""
         self.authenticator = authenticator
@@ -33,6 +36,9 @@ class KeyChangeBus:
         self.reconnect_delay = reconnect_delay
         self.subscribed = asyncio.Event()
         self.received = 0
+        self.revalidate_after = revalidate_after
+        if self.subscriber is not None:  # until the listener is subscribed, confirm warm keys
+            authenticator.revalidate_after = revalidate_after
 
     async def publish(self, key_id: str) -> None:
         """Forget ``key_id`` here and tell the other workers (a Redis outage is logged: their caches
@@ -55,6 +61,7 @@ class KeyChangeBus:
             try:
                 await pubsub.subscribe(self.channel)
                 self.authenticator.forget_all()  # anything missed while not subscribed
+                self.authenticator.revalidate_after = None
                 self.subscribed.set()
                 delay = self.reconnect_delay
                 while True:
@@ -67,6 +74,7 @@ class KeyChangeBus:
                 raise
             except Exception as exc:
                 self.subscribed.clear()
+                self.authenticator.revalidate_after = self.revalidate_after
                 log.warning("key change listener reconnecting in %.1f s after %s: %s", delay,
                             type(exc).__name__, exc)
                 await asyncio.sleep(delay)

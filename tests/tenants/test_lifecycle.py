@@ -282,3 +282,26 @@ async def test_admin_operations_through_the_graphql_endpoint(redis_url: str) -> 
             return r.status_code == 401
 
         assert await eventually(refused_on_b, within=1.0) < 1.0
+
+
+async def test_revocation_lands_within_a_second_while_redis_is_down() -> None:
+    """No broadcast can arrive: the second instance confirms warm keys against the store instead."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"redis://127.0.0.1:{s.getsockname()[1]}/0"
+    async with cluster(redis_url=dead, redis_failure_mode="open") as c:
+        tenant = await new_tenant(c.a, c.admin_key, "outage")
+        key, key_id = await new_key(c.a, c.admin_key, tenant, ["signals:read"])
+        for _ in range(3):
+            assert (await c.b.rest(key)).status_code == 200
+        lookups = c.b.services.authenticator.lookups
+        await c.a.ok(c.admin_key, REVOKE, keyId=key_id)
+
+        async def refused_on_b() -> bool:
+            return (await c.b.rest(key)).status_code == 401
+
+        assert await eventually(refused_on_b, within=1.0) < 1.0
+        assert c.b.services.authenticator.lookups > lookups  # confirmed in the store, not broadcast
+        assert c.b.services.bus.received == 0
