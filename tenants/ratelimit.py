@@ -177,8 +177,9 @@ class RedisBackend:
         month, month_left = month_window(datetime.now(UTC))
         self.calls += 1
         out = await self._script(
-            keys=[f"{self.prefix}:k:{req.key_id}", f"{self.prefix}:t:{req.tenant_id}",
-                  f"{self.prefix}:q:{req.tenant_id}:{month}"],
+            # one hash tag per tenant: the three keys share a Redis Cluster slot
+            keys=[f"{self.prefix}:{{{req.tenant_id}}}:k:{req.key_id}", f"{self.prefix}:{{{req.tenant_id}}}:t",
+                  f"{self.prefix}:{{{req.tenant_id}}}:q:{month}"],
             args=[interval_us(req.key_per_minute), req.key_per_minute,
                   interval_us(req.tenant_per_minute), req.tenant_per_minute,
                   req.per_month, month_left, want, DIVISOR, give_back, min(need, want)],

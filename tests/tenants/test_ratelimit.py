@@ -114,11 +114,11 @@ async def test_limiter_leases_batch_redis_calls_and_give_back(redis_url: str) ->
         await limiter.drain()  # the batch fetched ahead, if one is in flight
         assert backend.calls <= 40  # leases double up to 32 tokens: far fewer than 1000 round trips
         month = month_window(datetime.now(UTC))[0]
-        charged = int(await client.get(f"insider:rl:q:ten_a:{month}"))
+        charged = int(await client.get(f"insider:rl:{{ten_a}}:q:{month}"))
         assert 1000 <= charged <= 1000 + 2 * 32  # at most two batches held (double buffering)
         clock.now += 1.5  # the lease expires; the sweep gives its unused tokens back
         await limiter.sweep()
-        assert int(await client.get(f"insider:rl:q:ten_a:{month}")) == 1000
+        assert int(await client.get(f"insider:rl:{{ten_a}}:q:{month}")) == 1000
         assert limiter.pending_usage("ten_a", month) == 1000
         repo = TenantRepository(MemoryClient()["usage"])
         await flush(Authenticator(repo, KeyHasher("test")), limiter, repo)  # the batched usage write
