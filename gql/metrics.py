@@ -58,11 +58,11 @@ class MetricsMiddleware:
         cached = self._routes.get(path)
         if cached is not None:
             return cached
-        name = "unmatched"
+        name: str = "unmatched"
         for route in scope["app"].routes:
             match, _ = route.matches(scope)
             if match == Match.FULL:
-                name = getattr(route, "path", path)
+                name = str(getattr(route, "path", path))
                 break
         if len(self._routes) < 1000:
             self._routes[path] = name

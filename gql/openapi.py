@@ -8,7 +8,7 @@ from gql.contract import COIN_FIELDS, DESCRIPTION
 
 __all__ = ["openapi_document"]
 
-_TYPES = {
+_TYPES: dict[str, dict[str, Any]] = {
     "string": {"type": "string"},
     "number": {"type": "number"},
     "integer": {"type": "integer"},
@@ -25,7 +25,7 @@ def _error(description: str) -> dict[str, Any]:
 
 
 def openapi_document(version: str = "0.1.0") -> dict[str, Any]:
-    coin_props = {}
+    coin_props: dict[str, dict[str, Any]] = {}
     for name, kind in COIN_FIELDS.items():
         prop = dict(_TYPES[kind])
         if name in _DATE_FIELDS:

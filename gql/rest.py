@@ -71,10 +71,10 @@ def parse_params(items: list[tuple[str, str]]) -> tuple[int, float]:
     min_score = 0.0
     if "min_score" in seen:
         raw = seen["min_score"].strip()
-        value = float(raw) if _NUM.match(raw) else math.nan
-        if not math.isfinite(value) or not 0.0 <= value <= 10.0:
+        number = float(raw) if _NUM.match(raw) else math.nan
+        if not math.isfinite(number) or not 0.0 <= number <= 10.0:
             raise ApiError(400, "parameter_invalid", "min_score must be a number from 0 to 10", param="min_score")
-        min_score = value
+        min_score = number
     return limit, min_score
 
 
