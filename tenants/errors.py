@@ -77,6 +77,12 @@ class RateLimited(TenantError):
         self.headers = headers
 
 
+class QuotaExceeded(RateLimited):
+    """Raised when the tenant's monthly quota is used up (429 until the 1st, 00:00 UTC)."""
+
+    code = "quota_exceeded"
+
+
 class LimiterUnavailable(TenantError):
     """Raised when Redis is unreachable and the failure mode is ``closed`` (503)."""
 

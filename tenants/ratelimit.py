@@ -54,7 +54,7 @@ from typing import Any, Literal, Protocol
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from tenants.errors import LimiterUnavailable, RateLimited
+from tenants.errors import LimiterUnavailable, QuotaExceeded, RateLimited
 from tenants.principal import Principal
 
 __all__ = ["ACQUIRE", "Grant", "LocalBackend", "RateLimiter", "RedisBackend", "month_window"]
@@ -245,6 +245,7 @@ class _Lease:
     expires: float = 0.0  # monotonic
     denied_until: float = 0.0  # a refusal is remembered this long (≤ lease_ttl) ...
     denied_cost: int = 1  # ... for requests costing at least this much
+    denied_by_quota: bool = False
     retry_at: float = 0.0
     limit: int = 0
     remaining: int = 0  # of the binding constraint, after the grant, our unused tokens excluded
@@ -345,8 +346,8 @@ class RateLimiter:
             self.usage[(principal.tenant_id, lease.month)] += cost
             return headers(lease.limit, lease.remaining + lease.tokens, lease.reset_at - now)
         if now < lease.denied_until and cost >= lease.denied_cost:
-            raise RateLimited(lease.retry_at - now,
-                              headers(lease.limit, 0, max(lease.reset_at, lease.retry_at) - now))
+            error = QuotaExceeded if lease.denied_by_quota else RateLimited
+            raise error(lease.retry_at - now, headers(lease.limit, 0, max(lease.reset_at, lease.retry_at) - now))
         expired_unused = lease.tokens if now >= lease.expires else 0
         if now < lease.expires:  # used up within its lifetime: lease more next time
             lease.want = min(self.lease_max, lease.want * 2)
@@ -365,7 +366,9 @@ class RateLimiter:
             lease.retry_at = now + grant.retry_after
             lease.denied_until = now + min(grant.retry_after, self.lease_ttl)
             lease.denied_cost = cost
-            raise RateLimited(grant.retry_after, headers(limit, remaining, max(reset, grant.retry_after)))
+            lease.denied_by_quota = grant.quota_remaining < cost
+            error = QuotaExceeded if lease.denied_by_quota else RateLimited
+            raise error(grant.retry_after, headers(limit, remaining, max(reset, grant.retry_after)))
         lease.tokens = grant.granted - cost
         lease.expires = now + self.lease_ttl
         # the backend had plenty (it granted the whole batch): refill ahead of need from now on

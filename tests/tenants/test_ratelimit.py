@@ -196,6 +196,7 @@ async def test_monthly_quota_across_instances(redis_url: str) -> None:
         assert statuses == [200] * 5 + [429] * 3
         limited = await c.a.rest(key)
         assert limited.headers["RateLimit-Limit"] == "5"
+        assert limited.json()["error"]["code"] == "quota_exceeded"
         _, seconds_left = month_window(datetime.now(UTC))
         assert int(limited.headers["Retry-After"]) >= min(seconds_left, 86_400) - 5
 
