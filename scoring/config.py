@@ -67,6 +67,7 @@ class Confirmation(_Section):
     fast_share: float
     crowding_shift_full: float
     crowding_shift_share: float
+    signed_flow: bool
 
 
 class Flow(_Section):
@@ -111,6 +112,7 @@ class Coordination(_Section):
 
 class Composite(_Section):
     core_floor: float
+    hedge_exponent: float
     market_weight: float
     supply_boost: float
     scale: float

@@ -56,11 +56,18 @@ def _weighted(parts: list[tuple[float, F64]]) -> F64:
         return np.where(den > 0, num / den, np.nan)
 
 
+def _signed_ramp(x: F64, full: float) -> F64:
+    """-1 at x <= -full, linear through 0 to 1 at x >= full; NaN stays NaN."""
+    return np.clip(x / full, -1.0, 1.0)
+
+
 def _blend(slow: F64, quick: F64, share: float) -> F64:
-    """``(1 - share) * slow + share * quick``, falling back to whichever is available."""
+    """``(1 - share) * slow + share * quick``, falling back to whichever is available (also when
+    ``share`` is 1: a missing quick part then uses the slow one instead of giving no data)."""
     if share <= 0.0:
         return slow
-    return _weighted([(1.0 - share, slow), (share, quick)])
+    mixed = (1.0 - share) * slow + share * quick
+    return np.where(np.isnan(quick), slow, np.where(np.isnan(slow), quick, mixed))
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +80,8 @@ class ModelOutput:
     supply: F64
     score: F64
     phase: list[str]
-    #: every component in [0, 1] (NaN: no data), by name; see docs/methodology.md
+    #: every component in [0, 1] (NaN: no data), by name, except the signed OI and CVD
+    #: components in [-1, 1]; see docs/methodology.md
     components: dict[str, F64]
 
 
@@ -105,26 +113,33 @@ def score_features(f: Features, config: ModelConfig) -> ModelOutput:
     fast = k.fast_share
     fast_scale = min(c.window.fast_hours, c.window.confirm_hours) / c.window.confirm_hours
     oi_24h_c = _ramp(f.oi_change_24h, k.oi_change_full)
-    oi_c = _blend(oi_24h_c,
-                  _ramp(f.oi_change_fast, k.oi_change_full * fast_scale), fast)
+    # OI and taker flow are signed: shorts covering (OI falling, net taker buying) is evidence
+    # *against* a fresh hedge and pulls the confirmation down; the mean is clipped to [0, 1].
+    if k.signed_flow:
+        oi_c = _blend(_signed_ramp(f.oi_change_24h, k.oi_change_full),
+                      _signed_ramp(f.oi_change_fast, k.oi_change_full * fast_scale), fast)
+        cvd_c = _blend(_signed_ramp(f.taker_sell_imbalance, k.cvd_full),
+                       _signed_ramp(f.taker_sell_imbalance_fast, k.cvd_full), fast)
+    else:
+        oi_c = _blend(oi_24h_c, _ramp(f.oi_change_fast, k.oi_change_full * fast_scale), fast)
+        cvd_c = _blend(_ramp(f.taker_sell_imbalance, k.cvd_full),
+                       _ramp(f.taker_sell_imbalance_fast, k.cvd_full), fast)
     basis_c = _ramp(-f.basis, k.basis_full)
-    cvd_c = _blend(_ramp(f.taker_sell_imbalance, k.cvd_full), _ramp(f.taker_sell_imbalance_fast, k.cvd_full),
-                   fast)
     crowd_c = _blend(_ramp(1.0 - f.long_short_ratio, k.crowding_full),
                      _ramp(-f.long_short_shift, k.crowding_shift_full), k.crowding_shift_share)
     price_c = 0.5 * _ramp(-f.price_change_7d, k.price_7d_full) + 0.5 * _ramp(f.drawdown_7d, k.drawdown_full)
-    market_confirmation = np.nan_to_num(_weighted([
+    market_confirmation = np.clip(np.nan_to_num(_weighted([
         (k.oi, oi_c), (k.basis, basis_c), (k.cvd, cvd_c), (k.crowding, crowd_c),
         (k.price, price_c), (k.persistence, persistence),
-    ]))
+    ])), 0.0, 1.0)
 
     # --- sell-side flow (DEX and derivatives-confirmed) ---
     fl = c.flow
     dex_c = _ramp(f.dex_sell_imbalance, fl.dex_imbalance_full)
     liq_c = _ramp(-f.liquidity_change_24h, fl.liquidity_drop_full)
-    distribution = np.nan_to_num(_weighted([
+    distribution = np.clip(np.nan_to_num(_weighted([
         (fl.dex_imbalance, dex_c), (fl.liquidity, liq_c), (fl.cvd, cvd_c), (fl.oi, oi_c),
-    ]))
+    ])), 0.0, 1.0)
 
     # --- supply context (multiplies a gated core, never creates a score) ---
     s = c.supply
@@ -155,7 +170,11 @@ def score_features(f: Features, config: ModelConfig) -> ModelOutput:
     # --- composite ---
     cp = c.composite
     mix = cp.market_weight * market_confirmation + (1.0 - cp.market_weight) * distribution
-    core = np.where(gate, hedge * (cp.core_floor + (1.0 - cp.core_floor) * mix), 0.0)
+    # hedge ** hedge_exponent (0.5): funding says someone pays to be short, confirmation says the
+    # shorts are new; a square root lets the confirmation, the better-measured family, rank the
+    # gated coins while staying monotone in funding (hedge is, and the power is increasing).
+    core = np.where(gate, np.power(np.maximum(hedge, 0.0), cp.hedge_exponent)
+                    * (cp.core_floor + (1.0 - cp.core_floor) * mix), 0.0)
     score = np.minimum(cp.cap, cp.scale * core * (1.0 + cp.supply_boost * supply))
     score = np.where(gate, np.clip(score, 0.0, cp.cap), 0.0)
 

@@ -238,3 +238,24 @@ def test_long_short_shift_compares_each_venue_with_its_own_past() -> None:
     ls[0, :, -4:] *= 0.8
     f = compute_features(panel, OnchainPanel.empty(1), CONFIG)
     assert f.long_short_shift[0] == pytest.approx(np.log(0.8))
+
+
+def test_covering_shorts_count_against_confirmation() -> None:
+    """OI and taker flow are signed: with the same thinning longs, a squeeze (OI falling, net
+    taker buying) is less confirmed than flat OI and flow, which is less than a build-up."""
+
+    def confirmation(oi_end: float, buy: float, sell: float) -> tuple[float, float, float]:
+        panel = flat_panel(1, ["binance", "okx"], 169, -0.0003 / 8)
+        panel.data["open_interest_usd"][:, :, -23:] = oi_end
+        panel.data["taker_buy_usd"][:, :, -24:] = buy
+        panel.data["taker_sell_usd"][:, :, -24:] = sell
+        panel.data["long_short_ratio"][:, :, -4:] = 0.7      # longs thinning in every case
+        out = score_panels(panel, OnchainPanel.empty(1), CONFIG)
+        return (float(out.sub_scores["market_confirmation"][0]), float(out.components["oi"][0]),
+                float(out.score[0]))
+
+    squeeze, flat, build = confirmation(0.7e6, 60.0, 40.0), confirmation(1e6, 50.0, 50.0), \
+        confirmation(1.3e6, 40.0, 60.0)
+    assert squeeze[1] < 0.0 < build[1] and flat[1] == 0.0
+    assert 0.0 <= squeeze[0] < flat[0] < build[0] <= 1.0
+    assert squeeze[2] < flat[2] < build[2]

@@ -35,8 +35,8 @@ def test_default_mode_meets_the_bar(seed: int) -> None:
 @pytest.mark.parametrize("seed", [1, 4])
 def test_hard_mode_meets_the_auc_bar(seed: int) -> None:
     r = synthetic_validation(seed=seed, hard=True, **SMALL)
-    assert r["roc_auc"] >= 0.9               # the bar is 0.85; model 2026.11.2 measures 0.91-0.96
-    assert r["precision_at_20"] >= 0.75      # regression guard (measured 0.78-0.85); 0.8 not met on every seed
+    assert r["roc_auc"] >= 0.9               # the bar is 0.85; model 2026.11.3 measures 0.92-0.96
+    assert r["precision_at_20"] >= 0.8       # the bar (2026.11.3 measures 0.83-0.87 here)
     assert r["market_dip_share_ge5"] <= 0.10
 
 
