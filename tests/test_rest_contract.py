@@ -104,7 +104,7 @@ async def test_seed_curl_returns_the_envelope(api: ApiClient) -> None:
             "market_confirmation",
         ):
             assert 0 <= coin[sub] <= 1
-        assert coin["avg_funding_72h"] < 0  # the gate
+        assert coin["funding_magnitude"] > 0  # the gate: negative cross-venue funding now
         assert ISO.match(coin["signal_start_date"]) and ISO.match(coin["updated_at"])
         assert coin["signal_start_date"] <= coin["updated_at"]
     assert meta["request_id"].startswith("req_")
