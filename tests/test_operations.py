@@ -123,3 +123,13 @@ async def test_a_new_run_replaces_the_leaderboard_at_once(api: ApiClient) -> Non
     }
     # holder changes are measured against the previous succeeded run
     assert any(c["holders_change_pct"] is not None for c in body["coins"])
+
+
+def test_readme_documents_every_setting() -> None:
+    from insider_selling.settings import Settings
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    aliases = {str(field.validation_alias) for field in Settings.model_fields.values()}
+    missing = sorted(alias for alias in aliases if f"`{alias}`" not in readme)
+    assert not missing, f"README settings table lacks {missing}"
