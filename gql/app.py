@@ -200,7 +200,7 @@ def create_app(
             run = leaderboard._run
             if run is None:
                 return float("nan")
-            return (datetime.now(UTC) - run["at"]).total_seconds()
+            return float((datetime.now(UTC) - run["at"]).total_seconds())
 
         metrics.track_last_run(last_run_age)
 

@@ -15,7 +15,7 @@ graphql-core's own ``execute_field``, so errors and their paths are the standard
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from graphql import GraphQLNonNull, GraphQLObjectType, Undefined, is_leaf_type
 from graphql.pyutils import Path
@@ -37,7 +37,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
         key = (parent_type, id(grouped_field_set))
         cached = plans.get(key)
         if cached is not None:
-            return cached[1]
+            return cast(_Plan, cached[1])
         middleware = self.middleware_manager
         no_middleware = middleware is None or not middleware._middleware_resolvers
         plan: _Plan = []
@@ -93,7 +93,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
             async def merge() -> dict[str, Any]:
                 return _merge(results, await rest, slow)
             return merge()
-        return _merge(results, rest, slow)
+        return _merge(results, cast(dict[str, Any], rest), slow)
 
 
 def _merge(results: dict[str, Any], rest: dict[str, Any], slow: dict[str, Any]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from graphql import (
@@ -314,7 +314,7 @@ class GraphQLView(GraphQL[Context, None]):
         except TenantError:
             raise ConnectionRejectionError from None
         context.authorization = header
-        return UNSET
+        return cast(UnsetType, UNSET)
 
     # -- HTTP --
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -391,7 +391,7 @@ class GraphQLView(GraphQL[Context, None]):
         if services.limiter is None:
             return {}
         try:
-            limits = await services.limiter.check_request(principal, cost)
+            limits: dict[str, str] = await services.limiter.check_request(principal, cost)
         except ApiError as error:
             extra = dict(getattr(error, "headers", None) or {})
             if error.retry_after is not None:

@@ -62,6 +62,7 @@ def _ingest_command(args: argparse.Namespace, settings: Settings) -> int:
     from rich.console import Console
 
     from ingest import commands
+    from ingest.source import Source
     from insider_selling.logs import configure_logging
 
     # The per-venue summary is the output; a venue's failure is in its line, not in a log record.
@@ -70,7 +71,7 @@ def _ingest_command(args: argparse.Namespace, settings: Settings) -> int:
 
     async def go() -> int:
         if (args.source or settings.ingest_source) == "live":
-            source = commands.build_live_source(
+            source: Source = commands.build_live_source(
                 connect_timeout=args.connect_timeout or settings.ingest_connect_timeout,
                 read_timeout=args.read_timeout or settings.ingest_read_timeout,
                 venue_timeout=settings.ingest_venue_timeout,

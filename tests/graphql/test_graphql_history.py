@@ -22,7 +22,8 @@ async def more_runs(api: ApiClient, n: int) -> None:
 
 async def test_pagination_runs_to_the_end_without_duplicates_or_gaps(api: ApiClient) -> None:
     await more_runs(api, 6)
-    coin_id = (await data(api, "{ insiderSelling(limit: 1) { coins { coinId } } }"))["insiderSelling"]["coins"][0]["coinId"]
+    board = await data(api, "{ insiderSelling(limit: 1) { coins { coinId } } }")
+    coin_id = board["insiderSelling"]["coins"][0]["coinId"]
     stored = (await api.services.runs.history([coin_id]))[coin_id]
     assert len(stored) == 7
     seen: list[str] = []
@@ -52,8 +53,8 @@ async def test_window_and_coin_history(api: ApiClient) -> None:
             d["market_confirmation"] for d in stored]
     coin = board[0]
     newest, older = coin["history"][0]["at"], coin["history"][1]["at"]
-    before = (await data(api, '{ coin(coinId: "%s") { history(first: 1, before: "%s") { at } } }'
-                         % (coin["coinId"], newest)))["coin"]["history"]
+    query = f'{{ coin(coinId: "{coin["coinId"]}") {{ history(first: 1, before: "{newest}") {{ at }} }} }}'
+    before = (await data(api, query))["coin"]["history"]
     assert before == [{"at": older}]
     window = (await data(api, PAGE, {"id": coin["coinId"], "first": 50, "from": older, "to": older}))
     assert [e["node"]["at"] for e in window["scoreHistory"]["edges"]] == [older]

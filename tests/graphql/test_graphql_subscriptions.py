@@ -19,7 +19,9 @@ from gql.app import create_app
 from ingest.demo import DemoSource
 from tests.conftest import SMALL_DEMO, make_settings
 
-SUBSCRIBE = "subscription($m: Float) { scoreUpdates(minScore: $m) { count coins { coinId score } signal { lastRunAt } } }"
+SUBSCRIBE = (
+    "subscription($m: Float) { scoreUpdates(minScore: $m) { count coins { coinId score } signal { lastRunAt } } }"
+)
 
 
 @pytest.fixture
