@@ -104,7 +104,11 @@ class RunStore:
         self, coin_ids: Sequence[str], *, before: datetime | None = None, after: datetime | None = None,
         limit_per_coin: int | None = None, projection: Mapping[str, Any] | None = None,
     ) -> dict[str, list[dict[str, Any]]]:
-        """Succeeded runs' scores for several coins in one query, newest first per coin."""
+        """Succeeded runs' scores for several coins, newest first per coin.
+
+        With ``limit_per_coin`` the read is bounded: one query finds the newest ``limit_per_coin``
+        succeeded runs in the window, and one query reads just those runs' documents for every
+        coin, so the cost does not grow with the length of the history."""
         query: dict[str, Any] = {"coin_id": {"$in": list(coin_ids)}, "visible": True}
         window: dict[str, Any] = {}
         if before is not None:
@@ -113,6 +117,11 @@ class RunStore:
             window["$gte"] = after
         if window:
             query["at"] = window
+        if limit_per_coin is not None:
+            runs_query: dict[str, Any] = {"status": SUCCEEDED, **({"at": window} if window else {})}
+            recent = await self.runs.find(runs_query, {"run_id": 1, "_id": 0}).sort(
+                [("at", DESCENDING)]).limit(limit_per_coin).to_list()
+            query["run_id"] = {"$in": [r["run_id"] for r in recent]}
         proj = {**(projection or {}), "_id": 0}
         docs = await self.scores.find(query, proj).sort([("coin_id", ASCENDING), ("at", DESCENDING)]).to_list()
         out: dict[str, list[dict[str, Any]]] = {cid: [] for cid in coin_ids}

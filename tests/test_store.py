@@ -154,3 +154,23 @@ async def test_run_visibility(store: StoreHandle) -> None:
     assert await runs.run_scores("r2") == []
     history = await runs.history(["a"])
     assert [d["run_id"] for d in history["a"]] == ["r1"]
+
+
+async def test_history_reads_only_the_newest_runs(store: StoreHandle) -> None:
+    runs = RunStore(store.db)
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    for i in range(4):
+        run_id, when = f"r{i}", at + timedelta(minutes=30 * i)
+        await runs.start(run_id, when, "v1", "demo")
+        await runs.write_scores(run_id, [{"coin_id": c, "score": float(i), "at": when, "visible": False}
+                                         for c in ("a", "b")])
+        if i == 2:
+            await runs.fail(run_id, "boom")  # a failed run is never history
+            continue
+        await runs.succeed(run_id, {})
+        await runs.mark_visible(run_id)
+    newest = await runs.history(["a", "b"], limit_per_coin=2)
+    assert [d["run_id"] for d in newest["a"]] == ["r3", "r1"]
+    assert [d["run_id"] for d in newest["b"]] == ["r3", "r1"]
+    older = await runs.history(["a"], limit_per_coin=2, before=at + timedelta(minutes=90))
+    assert [d["run_id"] for d in older["a"]] == ["r1", "r0"]
