@@ -250,6 +250,21 @@ async def score_history(
 # -- the subscription --------------------------------------------------------------------------
 
 
+async def _charge_push(context: Context) -> None:
+    """The start of a subscription and each push cost one request of the tenant's budget (a push
+    carries at most one REST page); over the budget or quota the subscription ends with the code."""
+    limiter = context.services.limiter
+    if limiter is None or context.principal is None:
+        return
+    try:
+        await limiter.check_request(context.principal, 1)
+    except ApiError as error:
+        extensions: dict[str, Any] = {"code": error.code}
+        if error.retry_after is not None:
+            extensions["retryAfter"] = math.ceil(error.retry_after)
+        raise GraphQLError(f"{error.message}; subscription closed", extensions=extensions) from None
+
+
 async def _key_still_usable(context: Context) -> bool:
     """Re-read the key's record for every push: a revoked or expired key stops receiving."""
     principal = context.principal
@@ -269,10 +284,12 @@ async def score_updates(info: Info[Context, Any], min_score: float = 0.0,
     updates = context.services.updates
     if updates is None:
         raise ApiError(503, "not_ready", "subscriptions are not available in this process")
+    await _charge_push(context)
     async for _run_id in updates.subscribe():
         if not await _key_still_usable(context):
             raise GraphQLError("the API key was revoked or has expired; subscription closed",
                                extensions={"code": "invalid_api_key"})
+        await _charge_push(context)
         context.loaders = Loaders(context.services)  # fresh per push: no stale memo across runs
         context.services.leaderboard.invalidate()
         run = await _require_run(context)

@@ -95,3 +95,18 @@ def test_header_auth_and_unauthenticated_refused(client: TestClient) -> None:
             with pytest.raises(WebSocketDisconnect) as closed:
                 ws.receive_json()
             assert closed.value.code == 4403
+
+
+def test_pushes_are_charged_and_end_past_the_budget(client: TestClient) -> None:
+    services = client.app.state.services  # type: ignore[attr-defined]
+    tenant = client.portal.call(lambda: services.keys.create_tenant(None, "tiny", "free", rate_limit_per_minute=2))
+    issued = client.portal.call(lambda: services.keys.issue(tenant["tenant_id"], "ws", ["signals:read"]))
+    with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        subscribe(ws, {"Authorization": f"Bearer {issued.key}"}, client)  # charged 1 of 2
+        run_once(client)
+        first = ws.receive_json()  # charged 2 of 2
+        assert first["type"] == "next" and first["payload"]["data"]["scoreUpdates"]["count"] >= 0
+        run_once(client)
+        message = ws.receive_json()  # the third request in the minute is over the limit
+        assert message["type"] == "next" and message["payload"]["data"] is None
+        assert message["payload"]["errors"][0]["extensions"]["code"] == "rate_limited"
