@@ -22,6 +22,7 @@ from gql.errors import ApiError, from_exception
 from gql.metrics import Metrics
 from tenants.errors import TenantError
 from tenants.principal import Principal
+from tenants.ratelimit import Encoded
 
 if TYPE_CHECKING:
     from gql.services import Services
@@ -42,19 +43,22 @@ def new_request_id() -> str:
 
 class RequestIds:
     """``req_`` + 24 hex digits from the OS's CSPRNG, read 4 KiB at a time (one syscall per 341
-    requests instead of one per request)."""
+    requests instead of one per request) and hex-encoded a pool at a time."""
 
     def __init__(self) -> None:
         self._pool = b""
         self._at = 0
 
     def next(self) -> str:
-        if self._at + 12 > len(self._pool):
-            self._pool = os.urandom(4092)
-            self._at = 0
-        chunk = self._pool[self._at : self._at + 12]
-        self._at += 12
-        return "req_" + chunk.hex()
+        return self.next_bytes().decode()
+
+    def next_bytes(self) -> bytes:
+        at = self._at
+        if at + 24 > len(self._pool):
+            self._pool = os.urandom(4092).hex().encode()
+            at = 0
+        self._at = at + 24
+        return b"req_" + self._pool[at : at + 24]
 
 
 def meta(request_id: str, started: float) -> dict[str, Any]:
@@ -149,33 +153,49 @@ class DataEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.respond(scope["app"].state.services, scope, send)
 
-    async def respond(self, services: Services, scope: Scope, send: Send) -> int:
-        """Answer one request; returns the HTTP status sent."""
-        started = time.perf_counter()
-        request_id = self._ids.next()
-        headers: dict[str, str] = {}
+    async def respond(self, services: Services, scope: Scope, send: Send, started: float | None = None) -> int:
+        """Answer one request; returns the HTTP status sent.
+
+        A warm key whose lease still has tokens is answered without awaiting anything but the
+        response itself: :meth:`Authenticator.authenticate_warm` and :meth:`RequestLimiter.take` are
+        the synchronous paths; the full ones run only when those cannot decide."""
+        if started is None:
+            started = time.perf_counter()
+        rid = self._ids.next_bytes()
+        limits: Encoded | None = None
         authorization = None
         for name, value in scope["headers"]:
             if name == b"authorization":
-                authorization = value.decode("latin-1")
+                authorization = value
                 break
-        client = scope.get("client")
         try:
-            try:
-                principal = await services.authenticator.authenticate(authorization, client[0] if client else "unknown")
-            except TenantError as exc:
-                raise from_exception(exc) from None
+            authenticator = services.authenticator
+            principal = None if authorization is None else authenticator.authenticate_warm(authorization)
+            if principal is None:
+                client = scope.get("client")
+                try:
+                    principal = await authenticator.authenticate(
+                        None if authorization is None else authorization.decode("latin-1"),
+                        client[0] if client else "unknown")
+                except TenantError as exc:
+                    raise from_exception(exc) from None
             if not principal.has("signals:read"):
                 raise ApiError(403, "insufficient_scope", "this key lacks the signals:read scope")
-            if services.limiter is not None:
-                headers = await services.limiter.check_request(principal)
+            limiter = services.limiter
+            if limiter is not None:
+                limits = limiter.take(principal)
+                if limits is None:
+                    limits = await limiter.check_encoded(principal)
             limit, min_score = self._parse(scope["query_string"])
-            run = await services.leaderboard.current_run()
+            leaderboard = services.leaderboard
+            run = await leaderboard.current_run()
             if run is None:
                 raise ApiError(503, "not_ready", "the first scoring run has not finished yet; retry shortly",
                                retry_after=5)
-            data = await services.leaderboard.data_bytes(run, limit, min_score)
+            data = await leaderboard.data_bytes(run, limit, min_score)
         except Exception as exc:  # this handler sits outside Starlette's error middleware
+            request_id = rid.decode()
+            headers = {} if limits is None else _limit_headers(limits)
             if isinstance(exc, ApiError):
                 error = exc
                 headers.update(getattr(exc, "headers", None) or {})
@@ -185,21 +205,27 @@ class DataEndpoint:
             response = error_response(error, request_id, started, headers)
             await response({"type": "http"}, _no_receive, send)
             return error.status
-        rid = request_id.encode()
-        elapsed = round((time.perf_counter() - started) * 1000.0, 3)
         body = b"".join((
             b'{"data":', data, b',"meta":{"request_id":"', rid, b'","timestamp":"', self._timestamp(),
-            b'","elapsed_ms":', repr(elapsed).encode(), b"}}",
+            b'","elapsed_ms":', b"%r" % round((time.perf_counter() - started) * 1000.0, 3), b"}}",
         ))
-        raw = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"x-request-id", rid),
-        ]
-        raw.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+        if limits is None:
+            raw = [_JSON, (b"content-length", b"%d" % len(body)), (b"x-request-id", rid)]
+        else:
+            raw = [_JSON, (b"content-length", b"%d" % len(body)), (b"x-request-id", rid),
+                   (b"ratelimit-limit", limits[0]), (b"ratelimit-remaining", limits[1]),
+                   (b"ratelimit-reset", limits[2])]
         await send({"type": "http.response.start", "status": 200, "headers": raw})
         await send({"type": "http.response.body", "body": body})
         return 200
+
+
+_JSON = (b"content-type", b"application/json")
+
+
+def _limit_headers(limits: Encoded) -> dict[str, str]:
+    return {"RateLimit-Limit": limits[0].decode(), "RateLimit-Remaining": limits[1].decode(),
+            "RateLimit-Reset": limits[2].decode()}
 
 
 async def _no_receive() -> Message:
@@ -224,6 +250,6 @@ class RestFastPath:
         started = time.perf_counter()
         status = 500
         try:
-            status = await self.endpoint.respond(scope["app"].state.services, scope, send)
+            status = await self.endpoint.respond(scope["app"].state.services, scope, send, started)
         finally:
             self.metrics.record(DATA_PATH, "GET", status, time.perf_counter() - started)

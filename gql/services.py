@@ -13,7 +13,7 @@ from store import StoreHandle
 from tenants.auth import Authenticator
 from tenants.errors import LimiterUnavailable, RateLimited
 from tenants.principal import Principal
-from tenants.ratelimit import RateLimiter
+from tenants.ratelimit import Encoded, RateLimiter
 from tenants.revocation import KeyChangeBus
 from tenants.service import KeyService
 
@@ -23,6 +23,16 @@ __all__ = ["ApiLimiter", "LimitError", "RequestLimiter", "Services"]
 class RequestLimiter(Protocol):
     async def check_request(self, principal: Principal, cost: int = 1) -> dict[str, str]:
         """Charge ``cost`` and return the RateLimit-* headers; raise ``ApiError(429)`` when limited."""
+        ...
+
+    def take(self, principal: Principal) -> Encoded | None:
+        """The REST hot path: charge one request without I/O and return the encoded
+        ``(RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset)`` values, or ``None`` when that
+        needs the backend (then call :meth:`check_encoded`)."""
+        ...
+
+    async def check_encoded(self, principal: Principal) -> Encoded:
+        """:meth:`check_request` for one request, the values encoded as :meth:`take` gives them."""
         ...
 
 
@@ -42,6 +52,17 @@ class ApiLimiter:
     async def check_request(self, principal: Principal, cost: int = 1) -> dict[str, str]:
         try:
             return await self.limiter.check(principal, cost)
+        except RateLimited as exc:
+            raise LimitError(429, exc.code, str(exc), retry_after=exc.retry_after, headers=exc.headers) from None
+        except LimiterUnavailable as exc:
+            raise LimitError(503, exc.code, str(exc), retry_after=exc.retry_after) from None
+
+    def take(self, principal: Principal) -> Encoded | None:
+        return self.limiter.take(principal)
+
+    async def check_encoded(self, principal: Principal) -> Encoded:
+        try:
+            return await self.limiter.check_encoded(principal)
         except RateLimited as exc:
             raise LimitError(429, exc.code, str(exc), retry_after=exc.retry_after, headers=exc.headers) from None
         except LimiterUnavailable as exc:

@@ -32,6 +32,9 @@ from tenants.repository import TenantRepository
 __all__ = ["Authenticator", "key_is_usable"]
 
 
+_BEARER_KEY = b"Bearer " + KEY_PREFIX.encode()
+
+
 def key_is_usable(doc: dict[str, Any], now: datetime) -> bool:
     """A key works unless revoked, past its expiry, or rotated and past its grace end."""
     if doc.get("revoked_at") is not None:
@@ -70,6 +73,7 @@ class Authenticator:
         self.repo = repo
         self.hasher = hasher
         self._pepper = secrets.token_bytes(32)
+        self._mac = hashlib.blake2b(key=self._pepper, digest_size=32)  # copied per key: keyed once
         self._cache: OrderedDict[bytes, _Entry] = OrderedDict()
         self._by_key_id: dict[str, set[bytes]] = {}
         self._cache_size = cache_size
@@ -89,8 +93,14 @@ class Authenticator:
 
     # -- cache --
     def _digest(self, key: str) -> bytes:
-        # keyed BLAKE2b is a MAC (RFC 7693 §2.9) and ~3x cheaper than HMAC-SHA256 here
-        return hashlib.blake2b(key.encode(), key=self._pepper, digest_size=32).digest()
+        return self._digest_bytes(key.encode())
+
+    def _digest_bytes(self, key: bytes) -> bytes:
+        # keyed BLAKE2b is a MAC (RFC 7693 §2.9) and ~3x cheaper than HMAC-SHA256 here; copying the
+        # keyed state skips compressing the key block again
+        mac = self._mac.copy()
+        mac.update(key)
+        return mac.digest()
 
     def forget(self, key_id: str) -> None:
         """Drop every cached entry of ``key_id`` (revocation, rotation, scope change)."""
@@ -123,7 +133,24 @@ class Authenticator:
         if len(self._failures) > 100_000:  # bound memory under a flood of addresses
             self._failures.clear()
 
-    # -- the entry point --
+    # -- the entry points --
+    def authenticate_warm(self, authorization: bytes) -> Principal | None:
+        """The hot path, without I/O: the principal of ``Authorization: Bearer <key>`` (the raw
+        header value) when the key is in the warm cache and needs no store read, else ``None`` (then
+        :meth:`authenticate` decides). Accepts exactly what :meth:`authenticate` accepts from its
+        cache; any other spelling of the header goes the long way."""
+        if not authorization.startswith(_BEARER_KEY):
+            return None
+        entry = self._cache.get(self._digest_bytes(authorization[7:]))
+        if entry is None:
+            return None
+        now = time.time()
+        if ((entry.not_after is None or now < entry.not_after) and now - entry.cached_at < self._cache_ttl
+                and (self.revalidate_after is None or now - entry.checked_at < self.revalidate_after)):
+            self._last_used[entry.principal.key_id] = now
+            return entry.principal
+        return None
+
     async def authenticate(self, authorization: str | None, client: str = "unknown") -> Principal:
         if not authorization:
             raise MissingKey("missing Authorization header; send 'Authorization: Bearer sk_live_...'")

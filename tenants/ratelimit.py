@@ -57,7 +57,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenants.errors import LimiterUnavailable, QuotaExceeded, RateLimited
 from tenants.principal import Principal
 
-__all__ = ["ACQUIRE", "Grant", "LocalBackend", "RateLimiter", "RedisBackend", "month_window"]
+__all__ = ["ACQUIRE", "Encoded", "Grant", "LocalBackend", "RateLimiter", "RedisBackend", "month_window"]
 
 log = logging.getLogger("insider_selling.ratelimit")
 
@@ -248,6 +248,7 @@ class _Lease:
     denied_by_quota: bool = False
     retry_at: float = 0.0
     limit: int = 0
+    limit_text: bytes = b"0"  # ``limit`` encoded for the header
     remaining: int = 0  # of the binding constraint, after the grant, our unused tokens excluded
     reset_at: float = 0.0  # monotonic
     month: str = ""
@@ -260,6 +261,27 @@ class _Lease:
 def headers(limit: int, remaining: int, reset: float) -> dict[str, str]:
     return {"RateLimit-Limit": str(limit), "RateLimit-Remaining": str(max(0, remaining)),
             "RateLimit-Reset": str(max(0, math.ceil(reset)))}
+
+
+#: ``(RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset)`` values, encoded for the wire: the same
+#: text as :func:`headers` gives.
+Encoded = tuple[bytes, bytes, bytes]
+
+_SMALL = tuple(str(i).encode() for i in range(4096))
+
+
+def _seconds(reset: float) -> bytes:
+    whole = math.ceil(reset) if reset > 0 else 0
+    return _SMALL[whole] if whole < 4096 else b"%d" % whole
+
+
+def _encoded(lease: _Lease, now: float) -> Encoded:
+    return lease.limit_text, b"%d" % (lease.remaining + lease.tokens), _seconds(lease.reset_at - now)
+
+
+def _decoded(values: Encoded) -> dict[str, str]:
+    limit, remaining, reset = (v.decode() for v in values)
+    return {"RateLimit-Limit": limit, "RateLimit-Remaining": remaining, "RateLimit-Reset": reset}
 
 
 class RateLimiter:
@@ -295,14 +317,30 @@ class RateLimiter:
 
     async def check(self, principal: Principal, cost: int = 1) -> dict[str, str]:
         """Charge one request; return the RateLimit-* headers or raise :class:`RateLimited`."""
+        return _decoded(await self.check_encoded(principal, cost))
+
+    def take(self, principal: Principal, cost: int = 1) -> Encoded | None:
+        """The hot path, without I/O: charge ``cost`` from this worker's lease of the key and return
+        the header values, or ``None`` when the lease cannot cover it (then :meth:`check_encoded`
+        decides, refusal included). Exactly what :meth:`check` does when the lease has the tokens."""
         lease = self._leases.get(principal.key_id)
+        if lease is None or lease.tokens < cost:
+            return None
         now = self._clock()
-        if lease is not None and lease.tokens >= cost and now < lease.expires:
-            lease.tokens -= cost
-            self.usage[(principal.tenant_id, lease.month)] += cost
-            if lease.ample and lease.tokens <= lease.want and not lease.prefetching:
-                self._start_prefetch(principal, lease)
-            return headers(lease.limit, lease.remaining + lease.tokens, lease.reset_at - now)
+        if now >= lease.expires:
+            return None
+        lease.tokens -= cost
+        self.usage[(principal.tenant_id, lease.month)] += cost
+        if lease.ample and lease.tokens <= lease.want and not lease.prefetching:
+            self._start_prefetch(principal, lease)
+        return _encoded(lease, now)
+
+    async def check_encoded(self, principal: Principal, cost: int = 1) -> Encoded:
+        """:meth:`check`, with the header values encoded (see :data:`Encoded`)."""
+        taken = self.take(principal, cost)
+        if taken is not None:
+            return taken
+        lease = self._leases.get(principal.key_id)
         if lease is None:
             lease = self._leases[principal.key_id] = _Lease()
             if len(self._leases) > 100_000:
@@ -332,19 +370,20 @@ class RateLimiter:
                     limit, remaining, reset = grant.binding(_request(principal))
                     lease.tokens += grant.granted
                     lease.expires = now + self.lease_ttl
-                    lease.limit, lease.remaining, lease.reset_at = limit, remaining, now + reset
+                    lease.remaining, lease.reset_at = remaining, now + reset
+                    _set_limit(lease, limit)
                 lease.ample = grant.granted >= lease.want
                 if lease.ample:  # demand keeps up with the batches: grow them
                     lease.want = min(self.lease_max, lease.want * 2)
         finally:
             lease.prefetching = False
 
-    async def _refill(self, principal: Principal, lease: _Lease, cost: int) -> dict[str, str]:
+    async def _refill(self, principal: Principal, lease: _Lease, cost: int) -> Encoded:
         now = self._clock()
         if lease.tokens >= cost and now < lease.expires:  # another request refilled it meanwhile
             lease.tokens -= cost
             self.usage[(principal.tenant_id, lease.month)] += cost
-            return headers(lease.limit, lease.remaining + lease.tokens, lease.reset_at - now)
+            return _encoded(lease, now)
         if now < lease.denied_until and cost >= lease.denied_cost:
             error = QuotaExceeded if lease.denied_by_quota else RateLimited
             raise error(lease.retry_at - now, headers(lease.limit, 0, max(lease.reset_at, lease.retry_at) - now))
@@ -360,7 +399,8 @@ class RateLimiter:
         lease.tokens = 0
         now = self._clock()
         limit, remaining, reset = grant.binding(req)
-        lease.limit, lease.remaining, lease.reset_at = limit, remaining, now + reset
+        lease.remaining, lease.reset_at = remaining, now + reset
+        _set_limit(lease, limit)
         lease.month = month_window(datetime.now(UTC))[0]
         if grant.granted < cost:  # refused: nothing was charged
             lease.retry_at = now + grant.retry_after
@@ -374,7 +414,7 @@ class RateLimiter:
         # the backend had plenty (it granted the whole batch): refill ahead of need from now on
         lease.ample = self.shared and want >= 8 and grant.granted >= want
         self.usage[(principal.tenant_id, lease.month)] += cost
-        return headers(limit, remaining + lease.tokens, reset)
+        return lease.limit_text, b"%d" % (remaining + lease.tokens), _seconds(reset)
 
     async def _acquire(self, req: Request, want: int, give_back: int, need: int = 1) -> Grant:
         if self.backend is self.fallback or self._clock() < self._down_until:
@@ -425,6 +465,11 @@ class RateLimiter:
 
     def pending_usage(self, tenant_id: str, month: str) -> int:
         return self.usage.get((tenant_id, month), 0)
+
+
+def _set_limit(lease: _Lease, limit: int) -> None:
+    if limit != lease.limit:
+        lease.limit, lease.limit_text = limit, str(limit).encode()
 
 
 def _request(principal: Principal) -> Request:
