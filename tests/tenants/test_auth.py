@@ -204,3 +204,22 @@ async def test_last_used_is_batched_not_written_per_request() -> None:
     assert await auth.flush_last_used() == 1
     assert (await service.repo.get_key(key_id))["last_used_at"] is not None
     assert await auth.flush_last_used() == 0  # nothing new since
+
+
+async def test_warm_path_answers_only_what_the_cache_would() -> None:
+    _, auth, _, key = await _setup()
+    raw = f"Bearer {key}".encode()
+    assert auth.authenticate_warm(raw) is None  # cold: the full path decides
+    principal = await auth.authenticate(f"Bearer {key}", "10.0.0.9")
+    assert auth.authenticate_warm(raw) == principal
+    assert auth.pending_last_used(principal.key_id) is not None
+    # other spellings and other keys go the long way (which still accepts the spellings)
+    for other in (f"bearer {key}", f"Bearer  {key}", f"Bearer {key} ", f"Bearer {key}x", "Bearer sk_live_"):
+        assert auth.authenticate_warm(other.encode()) is None
+    assert await auth.authenticate(f"bearer  {key} ", "10.0.0.9") == principal
+    auth.revalidate_after = 0.0  # the key-change listener is deaf: warm keys are confirmed first
+    assert auth.authenticate_warm(raw) is None
+    assert await auth.authenticate(f"Bearer {key}", "10.0.0.9") == principal
+    auth.revalidate_after = None
+    auth.forget(principal.key_id)  # revoked, rotated or changed
+    assert auth.authenticate_warm(raw) is None

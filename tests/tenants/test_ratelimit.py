@@ -254,3 +254,43 @@ async def test_redis_recovers_after_an_outage(redis_url: str) -> None:
     finally:
         await healthy.aclose()
     await asyncio.sleep(0)
+
+
+async def test_take_is_check_without_io() -> None:
+    clock = FakeClock(0.0)
+    limiter = RateLimiter(LocalBackend(), lease_max=8, clock=clock)
+    p = principal(rpm=1000, month=100_000)
+    assert limiter.take(p) is None  # no lease yet: check decides
+    first = await limiter.check(p)
+    assert first == {"RateLimit-Limit": "1000", "RateLimit-Remaining": "999", "RateLimit-Reset": "1"}
+    assert limiter.take(p) is None  # a first lease is one token, spent by that request
+    assert (await limiter.check(p))["RateLimit-Remaining"] == "998"  # the next lease is two tokens
+    assert limiter.take(p) == (b"1000", b"997", b"1")  # the second, from the lease: what check says
+    month = month_window(datetime.now(UTC))[0]
+    assert limiter.pending_usage("ten_a", month) == 3
+    while limiter.take(p) is not None:  # the lease runs out: then check refills it
+        pass
+    assert (await limiter.check(p))["RateLimit-Limit"] == "1000"
+    clock.now += 1.5  # an expired lease is not spent by take
+    assert limiter.take(p) is None
+
+
+@pytest.mark.redis
+async def test_lane_survives_a_script_flush_and_a_lost_connection(redis_url: str) -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(redis_url)
+    try:
+        backend = RedisBackend(client)
+        req = Request("key_l", "ten_l", 600, 600, 10_000)
+        assert (await backend.acquire(req, 4, 0)).granted == 4  # NOSCRIPT on the lane: loaded, answered
+        assert (await backend.acquire(req, 4, 0)).granted == 4  # over the lane
+        await client.script_flush()
+        assert (await backend.acquire(req, 4, 0)).granted == 4
+        await client.client_kill_filter(_type="normal", skipme=True)  # the lane's connection is cut
+        assert (await backend.acquire(req, 4, 0)).granted == 4
+        assert (await backend.acquire(req, 4, 0)).key_remaining == 600 - 20
+        both = await asyncio.gather(*(backend.acquire(req, 1, 0) for _ in range(3)))  # the lane busy
+        assert sorted(g.key_remaining for g in both) == [577, 578, 579]
+    finally:
+        await client.aclose()
