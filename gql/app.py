@@ -186,7 +186,7 @@ def create_app(
             limiter=ApiLimiter(ratelimiter), ratelimiter=ratelimiter, bus=bus, redis=redis,
         )
         app.state.services = services
-        services.updates = RunUpdates(leaderboard.current_run)
+        updates = services.updates = RunUpdates(leaderboard.current_run)
         app.state.bootstrap = None
         if settings.embedded:
             issued = await services.keys.bootstrap_embedded()
@@ -217,7 +217,7 @@ def create_app(
             async def on_success(result: RunResult) -> None:
                 metrics.runs.labels("succeeded").inc()
                 leaderboard.invalidate()
-                services.updates.publish(result.run_id)
+                updates.publish(result.run_id)
                 settle_heap()
 
             cycle = Cycle(market, SnapshotStore(store.db), pipeline, history_hours=settings.history_hours,
@@ -246,7 +246,7 @@ def create_app(
                     await task
             with contextlib.suppress(Exception):
                 await flush(authenticator, ratelimiter, repo, final=True)
-            await services.updates.aclose()
+            await updates.aclose()
             if services.cycle is not None:
                 await services.cycle.source.aclose()
             if redis is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from gql.errors import ApiError
 from gql.leaderboard import Leaderboard
@@ -16,6 +16,12 @@ from tenants.principal import Principal
 from tenants.ratelimit import Encoded, RateLimiter
 from tenants.revocation import KeyChangeBus
 from tenants.service import KeyService
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from gql.updates import RunUpdates
+    from insider_selling.cycle import Cycle, Scheduler
 
 __all__ = ["ApiLimiter", "LimitError", "RequestLimiter", "Services"]
 
@@ -80,7 +86,7 @@ class Services:
     limiter: RequestLimiter | None = None
     ratelimiter: RateLimiter | None = None  # the limiter itself (viewer, upkeep)
     bus: KeyChangeBus | None = None  # key changes to every worker
-    redis: Any = None
-    cycle: Any = None  # insider_selling.cycle.Cycle when this process ingests and scores
-    scheduler: Any = None
-    updates: Any = None  # gql.updates.RunUpdates: run notifications for GraphQL subscriptions
+    redis: Redis | None = None
+    cycle: Cycle | None = None  # when this process ingests and scores (embedded mode, tests)
+    scheduler: Scheduler | None = None
+    updates: RunUpdates | None = None  # run notifications for GraphQL subscriptions
