@@ -7,6 +7,7 @@ and take over when the active one stops renewing the lock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from datetime import UTC, datetime
@@ -31,6 +32,17 @@ async def _hold_lock(redis, token: str) -> None:  # type: ignore[no-untyped-def]
         await asyncio.sleep(LOCK_TTL / 3)
 
 
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+async def _release_lock(redis, token: str) -> None:  # type: ignore[no-untyped-def]
+    """Give the lock back at once (only if still ours), so a standby worker takes over now."""
+    await redis.eval(_RELEASE, 1, LOCK_KEY, token)
+
+
 async def _renew_lock(redis, token: str) -> None:  # type: ignore[no-untyped-def]
     while True:
         await asyncio.sleep(LOCK_TTL / 3)
@@ -47,13 +59,13 @@ async def run_worker(settings: Settings, *, once: bool = False) -> int:
     )
     source = build_source(settings)
     redis = None
+    token = secrets.token_hex(8)
     renew: asyncio.Task[None] | None = None
     try:
         if settings.redis_url:
             import redis.asyncio as aioredis
 
             redis = aioredis.from_url(settings.redis_url)
-            token = secrets.token_hex(8)
             await _hold_lock(redis, token)
             renew = asyncio.create_task(_renew_lock(redis, token))
         pipeline = ScoringPipeline(store.db, load_model_config(), source=source.name)
@@ -67,6 +79,8 @@ async def run_worker(settings: Settings, *, once: bool = False) -> int:
     finally:
         if renew is not None:
             renew.cancel()
+            with contextlib.suppress(Exception):
+                await _release_lock(redis, token)
         await source.aclose()
         if redis is not None:
             await redis.aclose()
