@@ -23,11 +23,12 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from gql.errors import ApiError
-from gql.graphql_app import GraphQLView
+from gql.graphql_app import GRAPHIQL_ASSETS_DIR, GRAPHIQL_ASSETS_PATH, GraphQLView
 from gql.leaderboard import Leaderboard
 from gql.metrics import Metrics, MetricsMiddleware
 from gql.openapi import openapi_document
@@ -258,7 +259,7 @@ def create_app(
 
     graphql = GraphQLView(schema, introspection=settings.introspection_enabled, graphiql=settings.graphiql_enabled)
     data_endpoint = DataEndpoint()
-    routes = [
+    routes: list[BaseRoute] = [
         Route(DATA_PATH, data_endpoint, methods=["GET"]),
         Route("/v1/openapi.json", openapi, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
@@ -267,6 +268,8 @@ def create_app(
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
     ]
+    if settings.graphiql_enabled:
+        routes.append(Mount(GRAPHIQL_ASSETS_PATH, app=StaticFiles(directory=GRAPHIQL_ASSETS_DIR)))
     app = App(
         fast_path=lambda stack: RestFastPath(stack, data_endpoint, metrics),
         routes=routes,

@@ -27,6 +27,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, cast
 
 import orjson
@@ -280,6 +281,12 @@ def _quiet_expected_errors() -> None:
 # -- the view ----------------------------------------------------------------------------------
 
 
+UNPKG = "https://unpkg.com/"
+#: Where the GraphiQL page's scripts and styles are served from (a Mount in ``gql.app``).
+GRAPHIQL_ASSETS_PATH = "/graphiql-assets"
+GRAPHIQL_ASSETS_DIR = Path(__file__).with_name("static") / "graphiql"
+
+
 class GraphQLView(GraphQL[Context, None]):
     """Mount at ``/graphql`` for both HTTP and websocket routes."""
 
@@ -296,6 +303,11 @@ class GraphQLView(GraphQL[Context, None]):
         self.responses = response_cache if response_cache is not None else ResponseCache()
         self._graphql_schema = schema._schema  # type: ignore[attr-defined]
         _quiet_expected_errors()
+
+    @property
+    def graphql_ide_html(self) -> str:
+        """Strawberry's GraphiQL page, loading its scripts from this server (see ``gql/static``)."""
+        return str(super().graphql_ide_html).replace(UNPKG, f"{GRAPHIQL_ASSETS_PATH}/")
 
     # -- websockets (Strawberry's handler) --
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
