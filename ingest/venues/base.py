@@ -57,6 +57,16 @@ class Raw(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+class CodedEnvelope(Raw):
+    """A venue's ``{code, message, data}`` wrapper; each venue says which answer is a success."""
+
+    data: Any = None
+
+    def refusal(self) -> str | None:
+        """``None`` when the venue answered with data, else the venue's reason, for the outcome."""
+        raise NotImplementedError
+
+
 @dataclass(slots=True)
 class Quote:
     """One linear perpetual as one venue reports it, normalized to USD and per-interval rates."""
@@ -233,6 +243,14 @@ class Venue(abc.ABC):
         if isinstance(body, str | bytes):
             raise MalformedResponse(self.id, f"not JSON ({_short(body)}) ({path})")
         return body
+
+    async def unwrap(self, model: type[CodedEnvelope], path: str, params: dict[str, Any] | None = None) -> Any:
+        """GET, validate the venue's envelope, and return its ``data``; a refusal fails the venue."""
+        env = self.envelope(model, await self.get(path, params))
+        refusal = env.refusal()
+        if refusal is not None:
+            raise VenueError(self.id, refusal)
+        return env.data
 
     def envelope(self, model: type[M], payload: Any) -> M:
         """Validate a response envelope; a mismatch fails the venue."""

@@ -13,16 +13,18 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from ingest.errors import VenueError
-from ingest.venues.base import CcxtVenue, Num, Quote, Raw
+from ingest.venues.base import CcxtVenue, CodedEnvelope, Num, Quote, Raw
 
 _PERP = re.compile(r"^(?P<base>[A-Za-z0-9]+)-USDT$")
 
 
-class Envelope(Raw):
+class Envelope(CodedEnvelope):
     code: int
     msg: str = ""
     data: Any = None
+
+    def refusal(self) -> str | None:
+        return None if self.code == 0 else f"code {self.code}: {self.msg}"
 
 
 class Premium(Raw):
@@ -52,15 +54,9 @@ class Bingx(CcxtVenue):
     exchange_id = "bingx"
     default_interval_hours = 8.0
 
-    async def _data(self, method: str, params: dict[str, Any]) -> Any:
-        env = self.envelope(Envelope, await self.get(method, params))
-        if env.code != 0:
-            raise VenueError(self.id, f"code {env.code}: {env.msg}")
-        return env.data
-
     async def scan(self) -> list[Quote]:
-        premiums = self.rows(Premium, await self._data("swapV2PublicGetQuotePremiumIndex", {}))
-        tickers = self.rows(Ticker, await self._data("swapV2PublicGetQuoteTicker", {}))
+        premiums = self.rows(Premium, await self.unwrap(Envelope, "swapV2PublicGetQuotePremiumIndex", {}))
+        tickers = self.rows(Ticker, await self.unwrap(Envelope, "swapV2PublicGetQuoteTicker", {}))
         last = {t.symbol: t.lastPrice for t in tickers}
         quotes = []
         for row in premiums:
@@ -83,11 +79,11 @@ class Bingx(CcxtVenue):
 
     async def enrich(self, quotes: Sequence[Quote]) -> None:
         for quote in quotes:
-            data = await self._data("swapV2PublicGetQuoteOpenInterest", {"symbol": quote.symbol})
+            data = await self.unwrap(Envelope, "swapV2PublicGetQuoteOpenInterest", {"symbol": quote.symbol})
             quote.open_interest_usd = self.envelope(OpenInterest, data).openInterest
 
     async def funding_history(self, quote: Quote, since_ms: int) -> list[tuple[int, float]]:
         params = {"symbol": quote.symbol, "startTime": since_ms, "limit": 1000}
-        data = await self._data("swapV2PublicGetQuoteFundingRate", params)
+        data = await self.unwrap(Envelope, "swapV2PublicGetQuoteFundingRate", params)
         rows = self.rows(FundingPrint, data)
         return sorted((r.fundingTime, r.fundingRate) for r in rows if r.fundingTime >= since_ms)

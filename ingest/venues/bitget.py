@@ -15,18 +15,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ingest.errors import VenueError
-from ingest.venues.base import Bar, CcxtVenue, Num, Quote, Raw, taker_flow, usd
+from ingest.venues.base import Bar, CcxtVenue, CodedEnvelope, Num, Quote, Raw, taker_flow, usd
 
 TAKER_WINDOW_MS = 30 * 60_000
 
 _PRODUCT = {"productType": "USDT-FUTURES"}
 
 
-class Envelope(Raw):
+class Envelope(CodedEnvelope):
     code: str
     msg: str = ""
     data: list[Any]
+
+    def refusal(self) -> str | None:
+        return None if self.code == "00000" else f"code {self.code}: {self.msg}"
 
 
 class Ticker(Raw):
@@ -66,16 +68,10 @@ class Bitget(CcxtVenue):
     exchange_id = "bitget"
     default_interval_hours = 8.0
 
-    async def _data(self, method: str, params: dict[str, Any]) -> list[Any]:
-        env = self.envelope(Envelope, await self.get(method, params))
-        if env.code != "00000":
-            raise VenueError(self.id, f"code {env.code}: {env.msg}")
-        return env.data
-
     async def scan(self) -> list[Quote]:
-        tickers = self.rows(Ticker, await self._data("publicMixGetV2MixMarketTickers", _PRODUCT))
+        tickers = self.rows(Ticker, await self.unwrap(Envelope, "publicMixGetV2MixMarketTickers", _PRODUCT))
         current = self.rows(
-            CurrentFunding, await self._data("publicMixGetV2MixMarketCurrentFundRate", _PRODUCT)
+            CurrentFunding, await self.unwrap(Envelope, "publicMixGetV2MixMarketCurrentFundRate", _PRODUCT)
         )
         intervals = {c.symbol: c.fundingRateInterval for c in current}
         quotes = []
@@ -100,7 +96,7 @@ class Bitget(CcxtVenue):
     async def funding_history(self, quote: Quote, since_ms: int) -> list[tuple[int, float]]:
         params = {**_PRODUCT, "symbol": quote.symbol, "pageSize": 100}
         rows = self.rows(
-            FundingPrint, await self._data("publicMixGetV2MixMarketHistoryFundRate", params)
+            FundingPrint, await self.unwrap(Envelope, "publicMixGetV2MixMarketHistoryFundRate", params)
         )
         return sorted((r.fundingTime, r.fundingRate) for r in rows if r.fundingTime >= since_ms)
 
@@ -109,7 +105,7 @@ class Bitget(CcxtVenue):
             params = {**_PRODUCT, "symbol": quote.symbol}
             ratios = self.rows(
                 AccountRatio,
-                await self._data(
+                await self.unwrap(Envelope,
                     "publicMixGetV2MixMarketAccountLongShort", {**params, "period": "5m"}
                 ),
             )
@@ -119,7 +115,7 @@ class Bitget(CcxtVenue):
                     quote.long_short_ratio = latest.longAccountRatio / latest.shortAccountRatio
             fills = self.rows(
                 Fill,
-                await self._data(
+                await self.unwrap(Envelope,
                     "publicMixGetV2MixMarketFillsHistory", {**params, "limit": 1000}
                 ),
             )
@@ -136,7 +132,7 @@ class Bitget(CcxtVenue):
         params = {**_PRODUCT, "symbol": quote.symbol, "granularity": "1H", "limit": 200}
         params["startTime"] = since_ms
         bars = []
-        for row in await self._data("publicMixGetV2MixMarketCandles", params):
+        for row in await self.unwrap(Envelope, "publicMixGetV2MixMarketCandles", params):
             try:  # [ts, open, high, low, close, base volume, quote volume]
                 bars.append(Bar(int(row[0]), price=float(row[4])))
             except (TypeError, ValueError, IndexError):

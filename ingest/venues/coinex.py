@@ -14,14 +14,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingest.errors import VenueError
-from ingest.venues.base import HttpVenue, Num, Quote, Raw, interval_from_ms, usd
+from ingest.venues.base import CodedEnvelope, HttpVenue, Num, Quote, Raw, interval_from_ms, usd
 
 
-class Envelope(Raw):
+class Envelope(CodedEnvelope):
     code: int
     message: str = ""
     data: list[Any]
+
+    def refusal(self) -> str | None:
+        return None if self.code == 0 else f"code {self.code}: {self.message}"
 
 
 class Ticker(Raw):
@@ -55,18 +57,12 @@ class Coinex(HttpVenue):
     default_interval_hours = 8.0
     min_request_interval = 0.2
 
-    async def _data(self, path: str, params: dict[str, Any] | None = None) -> list[Any]:
-        env = self.envelope(Envelope, await self.get(path, params))
-        if env.code != 0:
-            raise VenueError(self.id, f"code {env.code}: {env.message}")
-        return env.data
-
     async def scan(self) -> list[Quote]:
-        tickers = {t.market: t for t in self.rows(Ticker, await self._data("/v2/futures/ticker"))}
-        funding = self.rows(Funding, await self._data("/v2/futures/funding-rate"))
+        tickers = {t.market: t for t in self.rows(Ticker, await self.unwrap(Envelope, "/v2/futures/ticker"))}
+        funding = self.rows(Funding, await self.unwrap(Envelope, "/v2/futures/funding-rate"))
         oi = {m: t.open_interest_volume for m, t in tickers.items()}
         if any(v is None for v in oi.values()):
-            markets = self.rows(Market, await self._data("/v2/futures/market"))
+            markets = self.rows(Market, await self.unwrap(Envelope, "/v2/futures/market"))
             for m in markets:
                 if oi.get(m.market) is None:
                     oi[m.market] = m.open_interest_volume
@@ -95,7 +91,7 @@ class Coinex(HttpVenue):
 
     async def funding_history(self, quote: Quote, since_ms: int) -> list[tuple[int, float]]:
         params = {"market": quote.symbol, "start_time": since_ms, "limit": 100}
-        rows = self.rows(FundingPrint, await self._data("/v2/futures/funding-rate-history", params))
+        rows = self.rows(FundingPrint, await self.unwrap(Envelope, "/v2/futures/funding-rate-history", params))
         return sorted(
             (r.funding_time, r.actual_funding_rate) for r in rows if r.funding_time >= since_ms
         )

@@ -15,14 +15,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ingest.errors import VenueError
-from ingest.venues.base import CcxtVenue, Num, Quote, Raw, usd
+from ingest.venues.base import CcxtVenue, CodedEnvelope, Num, Quote, Raw, usd
 
 
-class Envelope(Raw):
+class Envelope(CodedEnvelope):
     success: bool
     code: int = 0
     data: Any = None
+
+    def refusal(self) -> str | None:
+        return None if self.success else f"code {self.code}"
 
 
 class Ticker(Raw):
@@ -62,15 +64,9 @@ class Mexc(CcxtVenue):
     exchange_id = "mexc"
     default_interval_hours = 8.0
 
-    async def _data(self, method: str, params: dict[str, Any]) -> Any:
-        env = self.envelope(Envelope, await self.get(method, params))
-        if not env.success:
-            raise VenueError(self.id, f"code {env.code}")
-        return env.data
-
     async def scan(self) -> list[Quote]:
-        tickers = self.rows(Ticker, await self._data("contractPublicGetTicker", {}))
-        details = self.rows(Detail, await self._data("contractPublicGetDetail", {}))
+        tickers = self.rows(Ticker, await self.unwrap(Envelope, "contractPublicGetTicker", {}))
+        details = self.rows(Detail, await self.unwrap(Envelope, "contractPublicGetDetail", {}))
         size = {d.symbol: d for d in details}
         quotes = []
         for row in tickers:
@@ -94,7 +90,7 @@ class Mexc(CcxtVenue):
 
     async def enrich(self, quotes: Sequence[Quote]) -> None:
         for quote in quotes:
-            data = await self._data("contractPublicGetFundingRateSymbol", {"symbol": quote.symbol})
+            data = await self.unwrap(Envelope, "contractPublicGetFundingRateSymbol", {"symbol": quote.symbol})
             detail = self.envelope(FundingDetail, data)
             quote.funding_rate = detail.fundingRate
             quote.funding_interval_hours = detail.collectCycle
@@ -102,7 +98,7 @@ class Mexc(CcxtVenue):
     async def funding_history(self, quote: Quote, since_ms: int) -> list[tuple[int, float]]:
         params = {"symbol": quote.symbol, "page_size": 100}
         page = self.envelope(
-            FundingPage, await self._data("contractPublicGetFundingRateHistory", params)
+            FundingPage, await self.unwrap(Envelope, "contractPublicGetFundingRateHistory", params)
         )
         rows = self.rows(FundingPrint, page.resultList)
         return sorted((r.settleTime, r.fundingRate) for r in rows if r.settleTime >= since_ms)

@@ -15,16 +15,18 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from ingest.errors import VenueError
-from ingest.venues.base import Bar, CcxtVenue, Num, Quote, Raw, interval_from_ms, usd
+from ingest.venues.base import Bar, CcxtVenue, CodedEnvelope, Num, Quote, Raw, interval_from_ms, usd
 
 _SWAP = re.compile(r"^(?P<base>[A-Z0-9]+)-(?P<quote>USDT|USDC)-SWAP$")
 
 
-class Envelope(Raw):
+class Envelope(CodedEnvelope):
     code: str
     msg: str = ""
     data: list[Any]
+
+    def refusal(self) -> str | None:
+        return None if self.code == "0" else f"code {self.code}: {self.msg}"
 
 
 class Funding(Raw):
@@ -66,22 +68,16 @@ class Okx(CcxtVenue):
     exchange_id = "okx"
     default_interval_hours = 8.0
 
-    async def _data(self, method: str, params: dict[str, Any]) -> list[Any]:
-        env = self.envelope(Envelope, await self.get(method, params))
-        if env.code != "0":
-            raise VenueError(self.id, f"code {env.code}: {env.msg}")
-        return env.data
-
     async def scan(self) -> list[Quote]:
         swap = {"instType": "SWAP"}
         funding = self.rows(
-            Funding, await self._data("publicGetPublicFundingRate", {"instId": "ANY"})
+            Funding, await self.unwrap(Envelope, "publicGetPublicFundingRate", {"instId": "ANY"})
         )
-        marks = self.rows(Mark, await self._data("publicGetPublicMarkPrice", swap))
-        tickers = self.rows(Ticker, await self._data("publicGetMarketTickers", swap))
-        ois = self.rows(OpenInterest, await self._data("publicGetPublicOpenInterest", swap))
+        marks = self.rows(Mark, await self.unwrap(Envelope, "publicGetPublicMarkPrice", swap))
+        tickers = self.rows(Ticker, await self.unwrap(Envelope, "publicGetMarketTickers", swap))
+        ois = self.rows(OpenInterest, await self.unwrap(Envelope, "publicGetPublicOpenInterest", swap))
         index = self.rows(
-            Index, await self._data("publicGetMarketIndexTickers", {"quoteCcy": "USDT"})
+            Index, await self.unwrap(Envelope, "publicGetMarketIndexTickers", {"quoteCcy": "USDT"})
         )
         mark = {m.instId: m.markPx for m in marks}
         last = {t.instId: t.last for t in tickers}
@@ -115,7 +111,7 @@ class Okx(CcxtVenue):
     async def funding_history(self, quote: Quote, since_ms: int) -> list[tuple[int, float]]:
         params = {"instId": quote.symbol, "limit": 100}
         rows = self.rows(
-            FundingPrint, await self._data("publicGetPublicFundingRateHistory", params)
+            FundingPrint, await self.unwrap(Envelope, "publicGetPublicFundingRateHistory", params)
         )
         return sorted(
             (r.fundingTime, r.realizedRate if r.realizedRate is not None else r.fundingRate)
@@ -141,13 +137,13 @@ class Okx(CcxtVenue):
         for quote in quotes:
             params = {"instId": quote.symbol, "period": "5m", "unit": "2", "limit": 6}
             flow = self._table(
-                await self._data("publicGetRubikStatTakerVolumeContract", params), 3
+                await self.unwrap(Envelope, "publicGetRubikStatTakerVolumeContract", params), 3
             )
             if len(flow) == 6:  # [ts, sell, buy] per 5 minutes, newest first: the last 30 min
                 quote.taker_sell_usd = sum(r[1] for r in flow)
                 quote.taker_buy_usd = sum(r[2] for r in flow)
             ratio = self._table(
-                await self._data(
+                await self.unwrap(Envelope,
                     "publicGetRubikStatContractsLongShortAccountRatioContract",
                     {"instId": quote.symbol, "period": "5m", "limit": 1},
                 ),
@@ -158,12 +154,12 @@ class Okx(CcxtVenue):
 
     async def price_history(self, quote: Quote, since_ms: int) -> list[Bar]:
         params = {"instId": quote.symbol, "bar": "1H", "limit": 300}
-        rows = self._table(await self._data("publicGetMarketCandles", params), 5)
+        rows = self._table(await self.unwrap(Envelope, "publicGetMarketCandles", params), 5)
         return [Bar(int(r[0]), price=r[4]) for r in sorted(rows) if r[0] >= since_ms]
 
     async def oi_history(self, quote: Quote, since_ms: int) -> list[Bar]:
         params = {"instId": quote.symbol, "period": "1H", "begin": since_ms, "limit": 100}
         rows = self._table(
-            await self._data("publicGetRubikStatContractsOpenInterestHistory", params), 4
+            await self.unwrap(Envelope, "publicGetRubikStatContractsOpenInterestHistory", params), 4
         )
         return [Bar(int(r[0]), open_interest_usd=r[3]) for r in sorted(rows) if r[0] >= since_ms]
