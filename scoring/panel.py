@@ -17,7 +17,6 @@ import numpy.typing as npt
 from ingest.snapshot import (
     MARKET_COLUMNS,
     VENUES,
-    MarketSample,
     OnchainSample,
     parse_time,
     unpack_column,
@@ -205,14 +204,6 @@ def _fill_previous(
                 if name in panel.previous_run and value is not None:
                     panel.previous_run[name][index[cid]] = value
 
-
-def panel_from_samples(
-    at: datetime, samples: Iterable[MarketSample], hours: int, coin_ids: Sequence[str] | None = None
-) -> MarketPanel:
-    """Convenience for tests and replays: build the panel straight from samples."""
-    from ingest.snapshot import market_frames
-
-    return build_market_panel(at, market_frames(samples), hours, coin_ids)
 
 
 def build_onchain_panel(
