@@ -34,6 +34,7 @@ from gql.types import (
     ScoreHistory,
     ScoreHistoryConnection,
     ScoreHistoryEdge,
+    ScoringRun,
     Signal,
 )
 from tenants.auth import key_is_usable
@@ -44,6 +45,7 @@ __all__ = [
     "coin_history",
     "insider_selling",
     "projection",
+    "runs",
     "score_history",
     "score_updates",
     "signal",
@@ -189,6 +191,16 @@ async def coin_history(coin_id: str, info: Info[Context, Any], *, first: int,
     first = _validate_first(first)
     docs = await info.context.loaders.history.load((coin_id, first, before, projection(info, kind="history")))
     return [ScoreHistory.from_doc(d) for d in docs]
+
+
+MAX_RUNS = 50
+
+
+async def runs(info: Info[Context, Any], first: int = 10) -> list[ScoringRun]:
+    """The latest runs of any status, newest first (a running one has no outcomes yet)."""
+    if not 1 <= first <= MAX_RUNS:
+        raise ApiError(400, "parameter_invalid", f"first must be an integer from 1 to {MAX_RUNS}", param="first")
+    return [ScoringRun.from_doc(d) for d in await info.context.services.runs.recent_runs(first)]
 
 
 # -- the connection ----------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from gql.context import Context
 from gql.errors import ApiError
 from gql.execution import FastExecutor
 from gql.permissions import SignalsRead
-from gql.types import DATETIME, Coin, InsiderSelling, ScoreHistoryConnection, Signal
+from gql.types import DATETIME, Coin, InsiderSelling, ScoreHistoryConnection, ScoringRun, Signal
 from tenants.errors import TenantError
 
 __all__ = ["MAX_ALIASES", "MAX_DEPTH", "MAX_TOKENS", "schema"]
@@ -102,6 +102,14 @@ class Query(AdminQuery):
     @strawberry.field(permission_classes=[SignalsRead], description="Methodology and run timing of the signal.")
     async def signal(self, info: Info[Context, None]) -> Signal:
         return await resolvers.signal(info)
+
+    @strawberry.field(permission_classes=[SignalsRead],
+                      description="The latest scoring runs of any status, newest first, with each venue's outcome.")
+    async def runs(
+        self, info: Info[Context, None],
+        first: Annotated[int, strawberry.argument(description=f"How many, 1 to {resolvers.MAX_RUNS}.")] = 10,
+    ) -> list[ScoringRun]:
+        return await resolvers.runs(info, first)
 
 
 @strawberry.type

@@ -11,6 +11,7 @@ fields that were not selected.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Annotated, Any, Self
 
 import strawberry
@@ -18,6 +19,7 @@ from strawberry.types import Info
 
 from gql.context import Context
 from gql.contract import COIN_FIELDS
+from ingest.snapshot import VENUES
 
 __all__ = [
     "DATETIME",
@@ -25,12 +27,15 @@ __all__ = [
     "Coin",
     "InsiderSelling",
     "PageInfo",
+    "RunStatus",
     "ScoreHistory",
     "ScoreHistoryConnection",
     "ScoreHistoryEdge",
+    "ScoringRun",
     "Signal",
     "SubScores",
     "Venue",
+    "VenueOutcome",
     "format_datetime",
     "parse_datetime",
 ]
@@ -232,3 +237,52 @@ class ScoreHistoryEdge:
 class ScoreHistoryConnection:
     edges: list[ScoreHistoryEdge]
     page_info: PageInfo
+
+
+@strawberry.enum(description="Where a scoring run is.")
+class RunStatus(Enum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@strawberry.type(description="How one venue (or on-chain provider) fared in one run's ingest.")
+class VenueOutcome:
+    venue: str = strawberry.field(description="Venue slug, e.g. binance.")
+    exchange: str = strawberry.field(description="Display name, e.g. Binance.")
+    status: str = strawberry.field(description="ok, failed or skipped.")
+    latency_ms: float = strawberry.field(description="Time the venue took, in milliseconds.")
+    markets: int = strawberry.field(description="Markets read.")
+    requests: int = strawberry.field(description="Requests made.")
+    rejected: int = strawberry.field(description="Rows or responses refused by validation.")
+    error: str | None = strawberry.field(description="Why it failed, when it did.")
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> VenueOutcome:
+        venue = str(doc.get("venue", ""))
+        return cls(venue=venue, exchange=VENUES.get(venue, venue), status=str(doc.get("status", "")),
+                   latency_ms=float(doc.get("latency_ms") or 0.0), markets=int(doc.get("markets") or 0),
+                   requests=int(doc.get("requests") or 0), rejected=int(doc.get("rejected") or 0),
+                   error=doc.get("error"))
+
+
+@strawberry.type(description="One scoring run, whatever its outcome, with each venue's ingest outcome.")
+class ScoringRun:
+    run_id: str = strawberry.field(description="The run's id.")
+    status: RunStatus
+    at: datetime = strawberry.field(description="The market time the run scores.")
+    started_at: datetime | None = strawberry.field(description="When the run started.")
+    finished_at: datetime | None = strawberry.field(description="When it succeeded or failed.")
+    model_version: str = strawberry.field(description="The scoring model version.")
+    coins: int | None = strawberry.field(description="Coins scored (when finished).")
+    listed: int | None = strawberry.field(description="Coins with a score above 0 (when succeeded).")
+    error: str | None = strawberry.field(description="Why the run failed, when it did.")
+    venues: list[VenueOutcome] = strawberry.field(description="Each venue's outcome (when finished).")
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> ScoringRun:
+        return cls(run_id=doc["run_id"], status=RunStatus(doc["status"]), at=doc["at"],
+                   started_at=doc.get("started_at"), finished_at=doc.get("finished_at"),
+                   model_version=str(doc.get("model_version", "")), coins=doc.get("coins"),
+                   listed=doc.get("listed"), error=doc.get("error"),
+                   venues=[VenueOutcome.from_doc(v) for v in doc.get("venues") or ()])

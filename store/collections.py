@@ -20,6 +20,7 @@ async def ensure_indexes(db: Any, *, snapshot_retention_days: int = 30) -> None:
     await db["onchain_snapshots"].create_index([("at", -1)], expireAfterSeconds=ttl, name="at_ttl")
     await db["runs"].create_index([("run_id", 1)], unique=True)
     await db["runs"].create_index([("status", 1), ("finished_at", -1)])
+    await db["runs"].create_index([("started_at", -1)])  # the latest runs, any status (run status views)
     await db["scores"].create_index([("run_id", 1), ("score", -1)])
     await db["scores"].create_index([("coin_id", 1), ("at", -1)])
     await db["scores"].create_index([("run_id", 1), ("coin_id", 1)], unique=True)
