@@ -119,31 +119,11 @@ def _admin_bootstrap(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(go())
 
 
-def _admin_tenants(args: argparse.Namespace, settings: Settings) -> int:
-    """``admin tenants|keys|audit …`` (see ``tenants/commands.py``)."""
-    if settings.embedded:
-        print("error: admin tenants/keys/audit need MONGODB_URI (the embedded store lives inside "
-              "`serve`; use the GraphQL admin operations there)", file=sys.stderr)
-        return 2
+def _admin_api(args: argparse.Namespace, settings: Settings) -> int:
+    """``admin tenants|keys|audit …`` through the server's GraphQL admin API (``admin_cli.py``)."""
+    from insider_selling.admin_cli import run
 
-    async def go() -> int:
-        from store import open_store
-        from tenants import commands
-
-        store = await open_store(settings.mongodb_uri, settings.mongodb_database)
-        redis = None
-        if settings.redis_url:
-            import redis.asyncio as aioredis
-
-            redis = aioredis.from_url(settings.redis_url, socket_connect_timeout=2.0, socket_timeout=2.0)
-        try:
-            return await commands.run(args, store.db, argon2_profile=settings.argon2_profile, redis=redis)
-        finally:
-            if redis is not None:
-                await redis.aclose()
-            await store.aclose()
-
-    return asyncio.run(go())
+    return run(args, settings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -189,13 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_commands(sub)  # backtest --replay, validate --synthetic|--history, export-demo
 
-    admin = sub.add_parser("admin", help="operator commands against the configured store")
+    admin = sub.add_parser("admin", help="operator commands: tenants, keys and the audit log of a running server")
     admin_sub = admin.add_subparsers(dest="admin_command", required=True, metavar="ADMIN_COMMAND")
     boot = admin_sub.add_parser("bootstrap", help="create the first admin key (MongoDB) and print it once")
     boot.set_defaults(handler=_admin_bootstrap)
-    from tenants.commands import add_arguments as add_admin_arguments
+    from insider_selling.admin_cli import add_arguments as add_admin_arguments
 
-    add_admin_arguments(admin_sub, _admin_tenants)
+    add_admin_arguments(admin_sub, _admin_api)
     return parser
 
 

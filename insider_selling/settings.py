@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "SettingsError", "load_settings"]
@@ -58,6 +58,8 @@ class Settings(BaseSettings):
         default=5.0, gt=0, le=3600, validation_alias="INSIDER_LAST_USED_FLUSH_SECONDS"
     )
     allow_unsafe: bool = Field(default=False, validation_alias="INSIDER_ALLOW_UNSAFE")
+    # The operator's key for `insider-selling admin tenants|keys|audit` (read by the CLI only).
+    admin_key: SecretStr | None = Field(default=None, validation_alias="INSIDER_ADMIN_KEY")
     # Live ingest (INSIDER_INGEST_SOURCE=live): per-request timeouts, the per-venue and whole-cycle
     # deadlines (seconds), retries, and which coins are enriched (the candidates).
     ingest_connect_timeout: float = Field(
