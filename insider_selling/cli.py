@@ -11,6 +11,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from insider_selling.settings import Settings, SettingsError, load_settings
 
@@ -36,17 +37,30 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         print("error: --workers > 1 needs MONGODB_URI: with the in-memory store each worker would "
               "hold its own data and keys", file=sys.stderr)
         return 2
+    if args.workers > 1 and settings.redis_url is None and not settings.allow_unsafe:
+        print("error: --workers > 1 needs REDIS_URL: without it each worker keeps its own rate limits "
+              "and may serve a revoked key for minutes (set INSIDER_ALLOW_UNSAFE=1 to override)",
+              file=sys.stderr)
+        return 2
     configure_logging(settings.log_level)
     print(f"serving on http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
+    options = _server_options(settings)
     if args.workers > 1:
-        uvicorn.run("gql.app:create_app_from_env", factory=True, host=settings.host, port=settings.port,
-                    workers=args.workers, log_config=None, access_log=False, proxy_headers=False)
+        uvicorn.run("gql.app:create_app_from_env", factory=True, workers=args.workers, **options)
         return 0
     from gql.app import create_app
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
-                access_log=False)
+    uvicorn.run(create_app(settings), **options)
     return 0
+
+
+def _server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options. ``X-Forwarded-For`` names the client only when the connection comes from
+    one of ``INSIDER_TRUSTED_PROXIES`` (uvicorn would otherwise trust it from 127.0.0.1): the
+    failed-attempt throttle counts per client address, and a forged header must not move it."""
+    trusted = ",".join(settings.trusted_proxies)
+    return {"host": settings.host, "port": settings.port, "log_config": None, "access_log": False,
+            "proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None}
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import ipaddress
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings", "SettingsError", "load_settings"]
 
@@ -60,6 +61,11 @@ class Settings(BaseSettings):
     allow_unsafe: bool = Field(default=False, validation_alias="INSIDER_ALLOW_UNSAFE")
     # The operator's key for `insider-selling admin tenants|keys|audit` (read by the CLI only).
     admin_key: SecretStr | None = Field(default=None, validation_alias="INSIDER_ADMIN_KEY")
+    # Reverse proxies whose X-Forwarded-For names the client (comma-separated IPs or CIDRs); empty:
+    # the header is ignored and the connecting address is the client.
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias="INSIDER_TRUSTED_PROXIES"
+    )
     # Live ingest (INSIDER_INGEST_SOURCE=live): per-request timeouts, the per-venue and whole-cycle
     # deadlines (seconds), retries, and which coins are enriched (the candidates).
     ingest_connect_timeout: float = Field(
@@ -86,6 +92,19 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> tuple[str, ...]:
+        items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+        networks = []
+        for item in (str(i).strip() for i in items):
+            if item:
+                try:
+                    networks.append(str(ipaddress.ip_network(item, strict=False)))
+                except ValueError:
+                    raise ValueError(f"{item!r} is not an IP address or CIDR network") from None
+        return tuple(networks)
 
     @field_validator("mongodb_uri")
     @classmethod

@@ -4,6 +4,8 @@ Every operation takes the acting :class:`~tenants.principal.Principal` (``None``
 CLI, which acts with the store's credentials). The rules:
 
 - ``admin`` manages every tenant; only ``admin`` creates tenants or grants the ``admin`` scope.
+- No operation hands a caller a key with a scope the caller does not hold (:meth:`KeyService.check_grant`,
+  applied where every new key is made, whichever mutation asked for it: issue or rotate).
 - ``keys:manage`` manages its own tenant's keys. Another tenant's tenant id or key id is answered
   exactly like one that does not exist (:class:`NotFound`), so a refusal reveals nothing.
 - Every change writes an audit entry and calls the ``on_key_change`` hooks (cache eviction on this
@@ -93,6 +95,18 @@ class KeyService:
         if actor is not None and not actor.has("keys:manage"):
             raise PermissionDenied("this key lacks the keys:manage scope")
 
+    @staticmethod
+    def check_grant(actor: Principal | None, scopes: Sequence[str]) -> None:
+        """Refuse to hand ``actor`` a key with a scope it does not hold; only ``admin`` grants
+        ``admin``. ``None`` (the operator CLI, bootstrap) acts with the store's authority."""
+        if actor is None:
+            return
+        if "admin" in scopes and not actor.is_admin:
+            raise PermissionDenied("only an admin key may grant the admin scope")
+        missing = sorted(scope for scope in set(scopes) if not actor.has(scope))
+        if missing:
+            raise PermissionDenied(f"this key cannot grant scopes it does not hold: {', '.join(missing)}")
+
     async def visible_tenant(self, actor: Principal | None, tenant_id: str) -> dict[str, Any]:
         """The tenant if the actor may manage it; otherwise the same answer as for no tenant."""
         self.require_manager(actor)
@@ -136,8 +150,7 @@ class KeyService:
                         expires_at: datetime | None = None,
                         rate_limit_per_minute: int | None = None) -> IssuedKey:
         tenant = await self.visible_tenant(actor, tenant_id)
-        if "admin" in scopes and actor is not None and not actor.is_admin:
-            raise PermissionDenied("only an admin key may grant the admin scope")
+        self.check_grant(actor, scopes)
         if expires_at is not None and _aware(expires_at) <= datetime.now(UTC):
             raise InvalidArgument("expiresAt", "expiresAt must be in the future")
         if rate_limit_per_minute is not None:
@@ -147,7 +160,7 @@ class KeyService:
                                       f"rateLimitPerMinute must be from 1 to the tenant's {tenant_limit}")
         issued = await self.issue(tenant_id, _name(name), scopes, expires_at=expires_at,
                                   created_by=actor.key_id if actor else "operator-cli",
-                                  rate_limit_per_minute=rate_limit_per_minute)
+                                  rate_limit_per_minute=rate_limit_per_minute, grantor=actor)
         await self.log.record(actor, "key.issued", tenant_id=tenant_id, target_type="api_key",
                               target_id=issued.record["key_id"],
                               details={"name": issued.record["name"], "scopes": issued.record["scopes"]})
@@ -167,7 +180,7 @@ class KeyService:
         if key_state(old) != "active" or old.get("replaced_by"):
             raise InvalidArgument("keyId", "only an active key can be rotated")
         record, full = await self._new_record(
-            old["tenant_id"], old["name"], old["scopes"], expires_at=old.get("expires_at"),
+            actor, old["tenant_id"], old["name"], old["scopes"], expires_at=old.get("expires_at"),
             created_by=actor.key_id if actor else "operator-cli",
             rate_limit_per_minute=old.get("rate_limit_per_minute"))
         grace_until = datetime.now(UTC) + timedelta(seconds=grace_period_seconds)
@@ -209,12 +222,14 @@ class KeyService:
             await hook(key_id)
 
     # -- issuing --
-    async def _new_record(self, tenant_id: str, name: str, scopes: Sequence[str], *,
+    async def _new_record(self, grantor: Principal | None, tenant_id: str, name: str, scopes: Sequence[str], *,
                           expires_at: datetime | None, created_by: str | None,
                           rate_limit_per_minute: int | None = None) -> tuple[dict[str, Any], str]:
+        """Every new key is made here, so the grant check cannot be skipped by any path."""
         unknown = sorted(set(scopes) - set(SCOPES))
         if unknown or not scopes:
             raise InvalidArgument("scopes", f"scopes must be a non-empty subset of {list(SCOPES)}")
+        self.check_grant(grantor, scopes)
         parsed = generate_key()
         secret_hash = await asyncio.to_thread(self.hasher.hash, parsed.full)
         record = {
@@ -228,9 +243,10 @@ class KeyService:
 
     async def issue(self, tenant_id: str, name: str, scopes: Sequence[str], *,
                     expires_at: datetime | None = None, created_by: str | None = None,
-                    rate_limit_per_minute: int | None = None) -> IssuedKey:
-        """Issue without authorization or audit (bootstrap; :meth:`issue_key` wraps it)."""
-        record, full = await self._new_record(tenant_id, name, scopes, expires_at=expires_at,
+                    rate_limit_per_minute: int | None = None, grantor: Principal | None = None) -> IssuedKey:
+        """Issue without tenant checks or audit (bootstrap; :meth:`issue_key` wraps it); the grant
+        check still applies to ``grantor``."""
+        record, full = await self._new_record(grantor, tenant_id, name, scopes, expires_at=expires_at,
                                               created_by=created_by,
                                               rate_limit_per_minute=rate_limit_per_minute)
         await self.repo.insert_key(record)

@@ -156,7 +156,8 @@ async def test_tenant_isolation_reveals_nothing() -> None:
         admin = inst.app.state.bootstrap[0].key
         a = await new_tenant(inst, admin, "tenant-a")
         b = await new_tenant(inst, admin, "tenant-b")
-        manager_a, manager_a_id = await new_key(inst, admin, a, ["keys:manage"])
+        # a key grants only scopes it holds: this manager also reads
+        manager_a, manager_a_id = await new_key(inst, admin, a, ["keys:manage", "signals:read"])
         key_b, key_b_id = await new_key(inst, admin, b, ["signals:read"], name="b secret name")
         missing_tenant, missing_key = "ten_0000000000000000", "key_000000000000"
 
