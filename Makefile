@@ -21,7 +21,7 @@ test: $(STAMP)
 
 check: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check . || true
+	$(BIN)/ruff format --check --output-format concise .
 	$(BIN)/mypy insider_selling store gql tenants scoring ingest
 
 bench: $(STAMP)

@@ -12,11 +12,11 @@ from typing import Any
 
 import httpx
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ingest.files import write_snapshots
 from ingest.live import LiveSource
 from ingest.onchain import CoinGecko, DexScreener, GoPlus
+from ingest.progress import Stages
 from ingest.resilience import RetryPolicy, Timeouts
 from ingest.snapshot import VENUES
 from ingest.source import SnapshotBatch, Source, VenueOutcome
@@ -24,6 +24,7 @@ from ingest.venues import CONNECTORS, CcxtVenue, HttpVenue
 from ingest.venues.base import CcxtFetch, Venue
 
 __all__ = [
+    "answered",
     "backfill",
     "build_live_source",
     "cycle_time",
@@ -124,6 +125,12 @@ def print_outcomes(outcomes: Iterable[VenueOutcome], console: Console) -> None:
         )
 
 
+def answered(batch: SnapshotBatch) -> tuple[int, int]:
+    """``(venues that answered, venues asked)`` in a cycle; on-chain providers do not count."""
+    venues = [o for o in batch.outcomes if o.venue in VENUES]
+    return sum(1 for o in venues if o.status == "ok"), len(venues)
+
+
 async def ingest_once(
     source: Source, *, console: Console | None = None, at: datetime | None = None
 ) -> SnapshotBatch:
@@ -131,11 +138,10 @@ async def ingest_once(
     batch = await source.collect(at or cycle_time())
     if console is not None:
         print_outcomes(batch.outcomes, console)
-        ok = sum(1 for o in batch.outcomes if o.status == "ok" and o.venue in VENUES)
+        ok, asked = answered(batch)
         console.print(
             f"{len(batch.market)} market samples, {len(batch.history)} history samples, "
-            f"{len(batch.onchain)} on-chain samples, "
-            f"{ok}/{sum(1 for o in batch.outcomes if o.venue in VENUES)} venues ok",
+            f"{len(batch.onchain)} on-chain samples, {ok}/{asked} venues ok",
             markup=False,
             highlight=False,
         )
@@ -149,25 +155,18 @@ async def backfill(
     console: Console | None = None,
     end: datetime | None = None,
 ) -> SnapshotBatch:
-    """History for the ``hours`` before ``end``, with a progress bar on ``console``."""
+    """History for the ``hours`` before ``end``: a progress bar on a terminal ``console``, a line
+    per stage on any other (see :mod:`ingest.progress`), nothing without one."""
     end = end or cycle_time()
-    if not isinstance(source, LiveSource):
-        return await source.backfill(end, hours)
-    with Progress(
-        TextColumn("backfill {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=console is None,
-        transient=False,
-    ) as progress:
-        task = progress.add_task(f"{hours} h", total=None)
-
-        def advance(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
-        batch = await source.backfill(end, hours, progress=advance)
+    stages = Stages("backfill", console)
+    with stages.stage(f"{hours} h of history", unit="coins") as stage:
+        if isinstance(source, LiveSource):
+            batch = await source.backfill(end, hours, progress=lambda done, total: stage.update(done, total))
+        else:
+            batch = await source.backfill(end, hours)
+            coins = len(batch.coins) or len({s.coin_id for s in batch.history + batch.market})
+            stage.update(coins, coins)
+        stage.note = f"{len(batch.market) + len(batch.history)} samples"
     if console is not None:
         print_outcomes(batch.outcomes, console)
         console.print(
@@ -198,5 +197,10 @@ async def record(
         if console is not None:
             console.print(f"recorded cycle {batch.at:%Y-%m-%dT%H:%M}Z -> {path}", markup=False)
         if cycles == 0 or done < cycles:
+            if console is not None:
+                following = batch.at + timedelta(seconds=every)
+                left = "until stopped (Ctrl-C)" if cycles == 0 else f"{cycles - done} more to record"
+                console.print(f"waiting {every / 60:.0f} min for the next cycle (about "
+                              f"{following:%H:%M}Z; {left})", markup=False, highlight=False)
             await asyncio.sleep(every)
     return written

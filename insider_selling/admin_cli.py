@@ -29,8 +29,10 @@ from tenants.service import MAX_GRACE_SECONDS
 __all__ = ["AdminCommandError", "add_arguments", "run"]
 
 _TENANT = "id name plan rateLimitPerMinute quotaPerMonth customLimits createdAt"
-_KEY = ("keyId tenantId name scopes state createdAt lastUsedAt expiresAt revokedAt graceUntil replacedBy "
-        "rotatedFrom rateLimitPerMinute")
+_KEY = (
+    "keyId tenantId name scopes state createdAt lastUsedAt expiresAt revokedAt graceUntil replacedBy "
+    "rotatedFrom rateLimitPerMinute"
+)
 _AUDIT = "id at action actor actorKeyId tenantId targetType targetId details"
 
 
@@ -71,41 +73,68 @@ OPERATIONS: dict[tuple[str, str | None], Operation] = {
         "mutation($name: String!, $plan: String!, $rpm: Int, $qpm: Int) { createTenant(name: $name, plan: $plan, "
         f"rateLimitPerMinute: $rpm, quotaPerMonth: $qpm) {{ {_TENANT} }} }}",
         lambda a: {"name": a.name, "plan": a.plan, "rpm": a.rate_limit_per_minute, "qpm": a.quota_per_month},
-        "createTenant", ("id", "name", "plan", "rateLimitPerMinute", "quotaPerMonth", "customLimits", "createdAt")),
+        "createTenant",
+        ("id", "name", "plan", "rateLimitPerMinute", "quotaPerMonth", "customLimits", "createdAt"),
+    ),
     ("tenants", "list"): Operation(
-        f"query {{ tenants {{ {_TENANT} }} }}", lambda a: {}, "tenants",
-        ("id", "name", "plan", "rateLimitPerMinute", "quotaPerMonth", "customLimits", "createdAt")),
+        f"query {{ tenants {{ {_TENANT} }} }}",
+        lambda a: {},
+        "tenants",
+        ("id", "name", "plan", "rateLimitPerMinute", "quotaPerMonth", "customLimits", "createdAt"),
+    ),
     ("keys", "issue"): Operation(
         "mutation($tenant: ID!, $name: String!, $scopes: [String!]!, $expires: DateTime, $rpm: Int) { "
         "issueApiKey(tenantId: $tenant, name: $name, scopes: $scopes, expiresAt: $expires, "
         f"rateLimitPerMinute: $rpm) {{ key apiKey {{ {_KEY} }} }} }}",
-        lambda a: {"tenant": a.tenant, "name": a.name, "scopes": a.scopes, "expires": a.expires_at,
-                   "rpm": a.rate_limit_per_minute},
-        "issueApiKey", ("key", *_KEY_COLUMNS), issued=True),
+        lambda a: {
+            "tenant": a.tenant,
+            "name": a.name,
+            "scopes": a.scopes,
+            "expires": a.expires_at,
+            "rpm": a.rate_limit_per_minute,
+        },
+        "issueApiKey",
+        ("key", *_KEY_COLUMNS),
+        issued=True,
+    ),
     ("keys", "list"): Operation(
         f"query($tenant: ID!) {{ apiKeys(tenantId: $tenant) {{ {_KEY} }} }}",
-        lambda a: {"tenant": a.tenant}, "apiKeys", _KEY_COLUMNS),
+        lambda a: {"tenant": a.tenant},
+        "apiKeys",
+        _KEY_COLUMNS,
+    ),
     ("keys", "rotate"): Operation(
         "mutation($key: ID!, $grace: Int!) { rotateApiKey(keyId: $key, gracePeriodSeconds: $grace) { "
         f"key apiKey {{ {_KEY} }} }} }}",
-        lambda a: {"key": a.key_id, "grace": a.grace_seconds}, "rotateApiKey",
-        ("key", *_KEY_COLUMNS, "rotatedFrom"), issued=True),
+        lambda a: {"key": a.key_id, "grace": a.grace_seconds},
+        "rotateApiKey",
+        ("key", *_KEY_COLUMNS, "rotatedFrom"),
+        issued=True,
+    ),
     ("keys", "revoke"): Operation(
         f"mutation($key: ID!) {{ revokeApiKey(keyId: $key) {{ {_KEY} }} }}",
-        lambda a: {"key": a.key_id}, "revokeApiKey", (*_KEY_COLUMNS, "revokedAt")),
+        lambda a: {"key": a.key_id},
+        "revokeApiKey",
+        (*_KEY_COLUMNS, "revokedAt"),
+    ),
     ("audit", None): Operation(
         "query($tenant: ID, $first: Int, $after: String) { auditLog(tenantId: $tenant, first: $first, "
         f"after: $after) {{ edges {{ cursor node {{ {_AUDIT} }} }} hasNextPage endCursor }} }}",
-        lambda a: {"tenant": a.tenant, "first": a.first, "after": a.after}, "auditLog",
-        ("at", "action", "actor", "actorKeyId", "tenantId", "targetType", "targetId", "details")),
+        lambda a: {"tenant": a.tenant, "first": a.first, "after": a.after},
+        "auditLog",
+        ("at", "action", "actor", "actorKeyId", "tenantId", "targetType", "targetId", "details"),
+    ),
 }
 
 
 def add_arguments(admin_sub: Any, handler: Callable[..., int]) -> None:
     """Add ``tenants``, ``keys`` and ``audit`` under ``insider-selling admin``."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--url", help="the server to manage (default http://INSIDER_HOST:INSIDER_PORT); "
-                                      "the key comes from INSIDER_ADMIN_KEY or a prompt")
+    common.add_argument(
+        "--url",
+        help="the server to manage (default http://INSIDER_HOST:INSIDER_PORT); "
+        "the key comes from INSIDER_ADMIN_KEY or a prompt",
+    )
     common.add_argument("--json", action="store_true", help="print JSON (the GraphQL answer) instead of a table")
     common.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the server (default 30)")
 
@@ -124,17 +153,20 @@ def add_arguments(admin_sub: Any, handler: Callable[..., int]) -> None:
     issue = ksub.add_parser("issue", parents=[common], help="issue a key and print it once")
     issue.add_argument("--tenant", required=True, help="tenant id (ten_...)")
     issue.add_argument("--name", required=True, help="a name for the key, e.g. where it is used")
-    issue.add_argument("--scope", action="append", required=True, choices=list(SCOPES), dest="scopes",
-                       help="repeat for several scopes")
+    issue.add_argument(
+        "--scope", action="append", required=True, choices=list(SCOPES), dest="scopes", help="repeat for several scopes"
+    )
     issue.add_argument("--expires-at", type=_when, help="ISO 8601 with a timezone")
     issue.add_argument("--rate-limit-per-minute", type=int, help="this key's own, lower limit")
     listing = ksub.add_parser("list", parents=[common], help="list a tenant's keys (never a secret)")
     listing.add_argument("--tenant", required=True, help="tenant id (ten_...)")
-    rotate = ksub.add_parser("rotate", parents=[common],
-                             help="issue a replacement; the old key works for the grace period")
+    rotate = ksub.add_parser(
+        "rotate", parents=[common], help="issue a replacement; the old key works for the grace period"
+    )
     rotate.add_argument("key_id", help="the key to replace (key_...)")
-    rotate.add_argument("--grace-seconds", type=int, required=True,
-                        help=f"0 to {MAX_GRACE_SECONDS}; 0 stops the old key at once")
+    rotate.add_argument(
+        "--grace-seconds", type=int, required=True, help=f"0 to {MAX_GRACE_SECONDS}; 0 stops the old key at once"
+    )
     revoke = ksub.add_parser("revoke", parents=[common], help="revoke a key now")
     revoke.add_argument("key_id", help="the key to revoke (key_...)")
     keys.set_defaults(handler=handler)
@@ -183,14 +215,24 @@ def _error(payload: Any, status: int) -> AdminCommandError:
     return AdminCommandError(f"the server answered HTTP {status}")
 
 
-def call(url: str, key: str, document: str, variables: Mapping[str, Any], *, timeout: float = 30.0,
-         transport: httpx.BaseTransport | None = None) -> Any:
+def call(
+    url: str,
+    key: str,
+    document: str,
+    variables: Mapping[str, Any],
+    *,
+    timeout: float = 30.0,
+    transport: httpx.BaseTransport | None = None,
+) -> Any:
     """POST one operation to ``url``/graphql; return its ``data`` or raise :class:`AdminCommandError`."""
     endpoint = url.rstrip("/") + "/graphql"
     try:
         with httpx.Client(timeout=timeout, transport=transport) as client:
-            response = client.post(endpoint, content=orjson.dumps({"query": document, "variables": dict(variables)}),
-                                   headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+            response = client.post(
+                endpoint,
+                content=orjson.dumps({"query": document, "variables": dict(variables)}),
+                headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+            )
     except httpx.HTTPError as exc:
         raise AdminCommandError(f"cannot reach {endpoint}: {exc.__class__.__name__}: {exc}") from None
     try:
@@ -212,8 +254,9 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def render_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], out: TextIO,
-                 title: str | None = None) -> None:
+def render_table(
+    rows: Sequence[Mapping[str, Any]], columns: Sequence[str], out: TextIO, title: str | None = None
+) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -234,8 +277,15 @@ def _rows(operation: Operation, answer: Any) -> tuple[list[dict[str, Any]], str 
     return (answer if isinstance(answer, list) else [answer]), None
 
 
-def run(args: argparse.Namespace, settings: Settings, *, out: TextIO | None = None, err: TextIO | None = None,
-        prompt: Callable[[str], str] | None = None, transport: httpx.BaseTransport | None = None) -> int:
+def run(
+    args: argparse.Namespace,
+    settings: Settings,
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    prompt: Callable[[str], str] | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> int:
     """Run one admin command against the server; returns the exit code (2 for a refused argument)."""
     out = out or sys.stdout
     err = err or sys.stderr
@@ -244,8 +294,7 @@ def run(args: argparse.Namespace, settings: Settings, *, out: TextIO | None = No
     url = args.url or default_url(settings)
     try:
         key = read_key(settings, prompt or getpass.getpass)
-        data = call(url, key, operation.document, operation.variables(args), timeout=args.timeout,
-                    transport=transport)
+        data = call(url, key, operation.document, operation.variables(args), timeout=args.timeout, transport=transport)
     except AdminCommandError as exc:
         err.write(f"error: {exc}\n")
         return exc.exit_code

@@ -68,6 +68,10 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from insider_selling.worker import run_worker
 
     configure_logging(settings.log_level)
+    if settings.embedded:
+        print("warning: no MONGODB_URI: the in-memory store is lost when this process exits, so "
+              + ("this run's results vanish with it" if args.once else "no API process sees the runs")
+              + "; set MONGODB_URI (the embedded `serve` ingests and scores by itself)", file=sys.stderr, flush=True)
     return asyncio.run(run_worker(settings, once=args.once))
 
 
@@ -97,10 +101,15 @@ def _ingest_command(args: argparse.Namespace, settings: Settings) -> int:
             from gql.app import build_source
             source = build_source(settings)
         try:
-            if args.command == "ingest":
-                await commands.ingest_once(source, console=console)
-            elif args.command == "backfill":
-                await commands.backfill(source, hours=args.hours, console=console)
+            if args.command in ("ingest", "backfill"):
+                if args.command == "ingest":
+                    batch = await commands.ingest_once(source, console=console)
+                else:
+                    batch = await commands.backfill(source, hours=args.hours, console=console)
+                ok, asked = commands.answered(batch)
+                if asked and not ok:  # nothing was collected: a failure, for scripts and cron too
+                    print(f"error: no venue answered (0 of {asked})", file=sys.stderr)
+                    return 1
             else:
                 await commands.record(source, args.out, cycles=args.cycles, console=console)
         finally:
@@ -161,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, text in (("ingest", "collect one cycle from every venue and print each venue's outcome"),
                        ("backfill", "fetch funding history for today's candidates, with a progress bar"),
-                       ("record", "run live cycles and append them to DIR in the snapshot file format")):
+                       ("record", "run live cycles, 30 min apart, and append them to DIR in the snapshot file format")):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--source", choices=["live", "demo"], help="default INSIDER_INGEST_SOURCE")
         cmd.add_argument("--connect-timeout", type=float,
@@ -176,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument("--hours", type=int, default=72, help="hours of history (default 72)")
         if name == "record":
             cmd.add_argument("--out", type=Path, required=True, metavar="DIR", help="snapshot directory")
-            cmd.add_argument("--cycles", type=int, default=1, help="cycles to record, 0 = until stopped")
+            cmd.add_argument("--cycles", type=int, default=1,
+                             help="cycles to record, 0 = until stopped; it waits a cycle (30 min) between them")
         cmd.set_defaults(handler=_ingest_command)
 
     from scoring.commands import register_commands

@@ -20,10 +20,12 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from rich.console import Console
 
 from ingest.demo import DemoConfig, DemoMarket
 from ingest.errors import IngestError
 from ingest.files import read_snapshots, write_snapshots
+from ingest.progress import Stages
 from ingest.snapshot import Coin, MarketSample, OnchainSample, parse_time
 from ingest.source import SnapshotBatch
 from scoring.config import ModelConfig, load_model_config
@@ -350,8 +352,8 @@ def register_commands(sub: Any) -> None:
     va.set_defaults(handler=run_command)
 
     ex = sub.add_parser("export-demo", help="write demo data in the snapshot file format (for backtests)")
-    ex.add_argument("--out", type=Path, required=True, metavar="DIR")
-    ex.add_argument("--seed", type=int, default=7)
+    ex.add_argument("--out", type=Path, required=True, metavar="DIR", help="directory for the snapshot files")
+    ex.add_argument("--seed", type=int, default=7, help="simulator seed (default 7)")
     ex.add_argument("--coins", type=int, default=60, help="default 60")
     ex.add_argument("--days", type=int, default=14, help="hourly history to write (default 14)")
     ex.add_argument("--end", type=_time, help="last sample time (default 2026-11-20T00:00:00Z)")
@@ -392,18 +394,25 @@ async def _run(args: argparse.Namespace, settings: Any) -> int:
                              getattr(settings, "mongodb_database", "insider_selling"))
     try:
         print(store.describe(), file=sys.stderr)
+        stages = Stages(args.command, Console())
         replay_dir = args.replay
         if replay_dir is not None:
-            replay = load_replay(replay_dir)
+            with stages.stage(f"read {replay_dir}", unit="files") as stage:
+                replay = load_replay(replay_dir)
+                stage.update(len(list(replay_dir.glob("*.jsonl"))), note=f"{len(replay.market)} market rows")
             step = parse_step(args.step)
+            first = hour_floor(args.start or replay.first + timedelta(hours=72))
+            total = max(0, int(((args.end or replay.last) - first) / step) + 1)
+            with stages.stage("runs", total=total, unit="runs") as stage:
 
-            def progress(r: RunResult) -> None:
-                print(f"{_iso(r.at)} {r.status:9} coins={r.coins:5} listed={r.listed:4} "
-                      f"{r.seconds:.2f}s{'' if r.error is None else ' ' + r.error}")
+                def progress(r: RunResult) -> None:
+                    stage.advance(note=f"{_iso(r.at)} {r.status}, {r.listed} listed"
+                                       + ("" if r.error is None else f", {r.error}"))
 
-            results = await backtest(store.db, replay, start=args.start, end=args.end, step=step,
-                                     progress=progress)
-            ok = sum(r.status == "succeeded" for r in results)
+                results = await backtest(store.db, replay, start=args.start, end=args.end, step=step,
+                                         progress=progress)
+                ok = sum(r.status == "succeeded" for r in results)
+                stage.note = f"{ok} succeeded"
             print(f"backtest: {len(results)} runs ({ok} succeeded) from {_iso(results[0].at)} "
                   f"to {_iso(results[-1].at)}")
             if args.command == "backtest" and not store.persistent:
@@ -411,7 +420,9 @@ async def _run(args: argparse.Namespace, settings: Any) -> int:
                       "`validate --history --replay DIR` to backtest and report in one process",
                       file=sys.stderr)
         if args.command == "validate":
-            report = await history_report(store.db, args.out)
+            with stages.stage("forward returns by score bucket", unit="runs") as stage:
+                report = await history_report(store.db, args.out)
+                stage.update(int(report["runs"]))
             print(format_table(report))
             print(f"wrote {args.out / 'history.md'}, history.json and history.png")
         return 0

@@ -31,12 +31,17 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[str, dict[str, str]]]:
     port = _free_port()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("INSIDER_") and k not in ("MONGODB_URI", "REDIS_URL")}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("INSIDER_") and k not in ("MONGODB_URI", "REDIS_URL")
+    }
     env.update(INSIDER_DEMO_COINS="20", INSIDER_ARGON2_PROFILE="test", INSIDER_HISTORY_HOURS="24")
     proc = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "insider_selling.cli", "serve", "--port", str(port)],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
     keys: dict[str, str] = {}
     lines: list[str] = []
     deadline = time.monotonic() + 60
@@ -83,14 +88,28 @@ def test_operator_lifecycle_against_the_embedded_server(
     monkeypatch.setenv("INSIDER_ADMIN_KEY", keys["bootstrap admin key"])
     url = ["--url", base]
 
-    code, out, _ = admin(capsys, "tenants", "create", "--name", "acme", "--plan", "pro",
-                         "--rate-limit-per-minute", "120", *url, "--json")
+    code, out, _ = admin(
+        capsys, "tenants", "create", "--name", "acme", "--plan", "pro", "--rate-limit-per-minute", "120", *url, "--json"
+    )
     tenant = json.loads(out)
     assert code == 0 and tenant["plan"] == "pro" and tenant["rateLimitPerMinute"] == 120
     assert tenant["quotaPerMonth"] == 1_000_000 and tenant["customLimits"] is True
 
-    code, out, err = admin(capsys, "keys", "issue", "--tenant", tenant["id"], "--name", "ops",
-                           "--scope", "signals:read", "--scope", "keys:manage", *url, "--json")
+    code, out, err = admin(
+        capsys,
+        "keys",
+        "issue",
+        "--tenant",
+        tenant["id"],
+        "--name",
+        "ops",
+        "--scope",
+        "signals:read",
+        "--scope",
+        "keys:manage",
+        *url,
+        "--json",
+    )
     issued = json.loads(out)
     assert code == 0 and issued["key"].startswith("sk_live_") and "only once" in err
     assert issued["apiKey"]["scopes"] == ["keys:manage", "signals:read"]
@@ -134,8 +153,9 @@ def test_refusals_are_one_line(
 ) -> None:
     base, keys = server
     monkeypatch.setenv("INSIDER_ADMIN_KEY", keys["bootstrap admin key"])
-    code, out, err = admin(capsys, "tenants", "create", "--name", "x", "--plan", "free",
-                           "--rate-limit-per-minute", "0", "--url", base)
+    code, out, err = admin(
+        capsys, "tenants", "create", "--name", "x", "--plan", "free", "--rate-limit-per-minute", "0", "--url", base
+    )
     assert code == 2 and out == "" and err.startswith("error: parameter_invalid") and err.count("\n") == 1
     code, out, err = admin(capsys, "keys", "revoke", "key_000000000000", "--url", base)
     assert code == 1 and out == "" and err.startswith("error: not_found")

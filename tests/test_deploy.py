@@ -83,8 +83,11 @@ def test_systemd_units(unit: str) -> None:
 
 
 def test_example_environment_names_only_settings() -> None:
-    names = [line.split("=", 1)[0] for line in (DEPLOY / "insider-selling.env.example").read_text().splitlines()
-             if line.strip() and not line.lstrip().startswith("#")]
+    names = [
+        line.split("=", 1)[0]
+        for line in (DEPLOY / "insider-selling.env.example").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     assert names and set(names) <= SETTINGS
 
 
@@ -97,7 +100,7 @@ def test_deploy_readme_commands_parse() -> None:
         words = shlex.split(line.replace("…", "x"))
         for i, word in enumerate(words):
             if word.endswith("insider-selling") and i + 1 < len(words) and words[i + 1] in ("admin", "serve", "worker"):
-                argv = [w for w in words[i + 1:] if not w.startswith("'")]
+                argv = [w for w in words[i + 1 :] if not w.startswith("'")]
                 parses(["insider-selling", *[w.rstrip("'") for w in argv]])
                 found += 1
     assert found >= 3
