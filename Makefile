@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test check bench clean
+.PHONY: run test check bench clean assets
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/auth_ratelimit.py
 	$(BIN)/python bench/graphql.py
 	$(BIN)/python bench/ingest_cycle.py
+
+# Rebuild gql/static/vendor from web/package-lock.json (needs Node.js; `make run` does not).
+# npm ci checks every tarball against the lockfile; the copies must then be unchanged.
+assets:
+	cd web && npm ci --ignore-scripts --no-audit --no-fund
+	$(PYTHON) web/vendor_assets.py
+	git status --short -- gql/static/vendor
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

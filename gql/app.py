@@ -32,6 +32,7 @@ from gql.graphql_app import GRAPHIQL_ASSETS_DIR, GRAPHIQL_ASSETS_PATH, GraphQLVi
 from gql.leaderboard import Leaderboard
 from gql.metrics import Metrics, MetricsMiddleware
 from gql.openapi import openapi_document
+from gql.pages import default_docs_dir, page_routes
 from gql.rest import DATA_PATH, DataEndpoint, RestFastPath, error_response, new_request_id
 from gql.schema import schema
 from gql.services import ApiLimiter, Services
@@ -267,6 +268,7 @@ def create_app(
         Route("/metrics", metrics.endpoint, methods=["GET"]),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
+        *page_routes(docs_dir=default_docs_dir(), graphiql=settings.graphiql_enabled),
     ]
     if settings.graphiql_enabled:
         routes.append(Mount(GRAPHIQL_ASSETS_PATH, app=StaticFiles(directory=GRAPHIQL_ASSETS_DIR)))

@@ -281,7 +281,6 @@ def _quiet_expected_errors() -> None:
 # -- the view ----------------------------------------------------------------------------------
 
 
-UNPKG = "https://unpkg.com/"
 #: Where the GraphiQL page's scripts and styles are served from (a Mount in ``gql.app``).
 GRAPHIQL_ASSETS_PATH = "/graphiql-assets"
 GRAPHIQL_ASSETS_DIR = Path(__file__).with_name("static") / "graphiql"
@@ -306,8 +305,11 @@ class GraphQLView(GraphQL[Context, None]):
 
     @property
     def graphql_ide_html(self) -> str:
-        """Strawberry's GraphiQL page, loading its scripts from this server (see ``gql/static``)."""
-        return str(super().graphql_ide_html).replace(UNPKG, f"{GRAPHIQL_ASSETS_PATH}/")
+        """Strawberry's GraphiQL page, loading its scripts from this server (see ``gql/static``), with the
+        Authorization header template and a hint (``gql/static/pages/graphiql.html``)."""
+        from gql.pages import graphiql_page  # gql.pages imports this module
+
+        return graphiql_page()
 
     # -- websockets (Strawberry's handler) --
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
