@@ -236,7 +236,8 @@ def page_routes(*, docs_dir: Path | None, graphiql: bool) -> list[BaseRoute]:
         return _page(body)
 
     async def dashboard(request: Request) -> Response:
-        return _page(_template("dashboard.html"))
+        published = "present" if report_file("validation") is not None else "missing"
+        return _page(_template("dashboard.html").replace("{{validation}}", published))
 
     async def api_docs(request: Request) -> Response:
         return _page(_template("api-docs.html"))

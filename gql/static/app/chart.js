@@ -2,6 +2,20 @@
 import uPlot from "/assets/vendor/uplot@1.6.32/dist/uPlot.esm.js";
 
 const fmtTime = uPlot.fmtDate("{YYYY}-{MM}-{DD} {HH}:{mm} UTC");
+const fmtHour = uPlot.fmtDate("{HH}:{mm}");
+const fmtDay = uPlot.fmtDate("{MM}-{DD}");
+
+// uPlot formats with local-time getters: shift each instant so that they read UTC
+const utc = (seconds) => uPlot.tzDate(new Date(seconds * 1000), "Etc/UTC");
+
+// 24-hour UTC tick labels; the date under the first tick and under each midnight
+function timeTicks(u, splits) {
+  return splits.map((s, i) => {
+    const d = utc(s);
+    const midnight = d.getHours() === 0 && d.getMinutes() === 0;
+    return i === 0 || midnight ? `${fmtHour(d)}\n${fmtDay(d)}` : fmtHour(d);
+  });
+}
 
 /**
  * Draw `runs` ([{at: ISO string, score}], oldest first) into `el`. The element gets
@@ -15,18 +29,18 @@ export function scoreChart(el, runs) {
   const opts = {
     width,
     height: 240,
-    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
+    tzDate: utc,
     scales: {
       // a single run still gets a readable axis: an hour either side
       x: { time: true, range: (u, min, max) => (min === max ? [min - 3600, max + 3600] : [min, max]) },
       y: { range: [0, 10] },
     },
     axes: [
-      { stroke: "#1b1f24", grid: { stroke: "#e3e7ec" } },
+      { stroke: "#1b1f24", grid: { stroke: "#e3e7ec" }, values: timeTicks },
       { stroke: "#1b1f24", grid: { stroke: "#e3e7ec" }, label: "score" },
     ],
     series: [
-      { label: "run", value: (u, v) => (v == null ? "—" : fmtTime(new Date(v * 1000))) },
+      { label: "run", value: (u, v) => (v == null ? "—" : fmtTime(utc(v))) },
       {
         label: "score",
         stroke: "#0a58b8",

@@ -422,6 +422,15 @@ async function renderStatus() {
 
 async function renderValidation() {
   const view = $("view");
+  const heading = el("h1", { id: "view-h", tabindex: "-1", text: "Validation on real market data" });
+  if ($("main").dataset.validation === "missing") {  // known when the page was served: no request to fail
+    view.replaceChildren(heading, el("p", { class: "message warn", id: "validation-missing",
+      text: "The validation report has not been published on this server yet: docs/validation.md is not here." }),
+    el("p", {}, "Meanwhile, the ", el("a", { href: "/docs/methodology", text: "methodology" }),
+      " describes how the score is validated."));
+    focusHeading(false);
+    return;
+  }
   let response;
   try {
     response = await fetch("/docs/validation", { credentials: "omit", headers: { Accept: "text/html" } });
@@ -432,7 +441,6 @@ async function renderValidation() {
   const doc = new DOMParser().parseFromString(await response.text(), "text/html");
   if (!state.route || state.route.name !== "validation") return;
   const article = doc.querySelector("article.prose");
-  const heading = el("h1", { id: "view-h", tabindex: "-1", text: "Validation on real market data" });
   if (!response.ok || !article) {
     const notice = doc.querySelector(".notice");
     view.replaceChildren(heading, el("p", { class: "message warn", id: "validation-missing",
