@@ -39,6 +39,9 @@ class Context:
     cost: dict[str, Any] = field(default_factory=dict)
     #: Tenant-specific fields were resolved (``viewer``, admin fields): the response is not shared.
     private: bool = False
+    #: The operation as the pipeline admitted it (``gql.pipeline.Admission``): its parsed and
+    #: validated document is what Strawberry executes.
+    admission: Any = None
 
     @classmethod
     def build(cls, services: Services, principal: Principal | None, **kwargs: Any) -> Context:

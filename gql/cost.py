@@ -46,6 +46,7 @@ DEFAULT_LIST_SIZE = 100
 MAX_LIST_SIZE = 500
 _SIZE_ARGS = ("first", "limit", "last")
 _MAX_DEPTH = 64
+_CEILING = 10**15  # objects: far above any limit, small enough for cheap integers
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +88,10 @@ def _int_arg(node: FieldNode, field_def: Any, variables: Mapping[str, Any],
 
 def estimate(schema: GraphQLSchema, operation: OperationDefinitionNode,
              fragments: Mapping[str, FragmentDefinitionNode], variables: Mapping[str, Any] | None) -> Estimate:
-    """Upper bound of the objects the operation may return. Safe on any parsed document: unknown
-    fields are skipped and a fragment already being expanded is not expanded again."""
+    """Upper bound of the objects the operation may return, in time linear in the document: a
+    fragment's objects per parent are computed once per (fragment, type, list size) and reused
+    wherever it is spread. Safe on any parsed document: unknown fields and fragments are skipped,
+    and a fragment already being expanded counts nothing again."""
     variables = variables or {}
     defaults: dict[str, Any] = {}
     for definition in operation.variable_definitions or ():
@@ -98,13 +101,14 @@ def estimate(schema: GraphQLSchema, operation: OperationDefinitionNode,
             OperationType.SUBSCRIPTION: schema.subscription_type}.get(operation.operation)
     if root is None:
         return Estimate(0, 1)
-    total = 0
+    memo: dict[tuple[str, str, int | None], int] = {}
+    expanding: set[str] = set()
 
-    def walk(parent: GraphQLObjectType, selections: Any, count: int, parent_size: int | None,
-             expanding: frozenset[str], depth: int) -> None:
-        nonlocal total
-        if depth > _MAX_DEPTH or count == 0:
-            return
+    def objects(parent: GraphQLObjectType, selections: Any, parent_size: int | None, depth: int) -> int:
+        """Objects below one instance of ``parent`` (saturating at :data:`_CEILING`)."""
+        if depth > _MAX_DEPTH:
+            return 0
+        total = 0
         for sel in selections:
             if isinstance(sel, FieldNode):
                 field_def = parent.fields.get(sel.name.value)
@@ -115,18 +119,18 @@ def estimate(schema: GraphQLSchema, operation: OperationDefinitionNode,
                 if _unwrap_list(field_def.type):
                     if size is None:
                         size = VENUE_COUNT if sel.name.value == "venues" else (parent_size or DEFAULT_LIST_SIZE)
-                    n = count * size
+                    n = size
                 else:
-                    n = count
+                    n = 1
                 total += n
-                if isinstance(child, GraphQLObjectType):
-                    walk(child, sel.selection_set.selections, n, size, expanding, depth + 1)
+                if isinstance(child, GraphQLObjectType) and n:
+                    total += n * objects(child, sel.selection_set.selections, size, depth + 1)
             elif isinstance(sel, InlineFragmentNode):
                 target = parent
                 if sel.type_condition is not None:
                     named = schema.get_type(sel.type_condition.name.value)
                     target = named if isinstance(named, GraphQLObjectType) else parent
-                walk(target, sel.selection_set.selections, count, parent_size, expanding, depth + 1)
+                total += objects(target, sel.selection_set.selections, parent_size, depth + 1)
             elif isinstance(sel, FragmentSpreadNode):
                 name = sel.name.value
                 fragment = fragments.get(name)
@@ -134,9 +138,18 @@ def estimate(schema: GraphQLSchema, operation: OperationDefinitionNode,
                     continue
                 named = schema.get_type(fragment.type_condition.name.value)
                 target = named if isinstance(named, GraphQLObjectType) else parent
-                walk(target, fragment.selection_set.selections, count, parent_size, expanding | {name}, depth + 1)
+                key = (name, target.name, parent_size)
+                known = memo.get(key)
+                if known is None:
+                    expanding.add(name)
+                    known = memo[key] = objects(target, fragment.selection_set.selections, parent_size, depth + 1)
+                    expanding.discard(name)
+                total += known
+            if total >= _CEILING:
+                return _CEILING
+        return total
 
-    walk(root, operation.selection_set.selections, 1, None, frozenset(), 0)
+    total = objects(root, operation.selection_set.selections, None, 0)
     return Estimate(total, points(total))
 
 

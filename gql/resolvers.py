@@ -263,8 +263,8 @@ async def score_history(
 
 
 async def _charge_push(context: Context) -> None:
-    """The start of a subscription and each push cost one request of the tenant's budget (a push
-    carries at most one REST page); over the budget or quota the subscription ends with the code."""
+    """Each push costs one request of the tenant's budget (a push carries at most one REST page; the
+    start is charged by the pipeline); over the budget or quota the subscription ends with the code."""
     limiter = context.services.limiter
     if limiter is None or context.principal is None:
         return
@@ -296,7 +296,7 @@ async def score_updates(info: Info[Context, Any], min_score: float = 0.0,
     updates = context.services.updates
     if updates is None:
         raise ApiError(503, "not_ready", "subscriptions are not available in this process")
-    await _charge_push(context)
+    # the start was charged by the request pipeline (gql.pipeline), like any operation
     async for _run_id in updates.subscribe():
         if not await _key_still_usable(context):
             raise GraphQLError("the API key was revoked or has expired; subscription closed",

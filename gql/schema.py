@@ -4,10 +4,9 @@
 fails when it drifts. Per-request state (the caller, the services, DataLoaders) arrives through the
 context built by ``gql.graphql_app``.
 
-Protections, in the order they run: a token limit while parsing, then depth and alias limits next
-to the standard validation rules; parsing and validation are cached; unexpected errors are masked
-(expected ones carry ``extensions.code``). The query cost and the response cache live in the view,
-because they need the caller's budget before execution.
+Protections live in the request pipeline (``gql.pipeline``), which every transport passes before
+execution: token, depth, alias, field-merging and cost limits, then validation, once per document
+text. Here, unexpected errors are masked (expected ones carry ``extensions.code``).
 """
 
 from __future__ import annotations
@@ -15,28 +14,22 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator
 from datetime import datetime
-from functools import partial
 from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    MaskErrors,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
+from strawberry.extensions import MaskErrors
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
 from gql import resolvers
 from gql.admin import AdminMutation, AdminQuery
+from gql.bounds import MAX_ALIASES, MAX_DEPTH
 from gql.context import Context
 from gql.errors import ApiError
 from gql.execution import FastExecutor
 from gql.permissions import SignalsRead
+from gql.pipeline import MAX_TOKENS, AdmittedDocument
 from gql.types import DATETIME, Coin, InsiderSelling, ScoreHistoryConnection, ScoringRun, Signal
 from tenants.errors import TenantError
 
@@ -44,10 +37,6 @@ __all__ = ["MAX_ALIASES", "MAX_DEPTH", "MAX_TOKENS", "schema"]
 
 log = logging.getLogger("insider_selling.gql")
 
-MAX_DEPTH = 8
-MAX_ALIASES = 30
-MAX_TOKENS = 2000
-CACHE_SIZE = 512
 
 
 def is_expected(error: GraphQLError) -> bool:
@@ -131,14 +120,9 @@ class Subscription:
 
 
 def _extensions() -> list[Any]:
-    return [
-        partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
-        partial(ParserCache, maxsize=CACHE_SIZE),
-        partial(QueryDepthLimiter, max_depth=MAX_DEPTH),
-        partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
-        partial(ValidationCache, maxsize=CACHE_SIZE),
-        MaskUnexpected,
-    ]
+    # Parsing, the bounds and validation happen once per document text in gql.pipeline (whose
+    # cache is bounded in bytes); AdmittedDocument hands Strawberry the result.
+    return [AdmittedDocument, MaskUnexpected]
 
 
 schema = strawberry.Schema(

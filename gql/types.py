@@ -15,6 +15,7 @@ from enum import Enum
 from typing import Annotated, Any, Self
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.types import Info
 
 from gql.context import Context
@@ -68,14 +69,26 @@ def parse_datetime(value: object) -> datetime:
         raise ValueError(f"DateTime must be ISO 8601 such as 2026-04-26T07:00:00Z, got {value!r}") from None
     if parsed.tzinfo is None:
         raise ValueError("DateTime needs a timezone, e.g. 2026-04-26T07:00:00Z")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # year 1 with a positive offset, or 9999 with a negative one
+        raise ValueError(f"DateTime {value!r} is outside the supported years") from None
+
+
+def _parse_datetime_value(value: object) -> datetime:
+    """The scalar's input coercion: a bad value is a GraphQL error (a client's mistake, 400), not
+    an unexpected exception graphql-core would wrap and the server would mask as a 500."""
+    try:
+        return parse_datetime(value)
+    except ValueError as error:
+        raise GraphQLError(str(error)) from None
 
 
 DATETIME = strawberry.scalar(
     name="DateTime",
     description="An instant as ISO 8601 in UTC, e.g. 2026-04-26T07:00:00Z (input needs a timezone).",
     serialize=format_datetime,
-    parse_value=parse_datetime,
+    parse_value=_parse_datetime_value,
 )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from tenants.auth import Authenticator
@@ -37,13 +38,28 @@ class KeyChangeBus:
         self.subscribed = asyncio.Event()
         self.received = 0
         self.revalidate_after = revalidate_after
+        self._listeners: list[Callable[[str | None], None]] = []
         if self.subscriber is not None:  # until the listener is subscribed, confirm warm keys
             authenticator.revalidate_after = revalidate_after
+
+    def add_listener(self, listener: Callable[[str | None], None]) -> None:
+        """Call ``listener(key_id)`` after each key change this worker learns of, its own or another
+        worker's; ``listener(None)`` after a (re)subscription, when any key may have changed."""
+        if listener not in self._listeners:
+            self._listeners.append(listener)
+
+    def _notify(self, key_id: str | None) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(key_id)
+            except Exception:
+                log.exception("a key change listener failed")
 
     async def publish(self, key_id: str) -> None:
         """Forget ``key_id`` here and tell the other workers (a Redis outage is logged: their caches
         then expire the key within the authenticator's cache TTL, or when they resubscribe)."""
         self.authenticator.forget(key_id)
+        self._notify(key_id)
         if self.redis is None:
             return
         try:
@@ -63,13 +79,16 @@ class KeyChangeBus:
                 self.authenticator.forget_all()  # anything missed while not subscribed
                 self.authenticator.revalidate_after = None
                 self.subscribed.set()
+                self._notify(None)
                 delay = self.reconnect_delay
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is not None and message.get("type") == "message":
                         data = message["data"]
-                        self.authenticator.forget(data.decode() if isinstance(data, bytes) else str(data))
+                        key_id = data.decode() if isinstance(data, bytes) else str(data)
+                        self.authenticator.forget(key_id)
                         self.received += 1
+                        self._notify(key_id)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

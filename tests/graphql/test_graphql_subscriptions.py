@@ -1,4 +1,4 @@
-"""scoreUpdates over graphql-transport-ws: pushed after a run, same auth, closed once revoked."""
+"""scoreUpdates over graphql-transport-ws: pushed after a run, same auth, closed at once when revoked."""
 
 from __future__ import annotations
 
@@ -74,11 +74,10 @@ def test_update_after_a_run_then_closed_on_revocation(client: TestClient) -> Non
             "query": "mutation($k: ID!) { revokeApiKey(keyId: $k) { state } }",
             "variables": {"k": read.record["key_id"]}})
         assert revoked.json()["data"]["revokeApiKey"]["state"] == "REVOKED"
-        run_once(client)
-        message = ws.receive_json()
-        assert message["type"] == "next" and message["payload"]["data"] is None
-        assert message["payload"]["errors"][0]["extensions"]["code"] == "invalid_api_key"
-        assert ws.receive_json() == {"id": "1", "type": "complete"}  # the subscription is over
+        started = time.monotonic()
+        with pytest.raises(WebSocketDisconnect) as closed:  # closed at once, not at the next push
+            ws.receive_json()
+        assert closed.value.code == 4403 and time.monotonic() - started < 1.0
         wait_for(lambda: client.app.state.services.updates.subscribers == 0)  # type: ignore[attr-defined]
 
 

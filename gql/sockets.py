@@ -1,0 +1,313 @@
+"""graphql-transport-ws on ``/graphql``: every operation on a socket passes the request pipeline.
+
+- ``connection_init`` authenticates the key (from the payload's ``Authorization`` or the upgrade
+  request's header); a refused key closes the socket with 4403.
+- Each ``subscribe`` message (a query, a mutation or a subscription) re-authenticates the key, then
+  is admitted by :meth:`gql.pipeline.Pipeline.admit` exactly like an HTTP request: size, tokens,
+  scope, depth, aliases, cost, the per-minute limits and the monthly quota. A refusal is an
+  ``error`` message for that operation id; a key that no longer works closes the socket (4403).
+- :class:`Sockets` tracks the open sockets by key id. A key change heard on the
+  :class:`tenants.revocation.KeyChangeBus` (from this worker, or from every worker through Redis)
+  re-reads the key and closes its sockets when it is revoked or past its expiry or grace end; a
+  timer closes them at the expiry itself. While the bus cannot hear Redis, the keys of open
+  sockets are re-read every :data:`SWEEP_SECONDS`.
+- A text message longer than :data:`MAX_FRAME` closes the socket (1009); uvicorn's ``ws_max_size``
+  refuses larger frames before they are read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from json import JSONDecodeError
+from typing import TYPE_CHECKING, Any, cast
+
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    ErrorMessage,
+    SubscribeMessage,
+)
+from strawberry.utils.aio import aclosing
+
+from gql.context import Context
+from gql.errors import ApiError
+from gql.pipeline import MAX_DOCUMENT, RequestError
+from tenants.auth import key_is_usable
+
+if TYPE_CHECKING:
+    from gql.services import Services
+
+__all__ = ["MAX_FRAME", "SWEEP_SECONDS", "ConnectionTimeouts", "SocketAdapter", "Sockets", "TransportWSHandler"]
+
+log = logging.getLogger("insider_selling.gql.sockets")
+
+#: Longest websocket text message: a document of MAX_DOCUMENT bytes plus its JSON envelope.
+MAX_FRAME = MAX_DOCUMENT + 8 * 1024
+SWEEP_SECONDS = 0.5
+#: Close code for a key that stopped working (revoked, expired, grace over).
+CLOSE_KEY_UNUSABLE = 4403
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionTimeouts:
+    """Seconds a websocket may stay open without sending ``connection_init``."""
+
+    connection_init: float = 10.0
+
+
+class SocketAdapter(ASGIWebSocketAdapter):
+    """Strawberry's ASGI adapter with a message size limit."""
+
+    async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object, None]:
+        try:
+            while self.ws.application_state != WebSocketState.DISCONNECTED:
+                try:
+                    text = await self.ws.receive_text()
+                    if len(text) > MAX_FRAME:
+                        await self.ws.close(code=1009, reason=f"messages are limited to {MAX_FRAME} bytes")
+                        return
+                    yield self.view.decode_json(text)
+                except JSONDecodeError as e:
+                    if not ignore_parsing_errors:
+                        raise NonJsonMessageReceived from e
+        except KeyError as e:
+            raise NonTextMessageReceived from e
+        except (WebSocketDisconnect, RuntimeError):  # closed by the client, or by us meanwhile
+            pass
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """Strawberry's graphql-transport-ws handler with every operation passed through the pipeline."""
+
+    context: Context
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._contexts: dict[str, Context] = {}
+        self.closed = False
+
+    @property
+    def _sockets(self) -> Sockets:
+        return cast(Sockets, self.view.sockets)  # type: ignore[attr-defined]
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        if self.connection_init_received or self.connection_timed_out:
+            await super().handle_connection_init(message)
+            return
+        payload = message.get("payload") or {}
+        if not isinstance(payload, dict):
+            await super().handle_connection_init(message)
+            return
+        header = payload.get("Authorization") or payload.get("authorization")
+        if not isinstance(header, str):
+            header = self.context.authorization
+        self.context.authorization = header
+        try:
+            self.context.principal = await self.view.pipeline.authenticate(  # type: ignore[attr-defined]
+                self.context.services, header, self.context.client)
+        except ApiError:
+            if self.connection_init_timeout_task:
+                self.connection_init_timeout_task.cancel()
+            self.connection_init_received = True
+            await self.close(CLOSE_KEY_UNUSABLE, "Forbidden")
+            return
+        await super().handle_connection_init(message)
+        if self.connection_acknowledged:
+            await self._sockets.register(self)
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if not self.connection_acknowledged or message["id"] in self.operations:
+            await super().handle_subscribe(message)
+            return
+        op_id = message["id"]
+        if (self.max_subscriptions_per_connection is not None
+                and len(self.operations) >= self.max_subscriptions_per_connection):
+            await self._refuse(op_id, RequestError(429, "too_many_operations",
+                                                   "too many operations in flight on this socket"))
+            return
+        payload = message.get("payload")
+        if not isinstance(payload, dict):
+            await self.close(4400, "Invalid subscribe payload")
+            return
+        services = self.context.services
+        try:
+            principal = await self.view.pipeline.authenticate(  # type: ignore[attr-defined]
+                services, self.context.authorization, self.context.client)
+        except ApiError as error:
+            if error.status == 401:
+                await self.close(CLOSE_KEY_UNUSABLE, "the API key was revoked or has expired")
+            else:
+                await self._refuse(op_id, RequestError(error.status, error.code, error.message))
+            return
+        self.context.principal = principal
+        try:
+            admission = await self.view.pipeline.admit(  # type: ignore[attr-defined]
+                services, principal, payload.get("query"), payload.get("variables"),
+                payload.get("operationName"), "WS", {})
+        except RequestError as error:
+            await self._refuse(op_id, error)
+            return
+        self._contexts[op_id] = Context.build(
+            services, principal, request=self.context.request, response=self.context.response,
+            client=self.context.client, authorization=self.context.authorization,
+            connection_params=self.context.connection_params, admission=admission)
+        operation = Operation(self, op_id, admission.document.text, admission.variables, admission.name)
+        operation.task = asyncio.create_task(self.run_operation(operation))
+        operation.task.add_done_callback(self._task_done)
+        self.operations[op_id] = operation
+
+    async def _refuse(self, op_id: str, error: RequestError) -> None:
+        message: ErrorMessage = {"id": op_id, "type": "error", "payload": [cast(Any, error.error())]}
+        await self.send_message(message)
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        """Strawberry's ``run_operation`` with the operation's own context (its admission)."""
+        context = self._contexts.get(operation.id, self.context)
+        try:
+            result_source = await self.schema.stream(
+                operation.query, variable_values=operation.variables, context_value=context,
+                root_value=self.root_value, operation_name=operation.operation_name)
+            async with aclosing(result_source):
+                await self._send_result_stream(operation, result_source)
+            await operation.send_operation_message({"id": operation.id, "type": "complete"})
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            if type(error).__name__ == "_OperationStreamClosed":
+                return
+            await self.handle_task_exception(error)
+            with contextlib.suppress(Exception):
+                await operation.send_operation_message({"id": operation.id, "type": "complete"})
+            self.operations.pop(operation.id, None)
+        finally:
+            self._contexts.pop(operation.id, None)
+
+    async def close(self, code: int, reason: str) -> None:
+        """Cancel every operation, then close the socket (at most once)."""
+        if self.closed:
+            return
+        self.closed = True
+        for op_id in list(self.operations):
+            await self.cleanup_operation(op_id)
+        with contextlib.suppress(Exception):
+            await self.websocket.close(code=code, reason=reason)
+
+    async def shutdown(self) -> None:
+        self._sockets.unregister(self)
+        await super().shutdown()
+
+
+def _not_after(doc: dict[str, Any]) -> float | None:
+    ends = []
+    for name in ("expires_at", "grace_until"):
+        at = doc.get(name)
+        if isinstance(at, datetime):
+            ends.append((at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp())
+    return min(ends) if ends else None
+
+
+class Sockets:
+    """The open sockets of one app, by key id, closed when their key stops working."""
+
+    def __init__(self, sweep_seconds: float = SWEEP_SECONDS) -> None:
+        self.sweep_seconds = sweep_seconds
+        self._by_key: dict[str, set[TransportWSHandler]] = {}
+        self._timers: dict[TransportWSHandler, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._services: Services | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def __len__(self) -> int:
+        return sum(len(handlers) for handlers in self._by_key.values())
+
+    async def register(self, handler: TransportWSHandler) -> None:
+        services = handler.context.services
+        principal = handler.context.principal
+        if principal is None:
+            return
+        if self._services is not services:
+            self._services = services
+            if services.bus is not None:
+                services.bus.add_listener(self.key_changed)
+        self._by_key.setdefault(principal.key_id, set()).add(handler)
+        doc = await services.authenticator.repo.get_key(principal.key_id)
+        self._apply(principal.key_id, doc)
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.create_task(self._sweep(), name="socket-key-sweep")
+
+    def unregister(self, handler: TransportWSHandler) -> None:
+        timer = self._timers.pop(handler, None)
+        if timer is not None:
+            timer.cancel()
+        principal = handler.context.principal
+        if principal is not None:
+            handlers = self._by_key.get(principal.key_id)
+            if handlers is not None:
+                handlers.discard(handler)
+                if not handlers:
+                    del self._by_key[principal.key_id]
+
+    def key_changed(self, key_id: str | None) -> None:
+        """A :class:`KeyChangeBus` listener: re-check ``key_id``'s sockets (every socket for None)."""
+        ids = list(self._by_key) if key_id is None else [key_id] if key_id in self._by_key else []
+        if ids:
+            self._spawn(self._recheck(ids))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _recheck(self, key_ids: list[str]) -> None:
+        if self._services is None:
+            return
+        repo = self._services.authenticator.repo
+        for key_id in key_ids:
+            try:
+                doc = await repo.get_key(key_id)
+            except Exception as exc:  # the store is down: keep the sockets, retry on the next change
+                log.warning("re-checking the key of open sockets failed: %s", type(exc).__name__)
+                continue
+            self._apply(key_id, doc)
+
+    def _apply(self, key_id: str, doc: dict[str, Any] | None) -> None:
+        handlers = list(self._by_key.get(key_id, ()))
+        if not handlers:
+            return
+        if doc is None or not key_is_usable(doc, datetime.now(UTC)):
+            for handler in handlers:
+                self._close(handler)
+            return
+        not_after = _not_after(doc)
+        loop = asyncio.get_running_loop()
+        for handler in handlers:
+            timer = self._timers.pop(handler, None)
+            if timer is not None:
+                timer.cancel()
+            if not_after is not None:
+                delay = max(0.0, not_after - time.time())
+                self._timers[handler] = loop.call_later(delay, self._close, handler)
+
+    def _close(self, handler: TransportWSHandler) -> None:
+        self.unregister(handler)
+        self._spawn(handler.close(CLOSE_KEY_UNUSABLE, "the API key was revoked or has expired"))
+
+    async def _sweep(self) -> None:
+        """While the key-change bus cannot hear Redis, confirm the open sockets' keys regularly."""
+        while self._by_key:
+            await asyncio.sleep(self.sweep_seconds)
+            services = self._services
+            if services is not None and services.authenticator.revalidate_after is not None:
+                await self._recheck(list(self._by_key))
