@@ -100,10 +100,12 @@ async def test_unknown_keys_are_throttled_per_address() -> None:
     with pytest.raises(TooManyFailures) as info:
         await auth.authenticate(f"Bearer {unknown}", "10.0.0.1")
     assert info.value.retry_after > 50
-    assert auth.lookups == lookups  # refused before any lookup or argon2 work
-    with pytest.raises(TooManyFailures):  # a valid key from that address waits too
-        await auth.authenticate(f"Bearer {key}", "10.0.0.1")
-    # another address is unaffected
+    assert auth.lookups == lookups  # the same failing key again: remembered, no lookup or argon2
+    with pytest.raises(TooManyFailures):  # another failing key from there: 429 too
+        await auth.authenticate(f"Bearer {generate_key().full}", "10.0.0.1")
+    # another address is unaffected (and a valid key from the throttled one works: test_failed_attempts)
+    with pytest.raises(InvalidKey):
+        await auth.authenticate(f"Bearer {unknown}", "10.0.0.2")
     assert (await auth.authenticate(f"Bearer {key}", "10.0.0.2")).key_id == parse_key(key).key_id
 
 
