@@ -150,7 +150,7 @@ def create_app(
     and ``prime`` (backfill and score once at start) default to the embedded mode: in production the
     API processes only serve, and a separate ``insider-selling worker`` ingests and scores;
     ``store`` is an already open store to share (tests run two apps on one store), left open."""
-    metrics = Metrics()
+    metrics = Metrics(settings.prometheus_multiproc_dir)
     shared_store = store
     scheduler_inline = settings.embedded if run_scheduler is None else run_scheduler
     prime = settings.embedded if prime is None else prime
@@ -207,6 +207,7 @@ def create_app(
         metrics.track_last_run(last_run_age)
 
         tasks: list[asyncio.Task[Any]] = [
+            asyncio.create_task(metrics.run_flusher(), name="metrics"),
             asyncio.create_task(run_upkeep(authenticator, ratelimiter, repo,
                                            flush_seconds=settings.last_used_flush_seconds), name="upkeep"),
         ]
@@ -246,6 +247,7 @@ def create_app(
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            metrics.flush()  # the last requests, also when the flusher never got to run
             with contextlib.suppress(Exception):
                 await flush(authenticator, ratelimiter, repo, final=True)
             await updates.aclose()

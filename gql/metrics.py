@@ -1,31 +1,56 @@
-"""Prometheus metrics, in a registry owned by one app (no process-wide globals)."""
+"""Prometheus metrics, owned by one app (no process-wide registry of ours).
+
+The request counter and latency histogram are prometheus_client's standard ``Counter`` and
+``Histogram``. With ``PROMETHEUS_MULTIPROC_DIR`` set (``serve --workers N`` sets it to a fresh
+directory) their values live in that directory's mmap'd files, one per worker process, and
+``/metrics`` answers with a ``MultiProcessCollector`` over the directory: every scrape, whichever
+worker answers it, reports the sum over all workers.
+
+Recording is on every request, and a multiprocess ``inc`` writes an mmap'd file under a lock
+(about 15 µs for a counter and a histogram per request, measured, against a REST request of about
+50 µs). So requests are counted in plain dicts first (no lock, no label lookup: the app records from
+its one event-loop thread) and moved into the standard metrics in batches: every second
+(:meth:`Metrics.run_flusher`), before each scrape, and at shutdown. Another worker's requests show
+in a scrape at most a second late.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import math
+import os
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
-from itertools import accumulate
+from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["Metrics", "MetricsMiddleware"]
+__all__ = ["CLIENT_CLOSED", "Metrics", "MetricsMiddleware", "multiprocess_enabled"]
 
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+#: The status recorded for a request whose client went away before it was answered (nginx's 499):
+#: not a server error, and nothing is logged.
+CLIENT_CLOSED = 499
 
 
-class RequestStats(Collector):
-    """Request counts and latency histograms, kept as plain numbers and turned into Prometheus
-    families at scrape time. Recording is on every request, so it takes no lock and makes no label
-    lookup: the app records from its one event-loop thread."""
+def multiprocess_enabled() -> bool:
+    """True when prometheus_client keeps its values in ``PROMETHEUS_MULTIPROC_DIR`` files (decided
+    by that variable when prometheus_client is first imported)."""
+    return values.ValueClass is not values.MutexValue
+
+
+class RequestStats:
+    """Request counts and latency buckets since the last flush, as plain numbers."""
 
     def __init__(self) -> None:
         self.counts: dict[tuple[str, str, int], int] = {}
@@ -42,38 +67,85 @@ class RequestStats(Collector):
         buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
         self.sums[route] += seconds
 
+    def drain(self) -> tuple[dict[tuple[str, str, int], int], dict[str, list[int]], dict[str, float]]:
+        """Hand over what was recorded and start again (no await in between: nothing is lost)."""
+        drained = self.counts, self.buckets, self.sums
+        self.counts, self.buckets, self.sums = {}, {}, {}
+        return drained
+
+
+class _LastRunAge(Collector):
+    """``insider_last_run_age_seconds``, computed by the process that answers the scrape."""
+
+    def __init__(self) -> None:
+        self.seconds_since: Callable[[], float] = lambda: math.nan
+
     def collect(self) -> Iterator[Metric]:
-        requests = CounterMetricFamily("insider_http_requests", "HTTP requests by route and status",
-                                       labels=["route", "method", "status"])
-        for (route, method, status), count in sorted(self.counts.items()):
-            requests.add_metric([route, method, str(status)], count)
-        yield requests
-        latency = HistogramMetricFamily("insider_http_request_seconds", "HTTP request latency by route",
-                                        labels=["route"])
-        for route, buckets in sorted(self.buckets.items()):
-            cumulative = list(accumulate(buckets))
-            bounds = [*(str(b) for b in LATENCY_BUCKETS), "+Inf"]
-            latency.add_metric([route], list(zip(bounds, cumulative, strict=True)), self.sums[route])
-        yield latency
+        yield GaugeMetricFamily("insider_last_run_age_seconds",
+                                "Seconds since the latest succeeded scoring run (NaN before the first)",
+                                value=self.seconds_since())
 
 
 class Metrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = RequestStats()
-        self.registry.register(self.requests)
-        self.last_run_age = Gauge(
-            "insider_last_run_age_seconds",
-            "Seconds since the latest succeeded scoring run (NaN before the first)",
-            registry=self.registry,
-        )
-        self.runs = Counter("insider_scoring_runs_total", "Scoring runs by status", ["status"], registry=self.registry)
-        self.record = self.requests.record
+    """The app's metrics. ``multiprocess_dir``: the ``PROMETHEUS_MULTIPROC_DIR`` this process writes
+    to (the composition root passes the setting); ``None`` keeps every value in this process."""
+
+    def __init__(self, multiprocess_dir: str | os.PathLike[str] | None = None) -> None:
+        if multiprocess_dir is not None:
+            if not multiprocess_enabled() or Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")) != Path(
+                multiprocess_dir
+            ):
+                raise ValueError(
+                    "PROMETHEUS_MULTIPROC_DIR must be set in the environment before prometheus_client is "
+                    "imported (serve --workers N does this); the metrics would not add up across workers"
+                )
+            if not Path(multiprocess_dir).is_dir():
+                raise ValueError(f"PROMETHEUS_MULTIPROC_DIR {multiprocess_dir} is not a directory")
+        self.multiprocess_dir = multiprocess_dir
+        own = CollectorRegistry()  # where the metrics are defined (their values: memory or mmap files)
+        self.requests = Counter("insider_http_requests", "HTTP requests by route and status",
+                                ["route", "method", "status"], registry=own)
+        self.latency = Histogram("insider_http_request_seconds", "HTTP request latency by route", ["route"],
+                                 buckets=LATENCY_BUCKETS, registry=own)
+        self.runs = Counter("insider_scoring_runs", "Scoring runs by status", ["status"], registry=own)
+        self._age = _LastRunAge()
+        if multiprocess_dir is None:
+            self.registry = own
+        else:  # what a scrape reads: every process's files
+            self.registry = CollectorRegistry()
+            MultiProcessCollector(self.registry, path=str(multiprocess_dir))  # type: ignore[no-untyped-call]
+        self.registry.register(self._age)
+        self.stats = RequestStats()
+        self.record = self.stats.record
 
     def track_last_run(self, seconds_since: Callable[[], float]) -> None:
-        self.last_run_age.set_function(seconds_since)
+        self._age.seconds_since = seconds_since
+
+    def flush(self) -> None:
+        """Move the requests recorded since the last flush into the standard metrics."""
+        counts, buckets, sums = self.stats.drain()
+        for (route, method, status), count in counts.items():
+            self.requests.labels(route, method, str(status)).inc(count)
+        for route, per_bucket in buckets.items():
+            child = self.latency.labels(route)
+            # Histogram.observe takes one value; a batch adds to its (non-cumulative) buckets and
+            # sum directly, which is what observe does one value at a time.
+            for i, count in enumerate(per_bucket):
+                if count:
+                    child._buckets[i].inc(count)
+            child._sum.inc(sums[route])
+
+    async def run_flusher(self, interval: float = 1.0) -> None:
+        """Flush every ``interval`` seconds until cancelled, then once more."""
+        try:
+            while True:
+                await asyncio.sleep(interval)
+                self.flush()
+        finally:
+            self.flush()
 
     async def endpoint(self, request: Request) -> Response:
+        self.flush()
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -115,5 +187,9 @@ class MetricsMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except ClientDisconnect:
+            # The client went away while sending its body: nobody is left to answer, and it is
+            # not a server error (neither a 500 in the metrics nor an error in the log).
+            status = CLIENT_CLOSED
         finally:
             self.metrics.record(self._route(scope), scope["method"], status, time.perf_counter() - started)

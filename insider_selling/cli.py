@@ -9,8 +9,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from insider_selling.settings import Settings, SettingsError, load_settings
@@ -43,15 +46,38 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
               file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
+    settings, own_metrics_dir = prepare_metrics_dir(settings, args.workers)
     print(f"serving on http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
     options = _server_options(settings)
-    if args.workers > 1:
-        uvicorn.run("gql.app:create_app_from_env", factory=True, workers=args.workers, **options)
-        return 0
-    from gql.app import create_app
+    try:
+        if args.workers > 1:
+            uvicorn.run("gql.app:create_app_from_env", factory=True, workers=args.workers, **options)
+            return 0
+        from gql.app import create_app
 
-    uvicorn.run(create_app(settings), **options)
-    return 0
+        uvicorn.run(create_app(settings), **options)
+        return 0
+    finally:
+        if own_metrics_dir is not None:
+            shutil.rmtree(own_metrics_dir, ignore_errors=True)
+
+
+def prepare_metrics_dir(settings: Settings, workers: int) -> tuple[Settings, Path | None]:
+    """Prometheus' multi-process directory for ``serve``: with ``PROMETHEUS_MULTIPROC_DIR`` set,
+    emptied of a previous run's files (their counts would add to this run's); with ``--workers N``
+    and none set, a fresh temporary one, exported to the workers and returned to be removed at exit.
+    Either way every worker writes its metrics there and each scrape reports their sum."""
+    if settings.prometheus_multiproc_dir:
+        directory = Path(settings.prometheus_multiproc_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):
+            stale.unlink()
+        return settings, None
+    if workers <= 1:
+        return settings, None
+    directory = Path(tempfile.mkdtemp(prefix="insider-selling-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)  # read by prometheus_client in each worker
+    return load_settings(), directory
 
 
 def _server_options(settings: Settings) -> dict[str, Any]:

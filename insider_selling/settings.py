@@ -59,6 +59,9 @@ class Settings(BaseSettings):
         default=5.0, gt=0, le=3600, validation_alias="INSIDER_LAST_USED_FLUSH_SECONDS"
     )
     allow_unsafe: bool = Field(default=False, validation_alias="INSIDER_ALLOW_UNSAFE")
+    # prometheus_client's multi-process directory: `serve --workers N` sets it to a fresh directory;
+    # set it yourself when a process manager starts several `serve` processes (clear it before).
+    prometheus_multiproc_dir: str | None = Field(default=None, validation_alias="PROMETHEUS_MULTIPROC_DIR")
     # The operator's key for `insider-selling admin tenants|keys|audit` (read by the CLI only).
     admin_key: SecretStr | None = Field(default=None, validation_alias="INSIDER_ADMIN_KEY")
     # Reverse proxies whose X-Forwarded-For names the client (comma-separated IPs or CIDRs); empty:
