@@ -6,7 +6,7 @@ One run starts a private redis-server (or uses ``--redis-url``), then two uvicor
 127.0.0.1, each one process:
 
 - **floor**: a bare Starlette endpoint returning the same response bytes the full path returns;
-- **full**: ``create_app`` with Redis, argon2id (OWASP profile), the REST handler with a real
+- **full**: ``build_app`` with Redis, argon2id (OWASP profile), the REST handler with a real
   ``sk_live_`` key of a tenant whose limits are high enough never to refuse (so every request
   pays the whole path: key check, Redis-leased GCRA per key and tenant, monthly quota, data).
 
@@ -75,13 +75,13 @@ def serve_floor(port: int, body_file: Path) -> None:
 def serve_full(port: int, redis_url: str, key_file: Path) -> None:
     import uvicorn
 
-    from gql.app import create_app
     from ingest.demo import DemoConfig, DemoSource
+    from insider_selling.app import build_app
     from insider_selling.settings import Settings
 
     settings = Settings(redis_url=redis_url or None, argon2_profile="owasp", demo_coins=80, history_hours=192,
                         log_level="warning")
-    app = create_app(settings, source=DemoSource(DemoConfig(seed=11, coins=80)), run_scheduler=False,
+    app = build_app(settings, source=DemoSource(DemoConfig(seed=11, coins=80)), run_scheduler=False,
                      prime=True, announce=lambda line: None)
 
     async def main() -> None:

@@ -36,8 +36,8 @@ from typing import Any
 import orjson
 import strawberry
 
-from gql.contract import COIN_FIELDS
 from gql.types import COIN_GRAPHQL_FIELDS, SUB_SCORES
+from scoring.contract import COIN_FIELDS
 
 CAMEL = {snake: camel for camel, snake in COIN_GRAPHQL_FIELDS.items()}
 QUERY = ("{ insiderSelling(limit: 100) { count description signal { methodology updateFrequency exchanges } "
@@ -139,12 +139,12 @@ STOCK = strawberry.Schema(query=Query)
 async def cold(coins: int, repeat: int) -> tuple[float, float, float, int]:
     from contextlib import AsyncExitStack
 
-    from gql.app import create_app
     from gql.context import Context
-    from gql.contract import DESCRIPTION, signal_block
     from gql.schema import schema
+    from insider_selling.app import build_app
+    from scoring.contract import DESCRIPTION, signal_block
 
-    app = create_app(settings(coins), run_scheduler=False, announce=lambda _: None)
+    app = build_app(settings(coins), run_scheduler=False, announce=lambda _: None)
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(app.router.lifespan_context(app))
         services = app.state.services
@@ -197,10 +197,10 @@ def _free_port() -> int:
 def _serve_graphql(port: int, coins: int, out: Any) -> None:
     import uvicorn
 
-    from gql.app import create_app
+    from insider_selling.app import build_app
 
     lines: list[str] = []
-    app = create_app(settings(coins), run_scheduler=False, announce=lines.append)
+    app = build_app(settings(coins), run_scheduler=False, announce=lines.append)
 
     async def main() -> None:
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", access_log=False))

@@ -3,7 +3,7 @@
     .venv/bin/python bench/scoring.py [--sizes 1000,5000,20000] [--hours 72] [--repeat 3]
 
 Input: store frames (one per venue and hour, numeric columns packed as float64 bytes, exactly what
-``store.snapshots`` holds), generated with random but plausible values; every coin is listed on
+``ingest.storage`` holds), generated with random but plausible values; every coin is listed on
 about 60 % of the venues (at least one). Measured, on one thread: building the market panel from
 the frames, building the on-chain panel, and scoring (features, sub-scores, gate, composite,
 phases). Reported: the best wall time of ``--repeat`` runs, its CPU time, and the peak memory the
@@ -31,10 +31,10 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ingest.snapshot import MARKET_COLUMNS, VENUES  # noqa: E402
+from ingest.storage import ONCHAIN_COLUMNS  # noqa: E402
 from scoring.config import load_model_config  # noqa: E402
 from scoring.model import score_panels  # noqa: E402
 from scoring.panel import build_market_panel, build_onchain_panel_from_frames  # noqa: E402
-from store.snapshots import ONCHAIN_COLUMNS  # noqa: E402
 
 AT = datetime(2026, 11, 20, tzinfo=UTC)
 

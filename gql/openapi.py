@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gql.contract import COIN_FIELDS, DESCRIPTION
+from scoring.contract import COIN_FIELDS, DESCRIPTION
 
 __all__ = ["openapi_document"]
 

@@ -126,7 +126,7 @@ class RunStatusReader:
         latest = await services.runs.recent_runs(1)
         last = latest[0] if latest else None
         succeeded = await services.leaderboard.current_run()
-        interval = services.settings.score_interval_seconds
+        interval = services.leaderboard.interval_seconds
         if services.scheduler is not None:
             next_at: datetime | None = services.scheduler.next_run_at()
         elif succeeded is not None:

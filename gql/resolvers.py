@@ -21,7 +21,6 @@ from pymongo import DESCENDING
 from strawberry.types import Info
 
 from gql.context import Context
-from gql.contract import DESCRIPTION, signal_block
 from gql.errors import ApiError
 from gql.loaders import Loaders
 from gql.rest import parse_params
@@ -37,6 +36,7 @@ from gql.types import (
     ScoringRun,
     Signal,
 )
+from scoring.contract import DESCRIPTION, signal_block
 from tenants.auth import key_is_usable
 
 __all__ = [
@@ -146,7 +146,7 @@ async def _require_run(context: Context) -> dict[str, Any]:
 
 def _signal(context: Context, run: dict[str, Any]) -> Signal:
     services = context.services
-    interval = services.settings.score_interval_seconds
+    interval = services.leaderboard.interval_seconds
     block = signal_block(interval)
     scheduler = services.scheduler
     next_run = scheduler.next_run_at() if scheduler is not None else run["at"] + timedelta(seconds=interval)

@@ -1,13 +1,13 @@
-"""What the web layer needs, built once by the composition root (``gql.app.create_app``)."""
+"""What the web layer needs, built once by the composition root (``insider_selling.app``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gql.errors import ApiError
-from gql.leaderboard import Leaderboard
-from insider_selling.settings import Settings
+from scoring.leaderboard import Leaderboard
 from scoring.runs import RunStore
 from store import StoreHandle
 from tenants.auth import Authenticator
@@ -20,10 +20,16 @@ from tenants.service import KeyService
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-    from gql.updates import RunUpdates
-    from insider_selling.cycle import Cycle, Scheduler
+    from scoring.updates import RunUpdates
+    from tenants.service import IssuedKey
 
-__all__ = ["ApiLimiter", "LimitError", "RequestLimiter", "Services"]
+__all__ = ["ApiLimiter", "LimitError", "RequestLimiter", "RunSchedule", "Services"]
+
+
+class RunSchedule(Protocol):
+    def next_run_at(self) -> datetime:
+        """When the next scoring run is due."""
+        ...
 
 
 class RequestLimiter(Protocol):
@@ -77,7 +83,9 @@ class ApiLimiter:
 
 @dataclass(slots=True)
 class Services:
-    settings: Settings
+    """Built by the composition root and handed to :func:`gql.app.create_app`; the web layer reads
+    no settings."""
+
     store: StoreHandle
     runs: RunStore
     leaderboard: Leaderboard
@@ -87,6 +95,7 @@ class Services:
     ratelimiter: RateLimiter | None = None  # the limiter itself (viewer, upkeep)
     bus: KeyChangeBus | None = None  # key changes to every worker
     redis: Redis | None = None
-    cycle: Cycle | None = None  # when this process ingests and scores (embedded mode, tests)
-    scheduler: Scheduler | None = None
     updates: RunUpdates | None = None  # run notifications for GraphQL subscriptions
+    scheduler: RunSchedule | None = None  # when this process schedules runs (embedded mode)
+    cycle: Any = None  # the ingest-and-score cycle when this process runs it (tests drive it)
+    bootstrap: tuple[IssuedKey, IssuedKey] | None = None  # (admin, read) keys issued at an empty embedded start

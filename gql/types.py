@@ -19,8 +19,7 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from gql.context import Context
-from gql.contract import COIN_FIELDS
-from ingest.snapshot import VENUES
+from scoring.contract import COIN_FIELDS, VENUES
 
 __all__ = [
     "DATETIME",

@@ -51,11 +51,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     options = _server_options(settings)
     try:
         if args.workers > 1:
-            uvicorn.run("gql.app:create_app_from_env", factory=True, workers=args.workers, **options)
+            uvicorn.run("insider_selling.app:app_from_env", factory=True, workers=args.workers, **options)
             return 0
-        from gql.app import create_app
+        from insider_selling.app import build_app
 
-        uvicorn.run(create_app(settings), **options)
+        uvicorn.run(build_app(settings), **options)
         return 0
     finally:
         if own_metrics_dir is not None:
@@ -124,7 +124,7 @@ def _ingest_command(args: argparse.Namespace, settings: Settings) -> int:
                 max_candidates=settings.ingest_max_candidates,
                 min_negative_venues=settings.ingest_min_negative_venues)
         else:
-            from gql.app import build_source
+            from insider_selling.app import build_source
             source = build_source(settings)
         try:
             if args.command in ("ingest", "backfill"):

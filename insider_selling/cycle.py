@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from ingest.source import Source
+from ingest.storage import SnapshotStore
 from scoring.pipeline import RunResult, ScoringPipeline
-from store.snapshots import SnapshotStore
 
 __all__ = ["Cycle", "Scheduler"]
 

@@ -1,4 +1,4 @@
-"""The one settings class. Built once, in the composition root (``create_app`` or the CLI)."""
+"""The one settings class. Read once, by the CLI or the uvicorn factory, and handed to ``insider_selling.app``."""
 
 from __future__ import annotations
 

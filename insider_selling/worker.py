@@ -12,12 +12,12 @@ import logging
 import secrets
 from datetime import UTC, datetime
 
+from ingest.storage import SnapshotStore
 from insider_selling.cycle import Cycle, Scheduler
 from insider_selling.settings import Settings
 from scoring.config import load_model_config
 from scoring.pipeline import ScoringPipeline
 from store import open_store
-from store.snapshots import SnapshotStore
 
 __all__ = ["run_worker"]
 
@@ -52,7 +52,7 @@ async def _renew_lock(redis, token: str) -> None:  # type: ignore[no-untyped-def
 
 
 async def run_worker(settings: Settings, *, once: bool = False) -> int:
-    from gql.app import build_source
+    from insider_selling.app import build_source
 
     store = await open_store(
         settings.mongodb_uri, settings.mongodb_database, snapshot_retention_days=settings.snapshot_retention_days

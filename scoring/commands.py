@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,13 +27,13 @@ from ingest.files import read_snapshots, write_snapshots
 from ingest.progress import Stages
 from ingest.snapshot import Coin, MarketSample, OnchainSample, parse_time
 from ingest.source import SnapshotBatch
+from ingest.storage import SnapshotStore
 from scoring.config import ModelConfig, load_model_config
 from scoring.errors import ScoringError
 from scoring.panel import build_market_panel, hour_floor
 from scoring.pipeline import RunResult, ScoringPipeline
 from scoring.runs import RunStore
 from scoring.synthetic import synthetic_validation
-from store.snapshots import SnapshotStore
 
 __all__ = [
     "BUCKETS",
@@ -428,17 +427,3 @@ async def _run(args: argparse.Namespace, settings: Any) -> int:
         return 0
     finally:
         await store.aclose()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m scoring.commands ...``: the same commands without the main CLI."""
-    parser = argparse.ArgumentParser(prog="python -m scoring.commands")
-    register_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    from insider_selling.settings import load_settings
-
-    return int(args.handler(args, load_settings()))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

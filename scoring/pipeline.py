@@ -14,6 +14,7 @@ import numpy as np
 
 from ingest.snapshot import VENUES, Coin
 from ingest.source import VenueOutcome
+from ingest.storage import SnapshotStore
 from scoring.config import ModelConfig
 from scoring.errors import NoData, RunFailed
 from scoring.model import SUB_SCORES, ModelOutput, score_panels
@@ -24,7 +25,6 @@ from scoring.panel import (
     hour_floor,
 )
 from scoring.runs import RunStore, new_run_id
-from store.snapshots import SnapshotStore
 
 __all__ = ["RunResult", "ScoringPipeline", "coin_documents"]
 

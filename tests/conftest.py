@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gql.app import create_app
 from ingest.demo import DemoConfig, DemoSource
+from insider_selling.app import build_app
 from insider_selling.settings import Settings
 
 # Tests never read the developer's environment for our settings.
@@ -125,7 +125,7 @@ async def start_app(settings: Settings | None = None, **kwargs: Any) -> AsyncIte
     kwargs.setdefault("source", DemoSource(SMALL_DEMO))
     kwargs.setdefault("run_scheduler", False)
     kwargs.setdefault("announce", lambda line: None)
-    app = create_app(settings, **kwargs)
+    app = build_app(settings, **kwargs)
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(app.router.lifespan_context(app))
         if kwargs.get("prime", True):

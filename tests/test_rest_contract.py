@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from gql.contract import COIN_FIELDS
+from scoring.contract import COIN_FIELDS
 from tests.conftest import ApiClient
 
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")

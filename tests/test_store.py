@@ -16,9 +16,9 @@ from pymongo.errors import DuplicateKeyError
 
 from ingest.snapshot import Coin, MarketSample, OnchainSample
 from ingest.source import SnapshotBatch
+from ingest.storage import SnapshotStore
 from scoring.runs import RunStore
 from store import StoreHandle, open_store
-from store.snapshots import SnapshotStore
 
 BACKENDS = ["memory"] + (["mongodb"] if os.environ.get("MONGODB_URI") else [])
 

@@ -15,8 +15,8 @@ with warnings.catch_warnings():  # Starlette 1.x prefers httpx2 for its TestClie
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from gql.app import create_app
 from ingest.demo import DemoSource
+from insider_selling.app import build_app
 from tests.conftest import SMALL_DEMO, make_settings
 
 SUBSCRIBE = (
@@ -26,7 +26,7 @@ SUBSCRIBE = (
 
 @pytest.fixture
 def client() -> Iterator[TestClient]:
-    app = create_app(make_settings(), source=DemoSource(SMALL_DEMO), run_scheduler=False, announce=lambda _: None)
+    app = build_app(make_settings(), source=DemoSource(SMALL_DEMO), run_scheduler=False, announce=lambda _: None)
     with TestClient(app) as client:
         wait_for(lambda: client.portal.call(app.state.services.leaderboard.current_run) is not None)
         yield client

@@ -11,10 +11,10 @@ from conftest import AT, MakeSource
 
 from ingest.snapshot import MarketSample
 from ingest.source import SnapshotBatch
+from ingest.storage import SnapshotStore
 from ingest.testing import Recorded
 from ingest.venues.base import taker_flow
 from store.memory import MemoryClient
-from store.snapshots import SnapshotStore
 
 
 def hour(h: int, day: int = 27) -> datetime:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from ingest.snapshot import MarketSample, OnchainSample, market_frames
+from ingest.storage import onchain_frames
 from scoring.config import load_model_config
 from scoring.features import compute_features, leave_one_out_quantile
 from scoring.model import PHASES, score_features, score_panels
@@ -19,7 +20,6 @@ from scoring.panel import (
     build_onchain_panel,
     build_onchain_panel_from_frames,
 )
-from store.snapshots import onchain_frames
 
 CONFIG = load_model_config()
 AT = datetime(2026, 11, 20, 12, tzinfo=UTC)

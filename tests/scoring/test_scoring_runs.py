@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from ingest.demo import DemoConfig, DemoSource
+from ingest.storage import SnapshotStore
 from scoring import pipeline as pipeline_module
 from scoring.config import load_model_config
 from scoring.errors import RunFailed
 from scoring.model import SUB_SCORES
 from scoring.pipeline import ScoringPipeline
 from store import open_store
-from store.snapshots import SnapshotStore
 
 AT = datetime(2026, 11, 20, tzinfo=UTC)
 SEED_FIELDS = {

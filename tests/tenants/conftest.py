@@ -15,8 +15,8 @@ import httpx
 import strawberry
 
 from gql.admin import AdminMutation, AdminQuery
-from gql.app import create_app
 from ingest.demo import DemoSource
+from insider_selling.app import build_app
 from insider_selling.settings import Settings
 from store import StoreHandle, open_store
 from tests.conftest import SMALL_DEMO, make_settings
@@ -90,7 +90,7 @@ async def _wait_run(app: Any, within: float = 60.0) -> None:
 @asynccontextmanager
 async def instance(settings: Settings, store: StoreHandle | None = None, *, prime: bool = True
                    ) -> AsyncIterator[Instance]:
-    app = create_app(settings, source=DemoSource(SMALL_DEMO), run_scheduler=False, prime=prime,
+    app = build_app(settings, source=DemoSource(SMALL_DEMO), run_scheduler=False, prime=prime,
                      announce=lambda line: None, store=store)
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(app.router.lifespan_context(app))

@@ -16,7 +16,7 @@ from typing import Any
 
 __all__ = ["RunUpdates"]
 
-log = logging.getLogger("insider_selling.gql.updates")
+log = logging.getLogger("insider_selling.scoring.updates")
 
 
 class RunUpdates:

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from gql.contract import COIN_FIELDS, DESCRIPTION, signal_block
+from scoring.contract import COIN_FIELDS, DESCRIPTION, signal_block
 from scoring.runs import RunStore
 
 __all__ = ["Leaderboard"]
@@ -39,6 +39,11 @@ class Leaderboard:
         self._checked = float("-inf")
         self._bytes: OrderedDict[tuple[str, int, float], bytes] = OrderedDict()
         self._top: dict[str, list[dict[str, Any]]] = {}
+
+    @property
+    def cached_run(self) -> dict[str, Any] | None:
+        """The latest succeeded run as last read, without a store call (metrics, pages)."""
+        return self._run
 
     def invalidate(self) -> None:
         self._checked = float("-inf")

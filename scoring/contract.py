@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ingest.snapshot import VENUES
 
-__all__ = ["COIN_FIELDS", "DESCRIPTION", "SIGNAL", "signal_block"]
+__all__ = ["COIN_FIELDS", "DESCRIPTION", "SIGNAL", "VENUES", "signal_block"]
 
 DESCRIPTION = (
     "Insider hedge-pressure scores based on cross-venue negative funding, open interest, basis, "
