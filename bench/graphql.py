@@ -165,7 +165,7 @@ async def cold(coins: int, repeat: int) -> tuple[float, float, float, int]:
         first = await ours()
         first_ms = (time.perf_counter() - started) * 1000
 
-        sig = signal_block(services.settings.score_interval_seconds)
+        sig = signal_block(services.leaderboard.interval_seconds)
         stock_context = {"docs": docs, "description": DESCRIPTION, "signal": sig}
 
         async def theirs() -> str:

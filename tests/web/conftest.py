@@ -24,8 +24,8 @@ import httpx
 import pytest
 import uvicorn
 
-from gql.app import create_app
 from ingest.demo import DemoSource
+from insider_selling.app import build_app
 from scoring.pipeline import RunResult
 from tests.conftest import ROOT, SMALL_DEMO, _free_port, make_settings
 
@@ -76,7 +76,7 @@ def server() -> Iterator[Server]:
     """The app as ``make run`` serves it (default argon2 profile, so a first key check costs what it
     costs in production), with a small demo market and no timed scheduler: tests score runs."""
     settings = make_settings(argon2_profile="owasp")
-    app = create_app(settings, source=DemoSource(SMALL_DEMO), run_scheduler=False, prime=True,
+    app = build_app(settings, source=DemoSource(SMALL_DEMO), run_scheduler=False, prime=True,
                      announce=lambda line: None)
     port = _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
