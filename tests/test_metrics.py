@@ -21,12 +21,12 @@ from tests.conftest import ROOT, ApiClient, make_settings
 WORKER = textwrap.dedent("""
     import asyncio, sys
     import httpx
-    from gql.app import create_app
+    from insider_selling.app import build_app
     from insider_selling.settings import Settings
 
     async def main(directory: str, healthz: int, scrape: bool) -> None:
         settings = Settings(argon2_profile="test", demo_coins=20, prometheus_multiproc_dir=directory)
-        app = create_app(settings, run_scheduler=False, prime=False, announce=lambda line: None)
+        app = build_app(settings, run_scheduler=False, prime=False, announce=lambda line: None)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://worker") as client:
