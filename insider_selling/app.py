@@ -129,7 +129,7 @@ def build_app(
         ratelimiter = RateLimiter(
             RedisBackend(redis) if redis is not None else LocalBackend(),
             lease_max=settings.ratelimit_lease_max, lease_ttl=settings.ratelimit_lease_ttl,
-            failure_mode=settings.redis_failure_mode,
+            failure_mode=settings.redis_failure_mode, stored_usage=repo.get_usage,
         )
         bus = KeyChangeBus(authenticator, redis, subscriber=subscriber)
         updates = RunUpdates(leaderboard.current_run)

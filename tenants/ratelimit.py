@@ -34,9 +34,17 @@ up to their leases.
 
 **Redis unreachable.** ``failure_mode="open"`` (the default) falls back to the in-process limiter,
 so each worker enforces the limits on its own traffic (a cluster of N workers admits at most N times
-the limit) until Redis answers again; ``"closed"`` refuses requests with 503 and ``Retry-After``.
+the limit) until Redis answers again; the fallback continues from the state Redis last reported
+for each key and tenant (and a month it never saw starts from the stored usage), so an outage does
+not hand each worker a fresh burst. ``"closed"`` refuses requests with 503 and ``Retry-After``.
 Redis is retried at most once per ``retry_interval`` seconds, so an outage costs one timeout, not
-one per request.
+one per request; a pooled connection that died with a restarted server is replaced within the call
+(one retry on a connection error), so the first call after Redis is back succeeds.
+
+**Durable quotas.** The monthly counter lives in Redis, but the ``usage`` collection is the record:
+when Redis has no counter for a tenant's month (restarted without persistence, flushed), the
+script answers "seed" and the limiter calls it again with the stored usage plus this worker's
+unwritten count, so a restart does not reset anyone's quota.
 """
 
 from __future__ import annotations
@@ -46,7 +54,7 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -65,11 +73,13 @@ log = logging.getLogger("insider_selling.ratelimit")
 MICRO = 1_000_000
 DIVISOR = 8  # a lease is at most 1/DIVISOR of what is left
 BACKEND_ERRORS = (OSError, asyncio.TimeoutError, RedisConnectionError, RedisTimeoutError)
+StoredUsage = Callable[[str, str], Awaitable[int]]
 
 # KEYS: key bucket, tenant bucket, month counter.
 # ARGV: key interval µs, key limit, tenant interval µs, tenant limit, quota, seconds to month end,
 #       tokens wanted, divisor, tokens to give back (a previous lease's unused ones), tokens needed
-#       (the request's cost: fewer is a refusal).
+#       (the request's cost: fewer is a refusal), the month's usage to start from when Redis has no
+#       counter (after a restart or a flush; -1: unknown, then the answer is "seed" and nothing changes).
 # Returns "granted key_remaining key_reset_µs tenant_remaining tenant_reset_µs quota_remaining
 #          retry_after_µs": one bulk string is much cheaper to read than an array of seven.
 ACQUIRE = """
@@ -80,13 +90,16 @@ local tT, tL = tonumber(ARGV[3]), tonumber(ARGV[4])
 local quota, month_left = tonumber(ARGV[5]), tonumber(ARGV[6])
 local want, div, back = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local need = tonumber(ARGV[10])
+local seed = tonumber(ARGV[11])
 local function tat_of(key)
   local v = tonumber(redis.call('GET', key) or '0')
   if v < now then return now end
   return v
 end
 local ktat, ttat = tat_of(KEYS[1]), tat_of(KEYS[2])
-local used = tonumber(redis.call('GET', KEYS[3]) or '0')
+local stored = redis.call('GET', KEYS[3])
+if not stored and seed < 0 then return 'seed' end
+local used = tonumber(stored or seed)
 if back > 0 then
   ktat = math.max(now, ktat - back * kT)
   ttat = math.max(now, ttat - back * tT)
@@ -111,6 +124,8 @@ end
 if n > 0 or back > 0 then
   redis.call('SET', KEYS[1], string.format('%.0f', ktat), 'PX', math.floor((ktat - now) / 1000) + 1000)
   redis.call('SET', KEYS[2], string.format('%.0f', ttat), 'PX', math.floor((ttat - now) / 1000) + 1000)
+end
+if n > 0 or back > 0 or not stored then
   redis.call('SET', KEYS[3], used, 'EX', month_left + 86400)
 end
 return string.format('%.0f %.0f %.0f %.0f %.0f %.0f %.0f', n, ka - n, ktat - now, ta - n, ttat - now, qa - n,
@@ -162,7 +177,12 @@ class Grant:
 
 
 class Backend(Protocol):
-    async def acquire(self, req: Request, want: int, give_back: int, need: int = 1) -> Grant: ...
+    async def acquire(self, req: Request, want: int, give_back: int, need: int = 1,
+                      seed: int = 0) -> Grant | None: ...
+
+
+class Unseeded(Exception):
+    """Raised inside the limiter when Redis has no monthly counter and needs the stored usage."""
 
 
 class RedisBackend:
@@ -185,7 +205,10 @@ class RedisBackend:
         self._second, self._month = -1, ("", 0)
         self.calls = 0
 
-    async def acquire(self, req: Request, want: int, give_back: int, need: int = 1) -> Grant:
+    async def acquire(self, req: Request, want: int, give_back: int, need: int = 1,
+                      seed: int = 0) -> Grant | None:
+        """The grant, or ``None`` when ``seed`` is -1 and Redis has no counter for the month (then
+        call again with the month's stored usage as ``seed``)."""
         second = int(time.time())
         if second != self._second:  # month_window's seconds are whole: one value per second
             self._second = second
@@ -196,11 +219,17 @@ class RedisBackend:
         tag = f"{self.prefix}:{{{req.tenant_id}}}:"
         keys = (f"{tag}k:{req.key_id}", f"{tag}t", f"{tag}q:{month}")
         args = (interval_us(req.key_per_minute), req.key_per_minute, interval_us(req.tenant_per_minute),
-                req.tenant_per_minute, req.per_month, month_left, want, DIVISOR, give_back, min(need, want))
+                req.tenant_per_minute, req.per_month, month_left, want, DIVISOR, give_back, min(need, want), seed)
         out = None if self._lane_busy else await self._on_lane(keys, args)
         if out is None:
-            out = await self._script(keys=list(keys), args=list(args))
-        n, kr, kreset, tr, treset, qr, retry = (int(v) for v in out.split())
+            try:
+                out = await self._script(keys=list(keys), args=list(args))
+            except RedisConnectionError:  # a pooled connection that died with a restarted server: once more
+                out = await self._script(keys=list(keys), args=list(args))
+        values = out.split()
+        if len(values) == 1:  # "seed"
+            return None
+        n, kr, kreset, tr, treset, qr, retry = (int(v) for v in values)
         return Grant(n, kr, kreset / MICRO, tr, treset / MICRO, qr, float(month_left), retry / MICRO)
 
     async def _on_lane(self, keys: tuple[str, ...], args: tuple[int, ...]) -> bytes | str | None:
@@ -219,10 +248,17 @@ class RedisBackend:
                 len(parts) + 3, len(self._script.sha), self._script.sha.encode(), len(str(len(keys))), len(keys),
                 b"".join([b"$%d\r\n%s\r\n" % (len(part), part) for part in parts]))
             # redis-py disconnects the connection on any error or cancellation between the two
-            # calls (no answer is ever left unread on it) and reconnects it on the next send
-            await self._lane.send_packed_command(command, check_health=False)
-            answer: bytes | str = await self._lane.read_response()
-            return answer
+            # calls (no answer is ever left unread on it) and reconnects it on the next send: a
+            # connection that died with a restarted server is replaced by the second attempt
+            for attempt in (0, 1):
+                try:
+                    await self._lane.send_packed_command(command, check_health=False)
+                    answer: bytes | str = await self._lane.read_response()
+                    return answer
+                except RedisConnectionError:
+                    if attempt:
+                        raise
+            return None  # pragma: no cover (the loop returns or raises)
         except (RedisConnectionError, ResponseError):  # NOSCRIPT included: the usual path loads it
             return None
         finally:
@@ -237,9 +273,32 @@ class LocalBackend:
         self._clock = clock
         self._tat: dict[str, int] = {}
         self._used: dict[tuple[str, str], int] = {}
+        self._second, self._month = -1, ""
 
-    async def acquire(self, req: Request, want: int, give_back: int, need: int = 1) -> Grant:
+    async def acquire(self, req: Request, want: int, give_back: int, need: int = 1,
+                      seed: int = 0) -> Grant | None:
         return self.acquire_now(req, want, give_back, need)
+
+    def month(self) -> str:
+        second = int(self._clock())
+        if second != self._second:
+            self._second, self._month = second, month_window(datetime.fromtimestamp(second, UTC))[0]
+        return self._month
+
+    def has_usage(self, tenant_id: str, month: str) -> bool:
+        return (tenant_id, month) in self._used
+
+    def seed_usage(self, tenant_id: str, month: str, used: int) -> None:
+        """Start the month's count at ``used`` (the stored usage) unless already past it."""
+        self._used[(tenant_id, month)] = max(used, self._used.get((tenant_id, month), 0))
+
+    def mirror(self, req: Request, grant: Grant) -> None:
+        """Take the state a shared backend reported, so that falling back to this one during an
+        outage continues from it instead of granting a fresh burst."""
+        now = int(self._clock() * MICRO)
+        self._tat["k:" + req.key_id] = now + int(grant.key_reset * MICRO)
+        self._tat["t:" + req.tenant_id] = now + int(grant.tenant_reset * MICRO)
+        self._used[(req.tenant_id, self.month())] = max(0, req.per_month - grant.quota_remaining)
 
     def acquire_now(self, req: Request, want: int, give_back: int, need: int = 1) -> Grant:
         need = min(need, want)
@@ -338,8 +397,12 @@ class RateLimiter:
         failure_mode: Literal["open", "closed"] = "open",
         retry_interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        stored_usage: StoredUsage | None = None,
     ) -> None:
+        """``stored_usage(tenant_id, month)`` reads the month's usage from the store: the quota
+        starts from it when the backend has no count (Redis restarted, a new process)."""
         self.backend = backend
+        self.stored_usage = stored_usage
         self.fallback = LocalBackend()
         self.lease_max = max(1, lease_max)
         self.lease_ttl = lease_ttl
@@ -458,21 +521,49 @@ class RateLimiter:
         return lease.limit_text, b"%d" % (remaining + lease.tokens), _seconds(reset)
 
     async def _acquire(self, req: Request, want: int, give_back: int, need: int = 1) -> Grant:
-        if self.backend is self.fallback or self._clock() < self._down_until:
+        backend = self.backend
+        if isinstance(backend, LocalBackend):  # in-process limits: the month starts from the store
+            await self._seed_local(backend, req)
+            return backend.acquire_now(req, want, give_back, need)
+        if self._clock() < self._down_until:
             return await self._degraded(req, want, give_back, need)
         try:
-            return await self.backend.acquire(req, want, give_back, need)
-        except BACKEND_ERRORS as exc:
+            grant = await backend.acquire(req, want, give_back, need, -1 if self.stored_usage else 0)
+            if grant is None:  # Redis lost the month's counter: start it from the stored usage
+                seed = await self._stored(req.tenant_id, self.fallback.month())
+                grant = await backend.acquire(req, want, give_back, need, seed)
+            if grant is None:
+                raise Unseeded
+        except (*BACKEND_ERRORS, Unseeded) as exc:
             self.backend_errors += 1
             self._down_until = self._clock() + self.retry_interval
             log.warning("rate limit store unreachable; failure mode %s", self.failure_mode,
                         extra={"error": type(exc).__name__})
             return await self._degraded(req, want, give_back, need)
+        self.fallback.mirror(req, grant)
+        return grant
 
     async def _degraded(self, req: Request, want: int, give_back: int, need: int = 1) -> Grant:
-        if self.failure_mode == "closed" and self.backend is not self.fallback:
+        if self.failure_mode == "closed":
             raise LimiterUnavailable(max(0.0, self._down_until - self._clock()) or self.retry_interval)
+        await self._seed_local(self.fallback, req)
         return self.fallback.acquire_now(req, want, give_back, need)
+
+    async def _seed_local(self, local: LocalBackend, req: Request) -> None:
+        month = local.month()
+        if self.stored_usage is not None and not local.has_usage(req.tenant_id, month):
+            local.seed_usage(req.tenant_id, month, await self._stored(req.tenant_id, month))
+
+    async def _stored(self, tenant_id: str, month: str) -> int:
+        """The month's usage as far as this worker knows: stored, plus its own not yet written."""
+        stored = 0
+        if self.stored_usage is not None:
+            try:
+                stored = await self.stored_usage(tenant_id, month)
+            except Exception as exc:
+                log.warning("stored usage unreadable; the quota starts from this worker's count",
+                            extra={"error": type(exc).__name__, "tenant_id": tenant_id})
+        return stored + self.pending_usage(tenant_id, month)
 
     async def drain(self) -> None:
         """Wait for the batches being fetched ahead (tests; shutdown)."""

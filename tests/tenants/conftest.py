@@ -163,3 +163,54 @@ async def new_key(inst: Instance, actor_key: str, tenant_id: str, scopes: list[s
                   **extra: Any) -> tuple[str, str]:
     data = await inst.ok(actor_key, ISSUE, tenantId=tenant_id, name=name, scopes=scopes, **extra)
     return data["issueApiKey"]["key"], data["issueApiKey"]["apiKey"]["keyId"]
+
+
+class RestartableRedis:
+    """A private redis-server (no persistence) that a test stops and starts again on the same port:
+    a restart loses every key, as a Redis without persistence does."""
+
+    def __init__(self, workdir: Any) -> None:
+        import shutil
+
+        from tests.conftest import _free_port
+
+        binary = shutil.which("redis-server")
+        if binary is None:
+            import os
+
+            import pytest
+
+            if os.environ.get("CI"):
+                pytest.fail("redis-server is not installed; .ci/run installs it")
+            pytest.skip("redis-server is not installed")
+        self.binary = binary
+        self.port = _free_port()
+        self.workdir = workdir
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: Any = None
+
+    def start(self) -> None:
+        import socket
+        import subprocess
+
+        self.proc = subprocess.Popen(  # noqa: S603
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
