@@ -44,7 +44,7 @@ def _captured_serve(monkeypatch: pytest.MonkeyPatch, **env: str) -> tuple[Any, d
     from insider_selling.cli import main
 
     for name in list(os.environ):
-        if name.startswith("INSIDER_") or name in ("MONGODB_URI", "REDIS_URL"):
+        if name.startswith("INSIDER_") or name in ("MONGODB_URI", "REDIS_URL", "PROMETHEUS_MULTIPROC_DIR"):
             monkeypatch.delenv(name)
     for name, value in {"INSIDER_ARGON2_PROFILE": "test", "INSIDER_DEMO_COINS": "20", **env}.items():
         monkeypatch.setenv(name, value)
@@ -70,6 +70,8 @@ def test_unsafe_override_lets_workers_start(monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(insider_selling.logs, "configure_logging", lambda level: None)
     monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")  # serve --workers exports one: restored after
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
     monkeypatch.setenv("MONGODB_URI", "mongodb://127.0.0.1:9")
     monkeypatch.setenv("INSIDER_ALLOW_UNSAFE", "1")
     assert main(["serve", "--workers", "2", "--port", "8123"]) == 0
