@@ -1,7 +1,17 @@
 """``insider-selling worker``: ingest and score on the interval grid, outside the API processes.
 
-With ``REDIS_URL`` set, a Redis lock makes sure one worker is active at a time; the others wait
-and take over when the active one stops renewing the lock.
+With ``REDIS_URL`` set, a Redis lock (:class:`WorkerLock`) makes sure one worker is active at a
+time; the others wait and take over when the active one stops renewing it.
+
+- Taking the lock and drawing a **fencing token** (``INCR``, so tokens only grow) is one script,
+  and renewing it is one compare-and-expire script: a worker never extends a lock it no longer
+  holds.
+- Every ``ttl / 3`` seconds the holder renews; when a renewal finds the lock gone or someone else's,
+  or Redis stays unreachable until the lock would have expired, the lock is **lost**: the running
+  cycle is cancelled and the worker exits with status 1 (its supervisor restarts it as a standby).
+- Each run carries the holder's fencing token, and a run commits only if no run with a newer token
+  has committed (see :meth:`scoring.runs.RunStore.succeed`), so a worker that stalled past its
+  lock and wakes up cannot overwrite the newer holder's results.
 """
 
 from __future__ import annotations
@@ -9,8 +19,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
+import socket
+import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from ingest.storage import SnapshotStore
 from insider_selling.cycle import Cycle, Scheduler
@@ -19,39 +34,113 @@ from scoring.config import load_model_config
 from scoring.pipeline import ScoringPipeline
 from store import open_store
 
-__all__ = ["run_worker"]
+__all__ = ["FENCE_KEY", "LOCK_KEY", "LockLost", "WorkerLock", "run_worker"]
 
 log = logging.getLogger("insider_selling.worker")
 LOCK_KEY = "insider:worker:lock"
+# hashed like LOCK_KEY (the braces name the whole lock key): the same Redis Cluster slot
+FENCE_KEY = "{insider:worker:lock}:fence"
 LOCK_TTL = 60
+T = TypeVar("T")
 
-
-async def _hold_lock(redis, token: str) -> None:  # type: ignore[no-untyped-def]
-    while not await redis.set(LOCK_KEY, token, nx=True, ex=LOCK_TTL):
-        log.info("another worker holds the lock; waiting")
-        await asyncio.sleep(LOCK_TTL / 3)
-
-
+_ACQUIRE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. token, 'PX', ARGV[2])
+return token
+"""
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
 _RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
 
 
-async def _release_lock(redis, token: str) -> None:  # type: ignore[no-untyped-def]
-    """Give the lock back at once (only if still ours), so a standby worker takes over now."""
-    await redis.eval(_RELEASE, 1, LOCK_KEY, token)
+class LockLost(Exception):
+    """Raised when this worker no longer holds the worker lock: it must stop scoring."""
 
 
-async def _renew_lock(redis, token: str) -> None:  # type: ignore[no-untyped-def]
-    while True:
-        await asyncio.sleep(LOCK_TTL / 3)
-        if await redis.get(LOCK_KEY) != token.encode():
-            raise RuntimeError("lost the worker lock")
-        await redis.expire(LOCK_KEY, LOCK_TTL)
+class WorkerLock:
+    """The one-active-worker lock, with a fencing token per acquisition."""
+
+    def __init__(self, redis: Any, *, key: str = LOCK_KEY, fence_key: str = FENCE_KEY,
+                 ttl: float | None = None) -> None:
+        self.redis = redis
+        self.key = key
+        self.fence_key = fence_key
+        self.ttl = float(LOCK_TTL if ttl is None else ttl)
+        self.holder = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+        self.token: int | None = None
+        self.lost = asyncio.Event()
+        self._value = ""
+
+    @property
+    def _ttl_ms(self) -> int:
+        return max(1, int(self.ttl * 1000))
+
+    async def acquire(self, poll: float | None = None) -> int:
+        """Wait until the lock is ours; returns its fencing token (greater than every earlier one)."""
+        while True:
+            token = int(await self.redis.eval(_ACQUIRE, 2, self.key, self.fence_key, self.holder, self._ttl_ms))
+            if token:
+                self.token, self._value = token, f"{self.holder}:{token}"
+                self.lost.clear()
+                return token
+            log.info("another worker holds the lock; waiting")
+            await asyncio.sleep(self.ttl / 3 if poll is None else poll)
+
+    async def renew(self) -> bool:
+        """Extend the lock if it is still ours (atomically); ``False`` when it is not."""
+        return bool(self._value) and bool(await self.redis.eval(_RENEW, 1, self.key, self._value, self._ttl_ms))
+
+    async def release(self) -> None:
+        """Give the lock back at once (only if still ours), so a standby worker takes over now."""
+        if self._value:
+            await self.redis.eval(_RELEASE, 1, self.key, self._value)
+            self._value = ""
+
+    async def keep(self) -> None:
+        """Renew every ``ttl / 3`` s until cancelled; set :attr:`lost` and return when the lock is
+        someone else's, or when Redis stayed unreachable until it would have expired."""
+        renewed = time.monotonic()
+        while True:
+            await asyncio.sleep(self.ttl / 3)
+            try:
+                if not await self.renew():
+                    log.error("lost the worker lock: another worker holds it; scoring stops")
+                    break
+                renewed = time.monotonic()
+            except Exception as exc:
+                if time.monotonic() - renewed >= self.ttl * 0.9:
+                    log.error("lost the worker lock: Redis unreachable for %.0f s; scoring stops",
+                              time.monotonic() - renewed, extra={"error": type(exc).__name__})
+                    break
+                log.warning("worker lock renewal failed; retrying", extra={"error": type(exc).__name__})
+        self._value = ""
+        self.lost.set()
+
+    async def guard(self, work: Awaitable[T]) -> T:
+        """Run ``work`` while the lock is held; cancel it and raise :class:`LockLost` when it is lost."""
+        task = asyncio.ensure_future(work)
+        lost = asyncio.ensure_future(self.lost.wait())
+        try:
+            await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not task.done():  # the lock was lost, or this worker is being stopped
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            lost.cancel()
+        if not task.done() or task.cancelled():
+            raise LockLost("the worker lock was lost")
+        return task.result()
 
 
 async def run_worker(settings: Settings, *, once: bool = False) -> int:
+    """Returns the exit status: 0, or 1 when the run failed (``once``) or the lock was lost."""
     from insider_selling.app import build_source
 
     store = await open_store(
@@ -59,28 +148,39 @@ async def run_worker(settings: Settings, *, once: bool = False) -> int:
     )
     source = build_source(settings)
     redis = None
-    token = secrets.token_hex(8)
-    renew: asyncio.Task[None] | None = None
+    lock: WorkerLock | None = None
+    keeper: asyncio.Task[None] | None = None
     try:
         if settings.redis_url:
             import redis.asyncio as aioredis
 
             redis = aioredis.from_url(settings.redis_url)
-            await _hold_lock(redis, token)
-            renew = asyncio.create_task(_renew_lock(redis, token))
-        pipeline = ScoringPipeline(store.db, load_model_config(), source=source.name)
+            lock = WorkerLock(redis)
+            await lock.acquire()
+            keeper = asyncio.create_task(lock.keep(), name="worker-lock")
+        pipeline = ScoringPipeline(store.db, load_model_config(), source=source.name,
+                                   fencing_token=lock.token if lock else None)
         cycle = Cycle(source, SnapshotStore(store.db), pipeline, history_hours=settings.history_hours)
-        result = await cycle.prime(datetime.now(UTC))
+
+        async def guarded(work: Awaitable[T]) -> T:
+            return await (lock.guard(work) if lock is not None else work)
+
+        result = await guarded(cycle.prime(datetime.now(UTC)))
         log.info("primed", extra={"run_id": result.run_id, "status": result.status})
         if once:
             return 0 if result.status == "succeeded" else 1
-        await Scheduler(cycle, settings.score_interval_seconds).run_forever()
+        await guarded(Scheduler(cycle, settings.score_interval_seconds).run_forever())
         return 0
+    except LockLost:
+        return 1
     finally:
-        if renew is not None:
-            renew.cancel()
+        if keeper is not None:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+        if lock is not None:
             with contextlib.suppress(Exception):
-                await _release_lock(redis, token)
+                await lock.release()
         await source.aclose()
         if redis is not None:
             await redis.aclose()

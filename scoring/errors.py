@@ -17,3 +17,8 @@ class RunFailed(ScoringError):
 
 class NoData(RunFailed):
     """Raised when a run finds no market snapshots to score."""
+
+
+class StaleRun(RunFailed):
+    """Raised when a run's fencing token is older than one that already committed: a worker that
+    lost its lock cannot commit over the newer holder's runs."""

@@ -16,7 +16,7 @@ from ingest.snapshot import VENUES, Coin
 from ingest.source import VenueOutcome
 from ingest.storage import SnapshotStore
 from scoring.config import ModelConfig
-from scoring.errors import NoData, RunFailed
+from scoring.errors import NoData, RunFailed, StaleRun
 from scoring.model import SUB_SCORES, ModelOutput, score_panels
 from scoring.panel import (
     MarketPanel,
@@ -161,11 +161,15 @@ class RunResult:
 class ScoringPipeline:
     """Runs one scoring pass against the store."""
 
-    def __init__(self, db: Any, config: ModelConfig, *, source: str = "demo") -> None:
+    def __init__(self, db: Any, config: ModelConfig, *, source: str = "demo",
+                 fencing_token: int | None = None) -> None:
+        """``fencing_token``: the worker lock's token (see ``insider_selling.worker``); a run commits
+        only while no newer token has committed."""
         self.snapshots = SnapshotStore(db)
         self.runs = RunStore(db)
         self.config = config
         self.source = source
+        self.fencing_token = fencing_token
 
     @property
     def window_hours(self) -> int:
@@ -175,7 +179,7 @@ class ScoringPipeline:
     async def run(self, at: datetime, outcomes: Sequence[VenueOutcome] = ()) -> RunResult:
         started = time.perf_counter()
         run_id = new_run_id(at)
-        await self.runs.start(run_id, at, self.config.version, self.source)
+        await self.runs.start(run_id, at, self.config.version, self.source, self.fencing_token)
         summary: dict[str, Any] = {"venues": [asdict(o) for o in outcomes]}
         try:
             result = await self._score(run_id, at)
@@ -188,7 +192,13 @@ class ScoringPipeline:
             raise
         result.seconds = time.perf_counter() - started
         summary.update(coins=result.coins, listed=result.listed, seconds=round(result.seconds, 3))
-        await self.runs.succeed(run_id, summary)
+        try:
+            await self.runs.succeed(run_id, summary, self.fencing_token)
+        except StaleRun as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            await self.runs.fail(run_id, error, summary)
+            log.error("scoring run refused by its fencing token", extra={"run_id": run_id, "error": error})
+            return RunResult(run_id, at, "failed", error=error, outcomes=list(outcomes))
         await self.runs.mark_visible(run_id)
         result.outcomes = list(outcomes)
         log.info("scoring run succeeded", extra={"run_id": run_id, "coins": result.coins, "listed": result.listed})

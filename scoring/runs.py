@@ -14,6 +14,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
+from pymongo.errors import DuplicateKeyError
+
+from scoring.errors import StaleRun
 
 __all__ = ["RunStore", "new_run_id"]
 
@@ -30,18 +33,37 @@ class RunStore:
     def __init__(self, db: Any) -> None:
         self.runs = db["runs"]
         self.scores = db["scores"]
+        self.fences = db["run_fences"]
 
-    async def start(self, run_id: str, at: datetime, model_version: str, source: str) -> None:
+    async def start(self, run_id: str, at: datetime, model_version: str, source: str,
+                    fencing_token: int | None = None) -> None:
         await self.runs.insert_one({
             "run_id": run_id, "at": at, "status": RUNNING, "source": source,
             "model_version": model_version, "started_at": datetime.now(UTC), "finished_at": None,
+            "fencing_token": fencing_token,
         })
+
+    async def claim_fence(self, fencing_token: int) -> None:
+        """Record ``fencing_token`` as the newest to commit, or raise :class:`StaleRun` when a newer
+        one already has. One conditional upsert: with a newer token stored the filter matches
+        nothing and the upsert's insert collides with the existing document."""
+        try:
+            await self.fences.update_one({"_id": "runs", "token": {"$lte": fencing_token}},
+                                         {"$set": {"token": fencing_token}}, upsert=True)
+        except DuplicateKeyError:
+            newest = await self.fences.find_one({"_id": "runs"})
+            raise StaleRun(f"fencing token {fencing_token} is older than the committed "
+                           f"{newest and newest.get('token')}: another worker holds the lock") from None
 
     async def write_scores(self, run_id: str, docs: Sequence[dict[str, Any]]) -> None:
         if docs:
             await self.scores.insert_many([{**d, "run_id": run_id} for d in docs], ordered=False)
 
-    async def succeed(self, run_id: str, summary: Mapping[str, Any]) -> None:
+    async def succeed(self, run_id: str, summary: Mapping[str, Any], fencing_token: int | None = None) -> None:
+        """Flip the run to ``succeeded``; with a fencing token, only if no newer token has committed
+        (else :class:`StaleRun`, and the run stays ``running`` for the caller to fail)."""
+        if fencing_token is not None:
+            await self.claim_fence(fencing_token)
         await self.runs.update_one(
             {"run_id": run_id, "status": RUNNING},
             {"$set": {"status": SUCCEEDED, "finished_at": datetime.now(UTC), **summary}},
