@@ -58,8 +58,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         uvicorn.run(build_app(settings), **options)
         return 0
     finally:
-        if own_metrics_dir is not None:
+        if own_metrics_dir is not None:  # ours: removed, and no longer named to this process
             shutil.rmtree(own_metrics_dir, ignore_errors=True)
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
 
 def prepare_metrics_dir(settings: Settings, workers: int) -> tuple[Settings, Path | None]:
