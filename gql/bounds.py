@@ -35,6 +35,10 @@ from graphql import (
 __all__ = ["MAX_ALIASES", "MAX_DEPTH", "MAX_MERGE_PAIRS", "Shape", "check_shape"]
 
 MAX_DEPTH = 8
+#: Introspection (``__schema``, ``__type`` and fragments on ``__Type``...) is schema metadata: it
+#: does not count toward :data:`MAX_DEPTH` (the standard introspection query GraphiQL sends nests
+#: ``ofType`` nine deep), but it is walked like the rest, against this larger limit.
+MAX_INTROSPECTION_DEPTH = 24
 MAX_ALIASES = 30
 #: Pairs of fields that share a response name, summed over the document's merged field tree
 #: (fragments expanded): the work of graphql-core's field-merging rule grows with this number.
@@ -76,29 +80,40 @@ class _Walker:
             raise _Refused(f"fragments are nested more than {MAX_FRAGMENT_NESTING} deep", spread)
         return fragment
 
-    def height(self, selections: Iterable[SelectionNode], level: int = 0) -> int:
+    def height(self, selections: Iterable[SelectionNode], level: int = 0, limit: int = MAX_DEPTH) -> int:
         """Levels of fields below this selection set (0 when it holds only leaves); ``level`` is
-        the set's own level, so a too deep document is refused on the way down."""
-        if level > MAX_DEPTH:
-            raise _Refused(f"the query exceeds the maximum depth of {MAX_DEPTH}", None)
+        the set's own level, so a too deep document is refused on the way down. Introspection
+        parts are walked against :data:`MAX_INTROSPECTION_DEPTH` and count 0."""
+        if level > limit:
+            raise _Refused(f"the query exceeds the maximum depth of {limit}", None)
         best = 0
         for sel in selections:
             if isinstance(sel, FieldNode):
-                if sel.selection_set is not None and not sel.name.value.startswith("__"):
-                    best = max(best, 1 + self.height(sel.selection_set.selections, level + 1))
+                if sel.selection_set is not None and sel.name.value.startswith("__"):
+                    self.height(sel.selection_set.selections, level + 1, MAX_INTROSPECTION_DEPTH)
+                elif sel.selection_set is not None:
+                    best = max(best, 1 + self.height(sel.selection_set.selections, level + 1, limit))
             elif isinstance(sel, InlineFragmentNode):
-                best = max(best, self.height(sel.selection_set.selections, level))
+                if _introspection(sel):
+                    self.height(sel.selection_set.selections, level, MAX_INTROSPECTION_DEPTH)
+                else:
+                    best = max(best, self.height(sel.selection_set.selections, level, limit))
             elif isinstance(sel, FragmentSpreadNode):
                 name = sel.name.value
                 known = self._heights.get(name)
                 if known is None:
                     fragment = self.fragment(sel)
                     self._open.add(name)
-                    known = self._heights[name] = self.height(fragment.selection_set.selections, level)
+                    if _introspection(fragment):
+                        self.height(fragment.selection_set.selections, level, MAX_INTROSPECTION_DEPTH)
+                        known = 0
+                    else:
+                        known = self.height(fragment.selection_set.selections, level, limit)
+                    self._heights[name] = known
                     self._open.discard(name)
                 best = max(best, known)
-            if level + best > MAX_DEPTH:
-                raise _Refused(f"the query exceeds the maximum depth of {MAX_DEPTH}", sel)
+            if level + best > limit:
+                raise _Refused(f"the query exceeds the maximum depth of {limit}", sel)
         return best
 
     def flat(self, selection_set: SelectionSetNode) -> list[FieldNode]:
@@ -149,6 +164,11 @@ class _Walker:
                                f"a response name); select each field once", same[0])
         self._pairs[key] = total
         return total
+
+
+def _introspection(node: InlineFragmentNode | FragmentDefinitionNode) -> bool:
+    """A fragment on an introspection type (``__Type``, ``__Field``...)."""
+    return node.type_condition is not None and node.type_condition.name.value.startswith("__")
 
 
 def _aliases(document: DocumentNode) -> int:

@@ -71,7 +71,7 @@ class Server:
         return body["data"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
     """The app as ``make run`` serves it (default argon2 profile, so a first key check costs what it
     costs in production), with a small demo market and no timed scheduler: tests score runs."""
@@ -103,7 +103,7 @@ def server() -> Iterator[Server]:
     loop.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
