@@ -29,9 +29,8 @@ class Window(_Section):
 
 
 class Gate(_Section):
-    max_avg_funding_per_hour: float
-    require_current: bool
-    require_recent: bool
+    min_funding_per_8h: float
+    market_spread_k: float
 
 
 class Funding(_Section):
@@ -40,7 +39,7 @@ class Funding(_Section):
     persistence_streak_weight: float
     market_level_quantile: float
     recent_half_life_hours: float
-    current_hours: int
+    staleness_allowance_hours: float
     market_min_coins: int
     breadth_min_venues: int
 
@@ -68,6 +67,7 @@ class Confirmation(_Section):
     crowding_shift_full: float
     crowding_shift_share: float
     signed_flow: bool
+    market_adjust: bool
 
 
 class Flow(_Section):
@@ -88,6 +88,7 @@ class Supply(_Section):
     holders_change_full: float
     top10_change_full: float
     insider_full: float
+    previous_run_max_age_hours: float
 
 
 class Wallet(_Section):
@@ -117,6 +118,7 @@ class Composite(_Section):
     supply_boost: float
     scale: float
     cap: float
+    saturation_knee: float
 
 
 class Phase(_Section):

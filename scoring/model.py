@@ -12,9 +12,10 @@ import numpy.typing as npt
 
 from scoring.config import ModelConfig
 from scoring.features import Features, compute_features
-from scoring.panel import MarketPanel, OnchainPanel
+from scoring.panel import MarketPanel, OnchainPanel, clean_panel
 
-__all__ = ["PHASES", "SUB_SCORES", "ModelOutput", "score_features", "score_panels"]
+__all__ = ["COVERAGE", "PHASES", "SUB_SCORES", "ModelOutput", "gate_of", "saturate", "score_features",
+           "score_panels"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -44,16 +45,32 @@ def _ramp(x: F64, full: float) -> F64:
     return np.clip(x / full, 0.0, 1.0)
 
 
-def _weighted(parts: list[tuple[float, F64]]) -> F64:
-    """Weighted mean over the parts that are not NaN; NaN when none is available."""
-    num = np.zeros_like(parts[0][1])
-    den = np.zeros_like(parts[0][1])
+def _weighted(parts: list[tuple[float, F64]]) -> tuple[F64, F64]:
+    """A family from its components: the weighted sum of the available ones over the weights of
+    *all* of them, and the coverage (the share of the weight that had data).
+
+    So missing components shrink the family toward 0 by the share of data present: it is the
+    weighted mean of what is there times the coverage, and no data can never beat neutral data.
+    """
+    num = np.zeros(parts[0][1].shape, dtype=np.float64)
+    present = np.zeros(parts[0][1].shape, dtype=np.float64)
+    total = sum(weight for weight, _ in parts)
     for weight, values in parts:
         ok = ~np.isnan(values)
         num += np.where(ok, values * weight, 0.0)
-        den += np.where(ok, weight, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / den, np.nan)
+        present += np.where(ok, weight, 0.0)
+    if total <= 0:
+        return np.zeros_like(num), np.zeros_like(num)
+    return num / total, present / total
+
+
+def saturate(raw: F64, knee: float, cap: float) -> F64:
+    """Identity up to ``knee``, then ``knee + (cap - knee)(1 - exp(-(raw - knee)/(cap - knee)))``:
+    smooth (slope 1 at the knee), strictly increasing and always below ``cap``, so the top of the
+    board stays ordered instead of tying at the cap."""
+    room = cap - knee
+    above = knee + room * -np.expm1(-np.maximum(raw - knee, 0.0) / room)
+    return np.where(raw <= knee, raw, above)
 
 
 def _signed_ramp(x: F64, full: float) -> F64:
@@ -83,6 +100,26 @@ class ModelOutput:
     #: every component in [0, 1] (NaN: no data), by name, except the signed OI and CVD
     #: components in [-1, 1]; see docs/methodology.md
     components: dict[str, F64]
+    #: per family (:data:`COVERAGE`), the share of its input weight that had data, in [0, 1]
+    coverage: dict[str, F64]
+
+
+#: The families whose inputs can be missing, as reported by ``Coin.coverage``.
+COVERAGE = ("hedge_pressure", "market_confirmation", "sell_side_flow", "supply_context")
+
+
+def gate_of(f: Features, config: ModelConfig) -> npt.NDArray[np.bool_]:
+    """Listed only with negative funding now and over the 72 h window, both by at least the floor,
+    and now also net of a negative market level by the floor plus ``market_spread_k`` times the
+    smaller of the other coins' spread and the level's size (a market-wide negative move lists
+    only its lower tail)."""
+    g = config.gate
+    floor = g.min_funding_per_8h
+    margin = floor + g.market_spread_k * np.minimum(np.nan_to_num(f.market_funding_spread),
+                                                    -np.nan_to_num(f.market_funding_current))
+    return ((np.nan_to_num(f.funding_current, nan=1.0) <= -floor)
+            & (np.nan_to_num(f.avg_funding_72h, nan=1.0) <= -floor)
+            & (np.nan_to_num(f.idio_funding_current, nan=1.0) <= -margin))
 
 
 def score_features(f: Features, config: ModelConfig) -> ModelOutput:
@@ -100,13 +137,7 @@ def score_features(f: Features, config: ModelConfig) -> ModelOutput:
     breadth = np.nan_to_num(f.breadth)
     hedge = (c.hedge.magnitude * magnitude + c.hedge.persistence * persistence
              + c.hedge.breadth * breadth)
-    gate = np.ones(n, dtype=bool)
-    if c.gate.require_recent:
-        gate &= (np.nan_to_num(f.funding_recent, nan=1.0) / 8.0 < c.gate.max_avg_funding_per_hour) & (
-            neg_idio > 0)
-    if c.gate.require_current:
-        gate &= (np.nan_to_num(f.funding_current, nan=1.0) < 0) & (
-            np.nan_to_num(f.idio_funding_current, nan=1.0) < 0)
+    gate = gate_of(f, c)
 
     # --- market confirmation ---
     k = c.confirmation
@@ -128,18 +159,21 @@ def score_features(f: Features, config: ModelConfig) -> ModelOutput:
     crowd_c = _blend(_ramp(1.0 - f.long_short_ratio, k.crowding_full),
                      _ramp(-f.long_short_shift, k.crowding_shift_full), k.crowding_shift_share)
     price_c = 0.5 * _ramp(-f.price_change_7d, k.price_7d_full) + 0.5 * _ramp(f.drawdown_7d, k.drawdown_full)
-    market_confirmation = np.clip(np.nan_to_num(_weighted([
-        (k.oi, oi_c), (k.basis, basis_c), (k.cvd, cvd_c), (k.crowding, crowd_c),
-        (k.price, price_c), (k.persistence, persistence),
-    ])), 0.0, 1.0)
+    confirm_parts = [(k.oi, oi_c), (k.basis, basis_c), (k.cvd, cvd_c), (k.crowding, crowd_c),
+                     (k.price, price_c)]
+    if k.persistence > 0:
+        confirm_parts.append((k.persistence, persistence))
+    confirmation_raw, confirm_cov = _weighted(confirm_parts)
+    market_confirmation = np.clip(confirmation_raw, 0.0, 1.0)
 
     # --- sell-side flow (DEX and derivatives-confirmed) ---
     fl = c.flow
     dex_c = _ramp(f.dex_sell_imbalance, fl.dex_imbalance_full)
     liq_c = _ramp(-f.liquidity_change_24h, fl.liquidity_drop_full)
-    distribution = np.clip(np.nan_to_num(_weighted([
+    distribution_raw, flow_cov = _weighted([
         (fl.dex_imbalance, dex_c), (fl.liquidity, liq_c), (fl.cvd, cvd_c), (fl.oi, oi_c),
-    ])), 0.0, 1.0)
+    ])
+    distribution = np.clip(distribution_raw, 0.0, 1.0)
 
     # --- supply context (multiplies a gated core, never creates a score) ---
     s = c.supply
@@ -147,24 +181,24 @@ def score_features(f: Features, config: ModelConfig) -> ModelOutput:
     insider_c = _ramp(f.insider_share_pct, s.insider_full)
     old_c = _ramp(f.old_wallet_swap_pct_1d, s.old_wallet_full)
     wa = c.wallet
-    wallet_concentration = np.nan_to_num(_weighted([
+    wallet_concentration, wallet_cov = _weighted([
         (wa.top10, top10_c), (wa.insider, insider_c), (wa.old_wallet, old_c),
-    ]))
+    ])
     with np.errstate(invalid="ignore", divide="ignore"):
         fragile = np.clip(1.0 - np.log10(np.maximum(f.holders, 1.0)) / np.log10(s.holders_fragile * 10),
                           0.0, 1.0)
     churn = _ramp(f.volume_to_liquidity_24h, s.volume_to_liquidity_full)
     hq = c.holder_quality
-    holder_quality = np.nan_to_num(_weighted([
+    holder_quality, hq_cov = _weighted([
         (hq.fragile, fragile), (hq.top10, top10_c), (hq.liquidity, liq_c), (hq.churn, churn),
-    ]))
+    ])
     holder_moves = _ramp(np.abs(f.holders_change_pct), s.holders_change_full)
     distributing = _ramp(-f.top10_holders_pct_change, s.top10_change_full)
     co = c.coordination
-    coordination = np.nan_to_num(_weighted([
+    coordination, co_cov = _weighted([
         (co.old_wallet, old_c), (co.churn, churn), (co.holder_moves, holder_moves),
         (co.distributing, distributing),
-    ]))
+    ])
     supply = np.maximum.reduce([wallet_concentration, holder_quality, coordination])
 
     # --- composite ---
@@ -175,8 +209,8 @@ def score_features(f: Features, config: ModelConfig) -> ModelOutput:
     # gated coins while staying monotone in funding (hedge is, and the power is increasing).
     core = np.where(gate, np.power(np.maximum(hedge, 0.0), cp.hedge_exponent)
                     * (cp.core_floor + (1.0 - cp.core_floor) * mix), 0.0)
-    score = np.minimum(cp.cap, cp.scale * core * (1.0 + cp.supply_boost * supply))
-    score = np.where(gate, np.clip(score, 0.0, cp.cap), 0.0)
+    raw = cp.scale * core * (1.0 + cp.supply_boost * supply)
+    score = np.where(gate, np.clip(saturate(raw, cp.saturation_knee, cp.cap), 0.0, cp.cap), 0.0)
 
     sub_scores = {
         "funding_magnitude": magnitude,
@@ -188,6 +222,12 @@ def score_features(f: Features, config: ModelConfig) -> ModelOutput:
         "market_confirmation": market_confirmation,
     }
     sub_scores = {name: np.clip(np.nan_to_num(v), 0.0, 1.0) for name, v in sub_scores.items()}
+    coverage = {
+        "hedge_pressure": np.where(np.isnan(f.funding_current) & np.isnan(f.avg_funding_72h), 0.0, 1.0),
+        "market_confirmation": confirm_cov,
+        "sell_side_flow": flow_cov,
+        "supply_context": (wallet_cov + hq_cov + co_cov) / 3.0,
+    }
 
     ph = c.phase
     accel = f.idio_funding_24h <= f.idio_funding_72h * ph.active_acceleration
@@ -200,7 +240,7 @@ def score_features(f: Features, config: ModelConfig) -> ModelOutput:
         persistent,
         supply >= ph.supply_context,
         f.streak_hours < ph.emerging_streak_hours,
-        np.ones(n, dtype=bool),
+        f.streak_hours >= 0,
     ]
     choice = np.select([gate & np.nan_to_num(r).astype(bool) for r in rules],
                        list(range(len(rules))), default=len(PHASES) - 1)
@@ -209,10 +249,19 @@ def score_features(f: Features, config: ModelConfig) -> ModelOutput:
         "oi": oi_c, "basis": basis_c, "cvd": cvd_c, "crowding": crowd_c, "price": price_c,
         "dex_imbalance": dex_c, "liquidity": liq_c, "top10": top10_c, "insider": insider_c,
         "old_wallet": old_c, "fragile": fragile, "churn": churn, "holder_moves": holder_moves,
-        "distributing": distributing, "breadth": breadth, "mix": mix,
+        "distributing": distributing, "breadth": breadth, "mix": mix, "raw_score": raw,
     }
-    return ModelOutput(f, gate, sub_scores, hedge, core, supply, score, phase, components)
+    return ModelOutput(f, gate, sub_scores, hedge, core, supply, score, phase, components, coverage)
 
 
 def score_panels(panel: MarketPanel, onchain: OnchainPanel, config: ModelConfig) -> ModelOutput:
+    """Score a panel. A panel built by hand (not by ``build_market_panel``) is first cleaned of
+    unusable values in place (:func:`scoring.panel.clean_panel`)."""
+    if not panel.checked:
+        rejected = clean_panel(panel)
+        for venue, counts in rejected.items():
+            mine = panel.rejected.setdefault(venue, {})
+            for reason, count in counts.items():
+                mine[reason] = mine.get(reason, 0) + count
+        object.__setattr__(panel, "checked", True)
     return score_features(compute_features(panel, onchain, config), config)

@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from ingest.snapshot import VENUES, Coin
+from ingest.snapshot import VENUES, Coin, parse_time
 from ingest.source import VenueOutcome
 from ingest.storage import SnapshotStore
 from scoring.config import ModelConfig
 from scoring.errors import NoData, RunFailed, StaleRun
-from scoring.model import SUB_SCORES, ModelOutput, score_panels
+from scoring.model import COVERAGE, SUB_SCORES, ModelOutput, score_panels
 from scoring.panel import (
     MarketPanel,
     build_market_panel,
@@ -69,35 +69,45 @@ def _venue_breakdown(panel: MarketPanel, i: int) -> list[dict[str, Any]]:
 
 
 def _carry_streak(
-    at: datetime, start: str, days: int, truncated: bool, days_truncated: bool,
-    previous: Mapping[str, Any] | None,
+    at: datetime, start: str, days: int, truncated: bool, previous: Mapping[str, Any] | None,
+    window_hours: int,
 ) -> tuple[str, int]:
     """Continue a streak that reaches back past the scoring window from the previous run.
 
-    The window holds 7 days of history, so a longer negative streak would be cut at its start.
-    When the streak (or the run of negative days) covers the whole window and the previous
-    succeeded run listed the coin, its earlier start date and day count carry over.
+    The window holds 7 days of history, so a longer streak would be cut at the panel's first
+    complete day. When the streak reaches that day (``truncated``) and the previous succeeded run,
+    recent enough for its window to overlap this one, had a streak that began earlier, that start
+    carries over and the count is recomputed from it by the same day rule: the complete UTC days
+    from the start's day to the day before the run's day.
     """
-    if previous is None or not previous.get("signal_start_date"):
+    if not truncated or previous is None:
         return start, days
+    prev_start = previous.get("signal_start_date")
     prev_at = previous.get("at")
-    if truncated and previous["signal_start_date"] < start:
-        start = previous["signal_start_date"]
-    if days_truncated and isinstance(prev_at, datetime):
-        prev_days = int(previous.get("consecutive_negative_days") or 0)
-        elapsed = (hour_floor(at).date() - prev_at.astimezone(UTC).date()).days
-        days = max(days, prev_days + elapsed)
-    return start, days
+    prev_days = previous.get("consecutive_negative_days") or 0
+    if not prev_start or not prev_days or prev_at is None:
+        return start, days
+    if parse_time(prev_at) < at - timedelta(hours=window_hours) or prev_start >= start:
+        return start, days
+    first_day = parse_time(prev_start).date()
+    return prev_start, max(days, (hour_floor(at).date() - first_day).days)
+
+
+def _required(value: float, digits: int) -> float:
+    """A field the contract types as a number (never null): non-finite becomes 0.0."""
+    v = float(value)
+    return round(v, digits) if math.isfinite(v) else 0.0
 
 
 def coin_documents(
     at: datetime, panel: MarketPanel, out: ModelOutput, coins: dict[str, Coin], model_version: str,
-    previous: Mapping[str, Mapping[str, Any]] | None = None,
+    previous: Mapping[str, Mapping[str, Any]] | None = None, *, window_hours: int = 169,
 ) -> list[dict[str, Any]]:
     """One score document per coin, holding every public field (snake_case, as in the seed).
 
     ``previous`` maps coin ids to the previous succeeded run's documents (for streaks longer
-    than the window).
+    than the window). Fields the contract types as numbers are never null (see :func:`_required`);
+    ``score_exact`` is the unrounded score, the leaderboard's tie-break.
     """
     f = out.features
     updated = _iso(at)
@@ -105,29 +115,25 @@ def coin_documents(
     previous = previous or {}
     for i, coin_id in enumerate(panel.coin_ids):
         coin = coins.get(coin_id) or Coin(coin_id, coin_id.upper(), coin_id)
-        score = _num(out.score[i], 2) or 0.0
+        exact = float(out.score[i]) if math.isfinite(float(out.score[i])) else 0.0
+        score = round(exact, 2)
+        if score == 0.0 and exact > 0.0:   # a listed coin never shows 0.00
+            score = 0.01
         days = int(f.consecutive_negative_days[i])
-        if f.streak_start_hour[i] == f.streak_start_hour[i]:  # not NaN
-            start = _hour_iso(f.streak_start_hour[i])
-        elif days > 0:
-            start = _iso(hour_floor(at).replace(hour=0) - timedelta(days=days - 1))
-        else:
-            start = updated
-        prev = previous.get(coin_id)
-        if prev is not None and (prev.get("score") or 0) > 0 and score > 0:
-            start, days = _carry_streak(at, start, days, bool(f.streak_truncated[i]),
-                                        bool(f.negative_days_truncated[i]), prev)
+        start = _hour_iso(f.streak_start_hour[i]) if math.isfinite(f.streak_start_hour[i]) else updated
+        start, days = _carry_streak(at, start, days, bool(f.streak_truncated[i]), previous.get(coin_id),
+                                    window_hours)
         doc: dict[str, Any] = {
             "coin_id": coin_id,
             "symbol": coin.symbol,
             "name": coin.name,
             "score": score,
-            "avg_funding_72h": _num(f.avg_funding_72h[i], 8),
-            **{name: _num(out.sub_scores[name][i], 3) for name in SUB_SCORES},
+            "avg_funding_72h": _required(f.avg_funding_72h[i], 8),
+            **{name: _required(out.sub_scores[name][i], 3) for name in SUB_SCORES},
             "manipulation_phase": out.phase[i] if score > 0 else "none",
             "consecutive_negative_days": days,
-            "price_change_24h": _num(f.price_change_24h[i] * 100.0, 2),
-            "price_change_7d": _num(f.price_change_7d[i] * 100.0, 2),
+            "price_change_24h": _required(f.price_change_24h[i] * 100.0, 2),
+            "price_change_7d": _required(f.price_change_7d[i] * 100.0, 2),
             "top10_holders_pct": _num(f.top10_holders_pct[i], 2),
             "volume_to_liquidity_24h": _num(f.volume_to_liquidity_24h[i], 4),
             "old_wallet_swap_pct_1d": _num(f.old_wallet_swap_pct_1d[i], 2),
@@ -137,6 +143,8 @@ def coin_documents(
             "updated_at": updated,
             # Not public fields: history, inputs of the next run, the per-venue breakdown.
             "at": at,
+            "score_exact": exact,
+            "coverage": {name: round(float(out.coverage[name][i]), 3) for name in COVERAGE},
             "model_version": model_version,
             "holders": _num(f.holders[i], 0),
             "venues": _venue_breakdown(panel, i) if score > 0 else [],
@@ -156,6 +164,8 @@ class RunResult:
     seconds: float = 0.0
     error: str | None = None
     outcomes: list[VenueOutcome] = field(default_factory=list)
+    #: market values rejected while building the panel, per venue and reason
+    rejected: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 class ScoringPipeline:
@@ -191,7 +201,8 @@ class ScoringPipeline:
                 return RunResult(run_id, at, "failed", error=error, outcomes=list(outcomes))
             raise
         result.seconds = time.perf_counter() - started
-        summary.update(coins=result.coins, listed=result.listed, seconds=round(result.seconds, 3))
+        summary.update(coins=result.coins, listed=result.listed, seconds=round(result.seconds, 3),
+                       rejected=result.rejected)
         try:
             await self.runs.succeed(run_id, summary, self.fencing_token)
         except StaleRun as exc:
@@ -201,7 +212,8 @@ class ScoringPipeline:
             return RunResult(run_id, at, "failed", error=error, outcomes=list(outcomes))
         await self.runs.mark_visible(run_id)
         result.outcomes = list(outcomes)
-        log.info("scoring run succeeded", extra={"run_id": run_id, "coins": result.coins, "listed": result.listed})
+        log.info("scoring run succeeded", extra={"run_id": run_id, "coins": result.coins, "listed": result.listed,
+                                                 "rejected": sum(sum(c.values()) for c in result.rejected.values())})
         return result
 
     async def _score(self, run_id: str, at: datetime) -> RunResult:
@@ -221,13 +233,21 @@ class ScoringPipeline:
         if previous is not None:
             fields = {"coin_id": 1, "holders": 1, "top10_holders_pct": 1, "score": 1, "at": 1,
                       "signal_start_date": 1, "consecutive_negative_days": 1}
+            # holder changes are per run interval: against a run long ago (a restart after a
+            # downtime) they would look extreme, so they are unknown then, as on the first run
+            max_age = timedelta(hours=self.config.supply.previous_run_max_age_hours)
+            recent = parse_time(previous["at"]) >= at - max_age
             for doc in await self.runs.run_scores(previous["run_id"], fields):
-                prev_values[doc["coin_id"]] = {"holders": doc.get("holders"),
-                                               "top10_holders_pct": doc.get("top10_holders_pct")}
+                if recent:
+                    prev_values[doc["coin_id"]] = {"holders": doc.get("holders"),
+                                                   "top10_holders_pct": doc.get("top10_holders_pct")}
                 carried[doc["coin_id"]] = doc
         onchain = build_onchain_panel_from_frames(at, panel.coin_ids, onchain_frames, prev_values)
         output = score_panels(panel, onchain, self.config)
-        docs = coin_documents(at, panel, output, coins, self.config.version, carried)
+        docs = coin_documents(at, panel, output, coins, self.config.version, carried,
+                              window_hours=self.window_hours)
         await self.runs.write_scores(run_id, docs)
         listed = sum(1 for d in docs if d["score"] > 0)
-        return RunResult(run_id, at, "succeeded", coins=len(docs), listed=listed)
+        if panel.rejected:
+            log.warning("market values rejected", extra={"run_id": run_id, "rejected": panel.rejected})
+        return RunResult(run_id, at, "succeeded", coins=len(docs), listed=listed, rejected=panel.rejected)

@@ -109,7 +109,9 @@ class RunStore:
         query = {"run_id": run_id, "score": {"$gt": 0, "$gte": min_score}}
         proj = dict(projection) if projection is not None else {}
         proj["_id"] = 0
-        cursor = self.scores.find(query, proj).sort([("score", DESCENDING), ("coin_id", ASCENDING)]).limit(limit)
+        # ties at the displayed two decimals are broken by the unrounded score
+        cursor = self.scores.find(query, proj).sort(
+            [("score", DESCENDING), ("score_exact", DESCENDING), ("coin_id", ASCENDING)]).limit(limit)
         docs: list[dict[str, Any]] = await cursor.to_list()
         return docs
 

@@ -62,21 +62,31 @@ def test_cross_venue_mean_is_oi_weighted() -> None:
 
 
 def test_streak_is_measured_in_hours_with_hourly_and_daily_samples() -> None:
+    """The day rule (methodology "Day rule") on hourly and on daily data. The run is 2026-11-20
+    12:00; complete days are the 19th and earlier."""
     hourly = samples("x", "binance", 0.0001, 8.0, 169)
     hourly = [s if s.at <= AT - timedelta(hours=30) else
               MarketSample(s.coin_id, s.venue, s.at, -0.0001, 8.0, 1e6, 1.0, 1.0, 1.0) for s in hourly]
     f = compute_features(build_market_panel(AT, market_frames(hourly), 169), OnchainPanel.empty(1), CONFIG)
+    # negative from the 19th 07:00: the 19th's mean is negative (17 of 24 hours), so one day,
+    # starting at its first negative hour, 30 h before the run (inclusive)
+    assert f.consecutive_negative_days[0] == 1
+    assert f.streak_start_hour[0] * 3600 == (AT - timedelta(hours=29)).timestamp()
     assert f.streak_hours[0] == 30
     assert f.negative_share[0] == pytest.approx(30 / 72)
 
-    # daily samples at 12:00: three negative prints (today, -1 d, -2 d) after positive ones
+    # daily samples at 12:00: three negative prints (today, -1 d, -2 d) after positive ones. Each
+    # print is in force for a day (its spacing) plus the allowance, so every hour has funding:
+    # negative from the 18th 12:00. The 18th's mean is 0 (half positive), not negative; the 19th
+    # is negative: one day, from the 19th 00:00.
     daily = [MarketSample("x", "binance", AT - timedelta(days=d), -0.0001 if d < 3 else 0.0001,
                           8.0, 1e6, 1.0, 1.0, 1.0) for d in range(7)]
     f = compute_features(build_market_panel(AT, market_frames(daily), 169), OnchainPanel.empty(1), CONFIG)
-    assert f.streak_hours[0] == 49          # from the first negative print, 48 h ago, to now
-    assert f.hours_observed[0] == 3         # the 72 h window holds 3 daily prints ...
-    assert f.negative_share[0] == pytest.approx(3 / 3)  # ... all negative: coarse but defined
-    assert f.consecutive_negative_days[0] == 3
+    assert f.consecutive_negative_days[0] == 1
+    assert f.streak_hours[0] == 37
+    assert f.hours_observed[0] == 72        # the funding in force covers every hour of the window
+    assert f.negative_share[0] == pytest.approx(49 / 72)
+    assert f.funding_current[0] == pytest.approx(-0.0001)
 
 
 def test_a_dataset_with_daily_samples_on_one_venue_still_scores() -> None:
@@ -102,7 +112,9 @@ def test_consecutive_days_count_back_from_the_run_day() -> None:
     day = panel.hours // 24
     panel.data["funding_per_hour"][0, 0, day == day[-1] - 4] = 0.0001  # a positive day, 4 days ago
     f = compute_features(panel, OnchainPanel.empty(1), CONFIG)
-    assert f.consecutive_negative_days[0] == 4
+    # complete days only: the 3 days between the positive one and the run's (partial) day
+    assert f.consecutive_negative_days[0] == 3
+    assert f.streak_start_hour[0] == day[-1] * 24 - 3 * 24
     assert not f.negative_days_truncated[0]
 
 
@@ -165,8 +177,8 @@ def test_every_phase_is_reachable_by_its_rule() -> None:
         panel.data["taker_buy_usd"][:] = 60.0
         panel.data["taker_sell_usd"][:] = 40.0
 
-    def young(panel: MarketPanel) -> None:
-        panel.data["funding_per_hour"][:, :, :-10] = 0.00002
+    def young(panel: MarketPanel) -> None:  # negative for 10 h; the 72 h mean is still negative
+        panel.data["funding_per_hour"][:, :, :-10] = 0.000002
 
     def squeeze(panel: MarketPanel) -> None:
         oi_falling(panel)
@@ -181,7 +193,7 @@ def test_every_phase_is_reachable_by_its_rule() -> None:
     assert phase({"x": young}) == "emerging-pressure"
 
     def two_days_ago(panel: MarketPanel) -> None:  # negative for 30 h: not young, not persistent
-        panel.data["funding_per_hour"][:, :, :-30] = 0.00002
+        panel.data["funding_per_hour"][:, :, :-30] = 0.000002
 
     assert phase({"x": two_days_ago}) == "hedge-pressure"
     assert phase({"funding_per_hour": 0.0001}) == "none"
