@@ -46,6 +46,7 @@ from gql.context import Context
 from gql.cost import actual_cost
 from gql.errors import ApiError, from_exception
 from gql.pipeline import MAX_DOCUMENT, PUBLIC_ROOT_FIELDS, Documents, Pipeline, RequestError, Transport
+from gql.resolvers import next_run_at
 from gql.rest import error_response, new_request_id
 from gql.schema import is_expected
 from gql.sockets import ConnectionTimeouts, SocketAdapter, Sockets, TransportWSHandler
@@ -306,7 +307,10 @@ class GraphQLView(GraphQL[Context, None]):
         if doc.public.get(operation.name.value if operation.name else None) and principal.has("signals:read"):
             run = await services.leaderboard.current_run()
             if run is not None:
-                key = (doc.normalized, admission.name, admission.variables_key, run["run_id"])
+                # a response names the next planned run (Signal.nextRunAt), which moves on while
+                # the run stays the same (a failed run, a restart): it is part of the key
+                planned = next_run_at(services, run).isoformat()
+                key = (doc.normalized, admission.name, admission.variables_key, f"{run['run_id']}|{planned}")
                 cached = self.responses.get(key)
                 if cached is not None:
                     cost = {"requested": requested, "actual": cached.actual, **_budget(limits)}

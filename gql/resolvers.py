@@ -44,6 +44,7 @@ __all__ = [
     "coin",
     "coin_history",
     "insider_selling",
+    "next_run_at",
     "projection",
     "runs",
     "score_history",
@@ -55,7 +56,8 @@ MAX_FIRST = 500
 
 # -- projections -------------------------------------------------------------------------------
 
-_COIN_EXTRA = {"subScores": SUB_SCORES, "venues": ("venues",), "history": ("coin_id",)}
+_COIN_EXTRA = {"subScores": SUB_SCORES, "venues": ("venues",), "history": ("coin_id",),
+               "coverage": ("coverage",)}
 _HISTORY_FIELDS = {"at": ("at",), "runId": ("run_id",), "score": ("score",),
                    "manipulationPhase": ("manipulation_phase",), "subScores": SUB_SCORES}
 
@@ -144,12 +146,28 @@ async def _require_run(context: Context) -> dict[str, Any]:
     return run
 
 
+def next_run_at(services: Any, run: Mapping[str, Any], now: datetime | None = None) -> datetime:
+    """When the next run is planned: the in-process scheduler's next slot, or (a worker in another
+    process) the first slot of the run interval after ``now`` counted from the latest succeeded
+    run, so it is never in the past after failed runs or a restart."""
+    scheduler = services.scheduler
+    if scheduler is not None:
+        planned: datetime = scheduler.next_run_at()
+        return planned
+    interval = timedelta(seconds=services.settings.score_interval_seconds)
+    last: datetime = run["at"] if run["at"].tzinfo else run["at"].replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
+    if last + interval > now:
+        return last + interval
+    missed = (now - last) // interval
+    return last + (missed + 1) * interval
+
+
 def _signal(context: Context, run: dict[str, Any]) -> Signal:
     services = context.services
     interval = services.leaderboard.interval_seconds
     block = signal_block(interval)
-    scheduler = services.scheduler
-    next_run = scheduler.next_run_at() if scheduler is not None else run["at"] + timedelta(seconds=interval)
+    next_run = next_run_at(services, run)
     return Signal(
         methodology=str(block["methodology"]), update_frequency=str(block["update_frequency"]),
         exchanges=list(block["exchanges"]),  # type: ignore[call-overload]

@@ -25,6 +25,7 @@ __all__ = [
     "DATETIME",
     "SUB_SCORES",
     "Coin",
+    "Coverage",
     "InsiderSelling",
     "PageInfo",
     "RunStatus",
@@ -129,6 +130,22 @@ class Venue(_FromDoc):
     basis: float | None = strawberry.field(description="(mark - index) / index.")
 
 
+@strawberry.type(description=(
+    "Which signal families had data for a coin at the run: per family, the share of its input "
+    "weight that was available (0 = no data at all, 1 = every input). Missing inputs count as 0 "
+    "in their family, so a low coverage caps that family's sub-score; a supply sub-score of 0 "
+    "with supplyContext 0 means no on-chain data, not a healthy holder base."))
+class Coverage(_FromDoc):
+    hedge_pressure: float = strawberry.field(
+        description="Cross-venue funding (magnitude, persistence, breadth): 1 when funding was seen.")
+    market_confirmation: float = strawberry.field(
+        description="OI, basis, taker flow/CVD, long/short crowding and price path.")
+    sell_side_flow: float = strawberry.field(
+        description="DEX flow imbalance, liquidity change, and the derivatives' taker flow and OI.")
+    supply_context: float = strawberry.field(
+        description="On-chain holder, concentration, insider and old-wallet inputs.")
+
+
 @strawberry.type(description="A coin's score at one succeeded scoring run.")
 class ScoreHistory(_FromDoc):
     at: datetime = strawberry.field(description="The run's time.")
@@ -176,6 +193,12 @@ class Coin(_FromDoc):
     @strawberry.field(description="The seven sub-scores, each from 0 to 1.")
     def sub_scores(self) -> SubScores:
         return SubScores.from_doc(self.__dict__)
+
+    @strawberry.field(description="Which signal families had data for this coin (null for runs before "
+                                  "model 2026.12.1).")
+    def coverage(self) -> Coverage | None:
+        doc = self.__dict__.get("coverage")
+        return None if doc is None else Coverage.from_doc(dict(doc))
 
     @strawberry.field(
         description="Per-venue funding (raw and per hour, with interval), OI and basis at the latest run.")

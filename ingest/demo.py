@@ -1,9 +1,15 @@
 """The demo market: a deterministic, seeded simulator of ~200 coins on the 13 venues.
 
 It plants insider-selling episodes (persistent negative funding across venues, rising OI, negative
-basis, taker and DEX selling, weakening liquidity, old wallets swapping) and confounders:
+basis, taker and DEX selling, weakening liquidity, old wallets swapping) and confounders. Each
+episode draws its own effect size per family from a wide (log-normal) distribution, and many lack
+one or two confirmation families altogether, so no episode looks like the model's thresholds.
+Basis is its own process, not a multiple of funding. Confounders:
 
-- a market-wide funding dip: most coins' funding turns negative at once and prices fall;
+- a market-wide deleveraging dip: most coins' funding turns negative at once, prices and OI fall,
+  takers sell and longs are liquidated (per-coin beta);
+- a market-wide hedge wave (when configured): for 72 h, 80 % of coins get negative funding and
+  rising OI, each with its own strength;
 - short squeezes: negative funding with shorts closing (OI falling), taker buying and price rising;
 - concentrated holders with positive funding (supply risk without hedge pressure);
 - coins whose funding sits mildly negative for no reason at all.
@@ -43,15 +49,24 @@ SYLLABLES = ["ka", "zo", "mi", "ra", "tu", "vex", "lo", "qi", "nor", "sa", "fi",
 BASE_FUNDING = 1.0e-5  # per hour: +0.008 % per 8 h, the usual positive carry
 
 
+#: The families an insider episode can move besides funding (an episode may lack one or two).
+EFFECT_FAMILIES = ("oi", "taker", "crowding", "basis", "onchain")
+
+
 @dataclass(frozen=True, slots=True)
 class Episode:
-    """A planted label: ``insider`` episodes are positives; ``squeeze`` episodes are confounders."""
+    """A planted label: ``insider`` episodes are positives; ``squeeze`` episodes are confounders.
+
+    ``effects`` are the episode's multipliers per family (funding first, then
+    :data:`EFFECT_FAMILIES`), each drawn log-normal around 1; 0 means the family does not move.
+    """
 
     coin_id: str
     kind: Literal["insider", "squeeze"]
     start: datetime
     end: datetime
     intensity: float
+    effects: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
 
     def active(self, at: datetime) -> bool:
         return self.start <= at < self.end
@@ -69,6 +84,11 @@ class DemoConfig:
     #: Hours after the origin at which the market-wide dip starts, and its length.
     dip_start_hours: int | None = None
     dip_hours: int = 18
+    #: Hours after the origin at which a market-wide hedge wave starts (None: no wave), its length
+    #: and the share of coins it moves.
+    wave_start_hours: int | None = None
+    wave_hours: int = 72
+    wave_share: float = 0.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +157,10 @@ class DemoMarket:
         # How hard each coin is hit by the market-wide dip (funding, price, flow): real dips are
         # not uniform, so the idiosyncratic adjustment has to cope with high-beta coins.
         self.dip_beta = rng.uniform(0.6, 1.4, size=n)
+        # The hedge wave: which coins it moves and how hard (a wide spread of strengths).
+        self.wave_member = rng.random(n) < config.wave_share
+        self.wave_beta = rng.lognormal(0.0, 0.5, size=n)
+        self.coin_basis = rng.normal(0.0, 2e-4, size=n)
         self.funding_noise = np.zeros(n)
         self.liquidity = np.exp(rng.normal(14.0, 1.2, size=n))
         self.holders = np.exp(rng.normal(9.5, 1.2, size=n))
@@ -151,6 +175,10 @@ class DemoMarket:
             start = int(config.horizon_hours * 0.45)
         dip_start = self.origin + timedelta(hours=start)
         self.market_dip = (dip_start, dip_start + timedelta(hours=config.dip_hours))
+        self.wave: tuple[datetime, datetime] | None = None
+        if config.wave_start_hours is not None:
+            wave_start = self.origin + timedelta(hours=config.wave_start_hours)
+            self.wave = (wave_start, wave_start + timedelta(hours=config.wave_hours))
         self._index = {c.coin_id: i for i, c in enumerate(self.coins)}
         self.at: datetime | None = None
 
@@ -183,9 +211,16 @@ class DemoMarket:
 
     def _episode(self, idx: int, kind: Literal["insider", "squeeze"], start: datetime,
                  duration: int, hard: bool) -> Episode:
-        intensity = float(self._rng.uniform(0.5, 1.0) if hard else self._rng.uniform(0.8, 1.4))
+        rng = self._rng
+        intensity = float(rng.uniform(0.5, 1.0) if hard else rng.uniform(0.8, 1.4))
+        # effect sizes per family: log-normal around the intensity (a factor ~2 either way is
+        # common), independent of each other; an episode lacks 0, 1 or 2 confirmation families
+        effects = rng.lognormal(0.0, 0.6, size=1 + len(EFFECT_FAMILIES))
+        missing = int(rng.choice(3, p=[0.4, 0.35, 0.25]))
+        if kind == "insider" and missing:
+            effects[1 + rng.choice(len(EFFECT_FAMILIES), size=missing, replace=False)] = 0.0
         return Episode(self.coins[idx].coin_id, kind, start, start + timedelta(hours=duration),
-                       intensity)
+                       intensity, tuple(float(e) for e in effects))
 
     def labels_at(self, at: datetime) -> dict[str, str]:
         """Validator only: coin id -> active episode kind at ``at``."""
@@ -194,17 +229,31 @@ class DemoMarket:
     def dip_active(self, at: datetime) -> bool:
         return self.market_dip[0] <= at < self.market_dip[1]
 
-    def _drivers(self, at: datetime) -> tuple[np.ndarray, np.ndarray, float]:
-        """Per-coin insider and squeeze intensity at ``at``, and the market dip strength."""
-        insider = np.zeros(self.config.coins)
-        squeeze = np.zeros(self.config.coins)
+    def wave_active(self, at: datetime) -> bool:
+        return self.wave is not None and self.wave[0] <= at < self.wave[1]
+
+    def _drivers(self, at: datetime) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+        """Per-coin insider effects ``(2 + families, coins)``: the episode's level (intensity x
+        ramp), then its funding and family effects; squeeze intensity at ``at``, the market dip
+        strength, and the per-coin hedge-wave strength."""
+        n = self.config.coins
+        insider = np.zeros((2 + len(EFFECT_FAMILIES), n))
+        squeeze = np.zeros(n)
         for e in self.episodes:
             if e.active(at):
                 ramp = min(1.0, (at - e.start) / timedelta(hours=12) + 0.25)
-                target = insider if e.kind == "insider" else squeeze
-                target[self._index[e.coin_id]] = e.intensity * ramp
+                i = self._index[e.coin_id]
+                if e.kind == "insider":
+                    insider[0, i] = e.intensity * ramp
+                    insider[1:, i] = e.intensity * ramp * np.asarray(e.effects)
+                else:
+                    squeeze[i] = e.intensity * ramp
         dip = 1.0 if self.dip_active(at) else 0.0
-        return insider, squeeze, dip
+        wave = np.zeros(n)
+        if self.wave is not None and self.wave_active(at):
+            ramp = min(1.0, (at - self.wave[0]) / timedelta(hours=6) + 1 / 6)
+            wave = self.wave_member * self.wave_beta * ramp
+        return insider, squeeze, dip, wave
 
     def step(self, at: datetime) -> DemoStep:
         """Move the market to ``at`` and return that sample as arrays (NaN: not listed / no data).
@@ -217,7 +266,8 @@ class DemoMarket:
         self.at = at
         rng = self._rng
         n, v = self.config.coins, len(VENUE_IDS)
-        insider, squeeze, dip = self._drivers(at)
+        effects, squeeze, dip, wave = self._drivers(at)
+        insider, i_fund, i_oi, i_taker, i_crowd, i_basis, i_chain = effects
         sq = math.sqrt(max(dt, 1e-9))
         beta = self.dip_beta
 
@@ -230,28 +280,31 @@ class DemoMarket:
         self.funding_noise = phi * self.funding_noise + rng.normal(
             0.0, 4e-6 * self.noise * math.sqrt(1 - phi * phi), size=n)
         coin_funding = (BASE_FUNDING + self.coin_bias + self.funding_noise
-                        - insider * 3.2e-5 - squeeze * 2.5e-5 - dip * beta * 3.5e-5)
+                        - i_fund * 3.2e-5 - squeeze * 2.5e-5 - dip * beta * 3.5e-5 - wave * 3.0e-5)
         venue_noise = rng.normal(0.0, 2.5e-6 * self.noise, size=(n, v))
         per_hour = coin_funding[:, None] + self.venue_bias + venue_noise
         rate = per_hour * self.interval
 
         oi_growth = (rng.normal(0.0, 0.006 * self.noise, size=(n, v)) * sq
-                     + (insider[:, None] * 0.006 - squeeze[:, None] * 0.02
-                        - dip * beta[:, None] * 0.004) * dt)
+                     + (i_oi[:, None] * 0.006 - squeeze[:, None] * 0.02
+                        - dip * beta[:, None] * 0.004 + wave[:, None] * 0.004) * dt)
         self.oi *= np.exp(oi_growth)
         oi_usd = self.oi.copy()
 
-        basis = coin_funding[:, None] * 16.0 + rng.normal(0.0, 1.5e-4 * self.noise, size=(n, v))
+        # Basis is its own process (a coin's level, noise, an episode's own effect, the dip), not a
+        # multiple of funding.
+        basis = (self.coin_basis[:, None] - i_basis[:, None] * 6e-4 - dip * beta[:, None] * 3e-4
+                 + rng.normal(0.0, 1.5e-4 * self.noise, size=(n, v)))
         index = np.broadcast_to(self.price[:, None], (n, v)) * np.exp(
             rng.normal(0.0, 2e-4, size=(n, v)))
         mark = index * (1.0 + basis)
         traded = oi_usd * 0.04 * max(dt, 0.25) * np.exp(rng.normal(0.0, 0.3, size=(n, v)))
         sell_share = np.clip(
             0.5 + rng.normal(0.0, 0.035 * self.noise, size=(n, v))
-            + insider[:, None] * 0.05 - squeeze[:, None] * 0.12 + dip * beta[:, None] * 0.05,
+            + i_taker[:, None] * 0.05 - squeeze[:, None] * 0.12 + dip * beta[:, None] * 0.05,
             0.05, 0.95)
-        ls_ratio = np.exp(rng.normal(0.05, 0.12, size=(n, v)) - insider[:, None] * 0.25
-                          - squeeze[:, None] * 0.35)
+        ls_ratio = np.exp(rng.normal(0.05, 0.12, size=(n, v)) - i_crowd[:, None] * 0.25
+                          - squeeze[:, None] * 0.35 - dip * beta[:, None] * 0.2)
         ls_ratio[:, 6:] = np.nan  # only the six big venues publish a long/short ratio
         price = mark * (1.0 + rng.normal(0.0, 5e-5, size=(n, v)))
 
@@ -271,15 +324,15 @@ class DemoMarket:
             values[unlisted] = np.nan
 
         # On-chain: weakening liquidity, sell-heavy DEX flow and old wallets waking up in episodes.
-        self.liquidity *= np.exp(rng.normal(0.0, 0.01, size=n) * sq - insider * 0.004 * dt)
-        self.holders *= np.exp(rng.normal(0.0, 0.0015, size=n) * sq + insider * 0.0008 * dt)
+        self.liquidity *= np.exp(rng.normal(0.0, 0.01, size=n) * sq - i_chain * 0.004 * dt)
+        self.holders *= np.exp(rng.normal(0.0, 0.0015, size=n) * sq + i_chain * 0.0008 * dt)
         self.top10 = np.clip(self.top10 + rng.normal(0.0, 0.05, size=n) * sq
-                             - insider * 0.03 * dt, 1.0, 99.0)
-        volume = self.liquidity * np.exp(rng.normal(-0.3, 0.4, size=n) + insider * 0.9)
-        sell_frac = np.clip(0.5 + rng.normal(0.0, 0.05 * self.noise, size=n) + insider * 0.09
+                             - i_chain * 0.03 * dt, 1.0, 99.0)
+        volume = self.liquidity * np.exp(rng.normal(-0.3, 0.4, size=n) + i_chain * 0.9)
+        sell_frac = np.clip(0.5 + rng.normal(0.0, 0.05 * self.noise, size=n) + i_chain * 0.09
                             - squeeze * 0.1, 0.05, 0.95)
         trades = np.maximum(volume / 400.0, 10.0)
-        old_wallet = np.clip(rng.normal(8.0, 3.0, size=n) + insider * 25.0
+        old_wallet = np.clip(rng.normal(8.0, 3.0, size=n) + i_chain * 25.0
                              + self.concentrated * 12.0, 0.0, 100.0)
         onchain = {
             "liquidity_usd": self.liquidity.copy(),

@@ -42,12 +42,17 @@ class Cycle:
         self._lock = asyncio.Lock()
 
     async def prime(self, now: datetime) -> RunResult:
-        """Backfill the history window, then score: data is ready within seconds of start."""
+        """Backfill the history window, then score: data is ready within seconds of start.
+
+        The run is timed ``now`` (to the second), not the backfill's last hour: its rows'
+        ``updated_at`` is when they were computed, and after a restart the new run is never
+        older than (so never hidden behind) a run stored before the restart."""
         async with self._lock:
-            end = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+            now = now.astimezone(UTC).replace(microsecond=0)
+            end = now.replace(minute=0, second=0)
             batch = await self.source.backfill(end, self.history_hours)
             await self.snapshots.write_batch(batch)
-            return await self._score(end, batch.outcomes)
+            return await self._score(now, batch.outcomes)
 
     async def run_once(self, at: datetime) -> RunResult:
         async with self._lock:

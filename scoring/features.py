@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -21,23 +22,24 @@ __all__ = ["Features", "compute_features", "cross_venue_funding", "day_streak", 
 
 F64 = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]
+FA = npt.NDArray[np.floating[Any]]
 B = npt.NDArray[np.bool_]
 HOURS_PER_8H = 8.0
 
 
-def _nanmean(a: F64, axis: int) -> F64:
+def _nanmean(a: FA, axis: int) -> F64:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return np.asarray(np.nanmean(a, axis=axis), dtype=np.float64)
 
 
-def _nansum(a: F64, axis: int) -> F64:
+def _nansum(a: FA, axis: int) -> F64:
     """Sum ignoring NaN, but NaN (not 0) where every value is NaN."""
     present = np.any(~np.isnan(a), axis=axis)
     return np.where(present, np.nansum(a, axis=axis), np.nan)
 
 
-def _last_valid(a: F64) -> F64:
+def _last_valid(a: FA) -> F64:
     """The last non-NaN value along the final axis (NaN when none)."""
     valid = ~np.isnan(a)
     last = a.shape[-1] - 1 - np.argmax(valid[..., ::-1], axis=-1)
@@ -45,7 +47,7 @@ def _last_valid(a: F64) -> F64:
     return np.where(valid.any(axis=-1), out, np.nan)
 
 
-def _first_valid(a: F64) -> F64:
+def _first_valid(a: FA) -> F64:
     """The first non-NaN value along the final axis (NaN when none)."""
     valid = ~np.isnan(a)
     first = np.argmax(valid, axis=-1)
@@ -221,7 +223,7 @@ def day_streak(cross: F64, epoch_hours: npt.NDArray[np.int64]) -> tuple[F64, F64
     return count.astype(np.float64), start, truncated
 
 
-def _oi_change(oi: F64, hours: int) -> F64:
+def _oi_change(oi: FA, hours: int) -> F64:
     """Total OI now over total OI ``hours`` earlier, minus 1, over the venues present at both ends.
 
     ``oi`` is ``(coins, venues, hours)``. Per venue, "now" is its last value in the last ``hours``
@@ -241,7 +243,7 @@ def _oi_change(oi: F64, hours: int) -> F64:
         return np.where(then_sum > 0, now_sum / then_sum - 1.0, np.nan).astype(np.float64)
 
 
-def _taker_imbalance(buy: F64, sell: F64, hours: int) -> F64:
+def _taker_imbalance(buy: FA, sell: FA, hours: int) -> F64:
     """Taker sell share minus 0.5 over the last ``hours`` hours, summed over venues."""
     n = buy.shape[0]
     b = _nansum(buy[:, :, -hours:].reshape(n, -1).astype(np.float64), axis=1) if hours else np.full(n, np.nan)

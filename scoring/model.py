@@ -124,7 +124,6 @@ def gate_of(f: Features, config: ModelConfig) -> npt.NDArray[np.bool_]:
 
 def score_features(f: Features, config: ModelConfig) -> ModelOutput:
     c = config
-    n = f.avg_funding_72h.shape[0]
 
     # --- hedge pressure (the gate lives here) ---
     neg_idio = np.nan_to_num(np.maximum(-f.idio_funding_recent, 0.0))

@@ -19,7 +19,7 @@ import numpy.typing as npt
 from ingest.demo import VENUE_IDS, DemoConfig, DemoMarket
 from scoring.config import ModelConfig, load_model_config
 from scoring.model import score_panels
-from scoring.panel import MARKET_FIELDS, ONCHAIN_FIELDS, MarketPanel, OnchainPanel
+from scoring.panel import MARKET_FIELDS, ONCHAIN_FIELDS, PANEL_DTYPE, MarketPanel, OnchainPanel, clean_panel
 
 __all__ = ["ORIGIN", "SyntheticHistory", "roc_auc", "simulate", "synthetic_validation"]
 
@@ -35,7 +35,7 @@ class SyntheticHistory:
     market: DemoMarket
     origin: datetime
     epoch_hours: npt.NDArray[np.int64]
-    panel: dict[str, F64]
+    panel: dict[str, npt.NDArray[np.float32]]
     onchain: dict[str, F64]
 
     def times(self) -> list[datetime]:
@@ -51,7 +51,7 @@ def simulate(config: DemoConfig, origin: datetime = ORIGIN, warmup_hours: int = 
     """
     market = DemoMarket(config, origin, warm_until=origin + timedelta(hours=warmup_hours))
     n, v, t = config.coins, len(VENUE_IDS), config.horizon_hours
-    panel = {name: np.full((n, v, t), np.nan) for name in MARKET_FIELDS}
+    panel = {name: np.full((n, v, t), np.nan, dtype=PANEL_DTYPE) for name in MARKET_FIELDS}
     onchain = {name: np.full((n, t), np.nan) for name in ONCHAIN_FIELDS}
     for k in range(t):
         step = market.step(origin + timedelta(hours=k + 1))
@@ -66,6 +66,10 @@ def simulate(config: DemoConfig, origin: datetime = ORIGIN, warmup_hours: int = 
             onchain[name][:, k] = values
     first = int(origin.timestamp()) // 3600 + 1
     hours = np.arange(first, first + t, dtype=np.int64)
+    whole = MarketPanel(origin + timedelta(hours=t), [c.coin_id for c in market.coins], list(VENUE_IDS),
+                        hours, panel)
+    if clean_panel(whole):
+        raise ValueError("the simulator wrote an unusable value")
     return SyntheticHistory(market, origin, hours, panel, onchain)
 
 
@@ -76,7 +80,8 @@ def window_panels(history: SyntheticHistory, end: int, hours: int,
     at = datetime.fromtimestamp(int(history.epoch_hours[end]) * 3600, UTC)
     coin_ids = [c.coin_id for c in history.market.coins]
     data = {name: values[:, :, lo : end + 1] for name, values in history.panel.items()}
-    panel = MarketPanel(at, coin_ids, list(VENUE_IDS), history.epoch_hours[lo : end + 1], data)
+    # the simulator writes only finite, positive values (checked once in ``simulate``)
+    panel = MarketPanel(at, coin_ids, list(VENUE_IDS), history.epoch_hours[lo : end + 1], data, checked=True)
     latest = {name: values[:, end] for name, values in history.onchain.items()}
     day = max(0, end - 24)
     day_ago = {name: values[:, day] if end >= 24 else np.full(len(coin_ids), np.nan)
@@ -104,18 +109,36 @@ def roc_auc(scores: F64, labels: npt.NDArray[np.bool_]) -> float:
     return float(u / (pos * neg))
 
 
+def _shares(scores: list[F64]) -> tuple[float | None, float | None]:
+    """Listed share and share >= 5 of coin x run pairs."""
+    if not scores:
+        return None, None
+    x = np.concatenate(scores)
+    return round(float(np.mean(x > 0)), 4), round(float(np.mean(x >= 5.0)), 4)
+
+
 def synthetic_validation(
     *, seed: int = 7, hard: bool = False, coins: int = 200, horizon_hours: int = 24 * 30,
     step_hours: int = 1, warmup_hours: int = WARMUP_HOURS, model: ModelConfig | None = None,
 ) -> dict[str, Any]:
-    """Score every run after the warm-up and measure it against the planted labels."""
+    """Score every run after the warm-up and measure it against the planted labels.
+
+    Reported: the model's ROC AUC over every coin x run pair and among the gated pairs (those the
+    model lists), next to single-feature baselines (the current cross-venue funding alone, the
+    72 h mean alone, the streak alone) on the same pairs; precision at 20; and, for the
+    market-wide deleveraging dip and the market-wide hedge wave, the listed share and the share
+    >= 5 among coins without an episode.
+    """
     config = model or load_model_config()
     if horizon_hours <= warmup_hours + 48:
         raise ValueError(f"horizon_hours must exceed the {warmup_hours} h warm-up by 48 h or more")
-    # the market-wide dip falls in the scored part, not in the warm-up
-    dip_start = warmup_hours + int(0.45 * (horizon_hours - warmup_hours))
+    # the market-wide dip and the hedge wave fall in the scored part, not in the warm-up
+    scored = horizon_hours - warmup_hours
+    dip_start = warmup_hours + int(0.3 * scored)
+    wave_start = warmup_hours + int(0.55 * scored)
+    wave_hours = min(72, horizon_hours - wave_start - 1)
     demo = DemoConfig(seed=seed, coins=coins, hard=hard, horizon_hours=horizon_hours,
-                      dip_start_hours=dip_start)
+                      dip_start_hours=dip_start, wave_start_hours=wave_start, wave_hours=wave_hours)
     history = simulate(demo, warmup_hours=warmup_hours)
     w = config.window
     window = max(w.funding_hours, 24 * w.price_days) + 1
@@ -125,8 +148,11 @@ def synthetic_validation(
 
     all_scores: list[F64] = []
     all_labels: list[npt.NDArray[np.bool_]] = []
+    all_gates: list[npt.NDArray[np.bool_]] = []
+    baselines: dict[str, list[F64]] = {"last_funding": [], "funding_72h": [], "streak": []}
     precisions: list[float] = []
     dip_scores: list[F64] = []
+    wave_scores: list[F64] = []
     after_dip_scores: list[F64] = []
     previous: dict[str, F64] | None = None
     runs = 0
@@ -143,8 +169,14 @@ def synthetic_validation(
             if kind == "insider":
                 labels[episode_coins[coin_id]] = True
         score = out.score
+        f = out.features
         all_scores.append(score)
         all_labels.append(labels)
+        all_gates.append(out.gate)
+        # baselines: higher = more suspicious (more negative funding, longer streak)
+        baselines["last_funding"].append(-np.nan_to_num(f.funding_current, nan=np.inf))
+        baselines["funding_72h"].append(-np.nan_to_num(f.avg_funding_72h, nan=np.inf))
+        baselines["streak"].append(f.streak_hours + f.consecutive_negative_days * 1e-3)
         k = min(20, int(labels.sum()))
         if k:
             top = np.lexsort((np.arange(score.size), -score))[:k]
@@ -153,16 +185,26 @@ def synthetic_validation(
             dip_scores.append(score[~labels])
         elif market.market_dip[1] <= at < market.market_dip[1] + timedelta(hours=72):
             after_dip_scores.append(score[~labels])
+        if market.wave_active(at):
+            wave_scores.append(score[~labels])
 
     scores = np.concatenate(all_scores)
     labels = np.concatenate(all_labels)
-    dip = np.concatenate(dip_scores) if dip_scores else np.zeros(0)
+    gated = np.concatenate(all_gates)
     after = np.concatenate(after_dip_scores) if after_dip_scores else np.zeros(0)
     listed = scores > 0
 
     def metric(x: float) -> float | None:
         return None if x != x else round(x, 4)
 
+    baseline_auc: dict[str, dict[str, float | None]] = {}
+    for name, parts in baselines.items():
+        values = np.concatenate(parts)
+        values = np.where(np.isfinite(values), values, -1e9)
+        baseline_auc[name] = {"roc_auc": metric(roc_auc(values, labels)),
+                              "roc_auc_gated": metric(roc_auc(values[gated], labels[gated]))}
+    dip_listed, dip_ge5 = _shares(dip_scores)
+    wave_listed, wave_ge5 = _shares(wave_scores)
     return {
         "seed": seed,
         "hard": hard,
@@ -173,11 +215,16 @@ def synthetic_validation(
         "runs": runs,
         "pairs": int(scores.size),
         "positive_pairs": int(labels.sum()),
+        "gated_pairs": int(gated.sum()),
         "model_version": config.version,
         "roc_auc": metric(roc_auc(scores, labels)),
+        "roc_auc_gated": metric(roc_auc(scores[gated], labels[gated])),
+        "baselines": baseline_auc,
         "precision_at_20": metric(float(np.mean(precisions)) if precisions else float("nan")),
-        "market_dip_share_ge5": metric(float(np.mean(dip >= 5.0)) if dip.size else float("nan")),
-        "market_dip_share_listed": metric(float(np.mean(dip > 0)) if dip.size else float("nan")),
+        "market_dip_share_listed": dip_listed,
+        "market_dip_share_ge5": dip_ge5,
+        "wave_share_listed": wave_listed,
+        "wave_share_ge5": wave_ge5,
         "after_dip_72h_share_ge5": metric(float(np.mean(after >= 5.0)) if after.size else float("nan")),
         "recall_listed": metric(float(np.mean(listed[labels])) if labels.any() else float("nan")),
         "false_listed_share": round(float(np.mean(listed[~labels])), 4),

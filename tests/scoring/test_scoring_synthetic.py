@@ -23,28 +23,43 @@ from scoring.synthetic import ORIGIN, roc_auc, simulate, synthetic_validation, w
 SMALL = {"coins": 80, "horizon_hours": 14 * 24}
 
 
+def _beats_baselines(r: dict[str, object]) -> None:
+    baselines = r["baselines"]
+    assert isinstance(baselines, dict)
+    for name, auc in baselines.items():
+        assert r["roc_auc_gated"] > auc["roc_auc_gated"], name
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_default_mode_meets_the_bar(seed: int) -> None:
+    """Bars of issue 10 (the honest simulator: wide effect sizes, basis independent of funding,
+    episodes lacking families, a hedge wave): among gated coins the model outranks every
+    single-feature baseline; a market-wide wave or dip lists few coins without an episode."""
     r = synthetic_validation(seed=seed, **SMALL)
     assert r["positive_pairs"] > 300 and r["runs"] > 150
-    assert r["roc_auc"] >= 0.95
-    assert r["precision_at_20"] >= 0.8
-    assert r["market_dip_share_ge5"] <= 0.10
+    assert r["roc_auc_gated"] >= 0.9
+    _beats_baselines(r)
+    assert r["roc_auc"] >= 0.8
+    assert r["wave_share_listed"] <= 0.15
+    assert r["market_dip_share_ge5"] <= 0.05 and r["wave_share_ge5"] <= 0.05
 
 
 @pytest.mark.parametrize("seed", [1, 4])
-def test_hard_mode_meets_the_auc_bar(seed: int) -> None:
+def test_hard_mode_meets_the_bar(seed: int) -> None:
     r = synthetic_validation(seed=seed, hard=True, **SMALL)
-    assert r["roc_auc"] >= 0.9               # the issue's bar is 0.85; model 2026.11.3 measures 0.92-0.96
-    assert r["precision_at_20"] >= 0.8       # the issue's bar (2026.11.3 measures 0.83-0.87 here)
-    assert r["market_dip_share_ge5"] <= 0.10
+    assert r["roc_auc_gated"] >= 0.85
+    _beats_baselines(r)
+    assert r["wave_share_listed"] <= 0.15
+    assert r["market_dip_share_ge5"] <= 0.05 and r["wave_share_ge5"] <= 0.05
 
 
 def test_the_cli_prints_one_json_object_last(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", "--synthetic", "--seed", "5", "--coins", "40", "--days", "10"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     result = json.loads(last)
-    assert {"roc_auc", "precision_at_20", "market_dip_share_ge5"} <= result.keys()
+    assert {"roc_auc", "roc_auc_gated", "baselines", "precision_at_20", "market_dip_share_ge5",
+            "market_dip_share_listed", "wave_share_listed", "wave_share_ge5"} <= result.keys()
+    assert set(result["baselines"]) == {"last_funding", "funding_72h", "streak"}
     assert result["seed"] == 5 and result["coins"] == 40
 
 
