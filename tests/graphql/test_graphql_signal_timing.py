@@ -9,11 +9,11 @@ from typing import Any
 
 from gql.resolvers import next_run_at
 from ingest.demo import DemoConfig, DemoSource
+from ingest.storage import SnapshotStore
 from insider_selling.cycle import Cycle
 from scoring.config import load_model_config
 from scoring.pipeline import ScoringPipeline
 from store import open_store
-from store.snapshots import SnapshotStore
 from tests.conftest import ApiClient
 from tests.graphql.conftest import data
 
