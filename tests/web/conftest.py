@@ -171,3 +171,16 @@ def screenshot(page: Any, name: str, *, full_page: bool = True) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+CONTRAST_JS = (Path(__file__).with_name("contrast.js")).read_text()
+
+
+
+def assert_contrast(page: Any) -> int:
+    """WCAG AA contrast of every visible text on the page (4.5:1, 3:1 for large text), against its
+    composited background; returns how many elements were checked."""
+    result = page.evaluate(CONTRAST_JS)
+    assert result["failures"] == [], result["failures"]
+    assert result["checked"] > 10
+    return int(result["checked"])

@@ -13,7 +13,7 @@ import httpx
 from playwright.sync_api import expect
 
 from tests.conftest import ROOT
-from tests.web.conftest import Server, Watch, attach, screenshot
+from tests.web.conftest import CONTRAST_JS, Server, Watch, assert_contrast, attach, screenshot
 
 #: First load, key submitted -> leaderboard shown, on loopback.
 FIRST_LOAD_BUDGET_MS = 1000
@@ -65,6 +65,10 @@ def test_landing_page_links(page: Any, server: Server) -> None:
         expected = 404 if href == "/docs/validation" and not published else 200
         assert response.status == expected, href
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    assert_contrast(page)
+    page.keyboard.press("Tab")  # the skip link comes first, and shows itself when focused
+    assert page.evaluate("document.activeElement.className") == "skip"
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"  # visible focus
     screenshot(page, "landing")
     page.set_viewport_size({"width": 375, "height": 800})
     assert page.evaluate("document.documentElement.scrollWidth") <= 375  # nothing sticks out at 375 px
@@ -88,6 +92,7 @@ def test_demo_key_shows_the_rest_leaderboard_fast_and_the_key_stays_out_of_urls_
     expect(page.locator("#live")).to_have_attribute("data-state", "live")
     assert page.evaluate("sessionStorage.getItem('insider-selling:api-key')") == server.read_key
     assert page.evaluate("document.activeElement.id") == "view-h"  # focus moved to the view's heading
+    assert_contrast(page)
     screenshot(page, "leaderboard", full_page=False)
 
     # sorting: by streak (descending), then back to REST's order
@@ -150,6 +155,7 @@ def test_live_update_then_the_coin_view_has_one_point_per_stored_run(page: Any, 
     page.mouse.move(*_chart_point(page))  # the newest run, with its time in the legend
     expect(page.locator("#score-chart .u-legend .u-series").first).to_contain_text(
         f"{stored[0]['at']:%Y-%m-%d %H:%M} UTC")
+    assert_contrast(page)
     screenshot(page, "coin-view")
 
     # a coin with no on-chain source shows "no data" for every on-chain field
@@ -187,6 +193,7 @@ def test_a_wrong_key_and_a_revoked_key_each_get_their_message(page: Any, server:
     wrong = server.read_key[:-1] + ("A" if server.read_key[-1] != "A" else "B")  # a typo: the checksum fails
     enter_key(page, wrong)
     expect(page.locator("#key-message")).to_contain_text("not a valid API key")
+    assert_contrast(page)
     assert page.evaluate("sessionStorage.length") == 0
     assert_key_kept_out(page, watch, wrong)
 
@@ -218,11 +225,17 @@ def test_run_status_and_validation_views(page: Any, server: Server) -> None:
     expect(page.locator("#run-summary")).to_contain_text("succeeded")
     latest = server.call(server.services.runs.recent_runs(1))[0]
     assert page.locator("#venue-outcomes tbody tr").count() == len(latest["venues"]) > 0
+    assert_contrast(page)
     page.locator("a[data-tab=validation]").click()
     if (ROOT / "docs" / "validation.md").is_file():
         expect(page.locator("#validation-report")).to_be_visible()
     else:
         expect(page.locator("#validation-missing")).to_contain_text("has not been published")
+
+
+def test_the_contrast_check_catches_low_contrast(page: Any) -> None:
+    page.set_content("<main>" + "<p>readable</p>" * 12 + '<p style="color:#999">faint</p></main>')
+    assert page.evaluate(CONTRAST_JS)["failures"] == ['p. "faint" 2.85 < 4.5']
 
 
 def test_api_docs_page_renders_the_openapi_document(page: Any) -> None:
