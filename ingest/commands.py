@@ -4,6 +4,7 @@ a built source and a rich console, so the composition root (``insider_selling.cl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ import httpx
 from rich.console import Console
 
 from ingest.files import write_snapshots
+from ingest.importers import ImportResult, import_directory
 from ingest.live import LiveSource
 from ingest.onchain import CoinGecko, DexScreener, GoPlus
 from ingest.progress import Stages
@@ -28,6 +30,8 @@ __all__ = [
     "backfill",
     "build_live_source",
     "cycle_time",
+    "import_files",
+    "import_summary",
     "ingest_once",
     "print_outcomes",
     "record",
@@ -204,3 +208,58 @@ async def record(
                               f"{following:%H:%M}Z; {left})", markup=False, highlight=False)
             await asyncio.sleep(every)
     return written
+
+
+# --- import ----------------------------------------------------------------------------------
+
+
+class _StagesReporter:
+    """The importer's stages as :class:`ingest.progress.Stages` (a bar on a terminal, a line per
+    stage otherwise)."""
+
+    def __init__(self, stages: Stages) -> None:
+        self.stages = stages
+        self._open = contextlib.ExitStack()
+        self._stage: Any = None
+
+    def stage(self, name: str, total: int | None = None) -> None:
+        self.close()
+        self._stage = self._open.enter_context(self.stages.stage(name, total=total, unit="rows"))
+
+    def advance(self, amount: int) -> None:
+        if self._stage is not None:
+            self._stage.advance(amount)
+
+    def close(self) -> None:
+        self._open.close()
+        self._open = contextlib.ExitStack()
+        self._stage = None
+
+
+def import_summary(result: ImportResult) -> list[str]:
+    """The closing lines: rows read, kept and rejected per file, with the reasons."""
+    lines = []
+    for r in result.files:
+        lines.append(f"{r.path.name}: {r.format}: {r.read} rows read, {r.kept} kept, "
+                     f"{r.rejected_total} rejected" + (f" ({r.problem})" if r.problem else ""))
+        lines.extend(f"    {count:>9}  {reason}" for reason, count in r.rejected.most_common())
+    lines.extend(f"{p.name}: ignored (not a .csv or .csv.gz file)" for p in result.ignored)
+    span = "" if result.first is None else f", {result.first:%Y-%m-%dT%H}Z .. {result.last:%Y-%m-%dT%H}Z"
+    lines.append(f"wrote {result.samples} hourly market rows for {result.coins} coins to "
+                 f"{len(result.written)} snapshot files{span}")
+    return lines
+
+
+def import_files(source: Path, out: Path, *, fmt: str | None = None, overwrite: bool = False,
+                 console: Console | None = None) -> ImportResult:
+    """``insider-selling import DIR --out SNAPDIR``: a progress bar on a terminal, a line per stage
+    otherwise, and the per-file summary at the end."""
+    console = console or Console(stderr=False)
+    reporter = _StagesReporter(Stages("import", console))
+    try:
+        result = import_directory(source, out, fmt=fmt, reporter=reporter, overwrite=overwrite)
+    finally:
+        reporter.close()
+    for line in import_summary(result):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    return result

@@ -21,3 +21,7 @@ class MalformedResponse(VenueError):
 
 class SnapshotFormatError(IngestError):
     """Raised when a snapshot file row cannot be read."""
+
+
+class ImportFormatError(IngestError):
+    """Raised when a third-party file cannot be imported at all (unreadable, unknown shape)."""

@@ -95,6 +95,21 @@ class SnapshotStore:
             await self.onchain.insert_many(onchain, ordered=False)
         return len(frames)
 
+    async def write_frames(self, frames: list[dict[str, Any]]) -> int:
+        """Store ready-made market frames (a replay, see ``ingest.files.read_snapshot_frames``):
+        a frame replaces the stored frame of the same venue and sample time, as
+        :meth:`write_batch` does for fresh samples. Returns the number of frames written."""
+        if not frames:
+            return 0
+        keys = {(f["venue"], parse_time(f["at"])) for f in frames}
+        times = sorted({at for _, at in keys})
+        stored = await self.market.find({"at": {"$in": times}}, {"venue": 1, "at": 1, "_id": 1}).to_list()
+        stale = [d["_id"] for d in stored if (d["venue"], parse_time(d["at"])) in keys]
+        if stale:
+            await self.market.delete_many({"_id": {"$in": stale}})
+        await self.market.insert_many([dict(f) for f in frames], ordered=False)
+        return len(frames)
+
     async def all_coins(self) -> dict[str, Coin]:
         docs = await self.coins.find({}, {"_id": 0}).to_list()
         return {

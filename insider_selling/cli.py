@@ -146,6 +146,22 @@ def _ingest_command(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(go())
 
 
+def _import(args: argparse.Namespace, settings: Settings) -> int:
+    """``import DIR --out SNAPDIR``: third-party files -> the snapshot file format."""
+    from rich.console import Console
+
+    from ingest.commands import import_files
+    from ingest.errors import IngestError
+
+    try:
+        result = import_files(args.source, args.out, fmt=args.format, overwrite=args.overwrite,
+                              console=Console())
+    except IngestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0 if result.samples else 1
+
+
 def _admin_bootstrap(args: argparse.Namespace, settings: Settings) -> int:
     async def go() -> int:
         from store import open_store
@@ -216,9 +232,24 @@ def build_parser() -> argparse.ArgumentParser:
                              help="cycles to record, 0 = until stopped; it waits a cycle (30 min) between them")
         cmd.set_defaults(handler=_ingest_command)
 
+    from ingest.importers import IMPORTERS
+
+    imp = sub.add_parser("import", help="convert third-party files (Binance futures API CSVs, a long "
+                         "multi-venue funding file) into snapshot files for backtest --replay")
+    imp.add_argument("source", type=Path, metavar="DIR", help="a directory of .csv/.csv.gz files, or one file")
+    imp.add_argument("--out", type=Path, required=True, metavar="SNAPDIR", help="where to write snapshot files")
+    imp.add_argument("--format", choices=list(IMPORTERS),
+                     help="the shape of every file (default: detected from each file's header)")
+    imp.add_argument("--overwrite", action="store_true",
+                     help="replace the snapshot files of an earlier import in SNAPDIR")
+    imp.set_defaults(handler=_import)
+
     from scoring.commands import register_commands
 
     register_commands(sub)  # backtest --replay, validate --synthetic|--history, export-demo
+    from scoring.report import register_report
+
+    register_report(sub)  # report --data DIR --out DIR
 
     admin = sub.add_parser("admin", help="operator commands: tenants, keys and the audit log of a running server")
     admin_sub = admin.add_subparsers(dest="admin_command", required=True, metavar="ADMIN_COMMAND")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import json
 import sys
 from dataclasses import dataclass
@@ -23,14 +24,16 @@ from rich.console import Console
 
 from ingest.demo import DemoConfig, DemoMarket
 from ingest.errors import IngestError
-from ingest.files import read_snapshots, write_snapshots
+from ingest.files import read_snapshot_frames, write_snapshots
 from ingest.progress import Stages
-from ingest.snapshot import Coin, MarketSample, OnchainSample, parse_time
+from ingest.snapshot import Coin, MarketSample, OnchainSample, frame_coin_ids, parse_time, samples_from_frame
 from ingest.source import SnapshotBatch
 from ingest.storage import SnapshotStore
 from scoring.config import ModelConfig, load_model_config
 from scoring.errors import ScoringError
-from scoring.panel import build_market_panel, hour_floor
+from scoring.evaluation import Pairs, forward_excess, selection_stats
+from scoring.export import PUBLIC_FIELDS, write_scores_csv
+from scoring.panel import build_market_panel, frames_coin_ids, hour_floor
 from scoring.pipeline import RunResult, ScoringPipeline
 from scoring.runs import RunStore
 from scoring.synthetic import synthetic_validation
@@ -38,9 +41,11 @@ from scoring.synthetic import synthetic_validation
 __all__ = [
     "BUCKETS",
     "BacktestError",
+    "ScoredRuns",
     "backtest",
     "export_demo",
     "history_report",
+    "load_scored_runs",
     "register_commands",
 ]
 
@@ -107,26 +112,60 @@ def parse_step(step: str) -> timedelta:
 
 @dataclass(slots=True)
 class Replay:
+    """A snapshot directory in memory: coins, market frames (one per venue and sample time, in
+    time order, as the store keeps them) and on-chain samples (in time order)."""
+
     coins: dict[str, Coin]
-    market: list[MarketSample]
+    frames: list[dict[str, Any]]
     onchain: list[OnchainSample]
 
     @property
     def first(self) -> datetime:
-        return min(s.at for s in self.market)
+        return parse_time(self.frames[0]["at"])
 
     @property
     def last(self) -> datetime:
-        return max(s.at for s in self.market)
+        return parse_time(self.frames[-1]["at"])
+
+    @property
+    def rows(self) -> int:
+        """Market rows (coins summed over frames)."""
+        return sum(len(frame_coin_ids(f)) for f in self.frames)
+
+    @property
+    def market(self) -> list[MarketSample]:
+        """Every market row as a sample (decoded on demand; the replay itself uses the frames)."""
+        return [s for frame in self.frames for s in samples_from_frame(frame)]
 
 
 def load_replay(directory: Path) -> Replay:
-    coins, market, onchain = read_snapshots(directory)
-    if not market:
+    coins, frames, onchain = read_snapshot_frames(directory)
+    if not frames:
         raise BacktestError(f"{directory}: no market rows")
-    market.sort(key=lambda s: s.at)
     onchain.sort(key=lambda s: s.at)
-    return Replay(coins, market, onchain)
+    return Replay(coins, frames, onchain)
+
+
+class _ReplaySnapshots(SnapshotStore):
+    """The pipeline's view of a replay: market windows served straight from the replay's frames
+    (no store round trip, no copies), never past the frames released so far."""
+
+    def __init__(self, db: Any, replay: Replay, frame_times: list[datetime]) -> None:
+        super().__init__(db)
+        self._frames = replay.frames
+        self._times = frame_times
+        self._coins: dict[str, Coin] | None = None
+        self.released = 0
+
+    async def market_window(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        lo = bisect.bisect_right(self._times, start, hi=self.released)
+        hi = bisect.bisect_right(self._times, end, lo=lo, hi=self.released)
+        return self._frames[lo:hi]
+
+    async def all_coins(self) -> dict[str, Coin]:
+        if self._coins is None:
+            self._coins = await super().all_coins()
+        return dict(self._coins)
 
 
 async def backtest(
@@ -143,25 +182,28 @@ async def backtest(
     config = config or load_model_config()
     pipeline = ScoringPipeline(db, config, source="replay")
     snapshots = SnapshotStore(db)
+    frame_times = [parse_time(f["at"]) for f in replay.frames]
+    view = _ReplaySnapshots(db, replay, frame_times)
+    pipeline.snapshots = view
     start = hour_floor(start or replay.first + warmup)
     end = end or replay.last
     if start > end:
         raise BacktestError(f"the window is empty: --from {_iso(start)} is after --to {_iso(end)}")
-    coins = list(replay.coins.values()) or [Coin(c, c.upper(), c) for c in
-                                            sorted({s.coin_id for s in replay.market})]
+    coins = list(replay.coins.values()) or [Coin(c, c.upper(), c) for c in frames_coin_ids(replay.frames)]
     results: list[RunResult] = []
     m_pos = o_pos = 0
     at = start
     while at <= end:
-        m_end, o_end = m_pos, o_pos
-        while m_end < len(replay.market) and replay.market[m_end].at <= at:
-            m_end += 1
+        m_end = bisect.bisect_right(frame_times, at, lo=m_pos)
+        o_end = o_pos
         while o_end < len(replay.onchain) and replay.onchain[o_end].at <= at:
             o_end += 1
-        batch = SnapshotBatch(at=at, coins=coins if not results else [],
-                              market=replay.market[m_pos:m_end], onchain=replay.onchain[o_pos:o_end])
-        if batch.market or batch.onchain or batch.coins:
+        batch = SnapshotBatch(at=at, coins=coins if not results else [], market=[],
+                              onchain=replay.onchain[o_pos:o_end])
+        if batch.onchain or batch.coins:
             await snapshots.write_batch(batch)
+        await snapshots.write_frames(replay.frames[m_pos:m_end])  # for reports and later reads
+        view.released = m_end
         m_pos, o_pos = m_end, o_end
         result = await pipeline.run(at)
         results.append(result)
@@ -174,93 +216,105 @@ async def backtest(
 # --- validate --history ----------------------------------------------------------------------
 
 
-def _bootstrap_ci(values: F64, groups: npt.NDArray[np.int64], reps: int,
-                  rng: np.random.Generator) -> tuple[float, float]:
-    """95 % CI of the mean by a cluster bootstrap over runs (pairs of one run move together, as
-    their forward windows overlap)."""
-    if values.size == 0:
-        return float("nan"), float("nan")
-    uniq, inverse = np.unique(groups, return_inverse=True)
-    sums = np.bincount(inverse, weights=values)
-    counts = np.bincount(inverse).astype(np.float64)
-    draws = rng.integers(0, uniq.size, size=(reps, uniq.size))
-    means = sums[draws].sum(axis=1) / np.maximum(counts[draws].sum(axis=1), 1.0)
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    return float(lo), float(hi)
+@dataclass(slots=True)
+class ScoredRuns:
+    """Every stored succeeded run's score rows (all coins, listed or not), with the price and
+    raw cross-venue funding matrices they are evaluated against.
+
+    ``rows`` are the score documents (public fields, plus ``run_id``, ``run_at`` and
+    ``model_version``); ``pairs`` indexes them into ``price``/``funding`` (``(coins, hours)``,
+    hour ``k`` is epoch hour ``hour0 + k``). ``price`` is the mean over venues of each hour's
+    price, ``funding`` the mean over venues of each hour's funding per hour.
+    """
+
+    runs: list[dict[str, Any]]
+    run_times: list[datetime]
+    rows: list[dict[str, Any]]
+    pairs: Pairs
+    coin_ids: list[str]
+    hour0: int
+    price: F64
+    funding: F64
+
+    @property
+    def score(self) -> F64:
+        return np.array([float(r.get("score") or 0.0) for r in self.rows])
+
+
+def _venue_mean(values: F64) -> F64:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.asarray(np.nanmean(values, axis=1), dtype=np.float64)
+
+
+async def load_scored_runs(db: Any, *, frames: list[dict[str, Any]] | None = None,
+                           horizon_hours: int = 24 * 7) -> ScoredRuns:
+    """Read the succeeded runs, their score rows and the prices up to ``horizon_hours`` after the
+    last run (from ``frames`` when given, else from the store)."""
+    store = RunStore(db)
+    runs = await store.succeeded_runs()
+    if not runs:
+        raise BacktestError("no succeeded runs in the store: run `backtest --replay DIR` first "
+                            "(with the in-memory store, use `validate --history --replay DIR`)")
+    run_times = [parse_time(r["at"]) for r in runs]
+    first, last = min(run_times), max(run_times)
+    end = hour_floor(last) + timedelta(hours=horizon_hours)
+    if frames is None:
+        frames = await SnapshotStore(db).market_window(first - timedelta(hours=1), end)
+    else:
+        lo, hi = hour_floor(first) - timedelta(hours=1), end
+        frames = [f for f in frames if lo < parse_time(f["at"]) <= hi]
+    hours = int((end - hour_floor(first)).total_seconds() // 3600) + 1
+    venues = sorted({f["venue"] for f in frames})
+    panel = build_market_panel(end, frames, hours, venues=venues)
+    coin_row = {c: i for i, c in enumerate(panel.coin_ids)}
+    hour0 = int(panel.hours[0])
+    fields = {name: 1 for name in PUBLIC_FIELDS}
+    rows: list[dict[str, Any]] = []
+    run_idx: list[int] = []
+    coin_idx: list[int] = []
+    hour_idx: list[int] = []
+    for k, (run, at) in enumerate(zip(runs, run_times, strict=True)):
+        t = int(at.timestamp()) // 3600 - hour0
+        for doc in await store.run_scores(run["run_id"], fields):
+            i = coin_row.get(doc["coin_id"])
+            if i is None:
+                continue
+            doc.update(run_id=run["run_id"], run_at=at, model_version=run.get("model_version"))
+            rows.append(doc)
+            run_idx.append(k)
+            coin_idx.append(i)
+            hour_idx.append(t)
+    pairs = Pairs(np.array(run_idx, dtype=np.int64), np.array(coin_idx, dtype=np.int64),
+                  np.array(hour_idx, dtype=np.int64))
+    return ScoredRuns(runs, run_times, rows, pairs, list(panel.coin_ids), hour0,
+                      _venue_mean(panel["price"]), _venue_mean(panel["funding_per_hour"]))
 
 
 async def history_report(db: Any, out: Path | None = None, *, reps: int = 1000,
                          seed: int = 0) -> dict[str, Any]:
     """Forward 24 h and 7 d returns by score bucket, in excess of the universe's mean return at
     the same run, from the stored succeeded runs and the stored prices. Writes ``history.md``,
-    ``history.json`` and ``history.png`` to ``out`` when given."""
-    runs = await RunStore(db).succeeded_runs()
-    if not runs:
-        raise BacktestError("no succeeded runs in the store: run `backtest --replay DIR` first "
-                            "(with the in-memory store, use `validate --history --replay DIR`)")
-    run_times = [parse_time(r["at"]) for r in runs]
-    first, last = min(run_times), max(run_times)
-    horizon = max(h for _, h in HORIZONS)
-    frames = await SnapshotStore(db).market_window(first - timedelta(hours=1),
-                                                   last + timedelta(hours=horizon))
-    hours = int((hour_floor(last) - hour_floor(first)).total_seconds() // 3600) + horizon + 1
-    panel = build_market_panel(last + timedelta(hours=horizon), frames, hours)
-    with np.errstate(invalid="ignore"):
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            price = np.nanmean(panel["price"], axis=1)           # (coins, hours)
-    coin_row = {c: i for i, c in enumerate(panel.coin_ids)}
-    hour0 = int(panel.hours[0])
-    store = RunStore(db)
-    scores: list[float] = []
-    rows: list[int] = []
-    cols: list[int] = []
-    group: list[int] = []
-    for k, (run, at) in enumerate(zip(runs, run_times, strict=True)):
-        t = int(at.timestamp()) // 3600 - hour0
-        for doc in await store.run_scores(run["run_id"], {"coin_id": 1, "score": 1}):
-            i = coin_row.get(doc["coin_id"])
-            if i is not None:
-                scores.append(float(doc.get("score") or 0.0))
-                rows.append(i)
-                cols.append(t)
-                group.append(k)
-    s = np.array(scores)
-    r = np.array(rows, dtype=np.int64)
-    c = np.array(cols, dtype=np.int64)
-    g = np.array(group, dtype=np.int64)
+    ``history.json``, ``history.png`` and ``scores.csv.gz`` (every listed row of every run, with
+    every public field) to ``out`` when given."""
+    data = await load_scored_runs(db)
+    s = data.score
     rng = np.random.default_rng(seed)
     table: list[dict[str, Any]] = []
     for name, h in HORIZONS:
-        ok_t = (c >= 0) & (c + h < price.shape[1])
-        now = np.where(ok_t, price[r, np.clip(c, 0, price.shape[1] - 1)], np.nan)
-        later = np.where(ok_t, price[r, np.clip(c + h, 0, price.shape[1] - 1)], np.nan)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ret = later / now - 1.0
-        valid = np.isfinite(ret)
-        # the universe's equal-weight mean return at each run
-        sums = np.bincount(g[valid], weights=ret[valid], minlength=len(runs))
-        counts = np.bincount(g[valid], minlength=len(runs))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            universe = sums / counts
-        excess = ret - universe[g]
+        ret, excess = forward_excess(data.price, data.pairs, h)
         for label, lo, hi in BUCKETS:
-            sel = valid & (s >= lo) & (s < hi)
-            x = excess[sel]
-            ci = _bootstrap_ci(x, g[sel], reps, rng)
-            table.append({
-                "horizon": name, "bucket": label, "n": int(sel.sum()),
-                "runs": int(np.unique(g[sel]).size),
-                "mean_excess_return": float(x.mean()) if x.size else float("nan"),
-                "ci95_low": ci[0], "ci95_high": ci[1],
-                "hit_rate": float(np.mean(x < 0)) if x.size else float("nan"),
-                "mean_return": float(ret[sel].mean()) if x.size else float("nan"),
-            })
-    report = {"runs": len(runs), "from": _iso(first), "to": _iso(last), "pairs": int(s.size),
-              "bootstrap": {"reps": reps, "cluster": "run", "level": 0.95}, "table": table}
+            stats = selection_stats((s >= lo) & (s < hi), ret, excess, data.pairs, reps=reps, rng=rng)
+            table.append({"horizon": name, "bucket": label, **stats.as_dict()})
+    report = {"runs": len(data.runs), "from": _iso(min(data.run_times)), "to": _iso(max(data.run_times)),
+              "pairs": int(s.size), "listed_rows": int((s > 0).sum()),
+              "bootstrap": {"reps": reps, "cluster": "coin", "level": 0.95}, "table": table}
     if out is not None:
         await asyncio.to_thread(write_report, report, out)
+        await asyncio.to_thread(write_scores_csv, out / "scores.csv.gz",
+                                (r for r in data.rows if (r.get("score") or 0) > 0))
     return report
 
 
@@ -278,17 +332,17 @@ def _pct(x: float) -> str:
 def format_table(report: dict[str, Any]) -> str:
     lines = [
         f"Forward returns by score bucket, in excess of the universe mean at the same run "
-        f"({report['runs']} runs, {report['from']} .. {report['to']}; 95 % CI by a cluster "
-        f"bootstrap over runs, {report['bootstrap']['reps']} draws; hit rate = share of coins "
+        f"({report['runs']} runs, {report['from']} .. {report['to']}; 95 % CI by a bootstrap over "
+        f"coins, {report['bootstrap']['reps']} draws; hit rate = share of coins "
         f"that underperformed the universe).",
         "",
-        "| horizon | score bucket | n | runs | mean excess | 95 % CI | hit rate |",
-        "|---|---|---:|---:|---:|---|---:|",
+        "| horizon | score bucket | n | coins | runs | mean excess | 95 % CI | hit rate |",
+        "|---|---|---:|---:|---:|---:|---|---:|",
     ]
     for row in report["table"]:
         ci = f"[{_pct(row['ci95_low'])}, {_pct(row['ci95_high'])}]"
         hit = "—" if row["hit_rate"] != row["hit_rate"] else f"{row['hit_rate']:.2f}"
-        lines.append(f"| {row['horizon']} | {row['bucket']} | {row['n']} | {row['runs']} | "
+        lines.append(f"| {row['horizon']} | {row['bucket']} | {row['n']} | {row['coins']} | {row['runs']} | "
                      f"{_pct(row['mean_excess_return'])} | {ci} | {hit} |")
     return "\n".join(lines)
 
@@ -398,7 +452,7 @@ async def _run(args: argparse.Namespace, settings: Any) -> int:
         if replay_dir is not None:
             with stages.stage(f"read {replay_dir}", unit="files") as stage:
                 replay = load_replay(replay_dir)
-                stage.update(len(list(replay_dir.glob("*.jsonl"))), note=f"{len(replay.market)} market rows")
+                stage.update(len(list(replay_dir.glob("*.jsonl"))), note=f"{replay.rows} market rows")
             step = parse_step(args.step)
             first = hour_floor(args.start or replay.first + timedelta(hours=72))
             total = max(0, int(((args.end or replay.last) - first) / step) + 1)
@@ -423,7 +477,8 @@ async def _run(args: argparse.Namespace, settings: Any) -> int:
                 report = await history_report(store.db, args.out)
                 stage.update(int(report["runs"]))
             print(format_table(report))
-            print(f"wrote {args.out / 'history.md'}, history.json and history.png")
+            print(f"wrote {args.out / 'history.md'}, history.json, history.png and scores.csv.gz "
+                  f"({report['listed_rows']} listed rows)")
         return 0
     finally:
         await store.aclose()

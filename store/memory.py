@@ -17,6 +17,7 @@ The same test suite (``tests/test_store.py``) runs against a real MongoDB when `
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -229,6 +230,9 @@ class _Result:
     acknowledged: bool = True
 
 
+_RANGE_OPS = frozenset({"$gt", "$gte", "$lt", "$lte"})
+
+
 @dataclass(slots=True)
 class _Index:
     name: str
@@ -236,9 +240,27 @@ class _Index:
     unique: bool
     buckets: dict[Any, dict[int, dict[str, Any]]]
     keys_seen: dict[tuple[Any, ...], int]
+    ordered: list[Any] | None = None  # the bucket keys, sorted; rebuilt after a key is added
 
     def key_of(self, doc: Mapping[str, Any]) -> tuple[Any, ...]:
         return tuple(_hashable(_get(doc, k)) for k, _ in self.keys)
+
+    def in_range(self, cond: Mapping[str, Any]) -> list[dict[int, dict[str, Any]]] | None:
+        """The buckets whose key may satisfy a range condition (``$gt``/``$gte``/``$lt``/``$lte``),
+        or ``None`` when the keys cannot be ordered (mixed types): then the caller scans."""
+        if self.ordered is None:
+            try:
+                self.ordered = sorted(self.buckets)
+            except TypeError:
+                return None
+        keys = self.ordered
+        try:
+            lo = max((bisect.bisect_left(keys, cond[op]) for op in ("$gt", "$gte") if op in cond), default=0)
+            hi = min((bisect.bisect_right(keys, cond[op]) for op in ("$lt", "$lte") if op in cond),
+                     default=len(keys))
+        except TypeError:
+            return None
+        return [self.buckets[k] for k in keys[lo:hi]]
 
 
 def _hashable(value: Any) -> Any:
@@ -326,6 +348,15 @@ class MemoryCollection:
                 cond = query.get(field, _MISSING)
                 if cond is _MISSING:
                     continue
+                if isinstance(cond, Mapping) and cond and set(cond) <= _RANGE_OPS:
+                    # a sorted walk over the index's keys; ``matches`` still checks each document
+                    buckets = index.in_range(cond)
+                    if buckets is None:
+                        continue
+                    ranged: dict[int, dict[str, Any]] = {}
+                    for bucket in buckets:
+                        ranged.update(bucket)
+                    return sorted(ranged.items())
                 if isinstance(cond, Mapping) and set(cond) == {"$in"}:
                     values = cond["$in"]
                 elif isinstance(cond, Mapping) and any(str(k).startswith("$") for k in cond):
@@ -346,7 +377,12 @@ class MemoryCollection:
     def _index_add(self, seq: int, doc: dict[str, Any]) -> None:
         self._ids[_hashable(doc["_id"])] = seq
         for index in self._indexes.values():
-            index.buckets.setdefault(_hashable(_get(doc, index.keys[0][0])), {})[seq] = doc
+            key = _hashable(_get(doc, index.keys[0][0]))
+            bucket = index.buckets.get(key)
+            if bucket is None:
+                bucket = index.buckets[key] = {}
+                index.ordered = None
+            bucket[seq] = doc
             if index.unique:
                 index.keys_seen[index.key_of(doc)] = seq
 

@@ -174,3 +174,26 @@ async def test_history_reads_only_the_newest_runs(store: StoreHandle) -> None:
     assert [d["run_id"] for d in newest["b"]] == ["r3", "r1"]
     older = await runs.history(["a"], limit_per_coin=2, before=at + timedelta(minutes=90))
     assert [d["run_id"] for d in older["a"]] == ["r1", "r0"]
+
+
+async def test_range_queries_on_an_indexed_field_match_a_scan() -> None:
+    """The in-memory store walks an index's sorted keys for ``$gt/$gte/$lt/$lte``; the answer is
+    the same as a scan, also after inserts and deletes change the keys."""
+    from datetime import UTC, datetime, timedelta
+
+    from store.memory import MemoryClient
+
+    db = MemoryClient()["range"]
+    coll, plain = db["indexed"], db["plain"]
+    await coll.create_index([("at", 1)])
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    docs = [{"at": t0 + timedelta(hours=h % 17), "k": h} for h in range(60)]
+    for c in (coll, plain):
+        await c.insert_many([dict(d) for d in docs])
+        await c.delete_many({"k": {"$in": [3, 4, 5]}})
+        await c.insert_one({"at": t0 + timedelta(hours=40), "k": 99})
+    for q in ({"$gt": t0 + timedelta(hours=3)}, {"$gte": t0 + timedelta(hours=3), "$lt": t0 + timedelta(hours=9)},
+              {"$lte": t0}, {"$gt": t0 + timedelta(hours=100)}, {"$gt": t0, "$lte": t0 + timedelta(hours=40)}):
+        got = sorted(d["k"] for d in await coll.find({"at": q}).to_list())
+        want = sorted(d["k"] for d in await plain.find({"at": q}).to_list())
+        assert got == want

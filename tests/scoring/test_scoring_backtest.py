@@ -3,11 +3,14 @@ passed (storing every run), then report forward returns by score bucket (table +
 
 from __future__ import annotations
 
+import csv
+import gzip
 import json
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from gql.contract import COIN_FIELDS
 
 from ingest.files import read_snapshots
 from insider_selling.cli import main
@@ -30,6 +33,13 @@ def test_round_trip_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert report["runs"] == 14                         # first sample + 72 h .. the last, every 12 h
     assert (out / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "history.md").read_text().startswith("Forward returns by score bucket")
+    # every listed row of every run, with every public field of the contract
+    with gzip.open(out / "scores.csv.gz", "rt", newline="") as f:
+        scores = list(csv.DictReader(f))
+    assert list(scores[0]) == ["run_id", "run_at", "model_version", *COIN_FIELDS]
+    assert len(scores) == report["listed_rows"] > 0
+    assert len({r["run_id"] for r in scores}) <= 14 and all(float(r["score"]) > 0 for r in scores)
+    assert all(r["updated_at"] == r["run_at"] for r in scores)
     rows = {(r["horizon"], r["bucket"]): r for r in report["table"]}
     assert sum(r["n"] for (h, _), r in rows.items() if h == "24h") > 0
     for r in report["table"]:
@@ -62,3 +72,9 @@ def test_bad_arguments_are_clear(tmp_path: Path) -> None:
     with pytest.raises(BacktestError):
         parse_step("fortnight")
     assert main(["backtest", "--replay", str(tmp_path / "nothing")]) == 2
+
+
+def test_the_csv_columns_are_the_contract() -> None:
+    from scoring.export import PUBLIC_FIELDS
+
+    assert list(PUBLIC_FIELDS) == list(COIN_FIELDS)
