@@ -10,18 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scoring.model import SUB_SCORES
+from scoring.contract import COIN_FIELDS
 
 __all__ = ["PUBLIC_FIELDS", "SCORES_CSV_COLUMNS", "write_scores_csv"]
 
-#: Every public coin field of the contract, in its order (``gql.contract.COIN_FIELDS``; a test
-#: keeps the two equal).
-PUBLIC_FIELDS: tuple[str, ...] = (
-    "coin_id", "symbol", "name", "score", "avg_funding_72h", *SUB_SCORES, "manipulation_phase",
-    "consecutive_negative_days", "price_change_24h", "price_change_7d", "top10_holders_pct",
-    "volume_to_liquidity_24h", "old_wallet_swap_pct_1d", "holders_change_pct", "top10_holders_pct_change",
-    "signal_start_date", "updated_at",
-)
+#: Every public coin field of the contract, in its order.
+PUBLIC_FIELDS: tuple[str, ...] = tuple(COIN_FIELDS)
 #: The columns of ``scores.csv.gz``: the run, then the public fields.
 SCORES_CSV_COLUMNS: tuple[str, ...] = ("run_id", "run_at", "model_version", *PUBLIC_FIELDS)
 

@@ -10,11 +10,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from gql.contract import COIN_FIELDS
 
 from ingest.files import read_snapshots
 from insider_selling.cli import main
 from scoring.commands import BacktestError, backtest, export_demo, history_report, load_replay, parse_step
+from scoring.contract import COIN_FIELDS
 from scoring.runs import RunStore
 from store import open_store
 
@@ -73,8 +73,3 @@ def test_bad_arguments_are_clear(tmp_path: Path) -> None:
         parse_step("fortnight")
     assert main(["backtest", "--replay", str(tmp_path / "nothing")]) == 2
 
-
-def test_the_csv_columns_are_the_contract() -> None:
-    from scoring.export import PUBLIC_FIELDS
-
-    assert list(PUBLIC_FIELDS) == list(COIN_FIELDS)
