@@ -6,6 +6,7 @@ origin (see conftest.Watch)."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -143,6 +144,12 @@ def test_live_update_then_the_coin_view_has_one_point_per_stored_run(page: Any, 
     assert page.locator("#sub-scores li").count() == 7
     run = server.call(server.services.leaderboard.current_run())
     doc = server.call(server.services.runs.coin_score(run["run_id"], coin_id))
+    if doc.get("coverage") is not None:  # Coin.coverage: each family's share of inputs with data
+        shown = page.eval_on_selector_all("#coverage li", "lis => lis.map(li => li.querySelector('.val').textContent)")
+        assert shown == [f"{doc['coverage'][k]:.2f}" for k in ("hedge_pressure", "market_confirmation",
+                                                                 "sell_side_flow", "supply_context")]
+    else:
+        expect(page.locator("#coverage")).to_have_text(re.compile("no data"))
     assert page.locator("#venues tbody tr").count() == len(doc["venues"]) > 0
     for venue in doc["venues"]:
         row = page.locator(f'#venues tr[data-venue="{venue["venue"]}"]')

@@ -13,6 +13,12 @@ const SUB_SCORES = [
   ["holderQualityDeterioration", "Holder quality deterioration"],
   ["coordinationRisk", "Coordination risk"],
 ];
+const COVERAGE = [
+  ["hedgePressure", "Hedge pressure (funding)"],
+  ["marketConfirmation", "Market confirmation"],
+  ["sellSideFlow", "Sell-side flow"],
+  ["supplyContext", "Supply context (on-chain)"],
+];
 const BOARD_FIELDS = `count signal { lastRunAt nextRunAt modelVersion updateFrequency }
   coins { coinId symbol name score manipulationPhase consecutiveNegativeDays avgFunding72h priceChange24h priceChange7d }`;
 const BOARD_QUERY = `query Board($limit: Int!, $minScore: Float!) {
@@ -24,6 +30,7 @@ const COIN_QUERY = `query CoinView($id: ID!) {
     avgFunding72h priceChange24h priceChange7d top10HoldersPct volumeToLiquidity24h oldWalletSwapPct1d
     holdersChangePct top10HoldersPctChange
     subScores { ${SUB_SCORES.map(([k]) => k).join(" ")} }
+    coverage { ${COVERAGE.map(([k]) => k).join(" ")} }
     venues { venue exchange at fundingRate fundingIntervalHours fundingRatePerHour openInterestUsd basis } }
   scoreHistory(coinId: $id, first: 500) { edges { node { at runId score manipulationPhase } } pageInfo { hasNextPage } } }`;
 const STATUS_QUERY = `query Status { signal { lastRunAt nextRunAt modelVersion updateFrequency }
@@ -314,13 +321,18 @@ async function renderCoin(id, refresh = false) {
     el("thead", {}, el("tr", {}, ["Run time", "Score", "Phase"].map((t) => el("th", { scope: "col", text: t })))),
     el("tbody", {}, runs.slice().reverse().map((r) => el("tr", { "data-run-id": r.runId },
       el("td", {}, when(r.at)), el("td", { text: r.score.toFixed(2) }), el("td", { text: r.manipulationPhase })))));
-  const bars = el("ul", { class: "bars", id: "sub-scores" }, SUB_SCORES.map(([key, label]) => {
-    const v = coin.subScores[key];
+  const barList = (id, items, values) => el("ul", { class: "bars", id }, items.map(([key, label]) => {
+    const v = values[key];
     return el("li", { "data-key": key },
       el("span", { text: label }),
       el("span", { class: "track", "aria-hidden": "true" }, el("span", { class: "fill", style: `width:${(v * 100).toFixed(1)}%` })),
       el("span", { class: "val", text: v.toFixed(2) }));
   }));
+  const bars = barList("sub-scores", SUB_SCORES, coin.subScores);
+  const coverage = coin.coverage
+    ? [el("p", { class: "hint", text: "Share of each family's inputs that had data (1 = all)." }),
+      barList("coverage", COVERAGE, coin.coverage)]
+    : el("p", { id: "coverage", class: "nodata", text: "no data (this run predates coverage reporting)" });
   const venues = coin.venues.slice().sort((a, b) => (a.fundingRatePerHour ?? 0) - (b.fundingRatePerHour ?? 0));
   const venueTable = el("table", { class: "grid", id: "venues" },
     el("caption", { text: "Latest funding per venue (negative: shorts pay longs)" }),
@@ -366,7 +378,8 @@ async function renderCoin(id, refresh = false) {
       el("details", {}, el("summary", { text: "The runs as a table" }), historyTable)),
     el("div", { class: "cards" },
       el("section", { class: "card", "aria-labelledby": "subs-h" }, el("h2", { id: "subs-h", text: "Sub-scores (0 to 1)" }), bars),
-      el("section", { class: "card", "aria-labelledby": "onchain-h" }, el("h2", { id: "onchain-h", text: "On-chain context" }), onchain)),
+      el("section", { class: "card", "aria-labelledby": "onchain-h" }, el("h2", { id: "onchain-h", text: "On-chain context" }), onchain),
+      el("section", { class: "card", "aria-labelledby": "coverage-h" }, el("h2", { id: "coverage-h", text: "Data coverage" }), coverage)),
     el("section", { "aria-labelledby": "venues-h" },
       el("h2", { id: "venues-h", text: "Funding by venue" }),
       venues.length ? el("div", { class: "table-wrap" }, venueTable)
