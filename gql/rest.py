@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gql.caching import RateLimitFields, RunValidators, matches
 from gql.errors import ApiError, from_exception
 from gql.metrics import Metrics
 from tenants.errors import TenantError
@@ -129,6 +130,8 @@ class DataEndpoint:
         self._second = -1
         self._stamp = b""
         self._ids = RequestIds()
+        self._validators: RunValidators | None = None
+        self.ratelimit_fields = RateLimitFields()
 
     def _timestamp(self) -> bytes:
         now = int(time.time())
@@ -163,11 +166,12 @@ class DataEndpoint:
             started = time.perf_counter()
         rid = self._ids.next_bytes()
         limits: Encoded | None = None
-        authorization = None
+        authorization = if_none_match = principal = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 authorization = value
-                break
+            elif name == b"if-none-match":
+                if_none_match = value
         try:
             authenticator = services.authenticator
             principal = None if authorization is None else authenticator.authenticate_warm(authorization)
@@ -181,6 +185,8 @@ class DataEndpoint:
                     raise from_exception(exc) from None
             if not principal.has("signals:read"):
                 raise ApiError(403, "insufficient_scope", "this key lacks the signals:read scope")
+            if if_none_match is not None and await self._not_modified(services, scope, if_none_match, rid, send):
+                return 304  # authenticated, and charged nothing (see gql/caching.py)
             limiter = services.limiter
             if limiter is not None:
                 limits = limiter.take(principal)
@@ -199,6 +205,8 @@ class DataEndpoint:
             if isinstance(exc, ApiError):
                 error = exc
                 headers.update(getattr(exc, "headers", None) or {})
+                if principal is not None:
+                    headers.update(self.ratelimit_fields.headers(principal, headers))
             else:
                 log.exception("unhandled error", extra={"path": DATA_PATH, "request_id": request_id})
                 error = ApiError(500, "internal_error", "an unexpected error occurred")
@@ -209,15 +217,47 @@ class DataEndpoint:
             b'{"data":', data, b',"meta":{"request_id":"', rid, b'","timestamp":"', self._timestamp(),
             b'","elapsed_ms":', b"%r" % round((time.perf_counter() - started) * 1000.0, 3), b"}}",
         ))
+        validators = self._validators or self._start_validators(services)
         if limits is None:
-            raw = [_JSON, (b"content-length", b"%d" % len(body)), (b"x-request-id", rid)]
-        else:
             raw = [_JSON, (b"content-length", b"%d" % len(body)), (b"x-request-id", rid),
+                   (b"etag", validators.rest_etag(run, limit, min_score)),
+                   (b"cache-control", validators.cache_control(run))]
+        else:
+            fields = self.ratelimit_fields
+            raw = [_JSON, (b"content-length", b"%d" % len(body)), (b"x-request-id", rid),
+                   (b"etag", validators.rest_etag(run, limit, min_score)),
+                   (b"cache-control", validators.cache_control(run)),
                    (b"ratelimit-limit", limits[0]), (b"ratelimit-remaining", limits[1]),
-                   (b"ratelimit-reset", limits[2])]
+                   (b"ratelimit-reset", limits[2]), (b"ratelimit-policy", fields.policy(principal)),
+                   (b"ratelimit", fields.current(principal, limits))]
         await send({"type": "http.response.start", "status": 200, "headers": raw})
         await send({"type": "http.response.body", "body": body})
         return 200
+
+
+    def _start_validators(self, services: Services) -> RunValidators:
+        self._validators = RunValidators(services.leaderboard.interval_seconds)
+        return self._validators
+
+    async def _not_modified(self, services: Services, scope: Scope, if_none_match: bytes, rid: bytes,
+                            send: Send) -> bool:
+        """Answer ``304`` when ``If-None-Match`` names the current response; the caller has
+        authenticated the key and checked its scope, and nothing is charged."""
+        try:
+            limit, min_score = self._parse(scope["query_string"])
+        except ApiError:
+            return False  # the full path answers the 400
+        run = await services.leaderboard.current_run()
+        if run is None:
+            return False
+        validators = self._validators or self._start_validators(services)
+        etag = validators.rest_etag(run, limit, min_score)
+        if not matches(if_none_match, etag):
+            return False
+        await send({"type": "http.response.start", "status": 304, "headers": [
+            (b"x-request-id", rid), (b"etag", etag), (b"cache-control", validators.cache_control(run))]})
+        await send({"type": "http.response.body", "body": b""})
+        return True
 
 
 _JSON = (b"content-type", b"application/json")
