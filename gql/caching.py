@@ -51,7 +51,10 @@ class RunValidators:
 
     def _roll(self, run: dict[str, Any]) -> None:
         self._run_id = run["run_id"]
-        self._next_run = _timestamp(run["at"]) + self.interval_seconds
+        # Runs are scheduled on the interval grid (UTC epoch multiples); the next one after this
+        # run's time is when its data may change. Overdue: max-age 0.
+        at = _timestamp(run["at"])
+        self._next_run = at - at % self.interval_seconds + self.interval_seconds
         self._etags.clear()
         self._second = -1
 
@@ -100,8 +103,11 @@ def matches(if_none_match: bytes | str | None, etag: bytes) -> bool:
 
 def _month_seconds(now: datetime) -> int:
     start = datetime(now.year, now.month, 1, tzinfo=UTC)
-    following = datetime(now.year + 1, 1, 1, tzinfo=UTC) if now.month == 12 else datetime(
-        now.year, now.month + 1, 1, tzinfo=UTC)
+    following = (
+        datetime(now.year + 1, 1, 1, tzinfo=UTC)
+        if now.month == 12
+        else datetime(now.year, now.month + 1, 1, tzinfo=UTC)
+    )
     return int((following - start).total_seconds())
 
 
@@ -140,7 +146,9 @@ class RateLimitFields:
     def current(principal: Principal, limits: Encoded) -> bytes:
         limit, remaining, reset = limits
         if limit == b"%d" % principal.per_month and principal.per_month not in (
-                principal.per_minute, principal.key_per_minute):
+            principal.per_minute,
+            principal.key_per_minute,
+        ):
             name = b"month"
         elif principal.key_per_minute == principal.per_minute:
             name = b"minute"
@@ -153,9 +161,14 @@ class RateLimitFields:
     def headers(self, principal: Principal, legacy: dict[str, str]) -> dict[str, str]:
         """The draft fields for a request answered with the ``legacy`` RateLimit-* headers."""
         try:
-            limits = (legacy["RateLimit-Limit"].encode(), legacy["RateLimit-Remaining"].encode(),
-                      legacy["RateLimit-Reset"].encode())
+            limits = (
+                legacy["RateLimit-Limit"].encode(),
+                legacy["RateLimit-Remaining"].encode(),
+                legacy["RateLimit-Reset"].encode(),
+            )
         except KeyError:
             return {}
-        return {"RateLimit-Policy": self.policy(principal).decode(),
-                "RateLimit": self.current(principal, limits).decode()}
+        return {
+            "RateLimit-Policy": self.policy(principal).decode(),
+            "RateLimit": self.current(principal, limits).decode(),
+        }

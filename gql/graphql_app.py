@@ -42,6 +42,7 @@ from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
+from gql.caching import RunValidators, matches
 from gql.context import Context
 from gql.cost import actual_cost
 from gql.errors import ApiError, from_exception
@@ -212,6 +213,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.documents = self.pipeline.documents
         self.responses = response_cache if response_cache is not None else ResponseCache()
         self.sockets = Sockets()
+        self._validators: RunValidators | None = None  # ETag and Cache-Control of public GET queries
         _quiet_expected_errors()
 
     @property
@@ -297,9 +299,13 @@ class GraphQLView(GraphQL[Context, None]):
         return payload.get("query"), payload.get("variables"), payload.get("operationName")
 
     async def _execute(self, request: Request, services: Any, principal: Any,
-                       headers: dict[str, str]) -> JSONBytes:
+                       headers: dict[str, str]) -> JSONBytes | Response:
         query, variables, name = await self._read(request)
         transport: Transport = "GET" if request.method == "GET" else "POST"
+        if transport == "GET" and "if-none-match" in request.headers:
+            not_modified = await self._not_modified(request, services, principal, query, variables, name, headers)
+            if not_modified is not None:
+                return not_modified
         admission = await self.pipeline.admit(services, principal, query, variables, name, transport, headers)
         doc, operation, requested, limits = (admission.document, admission.operation, admission.requested,
                                              admission.limits)
@@ -311,6 +317,8 @@ class GraphQLView(GraphQL[Context, None]):
                 # the run stays the same (a failed run, a restart): it is part of the key
                 planned = next_run_at(services, run).isoformat()
                 key = (doc.normalized, admission.name, admission.variables_key, f"{run['run_id']}|{planned}")
+                if transport == "GET":  # a cacheable answer: ETag and Cache-Control (gql/caching.py)
+                    headers.update(self._validator_headers(services, run, key))
                 cached = self.responses.get(key)
                 if cached is not None:
                     cost = {"requested": requested, "actual": cached.actual, **_budget(limits)}
@@ -328,6 +336,8 @@ class GraphQLView(GraphQL[Context, None]):
         status = _status(errors, result.data)
         prefix = b'{"data":' + orjson.dumps(result.data)
         if errors:
+            headers.pop("ETag", None)
+            headers.pop("Cache-Control", None)
             prefix += b',"errors":' + orjson.dumps([format_error(e) for e in errors])
             for error in errors:
                 retry = getattr(error.original_error, "retry_after", None)
@@ -337,6 +347,40 @@ class GraphQLView(GraphQL[Context, None]):
             self.responses.put(key, CachedResponse(prefix, actual))
         cost = {"requested": requested, "actual": actual, **_budget(limits)}
         return self._respond(prefix, cost, status, headers)
+
+    # -- HTTP caching of public GET queries (see gql/caching.py) --
+    def _validator_headers(self, services: Any, run: dict[str, Any],
+                           key: tuple[str, str | None, bytes, str]) -> dict[str, str]:
+        if self._validators is None:
+            self._validators = RunValidators(services.leaderboard.interval_seconds)
+        text, name, variables_key, version = key  # version: the run and the next planned run
+        etag = self._validators.graphql_etag(
+            run, b"\0".join((text.encode(), (name or "").encode(), variables_key, version.encode())))
+        return {"ETag": etag.decode(), "Cache-Control": self._validators.cache_control(run).decode()}
+
+    async def _not_modified(self, request: Request, services: Any, principal: Any, query: object,
+                            variables: object, name: object, headers: dict[str, str]) -> Response | None:
+        """``304`` when ``If-None-Match`` names the current answer of a public query this server has
+        already validated; the key is authenticated and nothing is charged."""
+        if not isinstance(query, str) or not (name is None or isinstance(name, str)):
+            return None
+        if not principal.has("signals:read"):
+            return None
+        doc = self.pipeline.documents.get(query)
+        operation = doc.operation(name) if doc.ast is not None and doc.error is None else None
+        if operation is None or doc.validation is None or doc.validation:  # unseen or invalid: the full path
+            return None
+        if not doc.public.get(operation.name.value if operation.name else None):
+            return None
+        run = await services.leaderboard.current_run()
+        if run is None:
+            return None
+        variables_key = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)
+        version = f"{run['run_id']}|{next_run_at(services, run).isoformat()}"
+        validators = self._validator_headers(services, run, (doc.normalized, name, variables_key, version))
+        if not matches(request.headers.get("if-none-match"), validators["ETag"].encode()):
+            return None
+        return Response(status_code=304, headers={**headers, **validators})
 
     @staticmethod
     def _respond(prefix: bytes, cost: dict[str, Any], status: int, headers: dict[str, str]) -> JSONBytes:

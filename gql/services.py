@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from gql.caching import RateLimitFields
 from gql.errors import ApiError
 from scoring.leaderboard import Leaderboard
 from scoring.runs import RunStore
@@ -60,12 +61,17 @@ class ApiLimiter:
 
     def __init__(self, limiter: RateLimiter) -> None:
         self.limiter = limiter
+        self.fields = RateLimitFields()  # the IETF draft's RateLimit-Policy and RateLimit
+
+    def _with_draft(self, principal: Principal, legacy: dict[str, str] | None) -> dict[str, str]:
+        return {**legacy, **self.fields.headers(principal, legacy)} if legacy else {}
 
     async def check_request(self, principal: Principal, cost: int = 1) -> dict[str, str]:
         try:
-            return await self.limiter.check(principal, cost)
+            return self._with_draft(principal, await self.limiter.check(principal, cost))
         except RateLimited as exc:
-            raise LimitError(429, exc.code, str(exc), retry_after=exc.retry_after, headers=exc.headers) from None
+            raise LimitError(429, exc.code, str(exc), retry_after=exc.retry_after,
+                             headers=self._with_draft(principal, exc.headers)) from None
         except LimiterUnavailable as exc:
             raise LimitError(503, exc.code, str(exc), retry_after=exc.retry_after) from None
 
@@ -76,7 +82,8 @@ class ApiLimiter:
         try:
             return await self.limiter.check_encoded(principal)
         except RateLimited as exc:
-            raise LimitError(429, exc.code, str(exc), retry_after=exc.retry_after, headers=exc.headers) from None
+            raise LimitError(429, exc.code, str(exc), retry_after=exc.retry_after,
+                             headers=self._with_draft(principal, exc.headers)) from None
         except LimiterUnavailable as exc:
             raise LimitError(503, exc.code, str(exc), retry_after=exc.retry_after) from None
 
