@@ -113,13 +113,13 @@ def build_app(
         announce(store.describe())
         redis = subscriber = None
         if settings.redis_url:
-            import redis.asyncio as aioredis
+            from insider_selling.redis_client import connect_redis
 
-            redis = aioredis.from_url(settings.redis_url, socket_timeout=settings.redis_timeout,
-                                      socket_connect_timeout=settings.redis_timeout)
+            redis = connect_redis(settings.redis_url, socket_timeout=settings.redis_timeout,
+                                  socket_connect_timeout=settings.redis_timeout)
             stack.push_async_callback(redis.aclose)
             # the key-change listener is off the request path: patient timeouts
-            subscriber = aioredis.from_url(settings.redis_url, socket_connect_timeout=5.0)
+            subscriber = connect_redis(settings.redis_url, socket_connect_timeout=5.0)
             stack.push_async_callback(subscriber.aclose)
         repo = TenantRepository(store.db)
         hasher = KeyHasher(settings.argon2_profile)

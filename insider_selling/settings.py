@@ -119,8 +119,10 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: str | None) -> str | None:
-        if value and not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must start with redis://, rediss:// or unix://")
+        if value and not value.startswith(("redis://", "rediss://", "unix://", "redis+cluster://",
+                                           "rediss+cluster://")):
+            raise ValueError("must start with redis://, rediss://, unix:// or (a Redis Cluster) "
+                             "redis+cluster:// or rediss+cluster://")
         return value
 
     @model_validator(mode="after")

@@ -152,9 +152,9 @@ async def run_worker(settings: Settings, *, once: bool = False) -> int:
     keeper: asyncio.Task[None] | None = None
     try:
         if settings.redis_url:
-            import redis.asyncio as aioredis
+            from insider_selling.redis_client import connect_redis
 
-            redis = aioredis.from_url(settings.redis_url)
+            redis = connect_redis(settings.redis_url)
             lock = WorkerLock(redis)
             await lock.acquire()
             keeper = asyncio.create_task(lock.keep(), name="worker-lock")

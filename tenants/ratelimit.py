@@ -194,14 +194,22 @@ class RedisBackend:
     meanwhile). While the lane is busy, or when it fails (connection lost, script not loaded), the
     call goes through ``redis.register_script`` as usual, with redis-py's retries and script
     loading; a timeout on the lane is an outage like any other. The lane's connection stays in the
-    client's pool, so closing the client closes it."""
+    client's pool, so closing the client closes it.
+
+    On a Redis Cluster (``redis.asyncio.cluster.RedisCluster``, which has no single pool) there is
+    one lane per node, a connection of that node's own pool, and a call takes the lane of the node
+    that owns the tenant's slot (the three keys share a hash tag, so one slot). A slot that moved
+    answers MOVED on the lane; the call then goes the usual way, which follows it and refreshes the
+    cluster's slot table, so the next call takes the new owner's lane."""
 
     def __init__(self, redis: Any, prefix: str = "insider:rl") -> None:
         self.redis = redis
         self.prefix = prefix
         self._script = redis.register_script(ACQUIRE)
         self._lane: Any = None
+        self._node_lanes: dict[str, Any] = {}  # Redis Cluster: node name -> its lane connection
         self._lane_busy = False
+        self.lane_calls = 0
         self._second, self._month = -1, ("", 0)
         self.calls = 0
 
@@ -232,15 +240,34 @@ class RedisBackend:
         n, kr, kreset, tr, treset, qr, retry = (int(v) for v in values)
         return Grant(n, kr, kreset / MICRO, tr, treset / MICRO, qr, float(month_left), retry / MICRO)
 
-    async def _on_lane(self, keys: tuple[str, ...], args: tuple[int, ...]) -> bytes | str | None:
-        """The script's answer over the lane, or ``None`` when the lane cannot give it."""
+    async def _lane_for(self, key: str) -> Any:
+        """The lane's connection: one checked out of the client's pool, or on a Redis Cluster one
+        per node, taken from the node that owns ``key``'s slot (the three keys share it). ``None``
+        while a cluster client has not yet learnt the slots (its first call goes the usual way)."""
         pool = getattr(self.redis, "connection_pool", None)
-        if pool is None:
-            return None
-        self._lane_busy = True
-        try:
+        if pool is not None:
             if self._lane is None:
                 self._lane = await pool.get_connection()
+            return self._lane
+        nodes = getattr(self.redis, "nodes_manager", None)
+        if nodes is None or not nodes.slots_cache:
+            return None
+        node = self.redis.get_node_from_key(key)
+        lane = self._node_lanes.get(node.name)
+        if lane is None:
+            # a connection of the node's own pool, never given back: closing the client closes it
+            lane = self._node_lanes[node.name] = node.acquire_connection()
+        return lane
+
+    async def _on_lane(self, keys: tuple[str, ...], args: tuple[int, ...]) -> bytes | str | None:
+        """The script's answer over the lane, or ``None`` when the lane cannot give it (busy,
+        connection lost twice, script not loaded, or on a cluster a slot that moved: the usual
+        path then follows the redirection and refreshes the slots)."""
+        self._lane_busy = True
+        try:
+            lane = await self._lane_for(keys[0])
+            if lane is None:
+                return None
             # EVALSHA sha 3 keys... args..., in RESP (what redis-py's pack_command would send)
             parts = [key.encode() for key in keys]
             parts.extend(b"%d" % arg for arg in args)
@@ -252,14 +279,15 @@ class RedisBackend:
             # connection that died with a restarted server is replaced by the second attempt
             for attempt in (0, 1):
                 try:
-                    await self._lane.send_packed_command(command, check_health=False)
-                    answer: bytes | str = await self._lane.read_response()
+                    await lane.send_packed_command(command, check_health=False)
+                    answer: bytes | str = await lane.read_response()
+                    self.lane_calls += 1
                     return answer
                 except RedisConnectionError:
                     if attempt:
                         raise
             return None  # pragma: no cover (the loop returns or raises)
-        except (RedisConnectionError, ResponseError):  # NOSCRIPT included: the usual path loads it
+        except (RedisConnectionError, ResponseError):  # NOSCRIPT, MOVED, ASK included
             return None
         finally:
             self._lane_busy = False

@@ -1,6 +1,7 @@
 """Telling every worker that a key changed (revoked, rotated), so its cache entry goes at once.
 
-With Redis, a change is published on one channel and every worker's listener calls
+With Redis, a change is published on one channel (on a Redis Cluster: a sharded channel, SPUBLISH
+and SSUBSCRIBE) and every worker's listener calls
 :meth:`Authenticator.forget`; a worker that (re)subscribes drops its whole cache, because it may
 have missed messages while disconnected. While a worker cannot hear Redis, its authenticator
 confirms each warm key against the store at most every ``revalidate_after`` seconds (one read, no
@@ -63,7 +64,10 @@ class KeyChangeBus:
         if self.redis is None:
             return
         try:
-            await self.redis.publish(self.channel, key_id)
+            if _sharded(self.redis):
+                await self.redis.spublish(self.channel, key_id)
+            else:
+                await self.redis.publish(self.channel, key_id)
         except Exception as exc:
             log.warning("key change broadcast of %s failed: %s", key_id, type(exc).__name__)
 
@@ -72,18 +76,26 @@ class KeyChangeBus:
         if self.subscriber is None:
             return
         delay = self.reconnect_delay
+        sharded = _sharded(self.subscriber)
         while True:
             pubsub = self.subscriber.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self.channel)
+                if sharded:  # Redis Cluster: the channel lives on the node that owns its slot
+                    await self.subscriber.initialize()  # learn the slots first
+                    await pubsub.ssubscribe(self.channel)
+                else:
+                    await pubsub.subscribe(self.channel)
                 self.authenticator.forget_all()  # anything missed while not subscribed
                 self.authenticator.revalidate_after = None
                 self.subscribed.set()
                 self._notify(None)
                 delay = self.reconnect_delay
                 while True:
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message is not None and message.get("type") == "message":
+                    if sharded:
+                        message = await pubsub.get_sharded_message(ignore_subscribe_messages=True, timeout=1.0)
+                    else:
+                        message = await pubsub.get_message(timeout=1.0)
+                    if message is not None and message.get("type") in ("message", "smessage"):
                         data = message["data"]
                         key_id = data.decode() if isinstance(data, bytes) else str(data)
                         self.authenticator.forget(key_id)
@@ -101,3 +113,11 @@ class KeyChangeBus:
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
+
+
+def _sharded(client: Any) -> bool:
+    """A Redis Cluster client: key changes go over sharded pub/sub (SPUBLISH/SSUBSCRIBE), which
+    stays on the node owning the channel's slot instead of flooding every node."""
+    from redis.asyncio.cluster import RedisCluster
+
+    return isinstance(client, RedisCluster)

@@ -144,3 +144,85 @@ async def api() -> AsyncIterator[ApiClient]:
 
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True, slots=True)
+class RedisCluster:
+    url: str  # redis+cluster://127.0.0.1:P (the service's REDIS_URL for a cluster)
+    ports: tuple[int, ...]
+
+
+def _cluster_port() -> int:
+    """A free port P whose cluster bus port (P + 10000) is free too."""
+    import random
+
+    for _ in range(200):
+        port = random.randrange(20_000, 40_000)
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 10_000))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """A private 3-node Redis Cluster (3 primaries, no replicas) for the whole session.
+
+    In CI (``CI=true``) a missing redis-server or redis-cli fails the run instead of skipping."""
+    server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+    if server is None or cli is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server and redis-cli are needed for the cluster tests; .ci/run installs them")
+        pytest.skip("redis-server or redis-cli is not installed")
+    ports = tuple(_cluster_port() for _ in range(3))
+    procs = []
+    for port in ports:
+        workdir = tmp_path_factory.mktemp(f"cluster{port}")
+        procs.append(subprocess.Popen(  # noqa: S603
+            [server, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+             "--cluster-config-file", str(workdir / "nodes.conf"), "--cluster-node-timeout", "2000",
+             "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    try:
+        for port in ports:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        pytest.fail("redis-server (cluster node) did not start")
+                    time.sleep(0.05)
+        subprocess.run(  # noqa: S603
+            [cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports), "--cluster-replicas", "0",
+             "--cluster-yes"], check=True, capture_output=True, timeout=60)
+        deadline = time.monotonic() + 30
+        for port in ports:
+            while b"cluster_state:ok" not in subprocess.run(  # noqa: S603
+                    [cli, "-p", str(port), "cluster", "info"], capture_output=True, timeout=10).stdout:
+                if time.monotonic() > deadline:
+                    pytest.fail("the Redis Cluster did not reach cluster_state:ok")
+                time.sleep(0.1)
+        yield RedisCluster(f"redis+cluster://127.0.0.1:{ports[0]}", ports)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_cluster_url(redis_cluster_server: RedisCluster) -> str:
+    """The session's Redis Cluster, every primary flushed before the test."""
+    import redis
+
+    for port in redis_cluster_server.ports:
+        client = redis.Redis(port=port)
+        client.flushall()
+        client.close()
+    return redis_cluster_server.url

@@ -9,17 +9,25 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import redis.asyncio as aioredis
 
 from ingest.demo import DemoConfig, DemoSource
 from ingest.storage import SnapshotStore
 from insider_selling import worker
+from insider_selling.redis_client import connect_redis
 from scoring.config import load_model_config
 from scoring.pipeline import ScoringPipeline
 from store import open_store
 from tests.conftest import make_settings
 
 AT = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+@pytest.fixture(params=["single", "cluster"])
+def any_redis(request: pytest.FixtureRequest) -> str:
+    """One Redis node, then a 3-node Redis Cluster: the lock works on both."""
+    name = "redis_url" if request.param == "single" else "redis_cluster_url"
+    url: str = request.getfixturevalue(name)
+    return url
 
 
 async def test_a_stale_fencing_token_cannot_commit() -> None:
@@ -44,8 +52,8 @@ async def test_a_stale_fencing_token_cannot_commit() -> None:
 
 
 @pytest.mark.redis
-async def test_lock_acquisitions_carry_increasing_fencing_tokens(redis_url: str) -> None:
-    client = aioredis.from_url(redis_url)
+async def test_lock_acquisitions_carry_increasing_fencing_tokens(any_redis: str) -> None:
+    client = connect_redis(any_redis)
     try:
         first = worker.WorkerLock(client, ttl=5.0)
         token = await first.acquire()
@@ -63,11 +71,11 @@ async def test_lock_acquisitions_carry_increasing_fencing_tokens(redis_url: str)
 
 
 @pytest.mark.redis
-async def test_a_worker_that_loses_its_lock_stops_scoring(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_worker_that_loses_its_lock_stops_scoring(any_redis: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(worker, "LOCK_TTL", 1)  # renewed every 1/3 s
-    client = aioredis.from_url(redis_url)
+    client = connect_redis(any_redis)
     try:
-        settings = make_settings(redis_url=redis_url, demo_coins=10, history_hours=24)  # a quick prime
+        settings = make_settings(redis_url=any_redis, demo_coins=10, history_hours=24)  # a quick prime
         task = asyncio.create_task(worker.run_worker(settings))
         deadline = time.monotonic() + 20
         while await client.get(worker.LOCK_KEY) is None:

@@ -1,0 +1,107 @@
+"""Issue 12, item 4: rate limits, revocation broadcast (sharded pub/sub) and the worker lock on a
+real 3-node Redis Cluster (``REDIS_URL=redis+cluster://…``). The limit and revocation tests are the
+single-node ones, run against the cluster; the lock tests are parametrized in
+``tests/test_abuse_tenants.py``."""
+
+from __future__ import annotations
+
+import pytest
+
+from insider_selling.redis_client import connect_redis
+from insider_selling.settings import load_settings
+from tenants.ratelimit import LocalBackend, RateLimiter, RedisBackend, Request
+from tenants.revocation import KeyChangeBus
+from tests.tenants import test_lifecycle, test_ratelimit
+
+pytestmark = pytest.mark.redis
+
+
+def test_a_cluster_url_is_a_valid_setting() -> None:
+    assert load_settings(REDIS_URL="redis+cluster://127.0.0.1:7000").redis_url == "redis+cluster://127.0.0.1:7000"
+
+
+async def test_limits_use_a_lane_per_node_and_agree_with_the_local_arithmetic(redis_cluster_url: str) -> None:
+    from redis.asyncio.cluster import RedisCluster
+
+    client = connect_redis(redis_cluster_url)
+    assert isinstance(client, RedisCluster)
+    try:
+        backend, local = RedisBackend(client), LocalBackend()
+        tenants = [f"ten_{i}" for i in range(12)]  # their slots spread over the three nodes
+        for tenant in tenants:
+            req = Request(f"key_{tenant}", tenant, 30, 40, 1000)
+            for want in (8, 4, 1, 1):
+                r, loc = await backend.acquire(req, want, 0), local.acquire_now(req, want, 0)
+                assert r is not None
+                assert (r.granted, r.key_remaining, r.tenant_remaining, r.quota_remaining) == (
+                    loc.granted, loc.key_remaining, loc.tenant_remaining, loc.quota_remaining)
+        owners = {client.get_node_from_key(f"insider:rl:{{{t}}}:t").name for t in tenants}
+        assert len(owners) >= 2 and set(backend._node_lanes) == owners  # one lane per node used
+        assert backend.lane_calls >= len(tenants) * 4 - len(owners) * 2  # nearly every call on a lane
+    finally:
+        await client.aclose()
+
+
+async def test_limiter_on_a_cluster_raises_and_seeds(redis_cluster_url: str) -> None:
+    client = connect_redis(redis_cluster_url)
+
+    async def stored_usage(tenant_id: str, month: str) -> int:
+        return 8
+
+    try:
+        limiter = RateLimiter(RedisBackend(client), stored_usage=stored_usage)
+        p = test_ratelimit.principal(rpm=100, month=10)
+        await limiter.check(p)
+        await limiter.check(p)
+        with pytest.raises(test_ratelimit.RateLimited):
+            await limiter.check(p)  # the quota started from the stored 8 of 10
+    finally:
+        await client.aclose()
+
+
+async def test_limit_is_exact_across_two_instances_on_a_cluster(redis_cluster_url: str) -> None:
+    await test_ratelimit.test_limit_is_exact_across_two_instances(redis_cluster_url)
+
+
+async def test_monthly_quota_across_instances_on_a_cluster(redis_cluster_url: str) -> None:
+    await test_ratelimit.test_monthly_quota_across_instances(redis_cluster_url)
+
+
+async def test_revocation_reaches_a_second_instance_on_a_cluster(redis_cluster_url: str) -> None:
+    await test_lifecycle.test_revocation_reaches_a_second_instance_within_one_second(redis_cluster_url)
+
+
+async def test_rotation_grace_on_a_cluster(redis_cluster_url: str) -> None:
+    await test_lifecycle.test_rotation_grace_both_ways(redis_cluster_url)
+
+
+async def test_revocation_goes_over_sharded_pubsub(redis_cluster_url: str) -> None:
+    import asyncio
+
+    from store.memory import MemoryClient
+    from tenants.auth import Authenticator
+    from tenants.hashing import KeyHasher
+    from tenants.repository import TenantRepository
+
+    repo = TenantRepository(MemoryClient()["c"])
+    sender, receiver = connect_redis(redis_cluster_url), connect_redis(redis_cluster_url)
+    auth = Authenticator(repo, KeyHasher("test"))
+    bus = KeyChangeBus(auth, receiver)
+    listening = asyncio.create_task(bus.listen())
+    try:
+        await asyncio.wait_for(bus.subscribed.wait(), 10)
+        await sender.initialize()
+        pubsub_numsub = await sender.execute_command("PUBSUB", "SHARDNUMSUB", bus.channel,
+                                                     target_nodes=sender.get_node_from_key(bus.channel))
+        assert int(pubsub_numsub[1]) == 1  # a sharded subscription on the node owning the channel
+        await KeyChangeBus(Authenticator(repo, KeyHasher("test")), sender).publish("key_abc")
+        for _ in range(100):
+            if bus.received:
+                break
+            await asyncio.sleep(0.02)
+        assert bus.received == 1
+    finally:
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
+        await sender.aclose()
+        await receiver.aclose()
