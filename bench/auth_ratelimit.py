@@ -1,8 +1,9 @@
 """Throughput of the full ``/v1`` path (auth + distributed rate limits) against a bare Starlette floor.
 
-    .venv/bin/python bench/auth_ratelimit.py [--runs 5] [--seconds 3] [--connections 32]
+    .venv/bin/python bench/auth_ratelimit.py [--runs 5] [--seconds 3] [--connections 32] [--cluster]
 
-One run starts a private redis-server (or uses ``--redis-url``), then two uvicorn servers on
+One run starts a private redis-server (``--cluster``: a 3-node Redis Cluster; or uses
+``--redis-url``), then two uvicorn servers on
 127.0.0.1, each one process:
 
 - **floor**: a bare Starlette endpoint returning the same response bytes the full path returns;
@@ -106,6 +107,37 @@ def serve_full(port: int, redis_url: str, key_file: Path) -> None:
     uvloop.run(main())
 
 
+def start_cluster(workdir: Path, children: list[subprocess.Popen[bytes]]) -> str:
+    """Three redis-server nodes with cluster mode on, joined by ``redis-cli --cluster create``."""
+    server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+    if server is None or cli is None:
+        raise SystemExit("--cluster needs redis-server and redis-cli")
+    ports = []
+    while len(ports) < 3:  # the cluster bus listens on port + 10000
+        port = free_port()
+        if port + 10_000 < 65_536 and port not in ports:
+            ports.append(port)
+    for port in ports:
+        node_dir = workdir / f"node{port}"
+        node_dir.mkdir()
+        children.append(subprocess.Popen(  # noqa: S603
+            [server, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+             "--cluster-config-file", str(node_dir / "nodes.conf"), "--save", "", "--appendonly", "no",
+             "--dir", str(node_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    for port in ports:
+        wait_port(port)
+    subprocess.run([cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports),  # noqa: S603
+                    "--cluster-replicas", "0", "--cluster-yes"], check=True, capture_output=True)
+    deadline = time.monotonic() + 30
+    for port in ports:
+        while b"cluster_state:ok" not in subprocess.run(  # noqa: S603
+                [cli, "-p", str(port), "cluster", "info"], capture_output=True).stdout:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the cluster did not reach cluster_state:ok")
+            time.sleep(0.1)
+    return f"redis+cluster://127.0.0.1:{ports[0]}"
+
+
 # -- the cost of authentication + rate limiting alone, in-process --
 
 def tenant_path_cost(redis_url: str, requests: int = 20_000) -> tuple[float, float, int]:
@@ -113,9 +145,9 @@ def tenant_path_cost(redis_url: str, requests: int = 20_000) -> tuple[float, flo
     ``RateLimiter.check`` (Redis leases); of the same work as the REST handler does it (the
     synchronous ``authenticate_warm`` and ``take``, the awaited paths only when those cannot
     decide); and the Redis calls the second loop made."""
-    import redis.asyncio as aioredis
     import uvloop
 
+    from insider_selling.redis_client import connect_redis
     from store.memory import MemoryClient
     from tenants.auth import Authenticator
     from tenants.hashing import KeyHasher
@@ -131,7 +163,7 @@ def tenant_path_cost(redis_url: str, requests: int = 20_000) -> tuple[float, flo
                                              quota_per_month=2_000_000_000)
         issued = await service.issue_key(None, tenant["tenant_id"], "bench", ["signals:read"])
         auth = Authenticator(repo, hasher)
-        client = aioredis.from_url(redis_url)
+        client = connect_redis(redis_url)
         backend = RedisBackend(client, prefix="bench:rl")
         limiter = RateLimiter(backend)
         header = f"Bearer {issued.key}"
@@ -206,6 +238,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="seconds per measurement")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--redis-url", help="use this Redis instead of starting a private one")
+    parser.add_argument("--cluster", action="store_true",
+                        help="start a private 3-node Redis Cluster (REDIS_URL=redis+cluster://) instead of one node")
     parser.add_argument("--embedded", action="store_true",
                         help="full path with the in-process limiter instead of Redis (for comparison)")
     parser.add_argument("--serve", choices=["floor", "full"], help=argparse.SUPPRESS)
@@ -223,6 +257,8 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench-auth-"))
     try:
         redis_url = args.redis_url
+        if redis_url is None and args.cluster:
+            redis_url = start_cluster(workdir, children)
         if redis_url is None:
             binary = shutil.which("redis-server")
             if binary is None:
@@ -274,7 +310,7 @@ def main() -> int:
         print(f"load: {tool}, {args.connections} connections, {args.runs} x {args.seconds:g} s each, "
               f"one uvicorn process per server, {len(first.content)} bytes per response")
         print(f"floor (bare Starlette, same bytes): {floor:8.0f} req/s   runs: {[round(x) for x in floors]}")
-        what = "in-process limits" if args.embedded else "Redis limits"
+        what = "in-process limits" if args.embedded else ("Redis Cluster" if args.cluster else "Redis limits")
         print(f"full /v1 (auth + {what}):{' ' * (18 - len(what))}{full:8.0f} req/s   runs: {[round(x) for x in fulls]}")
         print(f"ratio full / floor:                 {full / floor:8.3f}")
         print(f"auth + limits alone, in-process:    {cost_us:8.1f} us/request (warm key, Redis leases); "
