@@ -72,11 +72,12 @@ class RunValidators:
         digest = hashlib.blake2b(key, digest_size=12).hexdigest()
         return b'W/"%s-%s"' % (run["run_id"].encode(), digest.encode())
 
-    def cache_control(self, run: dict[str, Any]) -> bytes:
-        """``private, max-age=<seconds until the next run is due>`` (0 once it is overdue)."""
+    def cache_control(self, run: dict[str, Any], now: float | None = None) -> bytes:
+        """``private, max-age=<seconds until the next run is due>`` (0 once it is overdue); ``now``
+        saves a clock read when the caller has one."""
         if run["run_id"] != self._run_id:
             self._roll(run)
-        now = self._clock()
+        now = self._clock() if now is None else now
         second = int(now)
         if second != self._second:
             self._second = second
@@ -112,51 +113,60 @@ def _month_seconds(now: datetime) -> int:
 
 
 class RateLimitFields:
-    """The draft's ``RateLimit-Policy`` and ``RateLimit`` values for a principal (cached per set of
-    limits; the ``month`` window is the current calendar month's length, rechecked every minute)."""
+    """The draft's ``RateLimit-Policy`` and ``RateLimit`` values for a principal, computed once per
+    set of limits (the ``month`` window is the current calendar month's length, rechecked every
+    minute). The REST hot path passes the current second and usually asks for the same principal
+    object as last time (the authenticator's warm cache), which is an identity check."""
 
     def __init__(self) -> None:
-        self._policies: dict[tuple[int, int, int], bytes] = {}
+        # (key per minute, tenant per minute, per month) -> (policy, {RateLimit-Limit value: prefix})
+        self._entries: dict[tuple[int, int, int], tuple[bytes, dict[bytes, bytes]]] = {}
         self._month = ""
         self._month_seconds = 0
         self._recheck = 0.0
+        self._last: tuple[Principal | None, tuple[bytes, dict[bytes, bytes]]] = (None, (b"", {}))
 
-    def policy(self, principal: Principal) -> bytes:
-        now = time.time()
+    def _entry(self, principal: Principal, now: float | None = None) -> tuple[bytes, dict[bytes, bytes]]:
+        now = time.time() if now is None else now
+        last, entry = self._last
+        if last is principal and now < self._recheck:
+            return entry
         if now >= self._recheck:
             self._recheck = now + 60.0
-            month = time.strftime("%Y-%m", time.gmtime(now))
-            if month != self._month:
-                self._policies.clear()
-                self._month = month
+            this_month = time.strftime("%Y-%m", time.gmtime(now))
+            if this_month != self._month:
+                self._entries.clear()
+                self._month = this_month
                 self._month_seconds = _month_seconds(datetime.now(UTC))
-        key = (principal.key_per_minute, principal.per_minute, principal.per_month)
-        value = self._policies.get(key)
-        if value is None:
-            if principal.key_per_minute == principal.per_minute:
-                minute = b'"minute";q=%d;w=60' % principal.per_minute
+        limits = (principal.key_per_minute, principal.per_minute, principal.per_month)
+        found = self._entries.get(limits)
+        if found is None:
+            key, tenant, month = limits
+            if key == tenant:
+                policy = b'"minute";q=%d;w=60' % tenant
+                names = {b"%d" % tenant: b'"minute";r='}
             else:
-                minute = b'"key";q=%d;w=60, "tenant";q=%d;w=60' % (principal.key_per_minute, principal.per_minute)
-            value = minute + b', "month";q=%d;w=%d' % (principal.per_month, self._month_seconds)
-            if len(self._policies) < 4096:
-                self._policies[key] = value
-        return value
+                policy = b'"key";q=%d;w=60, "tenant";q=%d;w=60' % (key, tenant)
+                names = {b"%d" % tenant: b'"tenant";r=', b"%d" % key: b'"key";r='}
+            names.setdefault(b"%d" % month, b'"month";r=')  # a per-minute limit wins a tie
+            found = (policy + b', "month";q=%d;w=%d' % (month, self._month_seconds), names)
+            if len(self._entries) < 4096:
+                self._entries[limits] = found
+        self._last = (principal, found)
+        return found
 
-    @staticmethod
-    def current(principal: Principal, limits: Encoded) -> bytes:
-        limit, remaining, reset = limits
-        if limit == b"%d" % principal.per_month and principal.per_month not in (
-            principal.per_minute,
-            principal.key_per_minute,
-        ):
-            name = b"month"
-        elif principal.key_per_minute == principal.per_minute:
-            name = b"minute"
-        elif limit == b"%d" % principal.key_per_minute:
-            name = b"key"
-        else:
-            name = b"tenant"
-        return b'"%s";r=%s;t=%s' % (name, remaining, reset)
+    def policy(self, principal: Principal) -> bytes:
+        return self._entry(principal)[0]
+
+    def current(self, principal: Principal, limits: Encoded) -> bytes:
+        """``RateLimit`` for the legacy values ``limits``: the policy whose quota is the limit
+        reported as the tightest, with its remaining requests and reset seconds."""
+        return self.both(principal, limits)[1]
+
+    def both(self, principal: Principal, limits: Encoded, now: float | None = None) -> tuple[bytes, bytes]:
+        """``(RateLimit-Policy, RateLimit)`` at the cost of one lookup (the REST hot path)."""
+        policy, names = self._entry(principal, now)
+        return policy, b"".join((names.get(limits[0]) or b'"minute";r=', limits[1], b";t=", limits[2]))
 
     def headers(self, principal: Principal, legacy: dict[str, str]) -> dict[str, str]:
         """The draft fields for a request answered with the ``legacy`` RateLimit-* headers."""

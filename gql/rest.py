@@ -218,18 +218,18 @@ class DataEndpoint:
             b'","elapsed_ms":', b"%r" % round((time.perf_counter() - started) * 1000.0, 3), b"}}",
         ))
         validators = self._validators or self._start_validators(services)
+        second = self._second  # the clock read of this response's meta.timestamp
         if limits is None:
             raw = [_JSON, (b"content-length", b"%d" % len(body)), (b"x-request-id", rid),
                    (b"etag", validators.rest_etag(run, limit, min_score)),
-                   (b"cache-control", validators.cache_control(run))]
+                   (b"cache-control", validators.cache_control(run, second))]
         else:
-            fields = self.ratelimit_fields
+            policy, current = self.ratelimit_fields.both(principal, limits, second)
             raw = [_JSON, (b"content-length", b"%d" % len(body)), (b"x-request-id", rid),
                    (b"etag", validators.rest_etag(run, limit, min_score)),
-                   (b"cache-control", validators.cache_control(run)),
+                   (b"cache-control", validators.cache_control(run, second)),
                    (b"ratelimit-limit", limits[0]), (b"ratelimit-remaining", limits[1]),
-                   (b"ratelimit-reset", limits[2]), (b"ratelimit-policy", fields.policy(principal)),
-                   (b"ratelimit", fields.current(principal, limits))]
+                   (b"ratelimit-reset", limits[2]), (b"ratelimit-policy", policy), (b"ratelimit", current)]
         await send({"type": "http.response.start", "status": 200, "headers": raw})
         await send({"type": "http.response.body", "body": body})
         return 200
