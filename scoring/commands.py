@@ -241,12 +241,12 @@ class ScoredRuns:
         return np.array([float(r.get("score") or 0.0) for r in self.rows])
 
 
-def _venue_mean(values: F64) -> F64:
+def _venue_mean(values: npt.NDArray[np.floating[Any]]) -> F64:
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return np.asarray(np.nanmean(values, axis=1), dtype=np.float64)
+        return np.asarray(np.nanmean(values.astype(np.float64), axis=1), dtype=np.float64)
 
 
 async def load_scored_runs(db: Any, *, frames: list[dict[str, Any]] | None = None,

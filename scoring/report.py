@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ingest.errors import IngestError
-from ingest.importers import ImportResult, import_directory
+from ingest.importers import import_directory, import_frames
 from ingest.snapshot import parse_time, unpack_column
 from scoring.commands import (
     HORIZONS,
@@ -323,22 +323,30 @@ def evaluate(data: ScoredRuns, *, reps: int, seed: int) -> tuple[Calibration, li
 
 
 async def dataset_report(
-    name: str, source: Path, work: Path, *, step: timedelta = timedelta(hours=7), reps: int = 1000,
+    name: str, source: Path, work: Path | None = None, *, step: timedelta = timedelta(hours=7), reps: int = 1000,
     seed: int = 0, start: datetime | None = None, end: datetime | None = None,
     log: Callable[[str], None] = print,
 ) -> tuple[DatasetReport, ScoredRuns]:
-    """Import ``source`` into ``work``, replay it every ``step`` and evaluate it."""
+    """Import ``source`` (in memory, or into snapshot files in ``work``), replay it every ``step``
+    and evaluate it."""
     from store import open_store
 
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    imported: ImportResult = await asyncio.to_thread(import_directory, source, work, overwrite=True)
-    seconds["import"] = time.perf_counter() - t0
+    if work is None:  # in memory: the importer's frames go straight to the replay
+        imported, coins, frames = await asyncio.to_thread(import_frames, source)
+        replay = Replay({c.coin_id: c for c in coins}, frames, [])
+        seconds["import"] = time.perf_counter() - t0
+    else:  # through the snapshot files, as `import` then `backtest --replay` would
+        imported = await asyncio.to_thread(import_directory, source, work, overwrite=True)
+        seconds["import"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        replay = await asyncio.to_thread(load_replay, work)
+        seconds["load"] = time.perf_counter() - t0
+    if not replay.frames:
+        raise BacktestError(f"{source}: nothing imported")
     log(f"{name}: imported {imported.samples} hourly rows of {imported.coins} coins "
-        f"in {seconds['import']:.1f} s")
-    t0 = time.perf_counter()
-    replay = await asyncio.to_thread(load_replay, work)
-    seconds["load"] = time.perf_counter() - t0
+        f"in {seconds['import']:.1f} s" + (f", read back in {seconds['load']:.1f} s" if "load" in seconds else ""))
     config = load_model_config()
     # the first run has a full funding window: 72 h after the first funding print
     start = start or hour_floor(_first_funding(replay) + timedelta(hours=config.window.funding_hours))
@@ -504,8 +512,9 @@ def render_markdown(reports: Sequence[DatasetReport], *, command: str, generated
         lines += [f"Replay: {r.runs} runs every {r.step_hours} h, {r.first_run} .. {r.last_run}, model "
                   f"`{r.model_version}`; halves split at {r.split}.",
                   "",
-                  f"Wall time: import {r.seconds.get('import', 0):.1f} s, loading the snapshots "
-                  f"{r.seconds.get('load', 0):.1f} s, replay {r.seconds.get('replay', 0):.1f} s, "
+                  f"Wall time: import {r.seconds.get('import', 0):.1f} s"
+                  + (f", reading the snapshot files {r.seconds['load']:.1f} s" if "load" in r.seconds else "")
+                  + f", replay {r.seconds.get('replay', 0):.1f} s, "
                   f"validation {r.seconds.get('validate', 0):.1f} s (2-core shared machine).",
                   "", "Checks of the published rows:", ""]
         lines += [f"- {line}" for line in r.checks.lines()]
@@ -557,24 +566,21 @@ def _datasets(data: Path, only: Sequence[str] | None) -> list[Path]:
 
 
 async def run_report(args: argparse.Namespace) -> int:
-    import tempfile
-
     step = parse_step(args.step)
     command = "insider-selling report --data " + str(args.data) + " --out " + str(args.out)
     if args.step != "7h":
         command += f" --step {args.step}"
     reports: list[DatasetReport] = []
-    with tempfile.TemporaryDirectory(prefix="insider-report-") as tmp:
-        work = args.work or Path(tmp)
-        for folder in _datasets(args.data, args.dataset):
-            report, _ = await dataset_report(folder.name, folder, work / folder.name, step=step, reps=args.reps,
-                                             seed=args.seed, log=lambda m: print(m, flush=True))
-            reports.append(report)
-            print(f"== {folder.name}: checks {'passed' if report.checks.passed else 'FAILED'}")
-            for line in report.checks.lines():
-                print(f"   {line}")
-            for line in findings(report):
-                print(f"   {line}")
+    for folder in _datasets(args.data, args.dataset):
+        work = None if args.work is None else args.work / folder.name
+        report, _ = await dataset_report(folder.name, folder, work, step=step, reps=args.reps,
+                                         seed=args.seed, log=lambda m: print(m, flush=True))
+        reports.append(report)
+        print(f"== {folder.name}: checks {'passed' if report.checks.passed else 'FAILED'}")
+        for line in report.checks.lines():
+            print(f"   {line}")
+        for line in findings(report):
+            print(f"   {line}")
     path = write_validation(reports, args.out, command=command)
     print(f"wrote {path}, validation.json and {', '.join(r.png for r in reports)}")
     return 0 if all(r.checks.passed for r in reports) else 1
@@ -596,7 +602,8 @@ def register_report(sub: Any) -> None:
     rep.add_argument("--out", type=Path, required=True, metavar="DIR", help="where to write (e.g. docs/)")
     rep.add_argument("--step", default="7h", help="time between runs (default 7h: every hour of the day)")
     rep.add_argument("--dataset", action="append", metavar="NAME", help="only this dataset folder (repeatable)")
-    rep.add_argument("--work", type=Path, metavar="DIR", help="keep the imported snapshot files here")
+    rep.add_argument("--work", type=Path, metavar="DIR",
+                     help="import through snapshot files in DIR/<dataset> (default: in memory)")
     rep.add_argument("--reps", type=int, default=1000, help="bootstrap draws (default 1000)")
     rep.add_argument("--seed", type=int, default=0)
     rep.set_defaults(handler=_report_command)

@@ -27,7 +27,7 @@ from ingest.importers.binance_klines import BinanceKlines
 from ingest.importers.binance_open_interest import BinanceOpenInterest
 from ingest.importers.hourly import HourlySeries, hourly_series
 from ingest.importers.multivenue import MultiVenueFunding
-from ingest.snapshot import MARKET_COLUMNS, Coin
+from ingest.snapshot import FORMAT_VERSION, MARKET_COLUMNS, Coin
 
 __all__ = [
     "IMPORTERS",
@@ -37,7 +37,9 @@ __all__ = [
     "Reporter",
     "detect",
     "import_directory",
+    "import_frames",
     "read_files",
+    "series_frames",
     "write_hourly",
 ]
 
@@ -183,6 +185,61 @@ def write_hourly(out: Path, series: list[HourlySeries], coins: list[Coin],
     return int(hours.size), written
 
 
+def series_frames(series: list[HourlySeries]) -> list[dict[str, object]]:
+    """The hourly rows as store frames (one per venue and hour, coins sorted), in time order:
+    what :func:`ingest.files.read_snapshot_frames` would read back from the written files."""
+    if not series:
+        return []
+    venues = sorted({s.venue for s in series})
+    venue_of = np.array([venues.index(s.venue) for s in series], dtype=np.int64)
+    # owners sorted by (coin, venue) already; rank them by coin id for the frame order
+    coin_rank = np.argsort(np.argsort([s.coin_id for s in series], kind="stable"), kind="stable")
+    hours = np.concatenate([s.hours for s in series])
+    owner = np.repeat(np.arange(len(series)), [s.hours.size for s in series])
+    columns = {c: np.concatenate([s.columns[c] for s in series]) for c in MARKET_COLUMNS}
+    order = np.lexsort((coin_rank[owner], venue_of[owner], hours))
+    hours, owner = hours[order], owner[order]
+    columns = {c: v[order] for c, v in columns.items()}
+    key = hours * len(venues) + venue_of[owner]
+    bounds = np.flatnonzero(np.r_[True, key[1:] != key[:-1], True])
+    names = [s.coin_id for s in series]
+    frames: list[dict[str, object]] = []
+    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        frame: dict[str, object] = {
+            "v": FORMAT_VERSION, "venue": venues[int(venue_of[owner[lo]])],
+            "at": datetime.fromtimestamp(int(hours[lo]) * 3600, UTC),
+            "coin_ids": ",".join(names[i] for i in owner[lo:hi].tolist()),
+        }
+        for c in MARKET_COLUMNS:
+            frame[c] = columns[c][lo:hi].astype("<f8").tobytes()
+        frames.append(frame)
+    return frames
+
+
+def import_frames(source: Path, *, fmt: str | None = None, reporter: Reporter | None = None,
+                  ) -> tuple[ImportResult, list[Coin], list[dict[str, object]]]:
+    """The import without files: the per-file reports, the coins and the store frames (for a
+    replay in the same process, as ``insider-selling report`` does)."""
+    reporter = reporter or _Silent()
+    observations, result = read_files(source, fmt=fmt, reporter=reporter)
+    reporter.stage("lay on the hourly grid")
+    series = list(hourly_series(observations))
+    coins = [Coin(c, c.upper(), c.upper()) for c in sorted({s.coin_id for s in series})]
+    frames = series_frames(series)
+    _summarize(result, series, coins, sum(s.hours.size for s in series))
+    return result, coins, frames
+
+
+def _summarize(result: ImportResult, series: list[HourlySeries], coins: list[Coin], samples: int) -> None:
+    result.coins = len(coins)
+    result.samples = samples
+    if series:
+        first = min(int(s.hours[0]) for s in series if s.hours.size)
+        last = max(int(s.hours[-1]) for s in series if s.hours.size)
+        result.first = datetime.fromtimestamp(first * 3600, UTC)
+        result.last = datetime.fromtimestamp(last * 3600, UTC)
+
+
 def import_directory(source: Path, out: Path, *, fmt: str | None = None, reporter: Reporter | None = None,
                      overwrite: bool = False) -> ImportResult:
     """Convert the CSV files in ``source`` into snapshot files in ``out`` (see the module doc).
@@ -202,14 +259,8 @@ def import_directory(source: Path, out: Path, *, fmt: str | None = None, reporte
     observations, result = read_files(source, fmt=fmt, reporter=reporter)
     reporter.stage("lay on the hourly grid")
     series = list(hourly_series(observations))
-    coin_ids = sorted({s.coin_id for s in series})
-    coins = [Coin(c, c.upper(), c.upper()) for c in coin_ids]
-    result.samples, result.written = write_hourly(out, series, coins, reporter)
-    result.coins = len(coins)
-    if series:
-        first = min(int(s.hours[0]) for s in series if s.hours.size)
-        last = max(int(s.hours[-1]) for s in series if s.hours.size)
-        result.first = datetime.fromtimestamp(first * 3600, UTC)
-        result.last = datetime.fromtimestamp(last * 3600, UTC)
+    coins = [Coin(c, c.upper(), c.upper()) for c in sorted({s.coin_id for s in series})]
+    samples, result.written = write_hourly(out, series, coins, reporter)
+    _summarize(result, series, coins, samples)
     (out / "import.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
     return result
