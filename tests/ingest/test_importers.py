@@ -147,3 +147,22 @@ def test_detection_and_the_format_override(tmp_path: Path, capsys: pytest.Captur
     assert main(["import", str(src), "--out", str(tmp_path / "b"), "--format", "binance-funding"]) == 2
     assert main(["import", str(src), "--out", str(tmp_path / "b"), "--format", "binance-funding",
                  "--overwrite"]) == 0
+
+
+def test_frames_in_memory_are_what_the_files_read_back(tmp_path: Path) -> None:
+    from ingest.files import read_snapshot_frames
+    from ingest.importers import import_frames
+
+    src = tmp_path / "src"
+    src.mkdir()
+    _csv(src / "multi.csv", "venue,venue_symbol,coin,quote,funding_time,funding_rate,interval_hours,mark_price",
+         [f"{v},{c}USDT,{c},USDT,{T0 + h * H},{-0.0001 * (h + 1)},{i},{p}"
+          for v, i in (("binance", 8.0), ("hyperliquid", 1.0)) for c, p in (("BTC", 60000), ("ETH", 2000))
+          for h in range(0, 24, int(i)) if not (v == "hyperliquid" and p == 60000 and h % 3)])
+    import_directory(src, tmp_path / "snap")
+    _, coins, frames = import_frames(src)
+    _, read_back, _ = read_snapshot_frames(tmp_path / "snap")
+    assert [c.coin_id for c in coins] == ["btc", "eth"]
+    assert len(frames) == len(read_back) > 24
+    for a, b in zip(frames, read_back, strict=True):
+        assert {k: a[k] for k in b} == b
