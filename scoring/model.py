@@ -79,12 +79,14 @@ def _signed_ramp(x: F64, full: float) -> F64:
 
 
 def _blend(slow: F64, quick: F64, share: float) -> F64:
-    """``(1 - share) * slow + share * quick``, falling back to whichever is available (also when
-    ``share`` is 1: a missing quick part then uses the slow one instead of giving no data)."""
+    """``(1 - share) * slow + share * quick``; a missing part counts as 0 (no evidence), so less
+    data never raises the blend; NaN only when every part with a positive share is missing."""
     if share <= 0.0:
         return slow
-    mixed = (1.0 - share) * slow + share * quick
-    return np.where(np.isnan(quick), slow, np.where(np.isnan(slow), quick, mixed))
+    if share >= 1.0:
+        return quick
+    mixed = (1.0 - share) * np.nan_to_num(slow) + share * np.nan_to_num(quick)
+    return np.where(np.isnan(slow) & np.isnan(quick), np.nan, mixed)
 
 
 @dataclass(frozen=True, slots=True)

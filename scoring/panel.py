@@ -141,6 +141,8 @@ def _reject(name: str, values: F32) -> tuple[npt.NDArray[np.bool_], str | None]:
         return inf | (values < 0), "negative_taker_volume"
     if name == "long_short_ratio":
         return inf | (values <= 0), "long_short_not_positive"
+    if name == "funding_interval_hours":
+        return inf | (values <= 0), "missing_funding_interval"
     return inf, None
 
 
@@ -173,8 +175,6 @@ def clean_panel(panel: MarketPanel) -> dict[str, dict[str, int]]:
     for j, venue in enumerate(panel.venues):
         counts: dict[str, int] = {}
         for name in MARKET_FIELDS:
-            if name == "funding_interval_hours":
-                continue
             bad, reason = _reject(name, d[name][:, j])
             if bad.any():
                 inf = int(np.isinf(d[name][:, j][bad]).sum())
@@ -183,10 +183,9 @@ def clean_panel(panel: MarketPanel) -> dict[str, dict[str, int]]:
                 if reason is not None and int(bad.sum()) - inf:
                     counts[reason] = counts.get(reason, 0) + int(bad.sum()) - inf
                 d[name][:, j][bad] = np.nan
-        interval = d["funding_interval_hours"][:, j]
-        bad_fph = ~np.isnan(d["funding_per_hour"][:, j]) & ~(interval > 0) & ~np.isnan(interval)
-        if bad_fph.any():
-            counts["missing_funding_interval"] = int(bad_fph.sum())
+        # a funding rate whose interval was rejected cannot be trusted either
+        bad_fph = ~np.isnan(d["funding_per_hour"][:, j]) & np.isnan(d["funding_interval_hours"][:, j])
+        if bad_fph.any() and counts.get("missing_funding_interval"):
             d["funding_per_hour"][:, j][bad_fph] = np.nan
         if counts:
             rejected[venue] = counts
@@ -244,8 +243,9 @@ def build_market_panel(
         if not src.size:
             continue
         ts = np.array([t for t, _ in items], dtype=np.intp)
-        columns = {name: np.stack([unpack_column(f[name]) for _, f in items])[:, src].astype(np.float32)
-                   for name in MARKET_COLUMNS}
+        with np.errstate(over="ignore"):   # beyond float32: inf, rejected below
+            columns = {name: np.stack([unpack_column(f[name]) for _, f in items])[:, src].astype(np.float32)
+                       for name in MARKET_COLUMNS}
         clean_columns(columns, counts_by_venue.setdefault(j, {}))
         for name in MARKET_FIELDS:
             panel.data[name][dst[:, None], j, ts[None, :]] = columns[name].T
@@ -254,7 +254,8 @@ def build_market_panel(
         src, dst = mapper(frame["coin_ids"])
         if not src.size:
             continue
-        columns = {name: unpack_column(frame[name])[src].astype(np.float32) for name in MARKET_COLUMNS}
+        with np.errstate(over="ignore"):
+            columns = {name: unpack_column(frame[name])[src].astype(np.float32) for name in MARKET_COLUMNS}
         clean_columns(columns, counts_by_venue.setdefault(j, {}))
         for name in MARKET_FIELDS:
             panel.data[name][dst, j, t] = columns[name]

@@ -261,7 +261,8 @@ def test_covering_shorts_count_against_confirmation() -> None:
         panel.data["open_interest_usd"][:, :, -23:] = oi_end
         panel.data["taker_buy_usd"][:, :, -24:] = buy
         panel.data["taker_sell_usd"][:, :, -24:] = sell
-        panel.data["long_short_ratio"][:, :, -4:] = 0.7      # longs thinning in every case
+        panel.data["long_short_ratio"][:] = 1.0              # longs thinning in every case
+        panel.data["long_short_ratio"][:, :, -4:] = 0.7      # (against the coin's own history)
         out = score_panels(panel, OnchainPanel.empty(1), CONFIG)
         return (float(out.sub_scores["market_confirmation"][0]), float(out.components["oi"][0]),
                 float(out.score[0]))

@@ -7,7 +7,9 @@ gaps. The coin under test is row 0; "all else equal" means every other array is 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import math
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +18,8 @@ from hypothesis import strategies as st
 from scoring.config import load_model_config
 from scoring.features import Features, compute_features
 from scoring.model import SUB_SCORES, score_features, score_panels
-from scoring.panel import MarketPanel, OnchainPanel
+from scoring.panel import MARKET_FIELDS, ONCHAIN_FIELDS, MarketPanel, OnchainPanel
+from scoring.pipeline import coin_documents
 
 CONFIG = load_model_config()
 AT = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -223,3 +226,111 @@ def test_features_of_random_panels_are_finite_where_data_exists() -> None:
     f = compute_features(panel, on, CONFIG)
     assert np.all(np.isfinite(f.avg_funding_72h))
     assert np.all(np.isfinite(f.breadth))
+
+
+# --- issue 10: coherence properties --------------------------------------------------------------
+
+PUBLIC_REQUIRED = ("score", "avg_funding_72h", *SUB_SCORES, "price_change_24h", "price_change_7d",
+                   "consecutive_negative_days")
+PUBLIC_NULLABLE = ("top10_holders_pct", "volume_to_liquidity_24h", "old_wallet_swap_pct_1d",
+                   "holders_change_pct", "top10_holders_pct_change")
+
+
+@FAST
+@given(market=st.lists(st.floats(min_value=-0.5, max_value=0.5), min_size=6, max_size=6),
+       supply=st.lists(st.floats(min_value=0.0, max_value=1e5), min_size=8, max_size=8),
+       missing=st.lists(st.booleans(), min_size=14, max_size=14),
+       funding=st.floats(min_value=-1e-3, max_value=-2e-5))
+def test_missing_data_never_raises_a_score(market: list[float], supply: list[float], missing: list[bool],
+                                           funding: float) -> None:
+    """Removing any inputs never scores higher than having them present with evidence that is
+    neutral or confirming (signed OI/taker flow clamped at neutral). The old weighted mean
+    renormalized over what was present, so a coin with little data could outscore full data."""
+    market = [market[0], market[1], abs(market[2]), market[3] + 1.0, market[4], market[5]]
+    present = features(funding=funding, supply=supply, market=market)
+    names = ["oi_change_24h", "oi_change_fast", "basis", "taker_sell_imbalance", "taker_sell_imbalance_fast",
+             "long_short_ratio", "long_short_shift", "price_change_7d", "drawdown_7d", "dex_sell_imbalance",
+             "liquidity_change_24h", "volume_to_liquidity_24h", "top10_holders_pct", "old_wallet_swap_pct_1d"]
+    clamp = {"oi_change_24h", "oi_change_fast", "taker_sell_imbalance", "taker_sell_imbalance_fast"}
+    values = {n: getattr(present, n).copy() for n in names}
+    for n in clamp:
+        values[n] = np.maximum(values[n], 0.0)
+    full = replace(present, **values)
+    gone = replace(full, **{n: np.full(1, np.nan) for n, m in zip(names, missing, strict=True) if m})
+    assert score_features(gone, CONFIG).score[0] <= score_features(full, CONFIG).score[0] + 1e-12
+
+
+@FAST
+@given(seed=seeds, sign=st.sampled_from([-1.0, 1.0]), share=st.floats(0.0, 0.999))
+def test_funding_under_the_floor_never_lists(seed: int, sign: float, share: float) -> None:
+    """Coin 0's funding anywhere inside (-floor, floor) per 8 h: never listed, whatever else."""
+    panel, on = random_panels(seed)
+    floor_per_hour = CONFIG.gate.min_funding_per_8h / 8.0
+    fph = panel["funding_per_hour"][0]
+    noise = np.random.default_rng(seed).uniform(-1, 1, size=fph.shape)
+    fph[:] = np.where(np.isnan(fph), np.nan, sign * share * floor_per_hour * np.abs(noise))
+    on.latest["top10_holders_pct"][0] = 99.0
+    out = score_panels(panel, on, CONFIG)
+    assert out.score[0] == 0.0 and not out.gate[0]
+    # and in general: nobody lists with current or 72 h funding above -floor
+    f = out.features
+    weak = (f.funding_current > -CONFIG.gate.min_funding_per_8h) | (f.avg_funding_72h > -CONFIG.gate.min_funding_per_8h)
+    assert np.all(out.score[weak] == 0.0)
+
+
+def sparse_random_panel(seed: int, every: int, run_hour: int) -> tuple[MarketPanel, OnchainPanel, datetime]:
+    """A random universe whose funding prints every ``every`` hours (1, 8 or 24), run at ``run_hour``."""
+    panel, on = random_panels(seed, gaps=0.05)
+    at = AT.replace(hour=run_hour)
+    hours = panel.hours - (AT.hour - run_hour)
+    phase = seed % every
+    keep = (hours % every) == phase
+    fph = panel["funding_per_hour"]
+    fph[:, :, ~keep] = np.nan
+    shifted = MarketPanel(at, panel.coin_ids, panel.venues, hours, panel.data)
+    return shifted, on, at
+
+
+@FAST
+@given(seed=seeds, every=st.sampled_from([1, 8, 24]), run_hour=st.integers(0, 23))
+def test_the_streak_fields_agree(seed: int, every: int, run_hour: int) -> None:
+    """For every coin of random panels at any cadence and run hour: the whole days from
+    signal_start_date to updated_at differ from consecutive_negative_days by at most one; an
+    emerging-pressure streak is younger than a day; a listed coin has a negative 72 h mean."""
+    panel, on, at = sparse_random_panel(seed, every, run_hour)
+    out = score_panels(panel, on, CONFIG)
+    docs = coin_documents(at, panel, out, {}, CONFIG.version)
+    for doc in docs:
+        start = datetime.fromisoformat(doc["signal_start_date"].replace("Z", "+00:00"))
+        whole = (at - start) // timedelta(days=1)
+        assert start <= at
+        assert abs(whole - doc["consecutive_negative_days"]) <= 1, doc
+        if doc["score"] > 0:
+            assert doc["avg_funding_72h"] < 0 and doc["manipulation_phase"] != "none"
+        if doc["manipulation_phase"] == "emerging-pressure":
+            assert at - start < timedelta(days=1)
+
+
+poison = st.sampled_from([float("inf"), float("-inf"), float("nan"), 0.0, -1.0, -1e30])
+
+
+@FAST
+@given(seed=seeds, field=st.sampled_from(sorted(MARKET_FIELDS)), value=poison,
+       share=st.sampled_from([0.01, 0.2, 1.0]), onchain=st.sampled_from(sorted(ONCHAIN_FIELDS)))
+def test_a_non_finite_input_never_reaches_a_served_field(seed: int, field: str, value: float, share: float,
+                                                        onchain: str) -> None:
+    panel, on = random_panels(seed)
+    rng = np.random.default_rng(seed)
+    cells = rng.random(panel.shape) < share
+    panel.data[field][cells] = value
+    on.latest[onchain][rng.random(COINS) < share] = value
+    out = score_panels(panel, on, CONFIG)
+    docs = coin_documents(AT, panel, out, {}, CONFIG.version)
+    for doc in docs:
+        for name in PUBLIC_REQUIRED:
+            assert doc[name] is not None and math.isfinite(doc[name]), (name, doc[name])
+        for name in PUBLIC_NULLABLE:
+            assert doc[name] is None or math.isfinite(doc[name]), (name, doc[name])
+        assert doc["signal_start_date"] and doc["updated_at"]
+    if math.isinf(value) and cells.any():
+        assert panel.rejected, "rejected values are counted"
