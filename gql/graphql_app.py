@@ -53,11 +53,14 @@ from gql.schema import is_expected
 from gql.sockets import ConnectionTimeouts, SocketAdapter, Sockets, TransportWSHandler
 from tenants.errors import TenantError
 
-__all__ = ["MAX_BODY", "PUBLIC_ROOT_FIELDS", "Documents", "GraphQLView", "ResponseCache"]
+__all__ = ["MAX_BODY", "MAX_QUERY_STRING", "PUBLIC_ROOT_FIELDS", "Documents", "GraphQLView", "ResponseCache"]
 
 log = logging.getLogger("insider_selling.gql.http")
 
 MAX_BODY = MAX_DOCUMENT
+#: A GET request's query string (documents, variables): proxies and uvicorn's h11 parser stop at
+#: about 16 KiB of request head anyway.
+MAX_QUERY_STRING = 16 * 1024
 
 
 # -- the response cache ------------------------------------------------------------------------
@@ -273,6 +276,9 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def _read(self, request: Request) -> tuple[object, object, object]:
         if request.method == "GET":
+            if len(request.scope["query_string"]) > MAX_QUERY_STRING:
+                raise RequestError(413, "request_too_large",
+                                   f"the query string exceeds {MAX_QUERY_STRING} bytes; POST larger documents")
             params = request.query_params
             raw_vars = params.get("variables")
             query, name = params.get("query"), params.get("operationName")
