@@ -36,6 +36,8 @@ log = logging.getLogger("insider_selling.rest")
 _INT = re.compile(r"^[+]?[0-9]{1,6}$")
 _NUM = re.compile(r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")
 PARAMS = ("limit", "min_score")
+#: Longest query string whose parse result is cached (4096 of them at most: under 2 MiB).
+MAX_CACHED_QUERY = 128
 
 
 def new_request_id() -> str:
@@ -147,7 +149,9 @@ class DataEndpoint:
                 parsed = parse_params(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
             except ApiError as error:
                 parsed = error
-            if len(self._params) < 4096:
+            # bounded in bytes: a valid query string is short ("limit=500&min_score=7.25"); longer
+            # ones are parsed every time instead of pinning up to 4096 x 64 KiB of client input
+            if len(self._params) < 4096 and len(query_string) <= MAX_CACHED_QUERY:
                 self._params[query_string] = parsed
         if isinstance(parsed, ApiError):
             raise parsed

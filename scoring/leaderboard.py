@@ -30,6 +30,7 @@ class Leaderboard:
         interval_seconds: int = 1800,
         refresh_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        max_cached_bytes: int = 32 * 1024 * 1024,
     ) -> None:
         self.runs = runs
         self.interval_seconds = interval_seconds
@@ -38,6 +39,8 @@ class Leaderboard:
         self._run: dict[str, Any] | None = None
         self._checked = float("-inf")
         self._bytes: OrderedDict[tuple[str, int, float], bytes] = OrderedDict()
+        self._cached_bytes = 0
+        self.max_cached_bytes = max_cached_bytes
         self._top: dict[str, list[dict[str, Any]]] = {}
 
     @property
@@ -55,6 +58,7 @@ class Leaderboard:
             self._checked = now
             if run is not None and (self._run is None or run["run_id"] != self._run["run_id"]):
                 self._bytes.clear()
+                self._cached_bytes = 0
                 self._top.clear()
             self._run = run
         return self._run
@@ -82,7 +86,11 @@ class Leaderboard:
             "signal": signal_block(self.interval_seconds),
         }
         encoded = orjson.dumps(data)
-        self._bytes[key] = encoded
-        if len(self._bytes) > 2048:
-            self._bytes.popitem(last=False)
+        if len(encoded) <= self.max_cached_bytes // 8:
+            self._bytes[key] = encoded
+            self._cached_bytes += len(encoded)
+            # keyed by the client's min_score: bounded in bytes, not only in entries
+            while len(self._bytes) > 2048 or self._cached_bytes > self.max_cached_bytes:
+                _, old = self._bytes.popitem(last=False)
+                self._cached_bytes -= len(old)
         return encoded
