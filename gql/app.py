@@ -34,6 +34,7 @@ from gql.pages import default_docs_dir, page_routes
 from gql.rest import DATA_PATH, DataEndpoint, RestFastPath, error_response, new_request_id
 from gql.schema import schema
 from gql.services import Services
+from gql.sockets import ConnectionTimeouts
 
 __all__ = ["ServicesFactory", "WebConfig", "create_app"]
 
@@ -49,6 +50,8 @@ class WebConfig:
 
     introspection: bool = False
     graphiql: bool = False
+    #: Seconds a websocket may stay open before its graphql-transport-ws ``connection_init``.
+    connection_init_timeout: float = 10.0
 
 
 class App(Starlette):
@@ -118,7 +121,8 @@ def create_app(services: ServicesFactory, *, web: WebConfig | None = None, metri
                     await flusher
                 metrics.flush()  # the last requests, also when the flusher never got to run
 
-    graphql = GraphQLView(schema, introspection=web.introspection, graphiql=web.graphiql)
+    graphql = GraphQLView(schema, introspection=web.introspection, graphiql=web.graphiql,
+                          timeouts=ConnectionTimeouts(connection_init=web.connection_init_timeout))
     data_endpoint = DataEndpoint()
     routes: list[BaseRoute] = [
         Route(DATA_PATH, data_endpoint, methods=["GET"]),

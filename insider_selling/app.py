@@ -204,7 +204,8 @@ def build_app(
         stack.push_async_callback(stop_tasks)
         return services
 
-    web = WebConfig(introspection=settings.introspection_enabled, graphiql=settings.graphiql_enabled)
+    web = WebConfig(introspection=settings.introspection_enabled, graphiql=settings.graphiql_enabled,
+                    connection_init_timeout=settings.connection_timeout)
     return create_app(services, web=web, metrics=metrics)
 
 

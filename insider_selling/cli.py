@@ -85,9 +85,16 @@ def _server_options(settings: Settings) -> dict[str, Any]:
     """uvicorn's options. ``X-Forwarded-For`` names the client only when the connection comes from
     one of ``INSIDER_TRUSTED_PROXIES`` (uvicorn would otherwise trust it from 127.0.0.1): the
     failed-attempt throttle counts per client address, and a forged header must not move it."""
+    from gql.sockets import MAX_FRAME
+    from insider_selling.server import http_protocol
+
     trusted = ",".join(settings.trusted_proxies)
     return {"host": settings.host, "port": settings.port, "log_config": None, "access_log": False,
-            "proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None}
+            "proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None,
+            # incomplete and idle connections close after INSIDER_CONNECTION_TIMEOUT; websocket
+            # messages above MAX_FRAME are refused by uvicorn before they are read
+            "http": http_protocol(), "timeout_keep_alive": settings.connection_timeout,
+            "ws_max_size": MAX_FRAME}
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     last_used_flush_seconds: float = Field(
         default=5.0, gt=0, le=3600, validation_alias="INSIDER_LAST_USED_FLUSH_SECONDS"
     )
+    # Seconds a connection may take to send a whole request, or stay idle between requests, and
+    # a websocket to send connection_init; then it is closed (insider_selling/server.py).
+    connection_timeout: float = Field(default=10.0, gt=0, le=300, validation_alias="INSIDER_CONNECTION_TIMEOUT")
     allow_unsafe: bool = Field(default=False, validation_alias="INSIDER_ALLOW_UNSAFE")
     # prometheus_client's multi-process directory: `serve --workers N` sets it to a fresh directory;
     # set it yourself when a process manager starts several `serve` processes (clear it before).
