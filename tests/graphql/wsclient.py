@@ -17,8 +17,8 @@ with warnings.catch_warnings():  # Starlette 1.x prefers httpx2 for its TestClie
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from gql.app import create_app
 from ingest.demo import DemoSource
+from insider_selling.app import build_app
 from tests.conftest import SMALL_DEMO, make_settings
 
 TRANSPORTS = ("GET", "POST", "WS")
@@ -33,7 +33,7 @@ def wait_for(condition: Any, timeout: float = 20.0) -> None:
 
 @contextmanager
 def app_client(**settings: Any) -> Iterator[TestClient]:
-    app = create_app(make_settings(**settings), source=DemoSource(SMALL_DEMO), run_scheduler=False,
+    app = build_app(make_settings(**settings), source=DemoSource(SMALL_DEMO), run_scheduler=False,
                      announce=lambda _: None)
     with TestClient(app) as client:
         wait_for(lambda: client.portal.call(app.state.services.leaderboard.current_run) is not None, 60)
