@@ -17,24 +17,27 @@ import asyncio
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["TimedH11Protocol", "http_protocol"]
+__all__ = ["TimedH11Protocol", "TimedHttpToolsProtocol", "http_protocol"]
 
 
 class _RequestDeadline:
-    """Mixin for uvicorn's ``H11Protocol`` and ``HttpToolsProtocol``."""
+    """Mixin for uvicorn's ``H11Protocol`` and ``HttpToolsProtocol`` (their attributes are read
+    through ``_proto``: both define ``transport``, ``loop``, ``cycle`` and ``timeout_keep_alive``)."""
 
-    transport: asyncio.Transport
-    loop: asyncio.AbstractEventLoop
-    timeout_keep_alive: float
-    cycle: Any
     _deadline: asyncio.TimerHandle | None = None
-    _deadline_cycle: Any = None
+    _deadline_cycle: object = None
+
+    @property
+    def _proto(self) -> Any:
+        return self
 
     def _arm(self) -> None:
         self._disarm()
-        self._deadline_cycle = self.cycle
-        self._deadline = self.loop.call_later(self.timeout_keep_alive, self._expired)
+        proto = self._proto
+        self._deadline_cycle = proto.cycle
+        self._deadline = proto.loop.call_later(proto.timeout_keep_alive, self._expired)
 
     def _disarm(self) -> None:
         if self._deadline is not None:
@@ -43,24 +46,26 @@ class _RequestDeadline:
 
     def _expired(self) -> None:
         self._deadline = None
-        if not self.transport.is_closing():
-            self.transport.close()
+        transport = self._proto.transport
+        if not transport.is_closing():
+            transport.close()
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)  # type: ignore[misc]
         self._arm()
 
     def data_received(self, data: bytes) -> None:
-        cycle = self.cycle
+        proto = self._proto
+        cycle = proto.cycle
         if self._deadline is None and (cycle is None or cycle.response_complete):
             self._arm()  # the next request on a kept-alive connection starts arriving
         super().data_received(data)  # type: ignore[misc]
         if self._deadline is None:
             return
-        if self.transport.get_protocol() is not self:  # upgraded to a websocket
+        if proto.transport.get_protocol() is not proto:  # upgraded to a websocket
             self._disarm()
             return
-        cycle = self.cycle
+        cycle = proto.cycle
         if cycle is not None and cycle is not self._deadline_cycle and not cycle.more_body:
             self._disarm()  # the whole request is in: the app may take its time
 
@@ -73,22 +78,12 @@ class TimedH11Protocol(_RequestDeadline, H11Protocol):
     """uvicorn's h11 protocol with the request deadline."""
 
 
-try:
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-except ImportError:  # pragma: no cover - httptools comes with uvicorn[standard]
-    HttpToolsProtocol = None
-
-
-if HttpToolsProtocol is not None:
-
-    class TimedHttpToolsProtocol(_RequestDeadline, HttpToolsProtocol):
-        """uvicorn's httptools protocol with the request deadline."""
-
-    __all__ += ["TimedHttpToolsProtocol"]
+class TimedHttpToolsProtocol(_RequestDeadline, HttpToolsProtocol):
+    """uvicorn's httptools protocol (uvicorn's default when httptools is installed, as
+    ``uvicorn[standard]`` does) with the request deadline."""
 
 
 def http_protocol() -> str:
     """The protocol for uvicorn's ``http`` option, as an import path (it survives the spawn of
-    ``--workers``): httptools when installed, like uvicorn's ``auto``, else h11."""
-    name = "TimedHttpToolsProtocol" if HttpToolsProtocol is not None else "TimedH11Protocol"
-    return f"{__name__}:{name}"
+    ``--workers``)."""
+    return f"{__name__}:TimedHttpToolsProtocol"
