@@ -179,6 +179,7 @@ def build_app(
                 settle_heap()
 
             cycle = Cycle(market, SnapshotStore(store.db), pipeline, history_hours=settings.history_hours,
+                          score_retention_days=settings.score_retention_days,
                           on_success=[on_success])
             scheduler = Scheduler(cycle, settings.score_interval_seconds)
             services.cycle, services.scheduler = cycle, scheduler

@@ -33,8 +33,10 @@ class Cycle:
         *,
         history_hours: int,
         on_success: list[OnSuccess] | None = None,
+        score_retention_days: int = 0,
     ) -> None:
         self.source = source
+        self.score_retention_days = score_retention_days  # 0: keep every run in full
         self.snapshots = snapshots
         self.pipeline = pipeline
         self.history_hours = history_hours
@@ -62,6 +64,13 @@ class Cycle:
 
     async def _score(self, at: datetime, outcomes: list) -> RunResult:  # type: ignore[type-arg]
         result = await self.pipeline.run(at, outcomes)
+        if result.status == "succeeded" and self.score_retention_days:
+            try:
+                pruned = await self.pipeline.runs.roll_up(self.score_retention_days)
+                if pruned:
+                    log.info("rolled up old runs", extra={"pruned_runs": pruned})
+            except Exception:  # retention is housekeeping: the run has succeeded regardless
+                log.exception("score roll-up failed")
         if result.status == "succeeded":
             for callback in self.on_success:
                 try:

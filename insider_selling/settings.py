@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     snapshot_retention_days: int = Field(
         default=30, ge=8, le=3650, validation_alias="INSIDER_SNAPSHOT_RETENTION_DAYS"
     )
+    # Score retention: runs older than this many days are rolled up to one run per UTC day (the
+    # day's latest); 0 keeps every run in full. See the README's "Storage".
+    score_retention_days: int = Field(default=0, ge=0, le=3650, validation_alias="INSIDER_SCORE_RETENTION_DAYS")
     graphql_introspection: bool | None = Field(default=None, validation_alias="INSIDER_GRAPHQL_INTROSPECTION")
     graphiql: bool | None = Field(default=None, validation_alias="INSIDER_GRAPHIQL")
     log_level: Literal["debug", "info", "warning", "error"] = Field(

@@ -160,7 +160,8 @@ async def run_worker(settings: Settings, *, once: bool = False) -> int:
             keeper = asyncio.create_task(lock.keep(), name="worker-lock")
         pipeline = ScoringPipeline(store.db, load_model_config(), source=source.name,
                                    fencing_token=lock.token if lock else None)
-        cycle = Cycle(source, SnapshotStore(store.db), pipeline, history_hours=settings.history_hours)
+        cycle = Cycle(source, SnapshotStore(store.db), pipeline, history_hours=settings.history_hours,
+                      score_retention_days=settings.score_retention_days)
 
         async def guarded(work: Awaitable[T]) -> T:
             return await (lock.guard(work) if lock is not None else work)

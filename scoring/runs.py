@@ -142,7 +142,8 @@ class RunStore:
         if window:
             query["at"] = window
         if limit_per_coin is not None:
-            runs_query: dict[str, Any] = {"status": SUCCEEDED, **({"at": window} if window else {})}
+            runs_query: dict[str, Any] = {"status": SUCCEEDED, "pruned": {"$ne": True},
+                                          **({"at": window} if window else {})}
             recent = await self.runs.find(runs_query, {"run_id": 1, "_id": 0}).sort(
                 [("at", DESCENDING)]).limit(limit_per_coin).to_list()
             query["run_id"] = {"$in": [r["run_id"] for r in recent]}
@@ -154,6 +155,32 @@ class RunStore:
             if limit_per_coin is None or len(rows) < limit_per_coin:
                 rows.append(doc)
         return out
+
+    async def roll_up(self, full_days: int, now: datetime | None = None, *, batch: int = 200) -> int:
+        """Retention by roll-up: runs older than ``full_days`` (counted back from the start of
+        today, UTC) keep one run per UTC day, the day's latest succeeded run (``daily: true``);
+        the others lose their score documents and are marked ``pruned`` (their run documents, with
+        the per-venue outcomes, stay). Each old run is looked at once. The latest run is never
+        pruned: it is the latest of its day. Returns how many runs were pruned."""
+        now = now or datetime.now(UTC)
+        cutoff = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=full_days)
+        old = await self.runs.find(
+            {"status": SUCCEEDED, "at": {"$lt": cutoff}, "pruned": {"$ne": True}, "daily": {"$ne": True}},
+            {"run_id": 1, "at": 1, "_id": 0}).sort([("at", ASCENDING)]).to_list()
+        if not old:
+            return 0
+        keep: dict[Any, str] = {}
+        for run in old:  # ascending: the last one seen on a day is the day's latest
+            at = run["at"] if run["at"].tzinfo else run["at"].replace(tzinfo=UTC)
+            keep[at.date()] = run["run_id"]
+        kept = set(keep.values())
+        pruned = [r["run_id"] for r in old if r["run_id"] not in kept]
+        for start in range(0, len(pruned), batch):
+            chunk = pruned[start:start + batch]
+            await self.scores.delete_many({"run_id": {"$in": chunk}})
+            await self.runs.update_many({"run_id": {"$in": chunk}}, {"$set": {"pruned": True}})
+        await self.runs.update_many({"run_id": {"$in": sorted(kept)}}, {"$set": {"daily": True}})
+        return len(pruned)
 
     async def mark_visible(self, run_id: str) -> None:
         """Flag a succeeded run's scores for history queries (one update, after the flip)."""
