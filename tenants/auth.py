@@ -61,39 +61,47 @@ def _aware(at: datetime) -> datetime:
 
 
 class _Failures:
-    """Recent failures per name (an address or a key id): at most ``limit`` timestamps each, and at
-    most ``names`` names (the least recently failing are dropped), so memory is bounded."""
+    """Failures per name (an address or a key id) in fixed windows of ``window`` seconds: a name's
+    window starts at its first failure and holds a count and the last failure's time. At most
+    ``names`` names are kept (the least recently failing are dropped), about 150 bytes each."""
 
     def __init__(self, limit: int, window: float, names: int = 100_000) -> None:
         self.limit = max(1, limit)
         self.window = window
         self.names = names
-        self._times: OrderedDict[str, deque[float]] = OrderedDict()
+        self._state: OrderedDict[str, list[float]] = OrderedDict()  # name -> [started, count, last]
 
     def __len__(self) -> int:
-        return len(self._times)
+        return len(self._state)
+
+    def _current(self, name: str, now: float) -> list[float] | None:
+        state = self._state.get(name)
+        if state is None or now - state[0] >= self.window:
+            return None
+        return state
 
     def add(self, name: str, now: float) -> None:
-        times = self._times.get(name)
-        if times is None:
-            times = self._times[name] = deque(maxlen=self.limit)
-            if len(self._times) > self.names:
-                self._times.popitem(last=False)
+        state = self._current(name, now)
+        if state is None:
+            self._state[name] = [now, 1.0, now]
+            if len(self._state) > self.names:
+                self._state.popitem(last=False)
         else:
-            self._times.move_to_end(name)
-        times.append(now)
+            state[1] += 1
+            state[2] = now
+        self._state.move_to_end(name)
 
     def clean(self, name: str, now: float) -> bool:
-        """No failure within the window."""
-        times = self._times.get(name)
-        return not times or now - times[-1] >= self.window
+        """No failure within the last ``window`` seconds."""
+        state = self._state.get(name)
+        return state is None or now - state[2] >= self.window
 
     def retry_after(self, name: str, now: float) -> float | None:
-        """Seconds until ``name`` may fail again, when it has ``limit`` failures within the window."""
-        times = self._times.get(name)
-        if times is None or len(times) < self.limit or now - times[0] >= self.window:
+        """Seconds until ``name``'s window ends, when it has ``limit`` failures in it."""
+        state = self._current(name, now)
+        if state is None or state[1] < self.limit:
             return None
-        return self.window - (now - times[0])
+        return self.window - (now - state[0])
 
 
 class _VerifySlots:
