@@ -234,7 +234,8 @@ def selections(data: ScoredRuns, score: F64, f72: F64, streak: F64, cal: Calibra
         ("model", "score [2.5, 5)", (score >= 2.5) & (score < 5)),
         ("model", "score [5, 7.5)", (score >= 5) & (score < 7.5)),
         ("model", "score [7.5, 10]", score >= 7.5),
-        ("model", f"score >= {cal.score_threshold:.2g} (calibrated)", score >= cal.score_threshold),
+        ("model", (f"score >= {cal.score_threshold:.2g}" if cal.score_threshold >= 0.01 else "score > 0")
+         + " (calibrated)", score >= cal.score_threshold),
     ]
     out += [("baseline", f"negative-funding streak >= {d} d", streak >= 24 * d) for d in STREAK_DAYS]
     out += [
@@ -408,13 +409,6 @@ def _table_md(report: DatasetReport, half: str, horizon: str) -> list[str]:
     return lines
 
 
-def _row(report: DatasetReport, half: str, horizon: str, prefix: str) -> dict[str, Any] | None:
-    for row in report.table:
-        if row["half"] == half and row["horizon"] == horizon and row["selection"].startswith(prefix):
-            return row
-    return None
-
-
 def _verdict_line(row: dict[str, Any] | None) -> str:
     if row is None or not row["n"]:
         return "no pairs"
@@ -428,20 +422,46 @@ def _verdict_line(row: dict[str, Any] | None) -> str:
     return f"{_pct(m)} [{_pct(lo)}, {_pct(hi)}], hit rate {row['hit_rate']:.2f}, n {row['n']}: {word}"
 
 
+def _by_label(report: DatasetReport, half: str, horizon: str, label: str) -> dict[str, Any] | None:
+    for row in report.table:
+        if row["half"] == half and row["horizon"] == horizon and row["selection"].startswith(label):
+            return row
+    return None
+
+
 def findings(report: DatasetReport) -> list[str]:
-    """Plain statements from the numbers (no judgement beyond what the intervals say)."""
+    """Plain statements from the numbers: each half and horizon, the model next to the baselines
+    that were fixed in advance (same-size 72 h funding ranking, the funding cut-off calibrated on
+    the earlier half, a 3-day streak), then a verdict on the later half (out of sample)."""
     out = []
     for half in ("earlier", "later"):
         for horizon, _ in HORIZONS:
-            model = _row(report, half, horizon, "listed")
-            top = _row(report, half, horizon, "score >=")
-            out.append(f"{half} half, {horizon}: model listed: {_verdict_line(model)}; "
-                       f"calibrated model selection ({top['selection'] if top else '—'}): {_verdict_line(top)}.")
-            base = [r for r in report.table if r["half"] == half and r["horizon"] == horizon
-                    and r["group"] == "baseline" and r["n"] >= MIN_PAIRS]
-            if base:
-                best = min(base, key=lambda r: r["mean_excess_return"])
-                out.append(f"{half} half, {horizon}: strongest baseline ({best['selection']}): {_verdict_line(best)}.")
+            parts = []
+            for title, label in (("model, listed", "listed"), ("model, calibrated", "score >"),
+                                 ("72 h funding, same count", "72 h funding: the N"),
+                                 ("72 h funding, calibrated", "72 h funding <="),
+                                 ("streak >= 3 d", "negative-funding streak >= 3")):
+                parts.append(f"{title}: {_verdict_line(_by_label(report, half, horizon, label))}")
+            out.append(f"{half} half, {horizon} — " + "; ".join(parts) + ".")
+    for horizon, _ in HORIZONS:
+        model = _by_label(report, "later", horizon, "score >")
+        same = _by_label(report, "later", horizon, "72 h funding: the N")
+        tuned = _by_label(report, "later", horizon, "72 h funding <=")
+        if model is None or not model["n"]:
+            out.append(f"Verdict, later half, {horizon}: the model listed nothing to measure.")
+            continue
+        edge = model["ci95_high"] < 0
+        beats = [b for b in (same, tuned) if b is not None and b["n"]
+                 and model["mean_excess_return"] < b["mean_excess_return"]]
+        if edge and len(beats) == 2:
+            word = ("the model's selection underperformed the universe and did worse than both funding-only "
+                    "baselines: an edge beyond funding alone")
+        elif edge:
+            word = ("the model's selection underperformed the universe, but not by more than funding alone: no "
+                    "edge beyond the funding baselines")
+        else:
+            word = "no edge: the model's selection did not underperform the universe beyond noise"
+        out.append(f"Verdict, later half (out of sample), {horizon}: {word}.")
     return out
 
 

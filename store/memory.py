@@ -340,6 +340,10 @@ class MemoryCollection:
         if query and "_id" in query and not isinstance(query["_id"], Mapping):
             seq = self._ids.get(_hashable(query["_id"]))
             return [] if seq is None else [(seq, self._docs[seq])]
+        if query and isinstance(query.get("_id"), Mapping) and set(query["_id"]) == {"$in"} \
+                and not any(isinstance(v, (list, dict)) for v in query["_id"]["$in"]):
+            seqs = {self._ids.get(_hashable(v)) for v in query["_id"]["$in"]}
+            return sorted((seq, self._docs[seq]) for seq in seqs if seq is not None)
         if query:
             for index in self._indexes.values():
                 field = index.keys[0][0]
@@ -413,17 +417,31 @@ class MemoryCollection:
         self._index_add(seq, doc)
         return doc["_id"]
 
+    def _unindexed_set(self, update: Any) -> bool:
+        if not isinstance(update, Mapping) or set(update) != {"$set"}:
+            return False
+        indexed = {"_id"} | {k.split(".")[0] for index in self._indexes.values() for k, _ in index.keys}
+        return all(str(path).split(".")[0] not in indexed for path in update["$set"])
+
     def _update(
-        self, query: Mapping[str, Any], update: Any, *, upsert: bool, many: bool
+        self, query: Mapping[str, Any], update: Any, *, upsert: bool, many: bool, keep: bool = True
     ) -> tuple[_Result, list[dict[str, Any]], list[dict[str, Any]]]:
+        """Apply ``update``; ``keep``: also return copies of each document before and after."""
         result = _Result()
         before: list[dict[str, Any]] = []
         after: list[dict[str, Any]] = []
         found = self._find(query)
         if not many:
             found = found[:1]
+        if not keep and found and self._unindexed_set(update):
+            # ``$set`` of fields no index reads: change the documents in place
+            for _seq, doc in found:
+                _apply_update(doc, update, inserting=False)
+            result.matched_count = result.modified_count = len(found)
+            return result, before, after
         for seq, doc in found:
-            before.append(_copy(doc))
+            if keep:
+                before.append(_copy(doc))
             new = _copy(doc)
             _apply_update(new, update, inserting=False)
             self._check_unique(new, ignore=seq)
@@ -431,7 +449,8 @@ class MemoryCollection:
             doc.clear()
             doc.update(new)
             self._index_add(seq, doc)
-            after.append(_copy(doc))
+            if keep:
+                after.append(_copy(doc))
             result.matched_count += 1
             result.modified_count += 1
         if not found and upsert:
@@ -510,11 +529,11 @@ class MemoryCollection:
 
     async def update_one(self, filter: Mapping[str, Any], update: Any, *, upsert: bool = False, **_: Any) -> _Result:
         self._count("update_one")
-        return self._update(filter, update, upsert=upsert, many=False)[0]
+        return self._update(filter, update, upsert=upsert, many=False, keep=False)[0]
 
     async def update_many(self, filter: Mapping[str, Any], update: Any, *, upsert: bool = False, **_: Any) -> _Result:
         self._count("update_many")
-        return self._update(filter, update, upsert=upsert, many=True)[0]
+        return self._update(filter, update, upsert=upsert, many=True, keep=False)[0]
 
     async def replace_one(
         self, filter: Mapping[str, Any], replacement: Mapping[str, Any], *, upsert: bool = False, **_: Any
@@ -580,7 +599,8 @@ class MemoryCollection:
             if kind == "InsertOne":
                 self._insert(op._doc)
             elif kind in ("UpdateOne", "UpdateMany", "ReplaceOne"):
-                r = self._update(op._filter, op._doc, upsert=bool(op._upsert), many=kind == "UpdateMany")[0]
+                r = self._update(op._filter, op._doc, upsert=bool(op._upsert), many=kind == "UpdateMany",
+                                 keep=False)[0]
                 total.matched_count += r.matched_count
             elif kind in ("DeleteOne", "DeleteMany"):
                 total.deleted_count += self._delete(op._filter, many=kind == "DeleteMany").deleted_count
