@@ -271,7 +271,7 @@ async def load_scored_runs(db: Any, *, frames: list[dict[str, Any]] | None = Non
     panel = build_market_panel(end, frames, hours, venues=venues)
     coin_row = {c: i for i, c in enumerate(panel.coin_ids)}
     hour0 = int(panel.hours[0])
-    fields = {name: 1 for name in PUBLIC_FIELDS}
+    fields = {name: 1 for name in (*PUBLIC_FIELDS, "score_exact")}
     rows: list[dict[str, Any]] = []
     run_idx: list[int] = []
     coin_idx: list[int] = []

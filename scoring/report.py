@@ -53,6 +53,7 @@ __all__ = [
     "DatasetReport",
     "check_rows",
     "dataset_report",
+    "raw_candidates",
     "register_report",
     "write_validation",
 ]
@@ -80,13 +81,16 @@ class Checks:
     nonnegative_funding: int = 0        # listed rows with avg_funding_72h >= 0 (or null)
     streak_disagree: int = 0            # listed rows whose day count and start date disagree by > 1 day
     runs: int = 0
-    runs_with_top3_tie: int = 0
-    hours: dict[int, tuple[int, int]] = field(default_factory=dict)  # hour -> (runs, runs listing >= 1)
+    runs_with_top3_tie: int = 0         # runs where two of the top three unrounded scores are equal
+    runs_with_top3_tie_shown: int = 0   # ... equal as published (two decimals)
+    runs_listing: int = 0
+    #: hour -> (runs, runs listing >= 1, runs with a raw-funding candidate that list nothing)
+    hours: dict[int, tuple[int, int, int]] = field(default_factory=dict)
     examples: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        hours_ok = all(runs > 0 and listing == runs for runs, listing in self.hours.values())
+        hours_ok = all(runs > 0 and silent == 0 for runs, _, silent in self.hours.values())
         return (self.nonnegative_funding == 0 and self.streak_disagree == 0 and self.runs_with_top3_tie == 0
                 and hours_ok)
 
@@ -96,11 +100,14 @@ class Checks:
             f"listed rows with avg_funding_72h >= 0: {self.nonnegative_funding}",
             f"listed rows where consecutive_negative_days and signal_start_date disagree (> 1 day): "
             f"{self.streak_disagree}",
-            f"runs with a tie among the top three scores: {self.runs_with_top3_tie}",
+            f"runs with a tie among the top three scores (unrounded, the order): {self.runs_with_top3_tie}; "
+            f"equal at the published two decimals: {self.runs_with_top3_tie_shown}",
         ]
+        out.append(f"runs listing coins: {self.runs_listing} of {self.runs}")
         for hour in sorted(self.hours):
-            runs, listing = self.hours[hour]
-            out.append(f"runs at {hour:02d}:00 UTC: {runs}, listing coins: {listing}"
+            runs, listing, silent = self.hours[hour]
+            out.append(f"runs at {hour:02d}:00 UTC: {runs}, listing coins: {listing}; listing nothing although a "
+                       f"coin's raw funding (in force and 72 h mean) was below the floor: {silent}"
                        + ("" if runs else " (no run at this hour: use a --step coprime with 24)"))
         out.extend(f"example: {e}" for e in self.examples[:6])
         return out
@@ -111,17 +118,21 @@ def _whole_days(start: str, updated: str) -> int:
 
 
 def check_rows(rows: Sequence[dict[str, Any]], run_times: Sequence[datetime], run_of_row: Sequence[int],
-               hours: Sequence[int] = CHECK_HOURS) -> Checks:
+               hours: Sequence[int] = CHECK_HOURS, candidates: Sequence[int] | None = None) -> Checks:
     """The coherence checks of the published rows (``rows``: score documents of every coin;
-    ``run_of_row``: each row's index into ``run_times``)."""
+    ``run_of_row``: each row's index into ``run_times``; ``candidates``: per run, the coins whose
+    raw funding in force and 72 h mean funding are both below the gate's floor, see
+    :func:`raw_candidates`). A run that lists nothing counts against an hour only when it had
+    such a candidate: an empty board is right when no coin has negative funding."""
     checks = Checks(runs=len(run_times))
-    listed_by_run: dict[int, list[float]] = {}
+    listed_by_run: dict[int, list[tuple[float, float]]] = {}
     for row, k in zip(rows, run_of_row, strict=True):
         score = row.get("score") or 0.0
         if score <= 0:
             continue
         checks.listed_rows += 1
-        listed_by_run.setdefault(k, []).append(float(score))
+        exact = row.get("score_exact")
+        listed_by_run.setdefault(k, []).append((float(exact if exact is not None else score), float(score)))
         funding = row.get("avg_funding_72h")
         if funding is None or not funding < 0:
             checks.nonnegative_funding += 1
@@ -133,13 +144,30 @@ def check_rows(rows: Sequence[dict[str, Any]], run_times: Sequence[datetime], ru
             checks.examples.append(f"{row['coin_id']} at {updated}: {days} days, start {start}")
     for k, scores in listed_by_run.items():
         top = sorted(scores, reverse=True)[:3]
-        if len(set(top)) < len(top):
+        if len({exact for exact, _ in top}) < len(top):
             checks.runs_with_top3_tie += 1
-            checks.examples.append(f"run at {run_times[k]:%Y-%m-%dT%H}Z: top three {top}")
+            checks.examples.append(f"run at {run_times[k]:%Y-%m-%dT%H}Z: top three unrounded {[e for e, _ in top]}")
+        if len({shown for _, shown in top}) < len(top):
+            checks.runs_with_top3_tie_shown += 1
+    checks.runs_listing = len(listed_by_run)
     for hour in hours:
         at_hour = [k for k, t in enumerate(run_times) if t.hour == hour]
-        checks.hours[hour] = (len(at_hour), sum(1 for k in at_hour if listed_by_run.get(k)))
+        silent = [k for k in at_hour if not listed_by_run.get(k) and (candidates is None or candidates[k] > 0)]
+        checks.hours[hour] = (len(at_hour), sum(1 for k in at_hour if listed_by_run.get(k)), len(silent))
+        checks.examples.extend(f"run at {run_times[k]:%Y-%m-%dT%H}Z listed nothing" for k in silent[:2])
     return checks
+
+
+def raw_candidates(data: ScoredRuns, floor_per_8h: float) -> list[int]:
+    """Per run, the coins whose raw cross-venue funding in force at the run hour and whose 72 h
+    mean are both below ``-floor_per_8h`` (the model's gate needs at least that)."""
+    f72 = _funding_72h(data.funding, data.pairs)
+    t = np.clip(data.pairs.hour, 0, data.funding.shape[1] - 1)
+    now = data.funding[data.pairs.coin, t]
+    floor = -floor_per_8h / 8.0
+    with np.errstate(invalid="ignore"):
+        ok = (f72 < floor) & (now < floor)
+    return [int(x) for x in np.bincount(data.pairs.run[ok], minlength=len(data.runs))]
 
 
 # --- baselines and selections ----------------------------------------------------------------
@@ -276,8 +304,10 @@ class DatasetReport:
                            "nonnegative_funding": self.checks.nonnegative_funding,
                            "streak_disagree": self.checks.streak_disagree,
                            "runs_with_top3_tie": self.checks.runs_with_top3_tie,
-                           "hours": {f"{h:02d}:00": {"runs": r, "listing": n}
-                                     for h, (r, n) in self.checks.hours.items()},
+                           "runs_with_top3_tie_published": self.checks.runs_with_top3_tie_shown,
+                           "runs_listing": self.checks.runs_listing,
+                           "hours": {f"{h:02d}:00": {"runs": r, "listing": n, "silent": q}
+                                     for h, (r, n, q) in self.checks.hours.items()},
                            "passed": self.checks.passed},
                 "calibration": {"score_threshold": self.calibration.score_threshold,
                                 "funding_72h_threshold_per_8h": self.calibration.funding_threshold * 8,
@@ -362,7 +392,8 @@ async def dataset_report(
         t0 = time.perf_counter()
         data = await load_scored_runs(handle.db, frames=replay.frames)
         cal, table, split = evaluate(data, reps=reps, seed=seed)
-        checks = check_rows(data.rows, data.run_times, data.pairs.run.tolist())
+        checks = check_rows(data.rows, data.run_times, data.pairs.run.tolist(),
+                            candidates=raw_candidates(data, config.gate.min_funding_per_8h))
         seconds["validate"] = time.perf_counter() - t0
     finally:
         await handle.aclose()
