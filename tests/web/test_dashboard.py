@@ -228,6 +228,13 @@ def test_a_wrong_key_and_a_revoked_key_each_get_their_message(page: Any, server:
 def test_run_status_and_validation_views(page: Any, server: Server) -> None:
     enter_key(page, server.read_key)
     page.wait_for_selector("#board tbody tr")
+    # keyboard: a coin link opens its view and focus lands on the view's heading
+    page.locator("#board tbody tr:first-child a").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#score-chart[data-points]")
+    assert page.evaluate("document.activeElement.id") == "view-h"
+    page.go_back()  # the browser's Back returns to the leaderboard (views are in the URL's hash)
+    page.wait_for_selector("#board tbody tr")
     page.get_by_role("link", name="Run status").click()
     expect(page.locator("#run-summary")).to_contain_text("succeeded")
     latest = server.call(server.services.runs.recent_runs(1))[0]
