@@ -20,10 +20,13 @@ test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
+# Prints findings only (nothing on a clean tree); every tool runs, and the exit status is 1 if any found something.
 check: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check --output-format concise .
-	$(BIN)/mypy insider_selling store gql tenants scoring ingest
+	@status=0; \
+	$(BIN)/ruff check --quiet . || status=1; \
+	$(BIN)/ruff format --check --quiet --output-format concise . || status=1; \
+	$(BIN)/mypy --no-error-summary insider_selling store gql tenants scoring ingest || status=1; \
+	exit $$status
 
 bench: $(STAMP)
 	$(BIN)/python bench/scoring.py
