@@ -69,23 +69,33 @@ def funding_in_force(panel: MarketPanel, allowance_hours: float) -> F32:
     if n_hours == 0:
         return fph
     valid = ~np.isnan(fph)
-    if valid.all():
+    # Only series with a hole, or whose last print is not in the run's hour, need filling (hourly
+    # live data needs none): work on those rows alone.
+    count = valid.sum(axis=-1)
+    first = np.argmax(valid, axis=-1)
+    dense = (count == 0) | (valid[..., -1] & (count == n_hours - first))
+    if dense.all():
         return fph
+    rows = np.flatnonzero(~dense.ravel())
+    flat = fph.reshape(-1, n_hours)
+    sub = flat[rows]
+    ok = valid.reshape(-1, n_hours)[rows]
     it = np.int16 if n_hours < 2**15 else np.int64
-    idx = np.where(valid, np.arange(n_hours, dtype=it), it(-1))
+    idx = np.where(ok, np.arange(n_hours, dtype=it), it(-1))
     np.maximum.accumulate(idx, axis=-1, out=idx)              # last print at or before each hour
     at = np.maximum(idx, 0)
     prev = np.take_along_axis(idx, np.maximum(at - 1, 0).astype(it), axis=-1)
     prev[at == 0] = -1
     spacing = np.where(prev >= 0, idx - prev, 0).astype(np.float32)
-    interval = np.take_along_axis(panel["funding_interval_hours"], at, axis=-1)
-    limit = np.fmax(np.nan_to_num(interval, nan=1.0), spacing)
+    interval = np.take_along_axis(panel["funding_interval_hours"].reshape(-1, n_hours)[rows], at, axis=-1)
+    limit = np.fmax(np.where(np.isnan(interval), np.float32(1.0), interval), spacing)
     limit += np.float32(allowance_hours)
     age = np.arange(n_hours, dtype=np.float32) - idx
     fresh = (idx >= 0) & (age < limit)
-    del prev, spacing, interval, limit, age
-    out = np.take_along_axis(fph, at, axis=-1)
-    out[~fresh] = np.nan
+    filled = np.take_along_axis(sub, at, axis=-1)
+    filled[~fresh] = np.nan
+    out = fph.copy()
+    out.reshape(-1, n_hours)[rows] = filled
     return out
 
 
@@ -329,10 +339,12 @@ def compute_features(panel: MarketPanel, onchain: OnchainPanel, config: ModelCon
     # The market's funding level: each hour, a quantile of the other coins' cross-venue funding.
     # Only its negative part is removed, so ordinary positive carry never makes a coin look
     # negative, and a market-wide dip does not flood the leaderboard.
-    level = leave_one_out_quantile(cross, fc.market_level_quantile, fc.market_min_coins)
+    # (only over the hours that use it: the funding and breadth windows)
+    lw = max(fw, min(w.breadth_hours, n_hours))
+    level = leave_one_out_quantile(cross[:, -lw:] if lw else cross[:, :0], fc.market_level_quantile,
+                                   fc.market_min_coins)
     level = np.minimum(np.nan_to_num(level, nan=0.0), 0.0)
-    idio_all = cross - level
-    idio = idio_all[:, -fw:]
+    idio = cross[:, -fw:] - level[:, -fw:] if fw else cross[:, :0]
     window = cross[:, -fw:]
 
     observed = ~np.isnan(idio)
