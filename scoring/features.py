@@ -116,13 +116,40 @@ def cross_venue_funding(panel: MarketPanel, fph: F32 | None = None) -> F64:
         warnings.simplefilter("ignore", RuntimeWarning)
         floor = np.nanmin(positive, axis=1, keepdims=True) if oi.shape[1] else oi[:, :1]
     weight = np.where(np.isnan(positive), np.nan_to_num(floor, nan=1.0), positive)
-    observed = ~np.isnan(fph)
-    w = np.where(observed, weight[:, :, None].astype(np.float32), np.float32(0.0))
-    total = w.sum(axis=1, dtype=np.float64)
-    num = np.einsum("cvh,cvh->ch", np.where(observed, fph, np.float32(0.0)), w, dtype=np.float64)
+    # one venue at a time: (coins, hours) temporaries instead of (coins, venues, hours) ones
+    n, v, h = fph.shape
+    total = np.zeros((n, h))
+    num = np.zeros((n, h))
+    for j in range(v):
+        f = fph[:, j, :]
+        seen = ~np.isnan(f)
+        if not seen.any():
+            continue
+        wj = weight[:, j : j + 1]
+        num += np.where(seen, f * wj, 0.0)
+        total += np.where(seen, wj, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(total > 0, num / total, np.nan)
     return np.asarray(mean, dtype=np.float64)
+
+
+def _venue_nanmean(values: FA, fallback: FA | None = None) -> F64:
+    """Mean over venues (axis 1) ignoring NaN, ``(coins, hours)``; where ``values`` is NaN and a
+    ``fallback`` is given, its value is used. One venue at a time (small temporaries)."""
+    n, v, h = values.shape
+    total = np.zeros((n, h))
+    count = np.zeros((n, h))
+    for j in range(v):
+        x = values[:, j, :]
+        if fallback is not None:
+            x = np.where(np.isnan(x), fallback[:, j, :], x)
+        seen = ~np.isnan(x)
+        if not seen.any():
+            continue
+        total += np.where(seen, x, 0.0)
+        count += seen
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count, np.nan)
 
 
 def leave_one_out_quantile(x: F64, q: float, min_count: int) -> F64:
@@ -396,6 +423,8 @@ def compute_features(panel: MarketPanel, onchain: OnchainPanel, config: ModelCon
     taker_imbalance = _taker_imbalance(panel["taker_buy_usd"], panel["taker_sell_usd"], cw)
     taker_imbalance_fast = _taker_imbalance(panel["taker_buy_usd"], panel["taker_sell_usd"], fh)
     ls_all = panel["long_short_ratio"]
+    with_ls = np.flatnonzero(~np.isnan(ls_all).all(axis=(0, 2)))
+    ls_all = ls_all[:, with_ls]                                # the venues that publish a ratio
     ls = _nanmean(ls_all[:, :, -cw:].reshape(n_coins, -1), axis=1).astype(np.float64)
     # The shift of crowding: log of the fast-window ratio against the same venues' ratio before
     # the confirm window (a coin's normal long/short level differs by coin and venue).
@@ -418,8 +447,7 @@ def compute_features(panel: MarketPanel, onchain: OnchainPanel, config: ModelCon
         ls_shift = ls_shift - _market_level(ls_shift, mq, mn, "neg")
 
     # Price: the last trade, or the mark where a venue has no trade price; the cross-venue mean.
-    raw_price = panel["price"]
-    price = _nanmean(np.where(np.isnan(raw_price), panel["mark_price"], raw_price), axis=1)
+    price = _venue_nanmean(panel["price"], panel["mark_price"])
     p_now = _last_valid(price)
     # The last price at or before T - 24 h and T - 7 d; with shorter history, the oldest one.
     oldest = _first_valid(price)

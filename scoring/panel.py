@@ -245,16 +245,17 @@ def build_market_panel(
         items.sort(key=lambda item: item[0])
         ts = np.array([t for t, _ in items], dtype=np.intp)
         with np.errstate(over="ignore"):   # beyond float32: inf, rejected below
-            columns = {name: np.stack([unpack_column(f[name]) for _, f in items], axis=1)[src].astype(np.float32)
+            # (times, coins) rows are contiguous copies; written transposed into the hour slice
+            columns = {name: np.stack([unpack_column(f[name])[src] for _, f in items]).astype(np.float32)
                        for name in MARKET_COLUMNS}
         clean_columns(columns, counts_by_venue.setdefault(j, {}))
         contiguous = bool(ts[-1] - ts[0] == ts.size - 1)
         for name in MARKET_FIELDS:
             target = panel.data[name]
-            if contiguous:   # (coins, hours) block into a slice of the hour axis: no 2-D fancy index
-                target[dst, j, ts[0] : ts[-1] + 1] = columns[name]
+            if contiguous:   # a (coins, hours) block into a slice of the hour axis: no 2-D fancy index
+                target[dst, j, ts[0] : ts[-1] + 1] = columns[name].T
             else:
-                target[dst[:, None], j, ts[None, :]] = columns[name]
+                target[dst[:, None], j, ts[None, :]] = columns[name].T
     mixed.sort(key=lambda x: parse_time(x[2]["at"]))
     for j, t, frame in mixed:
         src, dst = mapper(frame["coin_ids"])
