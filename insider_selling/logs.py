@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["JsonFormatter", "configure_logging", "scrub"]
+__all__ = ["JsonFormatter", "configure_logging", "log_unraisable", "scrub"]
 
 _KEY = re.compile(r"sk_live_([0-9A-Za-z]{12})[0-9A-Za-z]*")
 _RESERVED = set(vars(logging.makeLogRecord({})))
@@ -48,3 +48,24 @@ def configure_logging(level: str = "info") -> None:
         logging.getLogger(name).propagate = True
     # uvicorn's access log line carries no headers, but we log requests ourselves.
     logging.getLogger("uvicorn.access").disabled = True
+    # Python's own stderr writers, made JSON too: warnings (a coroutine never awaited, ...) and
+    # exceptions raised where nobody can catch them (a finalizer, a coroutine closed at exit).
+    logging.captureWarnings(True)
+    sys.unraisablehook = log_unraisable
+
+
+_UNRAISABLE = logging.getLogger("insider_selling.unraisable")
+
+
+def log_unraisable(unraisable: Any) -> None:
+    """``sys.unraisablehook`` writing one JSON line instead of Python's plain-text "Exception
+    ignored in ..." block. At interpreter shutdown, when logging itself may be gone, it stays
+    silent rather than print a second traceback."""
+    try:
+        exc = unraisable.exc_value
+        _UNRAISABLE.warning(
+            "%s: %s", unraisable.err_msg or "Exception ignored in", repr(unraisable.object)[:200],
+            exc_info=(type(exc), exc, unraisable.exc_traceback) if exc is not None else None,
+        )
+    except BaseException:  # noqa: S110 - nowhere left to report to
+        pass
