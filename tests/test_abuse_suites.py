@@ -1,0 +1,166 @@
+"""Generated abuse, bounded in time: schemathesis against ``/v1/openapi.json`` through the ASGI app
+with every check, and hypothesis-graphql queries and mutations from the served schema with a read,
+a manager and an admin key. No 5xx, no answer slower than 1 s, no key or hash in any body or log
+line. Each suite prints its case count (``pytest -s``)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.graphql.wsclient import TestClient, app_client, new_key
+
+SLOW = 1.0
+#: A full key (the public key id alone is fine) or an argon2 hash.
+SECRET = re.compile(r"sk_live_[0-9A-Za-z]{20,}|\$argon2id?\$")
+def profile(examples: int) -> settings:
+    return settings(max_examples=examples, deadline=None, database=None, derandomize=True, print_blob=False,
+                    suppress_health_check=list(HealthCheck))
+
+
+class Secrets(logging.Handler):
+    """Collects every log line that carries a key or a hash, formatted as the service writes them."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        from insider_selling.logs import JsonFormatter
+
+        self.setFormatter(JsonFormatter())
+        self.leaks: list[str] = []
+        self.errors: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = self.format(record)
+        if SECRET.search(line):
+            self.leaks.append(line)
+        if record.levelno >= logging.ERROR:
+            self.errors.append(line)
+
+
+@pytest.fixture
+def log_lines() -> Iterator[Secrets]:
+    handler = Secrets()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+def check_answer(status: int, body: str, elapsed: float, keys: list[str], what: str) -> None:
+    assert status < 500, (what, status, body[:500])
+    assert elapsed < SLOW, (what, elapsed)
+    for key in keys:
+        assert key not in body, what
+    assert "$argon2" not in body, what
+
+
+# -- schemathesis: REST ------------------------------------------------------------------------
+
+
+def test_schemathesis_rest_every_check(log_lines: Secrets) -> None:
+    import schemathesis
+    from schemathesis.checks import CHECKS, load_all_checks
+    from schemathesis.generation import GenerationMode
+    from schemathesis.python import asgi
+
+    from ingest.demo import DemoSource
+    from insider_selling.app import build_app
+    from tests.conftest import SMALL_DEMO, make_settings
+
+    app = build_app(make_settings(), source=DemoSource(SMALL_DEMO), run_scheduler=False, announce=lambda _: None)
+    schema = schemathesis.openapi.from_asgi("/v1/openapi.json", app)  # starts the app's lifespan
+    with asgi.get_client(app) as client:
+        deadline = time.monotonic() + 60
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "the app did not get ready"
+            time.sleep(0.05)
+    admin, read = app.state.bootstrap
+    load_all_checks()
+    checks = CHECKS.get_all()
+    cases = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
+            @profile(250)
+            @given(case=operation.as_strategy(generation_mode=mode))
+            def run(case: Any) -> None:
+                nonlocal cases
+                cases += 1
+                started = time.perf_counter()
+                response = case.call_and_validate(headers={"Authorization": f"Bearer {admin.key}"},
+                                                  checks=checks)
+                check_answer(response.status_code, response.text, time.perf_counter() - started,
+                             [admin.key, read.key], f"{case.method} {case.formatted_path}")
+
+            run()
+    print(f"schemathesis: {cases} cases, {len(checks)} checks each")
+    assert cases >= 400
+    assert not log_lines.leaks, log_lines.leaks[:3]
+
+
+# -- hypothesis-graphql: GraphQL ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[TestClient]:
+    with app_client() as client:
+        yield client
+
+
+def _served_schema(client: TestClient, key: str) -> Any:
+    from graphql import build_client_schema, get_introspection_query
+
+    response = client.post("/graphql", json={"query": get_introspection_query()},
+                           headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200, response.text
+    return build_client_schema(response.json()["data"])
+
+
+def _datetimes() -> st.SearchStrategy[Any]:
+    from graphql import StringValueNode
+
+    good = st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat())
+    bad = st.sampled_from(["yesterday", "2026-04-01T00:00:00", "0000-01-01T00:00:00Z", "", "9999-12-31T23:59:59-01:00"])
+    return st.one_of(good, bad, st.text(max_size=50)).map(lambda s: StringValueNode(value=s))
+
+
+@pytest.mark.parametrize("kind", ["query", "mutation"])
+def test_generated_graphql_documents(client: TestClient, log_lines: Secrets, kind: str) -> None:
+    from hypothesis_graphql import mutations, queries
+
+    admin, read = client.app.state.bootstrap  # type: ignore[attr-defined]
+    manager, _ = new_key(client, ["keys:manage"])
+    reader, _ = new_key(client, ["signals:read"])
+    keys = {"admin": admin.key, "manager": manager, "read": reader, "demo": read.key}
+    schema = _served_schema(client, admin.key)
+    strategy = (queries if kind == "query" else mutations)(schema, custom_scalars={"DateTime": _datetimes()})
+    cases = 0
+
+    @profile(250)
+    @given(document=strategy, who=st.sampled_from(["admin", "manager", "read"]))
+    def run(document: str, who: str) -> None:
+        nonlocal cases
+        cases += 1
+        started = time.perf_counter()
+        response = client.post("/graphql", json={"query": document}, headers={"Authorization": f"Bearer {keys[who]}"})
+        check_answer(response.status_code, response.text, time.perf_counter() - started,
+                     [keys["admin"], keys["manager"], keys["read"], keys["demo"]], document)
+
+    run()
+    print(f"hypothesis-graphql {kind}: {cases} documents")
+    assert cases >= 200
+    assert not log_lines.leaks, log_lines.leaks[:3]
+    assert not log_lines.errors, log_lines.errors[:3]
