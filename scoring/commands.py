@@ -235,6 +235,7 @@ class ScoredRuns:
     hour0: int
     price: F64
     funding: F64
+    has_oi: npt.NDArray[np.bool_]   # (coins, hours): some venue has open interest that hour
 
     @property
     def score(self) -> F64:
@@ -290,7 +291,8 @@ async def load_scored_runs(db: Any, *, frames: list[dict[str, Any]] | None = Non
     pairs = Pairs(np.array(run_idx, dtype=np.int64), np.array(coin_idx, dtype=np.int64),
                   np.array(hour_idx, dtype=np.int64))
     return ScoredRuns(runs, run_times, rows, pairs, list(panel.coin_ids), hour0,
-                      _venue_mean(panel["price"]), _venue_mean(panel["funding_per_hour"]))
+                      _venue_mean(panel["price"]), _venue_mean(panel["funding_per_hour"]),
+                      np.asarray(np.isfinite(panel["open_interest_usd"]).any(axis=1)))
 
 
 async def history_report(db: Any, out: Path | None = None, *, reps: int = 1000,

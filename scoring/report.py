@@ -70,6 +70,8 @@ FUNDING_QUANTILES = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 #: A calibrated choice needs at least this many pairs and coins on the earlier half.
 MIN_PAIRS, MIN_COINS = 30, 5
 STREAK_DAYS = (1, 3, 5)
+#: The head-to-head of the model and 72 h funding alone: the top N of each run (fixed in advance).
+TOP_N = 5
 
 
 # --- checks ----------------------------------------------------------------------------------
@@ -255,6 +257,8 @@ def selections(data: ScoredRuns, score: F64, f72: F64, streak: F64, cal: Calibra
     has_f = np.isfinite(f72)
     per_run = np.bincount(data.pairs.run[has_f], minlength=len(data.runs))
     fifth = rank < np.ceil(per_run[data.pairs.run] / 5.0)
+    exact = np.array([float(r.get("score_exact") or r.get("score") or 0.0) for r in data.rows])
+    model_rank = _per_run_rank(np.where(listed, -exact, np.nan), data.pairs)
     out: list[tuple[str, str, B]] = [
         ("model", "not listed (score 0)", ~listed),
         ("model", "listed (score > 0)", listed),
@@ -264,10 +268,12 @@ def selections(data: ScoredRuns, score: F64, f72: F64, streak: F64, cal: Calibra
         ("model", "score [7.5, 10]", score >= 7.5),
         ("model", (f"score >= {cal.score_threshold:.2g}" if cal.score_threshold >= 0.01 else "score > 0")
          + " (calibrated)", score >= cal.score_threshold),
+        ("model", f"top {TOP_N} of each run", listed & (model_rank < TOP_N)),
     ]
     out += [("baseline", f"negative-funding streak >= {d} d", streak >= 24 * d) for d in STREAK_DAYS]
     out += [
         ("baseline", "72 h funding: most negative fifth of each run", has_f & fifth),
+        ("baseline", f"72 h funding: the {TOP_N} most negative of each run", has_f & (f72 < 0) & (rank < TOP_N)),
         ("baseline", "72 h funding: the N most negative (N = model's listed count)",
          has_f & (rank < listed_count[data.pairs.run])),
         ("baseline", f"72 h funding <= {cal.funding_threshold * 8 * 100:.3f} %/8 h "
@@ -294,6 +300,7 @@ class DatasetReport:
     checks: Checks
     calibration: Calibration
     table: list[dict[str, Any]]
+    coverage: dict[str, dict[str, float]] = field(default_factory=dict)
     png: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -312,7 +319,7 @@ class DatasetReport:
                 "calibration": {"score_threshold": self.calibration.score_threshold,
                                 "funding_72h_threshold_per_8h": self.calibration.funding_threshold * 8,
                                 "funding_quantile": self.calibration.funding_quantile},
-                "table": self.table, "png": self.png}
+                "coverage": self.coverage, "table": self.table, "png": self.png}
 
 
 def _iso(at: datetime) -> str:
@@ -324,6 +331,24 @@ def _first_funding(replay: Replay) -> datetime:
         if np.isfinite(unpack_column(frame["funding_rate"])).any():
             return parse_time(frame["at"])
     raise BacktestError("the dataset has no funding rows")
+
+
+def coverage(data: ScoredRuns, split: datetime) -> dict[str, dict[str, float]]:
+    """Per half, the median per run of coins scored, with funding, with OI, with a price, listed."""
+    t = np.clip(data.pairs.hour, 0, data.price.shape[1] - 1)
+    has = {
+        "coins": np.ones(t.size, dtype=bool),
+        "with funding": np.isfinite(data.funding[data.pairs.coin, t]),
+        "with open interest": data.has_oi[data.pairs.coin, t],
+        "with a price": np.isfinite(data.price[data.pairs.coin, t]),
+        "listed": data.score > 0,
+    }
+    later = np.array([data.run_times[k] >= split for k in range(len(data.runs))])
+    out: dict[str, dict[str, float]] = {}
+    for half, runs in (("earlier", ~later), ("later", later)):
+        out[half] = {name: float(np.median(np.bincount(data.pairs.run[mask], minlength=len(data.runs))[runs]))
+                     if runs.any() else 0.0 for name, mask in has.items()}
+    return out
 
 
 def evaluate(data: ScoredRuns, *, reps: int, seed: int) -> tuple[Calibration, list[dict[str, Any]], datetime]:
@@ -402,7 +427,8 @@ async def dataset_report(
         name=name, source=_provenance(source), imported=imported.summary(), runs=len(data.runs),
         first_run=_iso(min(data.run_times)), last_run=_iso(max(data.run_times)), split=_iso(split),
         step_hours=int(step.total_seconds() // 3600), model_version=config.version,
-        seconds={k: round(v, 1) for k, v in seconds.items()}, checks=checks, calibration=cal, table=table)
+        seconds={k: round(v, 1) for k, v in seconds.items()}, checks=checks, calibration=cal, table=table,
+        coverage=coverage(data, split))
     return report, data
 
 
@@ -471,28 +497,30 @@ def findings(report: DatasetReport) -> list[str]:
             for title, label in (("model, listed", "listed"), ("model, calibrated", "score >"),
                                  ("72 h funding, same count", "72 h funding: the N"),
                                  ("72 h funding, calibrated", "72 h funding <="),
+                                 (f"model, top {TOP_N}", f"top {TOP_N} of"),
+                                 (f"72 h funding, top {TOP_N}", f"72 h funding: the {TOP_N} most"),
                                  ("streak >= 3 d", "negative-funding streak >= 3")):
                 parts.append(f"{title}: {_verdict_line(_by_label(report, half, horizon, label))}")
             out.append(f"{half} half, {horizon} — " + "; ".join(parts) + ".")
     for horizon, _ in HORIZONS:
-        model = _by_label(report, "later", horizon, "score >")
-        same = _by_label(report, "later", horizon, "72 h funding: the N")
-        tuned = _by_label(report, "later", horizon, "72 h funding <=")
-        if model is None or not model["n"]:
-            out.append(f"Verdict, later half, {horizon}: the model listed nothing to measure.")
-            continue
-        edge = model["ci95_high"] < 0
-        beats = [b for b in (same, tuned) if b is not None and b["n"]
-                 and model["mean_excess_return"] < b["mean_excess_return"]]
-        if edge and len(beats) == 2:
-            word = ("the model's selection underperformed the universe and did worse than both funding-only "
-                    "baselines: an edge beyond funding alone")
-        elif edge:
-            word = ("the model's selection underperformed the universe, but not by more than funding alone: no "
-                    "edge beyond the funding baselines")
-        else:
-            word = "no edge: the model's selection did not underperform the universe beyond noise"
-        out.append(f"Verdict, later half (out of sample), {horizon}: {word}.")
+        for model_label, rivals in (("score >", ("72 h funding: the N", "72 h funding <=")),
+                                    (f"top {TOP_N} of", (f"72 h funding: the {TOP_N} most",))):
+            model = _by_label(report, "later", horizon, model_label)
+            if model is None or not model["n"]:
+                out.append(f"Verdict, later half, {horizon}: the model listed nothing to measure.")
+                continue
+            edge = model["ci95_high"] < 0
+            others = [b for b in (_by_label(report, "later", horizon, r) for r in rivals) if b is not None and b["n"]]
+            beats = [b for b in others if model["mean_excess_return"] < b["mean_excess_return"]]
+            if edge and others and len(beats) == len(others):
+                word = "underperformed the universe and did worse than 72 h funding alone: an edge beyond funding"
+            elif edge:
+                word = "underperformed the universe, but not by more than 72 h funding alone: no edge beyond funding"
+            else:
+                word = "did not underperform the universe beyond noise: no edge"
+            out.append(f"Verdict, later half (out of sample), {horizon}, model {model['selection']}: {word} "
+                       f"(model {_pct(model['mean_excess_return'])}; "
+                       + ", ".join(f"{b['selection']} {_pct(b['mean_excess_return'])}" for b in others) + ").")
     return out
 
 
@@ -502,7 +530,7 @@ def plot_dataset(report: DatasetReport, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, len(HORIZONS), figsize=(13, 9), sharey=True)
+    fig, axes = plt.subplots(2, len(HORIZONS), figsize=(14, 10))
     for i, half in enumerate(("earlier", "later")):
         for j, (horizon, _) in enumerate(HORIZONS):
             ax = axes[i][j]
@@ -562,7 +590,10 @@ def render_markdown(reports: Sequence[DatasetReport], *, command: str, generated
         lines += [f"- {imp['samples']} hourly market rows, {imp['coins']} coins, {imp['first']} .. {imp['last']}", ""]
         lines += [f"Replay: {r.runs} runs every {r.step_hours} h, {r.first_run} .. {r.last_run}, model "
                   f"`{r.model_version}`; halves split at {r.split}.",
-                  "",
+                  ""]
+        for half, cov in r.coverage.items():
+            lines.append(f"- {half} half, median per run: " + ", ".join(f"{v:g} {k}" for k, v in cov.items()))
+        lines += ["",
                   f"Wall time: import {r.seconds.get('import', 0):.1f} s"
                   + (f", reading the snapshot files {r.seconds['load']:.1f} s" if "load" in r.seconds else "")
                   + f", replay {r.seconds.get('replay', 0):.1f} s, "

@@ -18,7 +18,7 @@ import orjson
 from ingest.importers import import_directory
 from scoring.commands import backtest, load_replay, load_scored_runs, parse_step
 from scoring.config import load_model_config
-from scoring.report import CHECK_HOURS, Checks, check_rows, evaluate, raw_candidates
+from scoring.report import CHECK_HOURS, Checks, check_rows, dataset_report, raw_candidates, write_validation
 from store import open_store
 
 BINANCE = "binance-usdm-2026q1"
@@ -65,7 +65,7 @@ def _daily(snapdir: Path) -> None:
         path.write_bytes(b"\n".join(kept) + b"\n")
 
 
-async def _replay_checks(snapdir: Path, start: datetime, hours: int) -> tuple[Checks, object]:
+async def _replay_checks(snapdir: Path, start: datetime, hours: int) -> Checks:
     replay = load_replay(snapdir)
     handle = await open_store(None, snapdir.name)
     try:
@@ -77,7 +77,7 @@ async def _replay_checks(snapdir: Path, start: datetime, hours: int) -> tuple[Ch
         await handle.aclose()
     floor = load_model_config().gate.min_funding_per_8h
     candidates = raw_candidates(data, floor)
-    return check_rows(data.rows, data.run_times, data.pairs.run.tolist(), candidates=candidates), data
+    return check_rows(data.rows, data.run_times, data.pairs.run.tolist(), candidates=candidates)
 
 
 def _assert_coherent(checks: Checks, what: str) -> None:
@@ -93,25 +93,30 @@ def _assert_coherent(checks: Checks, what: str) -> None:
 async def test_real_data_slices_give_coherent_rows_at_any_hour(shared_data: Path, tmp_path: Path) -> None:
     symbols = _binance_slice(shared_data, tmp_path / "b")
     _multi_slice(shared_data, tmp_path / "m")
-    b = import_directory(tmp_path / "b", tmp_path / "b-snap")
     m = import_directory(tmp_path / "m", tmp_path / "m-snap")
-    for result in (b, m):
-        for report in result.files:
-            assert report.read == report.kept + report.rejected_total > 0 and report.problem is None
-    assert {r.format for r in b.files} == {"binance-funding", "binance-open-interest", "binance-klines"}
-    assert b.coins == len(symbols) and m.coins == 18
+    for file in m.files:
+        assert file.read == file.kept + file.rejected_total > 0 and file.problem is None
+    assert m.coins == 18
     _daily(tmp_path / "m-snap")
 
+    # the report's own path (import in memory, replay, checks, evaluation, markdown and plot)
     start = datetime(2026, 3, 5, tzinfo=UTC)
-    checks, data = await _replay_checks(tmp_path / "b-snap", start, 48)
-    _assert_coherent(checks, "binance 4 h / 8 h")
-    # the evaluation runs on the same rows: both halves, both horizons, model and baselines
-    _, table, _ = evaluate(data, reps=50, seed=0)  # type: ignore[arg-type]
+    report, _ = await dataset_report(BINANCE, tmp_path / "b", step=parse_step("1h"), reps=50, start=start,
+                                     end=start + timedelta(hours=47), log=lambda _: None)
+    assert report.runs == 48 and report.imported["coins"] == len(symbols)
+    files = report.imported["files"]
+    assert {f["format"] for f in files} == {"binance-funding", "binance-open-interest", "binance-klines"}
+    assert all(f["read"] == f["kept"] + f["rejected"] > 0 for f in files)
+    _assert_coherent(report.checks, "binance 4 h / 8 h")
+    table = report.table
     assert {(r["half"], r["horizon"]) for r in table} == {(h, z) for h in ("earlier", "later") for z in ("24h", "7d")}
     assert any(r["group"] == "baseline" and r["n"] > 0 for r in table)
     listed = [r for r in table if r["selection"] == "listed (score > 0)" and r["n"] > 1]
     assert listed and all(r["ci95_low"] <= r["mean_excess_return"] <= r["ci95_high"] for r in listed)
+    md = write_validation([report], tmp_path / "docs", command="report").read_text()
+    assert "### binance-usdm-2026q1: later half, forward 7d" in md and "Verdict, later half" in md
+    assert (tmp_path / "docs" / f"validation-{BINANCE}.png").read_bytes()[:4] == b"\x89PNG"
 
-    daily_checks, _ = await _replay_checks(tmp_path / "m-snap", datetime(2025, 11, 8, tzinfo=UTC), 48)
+    daily_checks = await _replay_checks(tmp_path / "m-snap", datetime(2025, 11, 8, tzinfo=UTC), 48)
     _assert_coherent(daily_checks, "multi-venue, daily samples")
 
