@@ -105,3 +105,36 @@ async def test_revocation_goes_over_sharded_pubsub(redis_cluster_url: str) -> No
         await asyncio.gather(listening, return_exceptions=True)
         await sender.aclose()
         await receiver.aclose()
+
+
+async def test_the_lane_follows_a_slot_that_moves(redis_cluster_url: str) -> None:
+    """A tenant's slot migrates to another node (keys and all): the call that meets MOVED on the old
+    node's lane goes the usual way, which follows it, and the next calls use the new owner's lane."""
+    client = connect_redis(redis_cluster_url)
+    try:
+        backend = RedisBackend(client)
+        req = Request("key_m", "ten_moving", 600, 600, 10_000)
+        assert (await backend.acquire(req, 4, 0)).granted == 4  # type: ignore[union-attr]
+        assert (await backend.acquire(req, 4, 0)).granted == 4  # type: ignore[union-attr]
+        key = "insider:rl:{ten_moving}:t"
+        slot = client.keyslot(key)
+        source = client.get_node_from_key(key)
+        target = next(n for n in client.get_primaries() if n.name != source.name)
+        ids = {n.name: (await client.execute_command("CLUSTER", "MYID", target_nodes=n)) for n in
+               client.get_primaries()}
+        src_id, dst_id = (i.decode() if isinstance(i, bytes) else i for i in (ids[source.name], ids[target.name]))
+        await client.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id, target_nodes=target)
+        await client.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id, target_nodes=source)
+        keys = await client.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100, target_nodes=source)
+        await client.execute_command("MIGRATE", target.host, target.port, "", 0, 5000, "KEYS", *keys,
+                                     target_nodes=source)
+        for node in client.get_primaries():
+            await client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id, target_nodes=node)
+        lane_calls = backend.lane_calls
+        third = await backend.acquire(req, 4, 0)  # MOVED on the old lane, answered the usual way
+        assert third is not None and third.granted == 4 and third.key_remaining == 600 - 12
+        fourth = await backend.acquire(req, 4, 0)
+        assert fourth is not None and fourth.key_remaining == 600 - 16  # the counters moved with the slot
+        assert target.name in backend._node_lanes and backend.lane_calls == lane_calls + 1  # the new lane
+    finally:
+        await client.aclose()
