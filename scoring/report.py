@@ -687,5 +687,5 @@ def register_report(sub: Any) -> None:
     rep.add_argument("--work", type=Path, metavar="DIR",
                      help="import through snapshot files in DIR/<dataset> (default: in memory)")
     rep.add_argument("--reps", type=int, default=1000, help="bootstrap draws (default 1000)")
-    rep.add_argument("--seed", type=int, default=0)
+    rep.add_argument("--seed", type=int, default=0, help="seed of the bootstrap draws (default 0)")
     rep.set_defaults(handler=_report_command)
