@@ -43,7 +43,7 @@ def assert_coherent(docs: list[dict[str, Any]]) -> int:
             assert whole_days(d["signal_start_date"], d["updated_at"]) == 0, d
         for name in PUBLIC_NUMBERS:
             assert isinstance(d[name], float) and np.isfinite(d[name]), (name, d[name])
-    top = sorted((d["score"] for d in listed), reverse=True)[:3]
+    top = sorted((d["score_exact"] for d in listed), reverse=True)[:3]   # the order: unrounded
     assert len(set(top)) == len(top), top
     return len(listed)
 
