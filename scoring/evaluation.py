@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Pairs", "SelectionStats", "cluster_bootstrap_ci", "forward_excess", "selection_stats"]
+__all__ = ["Pairs", "SelectionStats", "cluster_bootstrap_ci", "difference_ci", "forward_excess", "selection_stats"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -114,3 +114,31 @@ def selection_stats(selected: B, ret: F64, excess: F64, pairs: Pairs, *, reps: i
             n=int(x.size), coins=int(np.unique(pairs.coin[sel]).size), runs=int(np.unique(pairs.run[sel]).size),
             mean_excess=float(x.mean()), ci_low=lo, ci_high=hi, hit_rate=float(np.mean(x < 0)),
             mean_return=float(ret[sel].mean()))
+
+
+def difference_ci(a: B, b: B, excess: F64, pairs: Pairs, *, reps: int, rng: np.random.Generator,
+                  level: float = 0.95) -> tuple[float, float, float]:
+    """Mean excess of selection ``a`` minus that of ``b`` (pairs with a return), with a percentile
+    CI from a bootstrap over coins: each draw resamples coins with replacement and recomputes both
+    means from the drawn coins' pairs, so the two selections' shared coins move together."""
+    ok = np.isfinite(excess)
+    a, b = a & ok, b & ok
+    if not a.any() or not b.any():
+        nan = float("nan")
+        return nan, nan, nan
+    _, inverse = np.unique(pairs.coin, return_inverse=True)
+    k = int(inverse.max()) + 1
+    sa = np.bincount(inverse[a], weights=excess[a], minlength=k)
+    na = np.bincount(inverse[a], minlength=k).astype(np.float64)
+    sb = np.bincount(inverse[b], weights=excess[b], minlength=k)
+    nb = np.bincount(inverse[b], minlength=k).astype(np.float64)
+    diff = float(excess[a].mean() - excess[b].mean())
+    draws = rng.integers(0, k, size=(reps, k))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        boot = sa[draws].sum(axis=1) / na[draws].sum(axis=1) - sb[draws].sum(axis=1) / nb[draws].sum(axis=1)
+    boot = boot[np.isfinite(boot)]
+    if not boot.size:
+        return diff, float("nan"), float("nan")
+    tail = (1.0 - level) / 2.0 * 100.0
+    lo, hi = np.percentile(boot, [tail, 100.0 - tail])
+    return diff, float(lo), float(hi)

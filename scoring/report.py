@@ -44,7 +44,7 @@ from scoring.commands import (
 )
 from scoring.config import load_model_config
 from scoring.errors import ScoringError
-from scoring.evaluation import Pairs, SelectionStats, forward_excess, selection_stats
+from scoring.evaluation import Pairs, SelectionStats, difference_ci, forward_excess, selection_stats
 from scoring.panel import hour_floor
 
 __all__ = [
@@ -72,6 +72,12 @@ MIN_PAIRS, MIN_COINS = 30, 5
 STREAK_DAYS = (1, 3, 5)
 #: The head-to-head of the model and 72 h funding alone: the top N of each run (fixed in advance).
 TOP_N = 5
+#: Model selection vs 72 h funding alone, compared by the difference of mean excess returns.
+HEAD_TO_HEAD = (
+    ("score >", "72 h funding: the N"),
+    ("score >", "72 h funding <="),
+    (f"top {TOP_N} of", f"72 h funding: the {TOP_N} most"),
+)
 
 
 # --- checks ----------------------------------------------------------------------------------
@@ -367,14 +373,23 @@ def evaluate(data: ScoredRuns, *, reps: int, seed: int) -> tuple[Calibration, li
     cal = calibrate(score, f72, returns["24h"][1], halves["24h"][0], data.pairs)
     rng = np.random.default_rng(seed)
     table: list[dict[str, Any]] = []
+    chosen = selections(data, score, f72, streak, cal)
+    masks = {label: mask for _, label, mask in chosen}
     for half_index, half in enumerate(("earlier", "later")):
         for name, _ in HORIZONS:
             ret, excess = returns[name]
             in_half = halves[name][half_index]
-            for group, label, mask in selections(data, score, f72, streak, cal):
+            for group, label, mask in chosen:
                 stats: SelectionStats = selection_stats(mask & in_half, ret, excess, data.pairs, reps=reps, rng=rng)
                 table.append({"half": half, "horizon": name, "group": group, "selection": label,
                               **stats.as_dict(), "significant": stats.significant})
+            for model_prefix, rival_prefix in HEAD_TO_HEAD:
+                model = next(label for label in masks if label.startswith(model_prefix))
+                rival = next(label for label in masks if label.startswith(rival_prefix))
+                diff, lo, hi = difference_ci(masks[model] & in_half, masks[rival] & in_half, excess, data.pairs,
+                                             reps=reps, rng=rng)
+                table.append({"half": half, "horizon": name, "group": "comparison", "selection": model,
+                              "versus": rival, "difference": diff, "ci95_low": lo, "ci95_high": hi})
     return cal, table, split
 
 
@@ -456,7 +471,7 @@ def _table_md(report: DatasetReport, half: str, horizon: str) -> list[str]:
     lines = ["| selection | n | coins | runs | mean excess | 95 % CI | hit rate |",
              "|---|---:|---:|---:|---:|---|---:|"]
     for row in report.table:
-        if row["half"] != half or row["horizon"] != horizon:
+        if row["half"] != half or row["horizon"] != horizon or row["group"] == "comparison":
             continue
         label = row["selection"] if row["group"] == "model" else f"*baseline:* {row['selection']}"
         ci = f"[{_pct(row['ci95_low'])}, {_pct(row['ci95_high'])}]" + (" \\*" if row["significant"] else "")
@@ -481,9 +496,20 @@ def _verdict_line(row: dict[str, Any] | None) -> str:
 
 def _by_label(report: DatasetReport, half: str, horizon: str, label: str) -> dict[str, Any] | None:
     for row in report.table:
-        if row["half"] == half and row["horizon"] == horizon and row["selection"].startswith(label):
+        if (row["half"] == half and row["horizon"] == horizon and row["group"] != "comparison"
+                and row["selection"].startswith(label)):
             return row
     return None
+
+
+def _comparisons_md(report: DatasetReport, half: str, horizon: str) -> list[str]:
+    lines = ["| model selection | versus (72 h funding alone) | model minus baseline | 95 % CI |",
+             "|---|---|---:|---|"]
+    for row in report.table:
+        if row["half"] == half and row["horizon"] == horizon and row["group"] == "comparison":
+            ci = f"[{_pct(row['ci95_low'])}, {_pct(row['ci95_high'])}]"
+            lines.append(f"| {row['selection']} | {row['versus']} | {_pct(row['difference'])} | {ci} |")
+    return lines
 
 
 def findings(report: DatasetReport) -> list[str]:
@@ -503,24 +529,26 @@ def findings(report: DatasetReport) -> list[str]:
                 parts.append(f"{title}: {_verdict_line(_by_label(report, half, horizon, label))}")
             out.append(f"{half} half, {horizon} — " + "; ".join(parts) + ".")
     for horizon, _ in HORIZONS:
-        for model_label, rivals in (("score >", ("72 h funding: the N", "72 h funding <=")),
-                                    (f"top {TOP_N} of", (f"72 h funding: the {TOP_N} most",))):
-            model = _by_label(report, "later", horizon, model_label)
-            if model is None or not model["n"]:
-                out.append(f"Verdict, later half, {horizon}: the model listed nothing to measure.")
+        for row in report.table:
+            if row["half"] != "later" or row["horizon"] != horizon or row["group"] != "comparison":
                 continue
-            edge = model["ci95_high"] < 0
-            others = [b for b in (_by_label(report, "later", horizon, r) for r in rivals) if b is not None and b["n"]]
-            beats = [b for b in others if model["mean_excess_return"] < b["mean_excess_return"]]
-            if edge and others and len(beats) == len(others):
-                word = "underperformed the universe and did worse than 72 h funding alone: an edge beyond funding"
-            elif edge:
-                word = "underperformed the universe, but not by more than 72 h funding alone: no edge beyond funding"
+            model = _by_label(report, "later", horizon, row["selection"])
+            if model is None or not model["n"] or row["difference"] != row["difference"]:
+                out.append(f"Verdict, later half, {horizon}, {row['selection']} vs {row['versus']}: "
+                           "nothing to compare.")
+                continue
+            alone = ("underperformed the universe" if model["ci95_high"] < 0 else
+                     "did not underperform the universe beyond noise")
+            if row["ci95_high"] < 0:
+                versus = "and did worse than 72 h funding alone beyond noise: an edge beyond funding"
+            elif row["ci95_low"] > 0:
+                versus = ("but did BETTER than 72 h funding alone (the baseline picked weaker coins): "
+                          "no edge beyond funding")
             else:
-                word = "did not underperform the universe beyond noise: no edge"
-            out.append(f"Verdict, later half (out of sample), {horizon}, model {model['selection']}: {word} "
-                       f"(model {_pct(model['mean_excess_return'])}; "
-                       + ", ".join(f"{b['selection']} {_pct(b['mean_excess_return'])}" for b in others) + ").")
+                versus = "and the difference from 72 h funding alone is within noise: no edge beyond funding"
+            out.append(f"Verdict, later half (out of sample), {horizon}: model {row['selection']} {alone}, {versus} "
+                       f"(model minus {row['versus']}: {_pct(row['difference'])} "
+                       f"[{_pct(row['ci95_low'])}, {_pct(row['ci95_high'])}]).")
     return out
 
 
@@ -534,7 +562,8 @@ def plot_dataset(report: DatasetReport, path: Path) -> None:
     for i, half in enumerate(("earlier", "later")):
         for j, (horizon, _) in enumerate(HORIZONS):
             ax = axes[i][j]
-            rows = [r for r in report.table if r["half"] == half and r["horizon"] == horizon]
+            rows = [r for r in report.table if r["half"] == half and r["horizon"] == horizon
+                    and r["group"] != "comparison"]
             y = np.arange(len(rows))[::-1]
             mean = np.array([r["mean_excess_return"] for r in rows]) * 100
             lo = np.array([r["ci95_low"] for r in rows]) * 100
@@ -607,6 +636,9 @@ def render_markdown(reports: Sequence[DatasetReport], *, command: str, generated
             for horizon, _ in HORIZONS:
                 lines += [f"### {r.name}: {half} half, forward {horizon}", ""]
                 lines += _table_md(r, half, horizon)
+                lines += ["", "Head to head (the difference of mean excess returns, bootstrap over coins; "
+                          "negative: the model's picks did worse, as it predicts):", ""]
+                lines += _comparisons_md(r, half, horizon)
                 lines.append("")
         if r.png:
             lines += [f"![{r.name}]({r.png})", ""]
