@@ -119,6 +119,9 @@ class Composite(_Section):
     scale: float
     cap: float
     saturation_knee: float
+    squeeze_penalty: float
+    squeeze_price_full: float
+    squeeze_oi_full: float
 
 
 class Phase(_Section):

@@ -212,6 +212,12 @@ def score_features(f: Features, config: ModelConfig) -> ModelOutput:
     # gated coins while staying monotone in funding (hedge is, and the power is increasing).
     core = np.where(gate, np.power(np.maximum(hedge, 0.0), cp.hedge_exponent)
                     * (cp.core_floor + (1.0 - cp.core_floor) * mix), 0.0)
+    if cp.squeeze_penalty > 0:
+        # negative funding with the price up and OI being covered is a short squeeze, not new
+        # hedging (measured on the real data, not adopted: see methodology §9)
+        squeezed = np.nan_to_num(_ramp(f.price_change_24h, cp.squeeze_price_full)
+                                 * _ramp(-f.oi_change_24h, cp.squeeze_oi_full))
+        core = core * (1.0 - cp.squeeze_penalty * squeezed)
     raw = cp.scale * core * (1.0 + cp.supply_boost * supply)
     score = np.where(gate, np.clip(saturate(raw, cp.saturation_knee, cp.cap), 0.0, cp.cap), 0.0)
 
