@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -94,8 +95,11 @@ def read_snapshot_frames(
     :meth:`MarketSample.from_row`."""
     coins: dict[str, Coin] = {}
     onchain: list[OnchainSample] = []
-    groups: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    built: dict[tuple[str, str], dict[str, Any]] = {}
+    times: dict[str, datetime] = {}
     for path in _paths(directory):
+        # one file's rows at a time (the recorder and the importer write one file per UTC day)
+        groups: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         rows = _rows(path)
         _check_header(path, next(rows, None))
         for number, row in rows:
@@ -113,22 +117,33 @@ def read_snapshot_frames(
                     raise SnapshotFormatError(f"{path}:{number}: unknown row kind {kind!r}")
             except (KeyError, TypeError, ValueError) as exc:
                 raise SnapshotFormatError(f"{path}:{number}: bad {kind} row ({exc})") from exc
-    frames: list[dict[str, Any]] = []
-    times: dict[str, Any] = {}
-    for (venue, stamp), by_coin in groups.items():
-        try:
-            at = times.get(stamp) or times.setdefault(stamp, parse_time(stamp))
-            ids = sorted(by_coin)
-            frame: dict[str, Any] = {"v": FORMAT_VERSION, "venue": venue, "at": at, "coin_ids": ",".join(ids)}
-            for column in MARKET_COLUMNS:
-                values = np.array([by_coin[c].get(column) for c in ids], dtype=np.float64)
-                values[~np.isfinite(values)] = np.nan
-                frame[column] = values.astype("<f8").tobytes()
-        except (TypeError, ValueError) as exc:
-            raise SnapshotFormatError(f"{directory}: bad market rows of {venue} at {stamp} ({exc})") from exc
-        frames.append(frame)
-    frames.sort(key=lambda f: (f["at"], f["venue"]))
+        for key, by_coin in groups.items():
+            earlier = built.get(key)
+            if earlier is not None:  # the same venue and time in an earlier file: this file's rows win
+                by_coin = {**_frame_rows(earlier), **by_coin}
+            try:
+                at = times.get(key[1]) or times.setdefault(key[1], parse_time(key[1]))
+                built[key] = _build_frame(key[0], at, by_coin)
+            except (TypeError, ValueError) as exc:
+                raise SnapshotFormatError(f"{path}: bad market rows of {key[0]} at {key[1]} ({exc})") from exc
+    frames = sorted(built.values(), key=lambda f: (f["at"], f["venue"]))
     return coins, frames, onchain
+
+
+def _build_frame(venue: str, at: datetime, by_coin: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    ids = sorted(by_coin)
+    frame: dict[str, Any] = {"v": FORMAT_VERSION, "venue": venue, "at": at, "coin_ids": ",".join(ids)}
+    for column in MARKET_COLUMNS:
+        values = np.array([by_coin[c].get(column) for c in ids], dtype=np.float64)
+        values[~np.isfinite(values)] = np.nan
+        frame[column] = values.astype("<f8").tobytes()
+    return frame
+
+
+def _frame_rows(frame: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    columns = {c: np.frombuffer(frame[c], dtype="<f8").tolist() for c in MARKET_COLUMNS}
+    ids = frame["coin_ids"].split(",") if frame["coin_ids"] else []
+    return {cid: {c: (None if v[i] != v[i] else v[i]) for c, v in columns.items()} for i, cid in enumerate(ids)}
 
 
 def read_snapshots(

@@ -166,3 +166,19 @@ def test_frames_in_memory_are_what_the_files_read_back(tmp_path: Path) -> None:
     assert len(frames) == len(read_back) > 24
     for a, b in zip(frames, read_back, strict=True):
         assert {k: a[k] for k in b} == b
+
+
+def test_one_time_split_across_two_snapshot_files_reads_as_one_frame(tmp_path: Path) -> None:
+    from ingest.files import read_snapshot_frames, write_snapshots
+    from ingest.snapshot import MarketSample, samples_from_frame
+
+    at = _at(0)
+    a = MarketSample("btc", "binance", at, -0.0001, 8.0, price=60000.0)
+    b = MarketSample("eth", "binance", at, -0.0002, 8.0, price=2000.0)
+    b2 = MarketSample("eth", "binance", at, -0.0003, 8.0, price=float("inf"))
+    write_snapshots(tmp_path / "1.jsonl", [], [a, b])
+    write_snapshots(tmp_path / "2.jsonl", [], [b2])            # a later file: its row wins
+    _, frames, _ = read_snapshot_frames(tmp_path)
+    assert len(frames) == 1
+    assert {s.coin_id: (s.funding_rate, s.price) for s in samples_from_frame(frames[0])} == {
+        "btc": (-0.0001, 60000.0), "eth": (-0.0003, None)}
