@@ -10,6 +10,8 @@
    (:mod:`gql.cost`), DateTime arguments, then graphql-core's validation; all linear in the text
    except validation, which the bounds keep to a few milliseconds.
 5. **charge** the estimated cost to the key's and tenant's per-minute limits and the monthly quota.
+   One request of it is charged before the document is parsed (every operation costs at least
+   one), so a key past its limit is refused without any document work.
 6. **execute**: the transport runs the admitted document (:class:`Admission`), parsed and validated
    already (:class:`AdmittedDocument` hands both to Strawberry).
 
@@ -194,6 +196,10 @@ class Documents:
             self._evict()
         return doc
 
+    def peek(self, query: str) -> Document | None:
+        """The analysed document if it is cached (no parsing, no change of its rank)."""
+        return self._docs.get(query)
+
     def grew(self, doc: Document, added: int) -> None:
         """``doc`` now holds ``added`` more bytes (a cached cost or validation)."""
         if added and self._docs.get(doc.text) is doc:
@@ -323,13 +329,21 @@ class Pipeline:
             raise RequestError(400, "bad_request", "operationName must be a string")
         if len(query) > MAX_DOCUMENT:
             raise RequestError(413, "request_too_large", f"the document exceeds {MAX_DOCUMENT} bytes")
+        # Every operation costs at least one request, charged before its document is even parsed:
+        # a key past its limit is refused for the price of a counter, whatever it sends.
+        try:
+            limits = await self.charge(services, principal, 1, headers)
+        except RequestError as refused:
+            known = self._known_cost(query, name, variables)
+            if known > 1:  # say what the operation costs when it was seen before
+                refused.message = refused.message.replace("(this query costs 1)", f"(this query costs {known})")
+                refused.extensions["cost"] = {"requested": known}
+            raise
         doc = self.documents.get(query)
         if doc.ast is None:
             assert doc.error is not None
-            await self.charge(services, principal, 1, headers)
             raise RequestError(400, "graphql_parse_failed", doc.error.message[:1000])
         if doc.error is not None:  # a bound of gql.bounds
-            await self.charge(services, principal, 1, headers)
             raise RequestError(400, "graphql_validation_failed", doc.error.message,
                                locations=[loc._asdict() for loc in doc.error.locations or ()])
         if doc.introspection and not self.introspection:
@@ -356,11 +370,18 @@ class Pipeline:
                                f"this query may cost {requested}, above the maximum of {MAX_COST} per query "
                                f"(1 per {OBJECTS_PER_POINT} objects it may return); lower first/limit or "
                                f"select fewer nested lists", cost={"requested": requested, "maximum": MAX_COST})
-        limits = await self.charge(services, principal, requested, headers)
+        if requested > 1:
+            limits = await self.charge(services, principal, requested - 1, headers, total=requested)
         if doc.validation is None:
             doc.validation = validate_document(self.schema, doc.ast, self._rules)
             self.documents.grew(doc, 256 * len(doc.validation))
         return Admission(principal, doc, operation, name, variables, variables_key, requested, limits)
+
+    def _known_cost(self, query: str, name: str | None, variables: object) -> int:
+        doc = self.documents.peek(query)
+        if doc is None:
+            return 0
+        return doc.costs.get((name, orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)), 0)
 
     # 3. authorize
     def authorize(self, principal: Principal, doc: Document, operation: OperationDefinitionNode,
@@ -425,7 +446,9 @@ class Pipeline:
 
     # 5. charge
     @staticmethod
-    async def charge(services: Services, principal: Principal, cost: int, headers: dict[str, str]) -> dict[str, str]:
+    async def charge(services: Services, principal: Principal, cost: int, headers: dict[str, str],
+                     total: int | None = None) -> dict[str, str]:
+        """Charge ``cost`` requests (``total``: the operation's whole cost, for the message)."""
         if services.limiter is None:
             return {}
         try:
@@ -435,7 +458,8 @@ class Pipeline:
             if error.retry_after is not None:
                 extra["Retry-After"] = str(max(1, int(error.retry_after + 0.999)))
             code = "budget_exceeded" if error.status == 429 else error.code
-            raise RequestError(error.status, code, f"{error.message} (this query costs {cost})",
-                               headers=extra, cost={"requested": cost}, reason=error.code) from None
+            total = cost if total is None else total
+            raise RequestError(error.status, code, f"{error.message} (this query costs {total})",
+                               headers=extra, cost={"requested": total}, reason=error.code) from None
         headers.update(limits)
         return limits
