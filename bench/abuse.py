@@ -37,7 +37,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import websockets
@@ -45,6 +44,9 @@ import websockets
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
+
+
+MODES = [int(m) for m in os.environ["ABUSE_MODES"].split(",")] if os.environ.get("ABUSE_MODES") else None
 
 
 def free_port() -> int:
@@ -94,7 +96,7 @@ class Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("INSIDER_") and k not in
                ("MONGODB_URI", "REDIS_URL")}
         env.update(INSIDER_PORT=str(port), INSIDER_DEMO_COINS="80", INSIDER_LOG_LEVEL="info")
-        self.proc = subprocess.Popen([sys.executable, "-m", "insider_selling.cli", "serve"], env=env,  # noqa: S603
+        self.proc = subprocess.Popen([sys.executable, "-m", "insider_selling.cli", "serve"], env=env,
                                      stdout=subprocess.DEVNULL, stderr=self.stderr, cwd=ROOT)
         self.admin = self.read = ""
 
@@ -108,7 +110,7 @@ class Server:
                 await asyncio.sleep(0.1)
             else:
                 raise TimeoutError("the server did not get ready")
-        text = Path(self.stderr.name).read_text()
+        text = Path(self.stderr.name).read_text()  # noqa: ASYNC240 - once, at start
         self.admin = re.search(r"bootstrap admin key: (sk_live_\w+)", text).group(1)  # type: ignore[union-attr]
         self.read = re.search(r"demo read key: (sk_live_\w+)", text).group(1)  # type: ignore[union-attr]
 
@@ -138,22 +140,31 @@ class Server:
                                                          "variables": {"l": per_minute}})).json()
             issued = (await http.post("/graphql", json={"query": "mutation($t: ID!) { issueApiKey(tenantId: $t, "
                                                                   "name: \"a\", scopes: [\"signals:read\"]) { key } }",
-                                                         "variables": {"t": tenant["data"]["createTenant"]["id"]}})).json()
+                                                         "variables": {"t": tenant["data"]["createTenant"]["id"]}}))
+            issued = issued.json()
             return str(issued["data"]["issueApiKey"]["key"])
 
 
 # -- 1. latency under bombs --------------------------------------------------------------------
 
 
-async def probe(base: str, count: int) -> list[float]:
+def probe_process(base: str, count: int) -> None:
+    """``--probe``: in its own process, so the attackers' event loop cannot delay its timing."""
     times = []
-    async with httpx.AsyncClient(base_url=base) as http:
+    with httpx.Client(base_url=base) as http:
         for _ in range(count):
             started = time.perf_counter()
-            (await http.get("/healthz")).raise_for_status()
+            http.get("/healthz").raise_for_status()
             times.append((time.perf_counter() - started) * 1000)
-            await asyncio.sleep(0.005)
-    return times
+            time.sleep(0.005)
+    print(json.dumps(times))
+
+
+async def probe(base: str, count: int) -> list[float]:
+    done = await asyncio.create_subprocess_exec(sys.executable, __file__, "--probe", base, str(count),
+                                                stdout=subprocess.PIPE)
+    out, _ = await done.communicate()
+    return [float(t) for t in json.loads(out)]
 
 
 async def attacker(server: Server, key: str, stop: asyncio.Event, sent: list[int], worker: int) -> None:
@@ -164,7 +175,7 @@ async def attacker(server: Server, key: str, stop: asyncio.Event, sent: list[int
         i = worker
         while not stop.is_set():
             doc = docs[i % len(docs)]
-            mode = i % 3
+            mode = i % 3 if MODES is None else MODES[i % len(MODES)]
             i += 1
             with contextlib.suppress(httpx.HTTPError, websockets.WebSocketException, OSError):
                 if mode == 0:
@@ -174,7 +185,8 @@ async def attacker(server: Server, key: str, stop: asyncio.Event, sent: list[int
                 else:
                     async with websockets.connect(ws_url, subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
                                                   max_size=None) as ws:
-                        await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}}))
+                        init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}}
+                        await ws.send(json.dumps(init))
                         await ws.recv()
                         for n in range(3):
                             await ws.send(json.dumps({"id": str(n), "type": "subscribe", "payload": {"query": doc}}))
@@ -287,7 +299,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--probes", type=int, default=400)
+    parser.add_argument("--probe", nargs=2, metavar=("BASE", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.probe:
+        probe_process(args.probe[0], int(args.probe[1]))
+        return
     results = [asyncio.run(one_run(args, seed)) for seed in range(args.runs)]
     print(f"medians of {args.runs} runs:")
     for name in results[0]:
