@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from starlette.websockets import WebSocketDisconnect
 
 from gql.cost import MAX_COST
 from gql.graphql_app import MAX_QUERY_STRING
@@ -143,3 +144,28 @@ def test_open_socket_is_closed_within_a_second_of_revocation(client: TestClient)
         started = time.monotonic()
         outcome = ws.run(SIGNAL)  # never answered: the socket closes
         assert outcome.closed == 4403 and time.monotonic() - started < 1.0, outcome
+
+
+@pytest.mark.redis
+def test_revocation_on_another_worker_closes_the_socket_within_a_second(redis_url: str) -> None:
+    """Two workers on one store and one Redis: a key revoked through worker B closes its socket on
+    worker A (the key-change bus carries it), without any message from the client."""
+    import asyncio
+
+    from store import open_store
+    from tests.graphql.wsclient import app_client
+
+    store = asyncio.run(open_store(None, "insider_selling"))
+    with app_client(redis_url=redis_url, store=store) as a, app_client(redis_url=redis_url, store=store,
+                                                                          prime=False) as b:
+        key, key_id = new_key(a, ["signals:read"])
+        with socket(a, key) as ws:
+            assert not isinstance(ws, Outcome)
+            assert ws.run(SIGNAL).code is None
+            bus = a.app.state.services.bus  # type: ignore[attr-defined]
+            assert a.portal.call(lambda: asyncio.wait_for(bus.subscribed.wait(), 10)) is True
+            revoke(b, key_id)
+            started = time.monotonic()
+            with pytest.raises(WebSocketDisconnect) as closed:
+                ws.ws.receive_json()
+            assert closed.value.code == 4403 and time.monotonic() - started < 1.0

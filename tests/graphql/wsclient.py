@@ -32,9 +32,11 @@ def wait_for(condition: Any, timeout: float = 20.0) -> None:
 
 
 @contextmanager
-def app_client(**settings: Any) -> Iterator[TestClient]:
+def app_client(*, store: Any = None, prime: bool = True, **settings: Any) -> Iterator[TestClient]:
+    """A running app (its lifespan entered, its first run scored); ``store`` shares an open store
+    between apps (two "workers")."""
     app = build_app(make_settings(**settings), source=DemoSource(SMALL_DEMO), run_scheduler=False,
-                     announce=lambda _: None)
+                    announce=lambda _: None, store=store, prime=prime)
     with TestClient(app) as client:
         wait_for(lambda: client.portal.call(app.state.services.leaderboard.current_run) is not None, 60)
         yield client
