@@ -133,6 +133,9 @@ class DataEndpoint:
         self._stamp = b""
         self._ids = RequestIds()
         self._validators: RunValidators | None = None
+        # (run, second, {query string: (ETag, Cache-Control) headers}) of the latest response
+        self._validator_headers: tuple[object, int, dict[bytes, tuple[tuple[bytes, bytes], tuple[bytes, bytes]]]] = (
+            None, -1, {})
         self.ratelimit_fields = RateLimitFields()
 
     def _timestamp(self) -> bytes:
@@ -221,23 +224,34 @@ class DataEndpoint:
             b'{"data":', data, b',"meta":{"request_id":"', rid, b'","timestamp":"', self._timestamp(),
             b'","elapsed_ms":', b"%r" % round((time.perf_counter() - started) * 1000.0, 3), b"}}",
         ))
-        validators = self._validators or self._start_validators(services)
+        # ETag and Cache-Control, per query string, for this run and this second (one dict lookup)
         second = self._second  # the clock read of this response's meta.timestamp
+        cached = self._validator_headers
+        if cached[0] is not run or cached[1] != second:
+            cached = self._validator_headers = (run, second, {})
+        query = scope["query_string"]
+        pair = cached[2].get(query)
+        if pair is None:
+            pair = self._validator_pair(services, run, limit, min_score, second)
+            if len(cached[2]) < 256:
+                cached[2][query] = pair
         if limits is None:
-            raw = [_JSON, (b"content-length", b"%d" % len(body)), (b"x-request-id", rid),
-                   (b"etag", validators.rest_etag(run, limit, min_score)),
-                   (b"cache-control", validators.cache_control(run, second))]
+            raw = [_JSON, (b"content-length", b"%d" % len(body)), (b"x-request-id", rid), pair[0], pair[1]]
         else:
             policy, current = self.ratelimit_fields.both(principal, limits, second)
-            raw = [_JSON, (b"content-length", b"%d" % len(body)), (b"x-request-id", rid),
-                   (b"etag", validators.rest_etag(run, limit, min_score)),
-                   (b"cache-control", validators.cache_control(run, second)),
+            raw = [_JSON, (b"content-length", b"%d" % len(body)), (b"x-request-id", rid), pair[0], pair[1],
                    (b"ratelimit-limit", limits[0]), (b"ratelimit-remaining", limits[1]),
                    (b"ratelimit-reset", limits[2]), (b"ratelimit-policy", policy), (b"ratelimit", current)]
         await send({"type": "http.response.start", "status": 200, "headers": raw})
         await send({"type": "http.response.body", "body": body})
         return 200
 
+
+    def _validator_pair(self, services: Services, run: dict[str, Any], limit: int, min_score: float,
+                        second: int) -> tuple[tuple[bytes, bytes], tuple[bytes, bytes]]:
+        validators = self._validators or self._start_validators(services)
+        return ((b"etag", validators.rest_etag(run, limit, min_score)),
+                (b"cache-control", validators.cache_control(run, second)))
 
     def _start_validators(self, services: Services) -> RunValidators:
         self._validators = RunValidators(services.leaderboard.interval_seconds)
