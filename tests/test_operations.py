@@ -78,7 +78,10 @@ async def test_health_ready_metrics_openapi(api: ApiClient) -> None:
     assert float(age.split()[1]) >= 0
     doc = (await api.http.get("/v1/openapi.json")).json()
     op = doc["paths"]["/v1/insider-selling/data"]["get"]
-    assert {p["name"] for p in op["parameters"]} == {"limit", "min_score"}
+    assert {p["name"] for p in op["parameters"] if p["in"] == "query"} == {"limit", "min_score"}
+    assert {p["name"] for p in op["parameters"] if p["in"] == "header"} == {"If-None-Match"}
+    assert {"ETag", "Cache-Control", "RateLimit-Policy", "RateLimit"} <= set(op["responses"]["200"]["headers"])
+    assert "304" in op["responses"]
     assert {"200", "400", "401", "403", "429", "503"} <= set(op["responses"])
     assert doc["openapi"].startswith("3.")
 
