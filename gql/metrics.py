@@ -74,6 +74,30 @@ class RequestStats:
         return drained
 
 
+class RouteRecorder:
+    """One route's requests since the last flush, for a hot path that knows its route and method:
+    a request costs a dict update keyed by the status, a bucket and a sum, with no key to build."""
+
+    __slots__ = ("buckets", "counts", "method", "route", "sum")
+
+    def __init__(self, route: str, method: str) -> None:
+        self.route, self.method = route, method
+        self.counts: dict[int, int] = {}
+        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.sum = 0.0
+
+    def record(self, status: int, seconds: float) -> None:
+        counts = self.counts
+        counts[status] = counts.get(status, 0) + 1
+        self.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.sum += seconds
+
+    def drain(self) -> tuple[dict[int, int], list[int], float]:
+        drained = self.counts, self.buckets, self.sum
+        self.counts, self.buckets, self.sum = {}, [0] * (len(LATENCY_BUCKETS) + 1), 0.0
+        return drained
+
+
 class _LastRunAge(Collector):
     """``insider_last_run_age_seconds``, computed by the process that answers the scrape."""
 
@@ -117,6 +141,13 @@ class Metrics:
         self.registry.register(self._age)
         self.stats = RequestStats()
         self.record = self.stats.record
+        self._routes: list[RouteRecorder] = []
+
+    def route(self, route: str, method: str) -> RouteRecorder:
+        """A recorder bound to one route and method (the REST fast path's), flushed with the rest."""
+        recorder = RouteRecorder(route, method)
+        self._routes.append(recorder)
+        return recorder
 
     def track_last_run(self, seconds_since: Callable[[], float]) -> None:
         self._age.seconds_since = seconds_since
@@ -124,6 +155,17 @@ class Metrics:
     def flush(self) -> None:
         """Move the requests recorded since the last flush into the standard metrics."""
         counts, buckets, sums = self.stats.drain()
+        for recorder in self._routes:
+            route_counts, route_buckets, route_sum = recorder.drain()
+            if not route_counts:
+                continue
+            for status, count in route_counts.items():
+                key = (recorder.route, recorder.method, status)
+                counts[key] = counts.get(key, 0) + count
+            merged = buckets.setdefault(recorder.route, [0] * (len(LATENCY_BUCKETS) + 1))
+            for i, count in enumerate(route_buckets):
+                merged[i] += count
+            sums[recorder.route] = sums.get(recorder.route, 0.0) + route_sum
         for (route, method, status), count in counts.items():
             self.requests.labels(route, method, str(status)).inc(count)
         for route, per_bucket in buckets.items():

@@ -300,6 +300,7 @@ class RestFastPath:
         self.app = app
         self.endpoint = endpoint
         self.metrics = metrics
+        self.record = metrics.route(DATA_PATH, "GET").record
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != DATA_PATH or scope["method"] != "GET":
@@ -310,4 +311,4 @@ class RestFastPath:
         try:
             status = await self.endpoint.respond(scope["app"].state.services, scope, send, started)
         finally:
-            self.metrics.record(DATA_PATH, "GET", status, time.perf_counter() - started)
+            self.record(status, time.perf_counter() - started)
