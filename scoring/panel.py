@@ -244,9 +244,12 @@ def build_market_panel(
             continue
         items.sort(key=lambda item: item[0])
         ts = np.array([t for t, _ in items], dtype=np.intp)
+        # every coin of the frames is in the panel (the usual case): no per-frame row selection
+        whole = src.size == ids.count(",") + 1 and bool(src[-1] == src.size - 1)
         with np.errstate(over="ignore"):   # beyond float32: inf, rejected below
             # (times, coins) rows are contiguous copies; written transposed into the hour slice
-            columns = {name: np.stack([unpack_column(f[name])[src] for _, f in items]).astype(np.float32)
+            columns = {name: np.stack([unpack_column(f[name]) if whole else unpack_column(f[name])[src]
+                                       for _, f in items], dtype=np.float32, casting="same_kind")
                        for name in MARKET_COLUMNS}
         clean_columns(columns, counts_by_venue.setdefault(j, {}))
         contiguous = bool(ts[-1] - ts[0] == ts.size - 1)
