@@ -629,7 +629,8 @@ def render_markdown(reports: Sequence[DatasetReport], *, command: str, generated
                   f"validation {r.seconds.get('validate', 0):.1f} s (2-core shared machine).",
                   "", "Checks of the published rows:", ""]
         lines += [f"- {line}" for line in r.checks.lines()]
-        lines += ["", f"Calibrated on the earlier half: model score >= {r.calibration.score_threshold:.2g}; "
+        cut = r.calibration.score_threshold
+        lines += ["", f"Calibrated on the earlier half: model score {f'>= {cut:.2g}' if cut >= 0.01 else '> 0'}; "
                   f"72 h funding <= {r.calibration.funding_threshold * 8 * 100:.4f} % per 8 h "
                   f"(the {r.calibration.funding_quantile:g} quantile).", ""]
         for half in ("earlier", "later"):
