@@ -537,12 +537,14 @@ def findings(report: DatasetReport) -> list[str]:
                 out.append(f"Verdict, later half, {horizon}, {row['selection']} vs {row['versus']}: "
                            "nothing to compare.")
                 continue
-            alone = ("underperformed the universe" if model["ci95_high"] < 0 else
-                     "did not underperform the universe beyond noise")
-            if row["ci95_high"] < 0:
+            below = model["ci95_high"] < 0
+            alone = "underperformed the universe" if below else "did not underperform the universe beyond noise"
+            if row["ci95_high"] < 0 and below:
                 versus = "and did worse than 72 h funding alone beyond noise: an edge beyond funding"
+            elif row["ci95_high"] < 0:
+                versus = "though its picks did worse than 72 h funding alone's beyond noise: no demonstrated edge"
             elif row["ci95_low"] > 0:
-                versus = ("but did BETTER than 72 h funding alone (the baseline picked weaker coins): "
+                versus = ("and did BETTER than 72 h funding alone (funding alone picked the weaker coins): "
                           "no edge beyond funding")
             else:
                 versus = "and the difference from 72 h funding alone is within noise: no edge beyond funding"
