@@ -130,7 +130,9 @@ class AuditEntry:
     id: strawberry.ID
     at: datetime
     action: str = strawberry.field(description="tenant.created, key.issued, key.rotated or key.revoked.")
-    actor: str = strawberry.field(description="api-key, or operator-cli for the command line.")
+    actor: str = strawberry.field(
+        description="api-key (the GraphQL API, also behind `insider-selling admin`), "
+                    "or operator-cli (`admin bootstrap`).")
     actor_key_id: strawberry.ID | None
     tenant_id: strawberry.ID
     target_type: str
