@@ -260,19 +260,39 @@ def day_streak(cross: F64, epoch_hours: npt.NDArray[np.int64]) -> tuple[F64, F64
     return count.astype(np.float64), start, truncated
 
 
-def _oi_change(oi: FA, hours: int) -> F64:
+def _last_index(a: FA) -> npt.NDArray[np.int16] | npt.NDArray[np.int64]:
+    """Per cell, the index of the last non-NaN value at or before it along the last axis (-1:
+    none): one pass, then every "last value at or before hour k" is a gather."""
+    n_hours = a.shape[-1]
+    it = np.int16 if n_hours < 2**15 else np.int64
+    idx = np.where(np.isnan(a), it(-1), np.arange(n_hours, dtype=it))
+    np.maximum.accumulate(idx, axis=-1, out=idx)
+    return idx
+
+
+def _value_at(a: FA, idx: npt.NDArray[np.integer[Any]]) -> F64:
+    """``a`` at per-(coin, venue) hour indices ``idx`` (NaN where idx < 0)."""
+    out = np.take_along_axis(a, np.maximum(idx, 0)[..., None].astype(np.intp), axis=-1)[..., 0]
+    return np.where(idx >= 0, out, np.nan).astype(np.float64)
+
+
+def _oi_change(oi: FA, hours: int, last: npt.NDArray[np.integer[Any]] | None = None) -> F64:
     """Total OI now over total OI ``hours`` earlier, minus 1, over the venues present at both ends.
 
     ``oi`` is ``(coins, venues, hours)``. Per venue, "now" is its last value in the last ``hours``
     hours and "then" its last value at or before the run's hour minus ``hours``; a venue missing
     either end (not recorded back then, or not reporting now) is left out of both sums, so a venue
-    whose OI history starts later cannot show up as OI growth.
+    whose OI history starts later cannot show up as OI growth. ``last`` is :func:`_last_index`
+    of ``oi`` (computed here when not given).
     """
     n_hours = oi.shape[-1]
     if n_hours == 0:
         return np.full(oi.shape[0], np.nan)
-    now = _last_valid(oi[:, :, -hours:]).astype(np.float64)
-    then = _last_valid(oi[:, :, : max(1, n_hours - hours)]).astype(np.float64)
+    if last is None:
+        last = _last_index(oi)
+    now_idx = last[:, :, -1]
+    now = _value_at(oi, np.where(now_idx >= n_hours - hours, now_idx, -1))
+    then = _value_at(oi, last[:, :, max(0, n_hours - hours - 1)])
     both = (now > 0) & (then > 0)
     now_sum = np.where(both, now, 0.0).sum(axis=1)
     then_sum = np.where(both, then, 0.0).sum(axis=1)
@@ -414,8 +434,10 @@ def compute_features(panel: MarketPanel, onchain: OnchainPanel, config: ModelCon
     cw = min(w.confirm_hours, n_hours)
     fh = min(w.fast_hours, n_hours)
     oi_all = panel["open_interest_usd"]
-    oi_change = _oi_change(oi_all, cw)
-    oi_change_fast = _oi_change(oi_all, fh)
+    oi_last = _last_index(oi_all)
+    oi_change = _oi_change(oi_all, cw, oi_last)
+    oi_change_fast = _oi_change(oi_all, fh, oi_last)
+    del oi_last
     bh = min(w.basis_hours, n_hours)
     with np.errstate(invalid="ignore", divide="ignore"):
         basis_all = panel["mark_price"][:, :, -bh:] / panel["index_price"][:, :, -bh:] - np.float32(1.0)
