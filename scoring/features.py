@@ -99,7 +99,8 @@ def funding_in_force(panel: MarketPanel, allowance_hours: float) -> F32:
     return out
 
 
-def cross_venue_funding(panel: MarketPanel, fph: F32 | None = None) -> F64:
+def cross_venue_funding(panel: MarketPanel, fph: F32 | None = None,
+                        oi_now: FA | None = None) -> F64:
     """OI-weighted mean funding per hour across venues, ``(coins, hours)``.
 
     ``fph`` is the funding in force (:func:`funding_in_force`; default: the raw prints). A venue's
@@ -110,7 +111,7 @@ def cross_venue_funding(panel: MarketPanel, fph: F32 | None = None) -> F64:
     """
     if fph is None:
         fph = panel["funding_per_hour"]
-    oi = _last_valid(panel["open_interest_usd"]).astype(np.float64)  # (coins, venues)
+    oi = (_last_valid(panel["open_interest_usd"]) if oi_now is None else oi_now).astype(np.float64)  # (coins, venues)
     positive = np.where(oi > 0, oi, np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -381,7 +382,10 @@ def compute_features(panel: MarketPanel, onchain: OnchainPanel, config: ModelCon
     # The funding in force at every hour (latest print within its interval + the allowance), so a
     # run at any hour sees 1 h, 8 h or daily data alike; one raw series for every funding field.
     fph = funding_in_force(panel, fc.staleness_allowance_hours)
-    cross = cross_venue_funding(panel, fph)                  # (coins, hours), per hour, raw
+    oi_all = panel["open_interest_usd"]
+    oi_last = _last_index(oi_all) if n_hours else np.zeros(oi_all.shape, dtype=np.int16)
+    oi_latest = _value_at(oi_all, oi_last[:, :, -1]) if n_hours else np.full(oi_all.shape[:2], np.nan)
+    cross = cross_venue_funding(panel, fph, oi_latest)       # (coins, hours), per hour, raw
 
     # The market's funding level: each hour, a quantile of the other coins' cross-venue funding.
     # Only its negative part is removed, so ordinary positive carry never makes a coin look
@@ -433,8 +437,6 @@ def compute_features(panel: MarketPanel, onchain: OnchainPanel, config: ModelCon
 
     cw = min(w.confirm_hours, n_hours)
     fh = min(w.fast_hours, n_hours)
-    oi_all = panel["open_interest_usd"]
-    oi_last = _last_index(oi_all)
     oi_change = _oi_change(oi_all, cw, oi_last)
     oi_change_fast = _oi_change(oi_all, fh, oi_last)
     del oi_last
