@@ -77,7 +77,7 @@ class ResponseCache:
     error-free responses of :data:`PUBLIC_ROOT_FIELDS` operations are stored, and they are served
     only to keys with ``signals:read`` (what those fields require)."""
 
-    def __init__(self, maxsize: int = 1024, max_bytes: int = 32 * 1024 * 1024) -> None:
+    def __init__(self, maxsize: int = 1024, max_bytes: int = 16 * 1024 * 1024) -> None:
         self.maxsize = maxsize
         self.max_bytes = max_bytes
         self._entries: OrderedDict[tuple[str, str | None, bytes, str], CachedResponse] = OrderedDict()

@@ -175,7 +175,7 @@ class Documents:
     """An LRU of analysed documents keyed by their text, bounded in bytes (the texts come from
     clients: a size that counts only entries would let 512 documents of 64 KB hold gigabytes)."""
 
-    def __init__(self, max_bytes: int = 32 * 1024 * 1024) -> None:
+    def __init__(self, max_bytes: int = 16 * 1024 * 1024) -> None:
         self.max_bytes = max_bytes
         self.bytes = 0
         self._docs: OrderedDict[str, Document] = OrderedDict()

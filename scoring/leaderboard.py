@@ -30,7 +30,7 @@ class Leaderboard:
         interval_seconds: int = 1800,
         refresh_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
-        max_cached_bytes: int = 32 * 1024 * 1024,
+        max_cached_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         self.runs = runs
         self.interval_seconds = interval_seconds
