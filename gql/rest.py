@@ -233,7 +233,7 @@ class DataEndpoint:
         pair = cached[2].get(query)
         if pair is None:
             pair = self._validator_pair(services, run, limit, min_score, second)
-            if len(cached[2]) < 256:
+            if len(cached[2]) < 256 and len(query) <= MAX_CACHED_QUERY:  # bounded in bytes too
                 cached[2][query] = pair
         if limits is None:
             raw = [_JSON, (b"content-length", b"%d" % len(body)), (b"x-request-id", rid), pair[0], pair[1]]

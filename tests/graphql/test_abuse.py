@@ -153,8 +153,12 @@ async def test_rest_query_string_cache_is_bounded_in_bytes(api: ApiClient) -> No
     for i in range(150):  # distinct 40 KB query strings (each an error: unknown parameter)
         r = await api.http.get(f"/v1/insider-selling/data?x{i}=" + "a" * 40_000, headers=headers)
         assert r.status_code == 400
+    for i in range(100):  # valid ones too: "limit=7" and 20 000 spaces (stripped) is limit 7
+        r = await api.http.get(f"/v1/insider-selling/data?limit={i + 1}" + "+" * 20_000, headers=headers)
+        assert r.status_code == 200
     endpoint = api.app.middleware_stack.endpoint  # the REST fast path's DataEndpoint
-    assert sum(len(query) for query in endpoint._params) < 1024 * 1024  # 150 x 40 KB would be 6 MB
+    assert sum(len(query) for query in endpoint._params) < 1024 * 1024  # 250 x 20-40 KB would be 8 MB
+    assert sum(len(query) for query in endpoint._validator_headers[2]) < 64 * 1024
 
 
 async def test_leaderboard_bytes_cache_is_bounded_in_bytes(api: ApiClient) -> None:
