@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -57,7 +58,7 @@ def wait_port(port: int, timeout: float = 60.0) -> None:
 
 # -- the two servers (run in child processes) --
 
-def serve_floor(port: int, body_file: Path) -> None:
+def serve_floor(port: int, body_file: Path, headers_file: Path | None = None) -> None:
     import uvicorn
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -65,9 +66,10 @@ def serve_floor(port: int, body_file: Path) -> None:
     from starlette.routing import Route
 
     body = body_file.read_bytes()
+    headers = json.loads(headers_file.read_text()) if headers_file else {}
 
     async def endpoint(request: Request) -> Response:
-        return Response(body, media_type="application/json")
+        return Response(body, media_type="application/json", headers=headers)
 
     app = Starlette(routes=[Route("/v1/insider-selling/data", endpoint, methods=["GET"])])
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
@@ -78,6 +80,7 @@ def serve_full(port: int, redis_url: str, key_file: Path) -> None:
 
     from ingest.demo import DemoConfig, DemoSource
     from insider_selling.app import build_app
+    from insider_selling.cli import _server_options
     from insider_selling.settings import Settings
 
     settings = Settings(redis_url=redis_url or None, argon2_profile="owasp", demo_coins=80, history_hours=192,
@@ -86,8 +89,10 @@ def serve_full(port: int, redis_url: str, key_file: Path) -> None:
                      prime=True, announce=lambda line: None)
 
     async def main() -> None:
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                               access_log=False, lifespan="on"))
+        # the options `insider-selling serve` runs with (request deadlines, no forwarded headers
+        # without trusted proxies), on this port
+        options = {**_server_options(settings), "host": "127.0.0.1", "port": port}
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", **options))
         task = asyncio.create_task(server.serve())
         while not server.started:  # noqa: ASYNC110 - uvicorn offers no event for it
             await asyncio.sleep(0.05)
@@ -245,9 +250,10 @@ def main() -> int:
     parser.add_argument("--serve", choices=["floor", "full"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--headers", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve == "floor":
-        serve_floor(args.port, args.file)
+        serve_floor(args.port, args.file, args.headers)
         return 0
     if args.serve == "full":
         serve_full(args.port, args.redis_url, args.file)
@@ -292,27 +298,42 @@ def main() -> int:
         assert first.status_code == 200, first.text
         assert "ratelimit-limit" in first.headers
         body_file.write_bytes(first.content)
+        # the second floor also sends the full path's response headers (the contract's RateLimit-*,
+        # the draft RateLimit-Policy/RateLimit, ETag, Cache-Control, X-Request-Id), as fixed values
+        headers_file = workdir / "headers.json"
+        headers_file.write_text(json.dumps({name: value for name, value in first.headers.items()
+                                            if name not in ("content-length", "content-type", "date", "server")}))
+        same_port = free_port()
         children.append(subprocess.Popen(  # noqa: S603
             [*me, "--serve", "floor", "--port", str(floor_port), "--file", str(body_file)], env=env))
+        children.append(subprocess.Popen(  # noqa: S603
+            [*me, "--serve", "floor", "--port", str(same_port), "--file", str(body_file),
+             "--headers", str(headers_file)], env=env))
         wait_port(floor_port)
+        wait_port(same_port)
         floor_url = f"http://127.0.0.1:{floor_port}{PATH}"
+        same_url = f"http://127.0.0.1:{same_port}{PATH}"
 
         cost_us, hot_us, redis_calls = tenant_path_cost(redis_url)
         load = load_wrk if shutil.which("wrk") else load_httpx
         tool = "wrk -t1" if load is load_wrk else "httpx"
         load(full_url, key, 1.0, args.connections)  # warm-up both
         load(floor_url, key, 1.0, args.connections)
-        floors, fulls = [], []
+        load(same_url, key, 1.0, args.connections)
+        floors, sames, fulls = [], [], []
         for _ in range(args.runs):
             floors.append(load(floor_url, key, args.seconds, args.connections))
+            sames.append(load(same_url, key, args.seconds, args.connections))
             fulls.append(load(full_url, key, args.seconds, args.connections))
-        floor, full = statistics.median(floors), statistics.median(fulls)
+        floor, same, full = statistics.median(floors), statistics.median(sames), statistics.median(fulls)
         print(f"load: {tool}, {args.connections} connections, {args.runs} x {args.seconds:g} s each, "
               f"one uvicorn process per server, {len(first.content)} bytes per response")
         print(f"floor (bare Starlette, same bytes): {floor:8.0f} req/s   runs: {[round(x) for x in floors]}")
         what = "in-process limits" if args.embedded else ("Redis Cluster" if args.cluster else "Redis limits")
         print(f"full /v1 (auth + {what}):{' ' * (18 - len(what))}{full:8.0f} req/s   runs: {[round(x) for x in fulls]}")
+        print(f"floor with the same headers too:    {same:8.0f} req/s   runs: {[round(x) for x in sames]}")
         print(f"ratio full / floor:                 {full / floor:8.3f}")
+        print(f"ratio full / floor, same headers:   {full / same:8.3f}")
         print(f"auth + limits alone, in-process:    {cost_us:8.1f} us/request (warm key, Redis leases); "
               f"as the REST handler does it: {hot_us:.1f} us/request, {redis_calls} Redis calls per 20000 "
               f"requests; the floor is {1e6 / floor:.1f} us/request")

@@ -3,11 +3,12 @@
 uvicorn closes a keep-alive connection that stays idle after a response (``timeout_keep_alive``),
 but nothing closes a connection whose first request never completes: a client that sends
 ``GET / HT`` and nothing more holds its socket (and a file descriptor) for ever, and a few hundred
-of them exhaust the process's descriptors. Here a timer is armed when a connection opens and
-whenever a new request starts arriving, and disarmed once that request's head and body are in; if
-it fires first, the connection is closed. The deadline is uvicorn's ``timeout_keep_alive`` (the
+of them exhaust the process's descriptors. Here each connection notes when a request starts
+arriving (the connection opening, or the next request on a kept-alive one) and forgets it once the
+request's head and body are in; one timer per connection closes it when a request has been pending
+longer than the deadline. The deadline is uvicorn's ``timeout_keep_alive`` (the
 ``INSIDER_CONNECTION_TIMEOUT`` setting), so one number bounds both an idle and an incomplete
-connection. A connection upgraded to a websocket leaves the timer behind (the graphql-transport-ws
+connection. A connection upgraded to a websocket stops its timer (the graphql-transport-ws
 handler has its own ``connection_init`` deadline).
 """
 
@@ -24,53 +25,68 @@ __all__ = ["TimedH11Protocol", "TimedHttpToolsProtocol", "http_protocol"]
 
 class _RequestDeadline:
     """Mixin for uvicorn's ``H11Protocol`` and ``HttpToolsProtocol`` (their attributes are read
-    through ``_proto``: both define ``transport``, ``loop``, ``cycle`` and ``timeout_keep_alive``)."""
+    through ``_proto``: both define ``transport``, ``loop``, ``cycle`` and ``timeout_keep_alive``).
 
-    _deadline: asyncio.TimerHandle | None = None
+    A request costs two attribute writes, not a timer: ``_since`` is the loop time at which the
+    pending request started arriving (``None`` while none is pending), and one timer per connection
+    wakes up once per deadline to close the connection if a request has been pending that long."""
+
+    _timer: asyncio.TimerHandle | None = None
+    _since: float | None = None
     _deadline_cycle: object = None
 
     @property
     def _proto(self) -> Any:
         return self
 
-    def _arm(self) -> None:
-        self._disarm()
+    def _start_request(self) -> None:
         proto = self._proto
         self._deadline_cycle = proto.cycle
-        self._deadline = proto.loop.call_later(proto.timeout_keep_alive, self._expired)
+        self._since = proto.loop.time()
 
-    def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+    def _check(self) -> None:
+        proto = self._proto
+        self._timer = None
+        if proto.transport.is_closing():
+            return
+        wait = proto.timeout_keep_alive
+        if self._since is not None:
+            waited = proto.loop.time() - self._since
+            if waited >= wait:
+                proto.transport.close()
+                return
+            wait -= waited
+        self._timer = proto.loop.call_later(wait, self._check)
 
-    def _expired(self) -> None:
-        self._deadline = None
-        transport = self._proto.transport
-        if not transport.is_closing():
-            transport.close()
+    def _stop(self) -> None:
+        self._since = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)  # type: ignore[misc]
-        self._arm()
+        self._start_request()
+        proto = self._proto
+        self._timer = proto.loop.call_later(proto.timeout_keep_alive, self._check)
 
     def data_received(self, data: bytes) -> None:
         proto = self._proto
         cycle = proto.cycle
-        if self._deadline is None and (cycle is None or cycle.response_complete):
-            self._arm()  # the next request on a kept-alive connection starts arriving
+        if self._since is None and (cycle is None or cycle.response_complete):
+            self._start_request()  # the next request on a kept-alive connection starts arriving
         super().data_received(data)  # type: ignore[misc]
-        if self._deadline is None:
+        if self._since is None:
             return
         if proto.transport.get_protocol() is not proto:  # upgraded to a websocket
-            self._disarm()
+            self._stop()
             return
         cycle = proto.cycle
         if cycle is not None and cycle is not self._deadline_cycle and not cycle.more_body:
-            self._disarm()  # the whole request is in: the app may take its time
+            self._since = None  # the whole request is in: the app may take its time
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._stop()
         super().connection_lost(exc)  # type: ignore[misc]
 
 
