@@ -210,7 +210,8 @@ class MetricsMiddleware:
             if match == Match.FULL:
                 name = str(getattr(route, "path", path))
                 break
-        if len(self._routes) < 1000:
+        # bounded in bytes: paths are client input, so only short ones are kept (1000 x 128 bytes)
+        if len(self._routes) < 1000 and len(path) <= 128:
             self._routes[path] = name
         return name
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -137,3 +138,18 @@ async def test_a_client_that_hangs_up_mid_body_is_not_a_server_error(
     metrics = (await api.http.get("/metrics")).text
     assert 'route="/graphql",status="500"' not in metrics
     assert 'insider_http_requests_total{method="POST",route="/graphql",status="499"} 1.0' in metrics
+
+
+async def test_the_route_cache_keeps_no_long_paths(api: ApiClient) -> None:
+    """Paths are client input: distinct long ones are not kept by the route-name cache."""
+    from gql.metrics import MetricsMiddleware
+
+    for i in range(40):
+        response = await api.http.get(f"/{'x' * 4000}{i}")
+        assert response.status_code == 404
+    assert (await api.http.get("/healthz")).status_code == 200
+    layer: Any = api.app.middleware_stack
+    while not isinstance(layer, MetricsMiddleware):
+        layer = layer.app
+    assert "/healthz" in layer._routes  # short paths are still remembered
+    assert all(len(path) <= 128 for path in layer._routes)
