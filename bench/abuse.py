@@ -71,10 +71,20 @@ def bombs() -> list[str]:
     alias = ["query { insiderSelling { coins { ...F0 } } }"]
     alias += [f"fragment F{i} on Coin {{ history {{ ...F{i + 1} }} h: history {{ ...F{i + 1} }} }}" for i in range(23)]
     alias += ["fragment F23 on ScoreHistory { runId }"]
-    nested = "{ " + ("insiderSelling { " + ("coins { " + ("history { runId " + "subScores { fundingMagnitude } " * 4
-                                                             + "} ") * 4 + "} ") * 4 + "} ") * 4 + " }"
+    nested = (
+        "{ "
+        + (
+            "insiderSelling { "
+            + ("coins { " + ("history { runId " + "subScores { fundingMagnitude } " * 4 + "} ") * 4 + "} ") * 4
+            + "} "
+        )
+        * 4
+        + " }"
+    )
     return [
-        "\n".join(spread), "\n".join(alias), nested,
+        "\n".join(spread),
+        "\n".join(alias),
+        nested,
         "{ " + "signal { modelVersion } " * 490 + "}",
         "{ signal { " + "modelVersion " * 1990 + "} }",
         "{ " + "a " * 1999 + "}",
@@ -93,11 +103,19 @@ class Server:
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
         self.stderr = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)  # noqa: SIM115
-        env = {k: v for k, v in os.environ.items() if not k.startswith("INSIDER_") and k not in
-               ("MONGODB_URI", "REDIS_URL")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("INSIDER_") and k not in ("MONGODB_URI", "REDIS_URL")
+        }
         env.update(INSIDER_PORT=str(port), INSIDER_DEMO_COINS="80", INSIDER_LOG_LEVEL="info")
-        self.proc = subprocess.Popen([sys.executable, "-m", "insider_selling.cli", "serve"], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=self.stderr, cwd=ROOT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "insider_selling.cli", "serve"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=self.stderr,
+            cwd=ROOT,
+        )
         self.admin = self.read = ""
 
     async def ready(self) -> None:
@@ -135,12 +153,24 @@ class Server:
 
     async def limited_key(self, per_minute: int) -> str:
         async with httpx.AsyncClient(base_url=self.base, headers={"Authorization": f"Bearer {self.admin}"}) as http:
-            tenant = (await http.post("/graphql", json={"query": "mutation($l: Int) { createTenant(name: \"a\", "
-                                                                  "plan: \"free\", rateLimitPerMinute: $l) { id } }",
-                                                         "variables": {"l": per_minute}})).json()
-            issued = (await http.post("/graphql", json={"query": "mutation($t: ID!) { issueApiKey(tenantId: $t, "
-                                                                  "name: \"a\", scopes: [\"signals:read\"]) { key } }",
-                                                         "variables": {"t": tenant["data"]["createTenant"]["id"]}}))
+            tenant = (
+                await http.post(
+                    "/graphql",
+                    json={
+                        "query": 'mutation($l: Int) { createTenant(name: "a", '
+                        'plan: "free", rateLimitPerMinute: $l) { id } }',
+                        "variables": {"l": per_minute},
+                    },
+                )
+            ).json()
+            issued = await http.post(
+                "/graphql",
+                json={
+                    "query": "mutation($t: ID!) { issueApiKey(tenantId: $t, "
+                    'name: "a", scopes: ["signals:read"]) { key } }',
+                    "variables": {"t": tenant["data"]["createTenant"]["id"]},
+                },
+            )
             issued = issued.json()
             return str(issued["data"]["issueApiKey"]["key"])
 
@@ -161,8 +191,9 @@ def probe_process(base: str, count: int) -> None:
 
 
 async def probe(base: str, count: int) -> list[float]:
-    done = await asyncio.create_subprocess_exec(sys.executable, __file__, "--probe", base, str(count),
-                                                stdout=subprocess.PIPE)
+    done = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--probe", base, str(count), stdout=subprocess.PIPE
+    )
     out, _ = await done.communicate()
     return [float(t) for t in json.loads(out)]
 
@@ -183,8 +214,11 @@ async def attacker(server: Server, key: str, stop: asyncio.Event, sent: list[int
                 elif mode == 1 and len(doc) < 12_000:
                     await http.get("/graphql", params={"query": doc})
                 else:
-                    async with websockets.connect(ws_url, subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
-                                                  max_size=None) as ws:
+                    async with websockets.connect(
+                        ws_url,
+                        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+                        max_size=None,
+                    ) as ws:
                         init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}}
                         await ws.send(json.dumps(init))
                         await ws.recv()
@@ -235,19 +269,27 @@ async def hostile(server: Server, requests: int, seed: int) -> None:
                 size = rng.randrange(16, 60_000)
                 with contextlib.suppress(httpx.HTTPError):
                     if kind == 0:  # REST query strings: distinct, up to 8 KiB
-                        await http.get(f"/v1/insider-selling/data?limit={rng.randrange(1, 500)}&min_score="
-                                       f"{rng.random() * 10:.6f}&x={junk(rng, size % 8192)}", headers=headers)
+                        await http.get(
+                            f"/v1/insider-selling/data?limit={rng.randrange(1, 500)}&min_score="
+                            f"{rng.random() * 10:.6f}&x={junk(rng, size % 8192)}",
+                            headers=headers,
+                        )
                     elif kind == 1:  # distinct documents by POST, padded with a comment
                         doc = f"{{ signal {{ modelVersion }} }} # {junk(rng, size)}"
                         await http.post("/graphql", json={"query": doc}, headers=admin)
                     elif kind == 2:  # distinct public documents that succeed (the response cache)
-                        doc = (f"query Q{done} {{ insiderSelling(limit: {rng.randrange(1, 100)}, minScore: "
-                               f"{rng.random() * 5:.4f}) {{ count coins {{ coinId score }} }} }}")
+                        doc = (
+                            f"query Q{done} {{ insiderSelling(limit: {rng.randrange(1, 100)}, minScore: "
+                            f"{rng.random() * 5:.4f}) {{ count coins {{ coinId score }} }} }}"
+                        )
                         await http.post("/graphql", json={"query": doc}, headers=admin)
                     elif kind == 3:  # variables
-                        doc = 'query($c: ID!) { coin(coinId: $c) { coinId } }'
-                        await http.post("/graphql", json={"query": doc, "variables": {"c": junk(rng, 150),
-                                        "pad": junk(rng, size // 2)}}, headers=admin)
+                        doc = "query($c: ID!) { coin(coinId: $c) { coinId } }"
+                        await http.post(
+                            "/graphql",
+                            json={"query": doc, "variables": {"c": junk(rng, 150), "pad": junk(rng, size // 2)}},
+                            headers=admin,
+                        )
                     else:  # GET documents
                         doc = f"{{ signal {{ modelVersion }} }} # {junk(rng, size % 12_000)}"
                         await http.get("/graphql", params={"query": doc}, headers=admin)
@@ -256,8 +298,11 @@ async def hostile(server: Server, requests: int, seed: int) -> None:
         nonlocal done
         while done < requests:
             with contextlib.suppress(websockets.WebSocketException, OSError, TimeoutError):
-                async with websockets.connect(ws_url, subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
-                                              max_size=None) as ws:
+                async with websockets.connect(
+                    ws_url,
+                    subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+                    max_size=None,
+                ) as ws:
                     await ws.send(json.dumps({"type": "connection_init", "payload": admin}))
                     await ws.recv()
                     for n in range(50):
@@ -286,8 +331,14 @@ async def one_run(args: argparse.Namespace, seed: int) -> dict[str, float]:
         before, grown = await memory(server, args.requests, seed)
     finally:
         bad = server.stop()
-    result = {"healthz_p99_floor_ms": floor, "healthz_p99_under_bombs_ms": under, "bomb_requests": sent,
-              "rss_before_mib": before, "rss_growth_mib": grown, "non_json_stderr_lines": len(bad)}
+    result = {
+        "healthz_p99_floor_ms": floor,
+        "healthz_p99_under_bombs_ms": under,
+        "bomb_requests": sent,
+        "rss_before_mib": before,
+        "rss_growth_mib": grown,
+        "non_json_stderr_lines": len(bad),
+    }
     print(json.dumps({k: round(v, 2) for k, v in result.items()}), flush=True)
     for line in bad[:5]:
         print("  non-JSON stderr:", line[:200], flush=True)

@@ -58,6 +58,7 @@ def wait_port(port: int, timeout: float = 60.0) -> None:
 
 # -- the two servers (run in child processes) --
 
+
 def serve_floor(port: int, body_file: Path, headers_file: Path | None = None) -> None:
     import uvicorn
     from starlette.applications import Starlette
@@ -83,10 +84,16 @@ def serve_full(port: int, redis_url: str, key_file: Path) -> None:
     from insider_selling.cli import _server_options
     from insider_selling.settings import Settings
 
-    settings = Settings(redis_url=redis_url or None, argon2_profile="owasp", demo_coins=80, history_hours=192,
-                        log_level="warning")
-    app = build_app(settings, source=DemoSource(DemoConfig(seed=11, coins=80)), run_scheduler=False,
-                     prime=True, announce=lambda line: None)
+    settings = Settings(
+        redis_url=redis_url or None, argon2_profile="owasp", demo_coins=80, history_hours=192, log_level="warning"
+    )
+    app = build_app(
+        settings,
+        source=DemoSource(DemoConfig(seed=11, coins=80)),
+        run_scheduler=False,
+        prime=True,
+        announce=lambda line: None,
+    )
 
     async def main() -> None:
         # the options `insider-selling serve` runs with (request deadlines, no forwarded headers
@@ -100,9 +107,9 @@ def serve_full(port: int, redis_url: str, key_file: Path) -> None:
         while await services.leaderboard.current_run() is None:
             services.leaderboard.invalidate()
             await asyncio.sleep(0.1)
-        tenant = await services.keys.create_tenant(None, "bench", "enterprise",
-                                                   rate_limit_per_minute=1_000_000_000,
-                                                   quota_per_month=2_000_000_000)
+        tenant = await services.keys.create_tenant(
+            None, "bench", "enterprise", rate_limit_per_minute=1_000_000_000, quota_per_month=2_000_000_000
+        )
         issued = await services.keys.issue_key(None, tenant["tenant_id"], "bench", ["signals:read"])
         await asyncio.to_thread(key_file.write_text, issued.key)
         await task
@@ -125,18 +132,52 @@ def start_cluster(workdir: Path, children: list[subprocess.Popen[bytes]]) -> str
     for port in ports:
         node_dir = workdir / f"node{port}"
         node_dir.mkdir()
-        children.append(subprocess.Popen(  # noqa: S603
-            [server, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-             "--cluster-config-file", str(node_dir / "nodes.conf"), "--save", "", "--appendonly", "no",
-             "--dir", str(node_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        children.append(
+            subprocess.Popen(  # noqa: S603
+                [
+                    server,
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    str(node_dir / "nodes.conf"),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(node_dir),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
     for port in ports:
         wait_port(port)
-    subprocess.run([cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports),  # noqa: S603
-                    "--cluster-replicas", "0", "--cluster-yes"], check=True, capture_output=True)
+    subprocess.run(  # noqa: S603
+        [
+            cli,
+            "--cluster",
+            "create",
+            *(f"127.0.0.1:{p}" for p in ports),
+            "--cluster-replicas",
+            "0",
+            "--cluster-yes",
+        ],
+        check=True,
+        capture_output=True,
+    )
     deadline = time.monotonic() + 30
     for port in ports:
-        while b"cluster_state:ok" not in subprocess.run(  # noqa: S603
-                [cli, "-p", str(port), "cluster", "info"], capture_output=True).stdout:
+        while (
+            b"cluster_state:ok"
+            not in subprocess.run(  # noqa: S603
+                [cli, "-p", str(port), "cluster", "info"], capture_output=True
+            ).stdout
+        ):
             if time.monotonic() > deadline:
                 raise TimeoutError("the cluster did not reach cluster_state:ok")
             time.sleep(0.1)
@@ -144,6 +185,7 @@ def start_cluster(workdir: Path, children: list[subprocess.Popen[bytes]]) -> str
 
 
 # -- the cost of authentication + rate limiting alone, in-process --
+
 
 def tenant_path_cost(redis_url: str, requests: int = 20_000) -> tuple[float, float, int]:
     """Microseconds per request of ``Authenticator.authenticate`` (warm key) plus
@@ -164,8 +206,9 @@ def tenant_path_cost(redis_url: str, requests: int = 20_000) -> tuple[float, flo
         repo = TenantRepository(MemoryClient()["bench"])
         hasher = KeyHasher("owasp")
         service = KeyService(repo, hasher)
-        tenant = await service.create_tenant(None, "bench", "enterprise", rate_limit_per_minute=1_000_000_000,
-                                             quota_per_month=2_000_000_000)
+        tenant = await service.create_tenant(
+            None, "bench", "enterprise", rate_limit_per_minute=1_000_000_000, quota_per_month=2_000_000_000
+        )
         issued = await service.issue_key(None, tenant["tenant_id"], "bench", ["signals:read"])
         auth = Authenticator(repo, hasher)
         client = connect_redis(redis_url)
@@ -202,10 +245,18 @@ def tenant_path_cost(redis_url: str, requests: int = 20_000) -> tuple[float, flo
 
 # -- load --
 
+
 def load_wrk(url: str, key: str, seconds: float, connections: int) -> float:
     wrk = shutil.which("wrk") or "wrk"
-    command = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s",
-               "-H", f"Authorization: Bearer {key}", url]
+    command = [
+        wrk,
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "-H",
+        f"Authorization: Bearer {key}",
+        url,
+    ]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout  # noqa: S603
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if non2xx:
@@ -223,6 +274,7 @@ def load_httpx(url: str, key: str, seconds: float, connections: int) -> float:
         deadline = time.monotonic() + seconds
         limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         async with httpx.AsyncClient(limits=limits, headers={"Authorization": f"Bearer {key}"}) as client:
+
             async def worker() -> None:
                 nonlocal count
                 while time.monotonic() < deadline:
@@ -230,6 +282,7 @@ def load_httpx(url: str, key: str, seconds: float, connections: int) -> float:
                     if response.status_code != 200:
                         raise RuntimeError(f"{response.status_code} from {url}")
                     count += 1
+
             started = time.monotonic()
             await asyncio.gather(*(worker() for _ in range(connections)))
             return count / (time.monotonic() - started)
@@ -243,10 +296,16 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="seconds per measurement")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--redis-url", help="use this Redis instead of starting a private one")
-    parser.add_argument("--cluster", action="store_true",
-                        help="start a private 3-node Redis Cluster (REDIS_URL=redis+cluster://) instead of one node")
-    parser.add_argument("--embedded", action="store_true",
-                        help="full path with the in-process limiter instead of Redis (for comparison)")
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="start a private 3-node Redis Cluster (REDIS_URL=redis+cluster://) instead of one node",
+    )
+    parser.add_argument(
+        "--embedded",
+        action="store_true",
+        help="full path with the in-process limiter instead of Redis (for comparison)",
+    )
     parser.add_argument("--serve", choices=["floor", "full"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
@@ -271,19 +330,47 @@ def main() -> int:
                 print("redis-server is not installed; pass --redis-url", file=sys.stderr)
                 return 2
             rport = free_port()
-            children.append(subprocess.Popen(  # noqa: S603
-                [binary, "--port", str(rport), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                 "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            children.append(
+                subprocess.Popen(  # noqa: S603
+                    [
+                        binary,
+                        "--port",
+                        str(rport),
+                        "--bind",
+                        "127.0.0.1",
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                        "--dir",
+                        str(workdir),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
             wait_port(rport)
             redis_url = f"redis://127.0.0.1:{rport}/0"
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         full_port, floor_port = free_port(), free_port()
         key_file, body_file = workdir / "key", workdir / "body"
         me = [sys.executable, str(Path(__file__).resolve())]
-        children.append(subprocess.Popen(  # noqa: S603
-            [*me, "--serve", "full", "--port", str(full_port), "--redis-url", "" if args.embedded else redis_url,
-             "--file", str(key_file)],
-            env=env))
+        children.append(
+            subprocess.Popen(  # noqa: S603
+                [
+                    *me,
+                    "--serve",
+                    "full",
+                    "--port",
+                    str(full_port),
+                    "--redis-url",
+                    "" if args.embedded else redis_url,
+                    "--file",
+                    str(key_file),
+                ],
+                env=env,
+            )
+        )
         wait_port(full_port)
         deadline = time.monotonic() + 120
         while not key_file.exists() or not key_file.read_text():
@@ -301,14 +388,37 @@ def main() -> int:
         # the second floor also sends the full path's response headers (the contract's RateLimit-*,
         # the draft RateLimit-Policy/RateLimit, ETag, Cache-Control, X-Request-Id), as fixed values
         headers_file = workdir / "headers.json"
-        headers_file.write_text(json.dumps({name: value for name, value in first.headers.items()
-                                            if name not in ("content-length", "content-type", "date", "server")}))
+        headers_file.write_text(
+            json.dumps(
+                {
+                    name: value
+                    for name, value in first.headers.items()
+                    if name not in ("content-length", "content-type", "date", "server")
+                }
+            )
+        )
         same_port = free_port()
-        children.append(subprocess.Popen(  # noqa: S603
-            [*me, "--serve", "floor", "--port", str(floor_port), "--file", str(body_file)], env=env))
-        children.append(subprocess.Popen(  # noqa: S603
-            [*me, "--serve", "floor", "--port", str(same_port), "--file", str(body_file),
-             "--headers", str(headers_file)], env=env))
+        children.append(
+            subprocess.Popen(  # noqa: S603
+                [*me, "--serve", "floor", "--port", str(floor_port), "--file", str(body_file)], env=env
+            )
+        )
+        children.append(
+            subprocess.Popen(  # noqa: S603
+                [
+                    *me,
+                    "--serve",
+                    "floor",
+                    "--port",
+                    str(same_port),
+                    "--file",
+                    str(body_file),
+                    "--headers",
+                    str(headers_file),
+                ],
+                env=env,
+            )
+        )
         wait_port(floor_port)
         wait_port(same_port)
         floor_url = f"http://127.0.0.1:{floor_port}{PATH}"
@@ -326,17 +436,21 @@ def main() -> int:
             sames.append(load(same_url, key, args.seconds, args.connections))
             fulls.append(load(full_url, key, args.seconds, args.connections))
         floor, same, full = statistics.median(floors), statistics.median(sames), statistics.median(fulls)
-        print(f"load: {tool}, {args.connections} connections, {args.runs} x {args.seconds:g} s each, "
-              f"one uvicorn process per server, {len(first.content)} bytes per response")
+        print(
+            f"load: {tool}, {args.connections} connections, {args.runs} x {args.seconds:g} s each, "
+            f"one uvicorn process per server, {len(first.content)} bytes per response"
+        )
         print(f"floor (bare Starlette, same bytes): {floor:8.0f} req/s   runs: {[round(x) for x in floors]}")
         what = "in-process limits" if args.embedded else ("Redis Cluster" if args.cluster else "Redis limits")
         print(f"full /v1 (auth + {what}):{' ' * (18 - len(what))}{full:8.0f} req/s   runs: {[round(x) for x in fulls]}")
         print(f"floor with the same headers too:    {same:8.0f} req/s   runs: {[round(x) for x in sames]}")
         print(f"ratio full / floor:                 {full / floor:8.3f}")
         print(f"ratio full / floor, same headers:   {full / same:8.3f}")
-        print(f"auth + limits alone, in-process:    {cost_us:8.1f} us/request (warm key, Redis leases); "
-              f"as the REST handler does it: {hot_us:.1f} us/request, {redis_calls} Redis calls per 20000 "
-              f"requests; the floor is {1e6 / floor:.1f} us/request")
+        print(
+            f"auth + limits alone, in-process:    {cost_us:8.1f} us/request (warm key, Redis leases); "
+            f"as the REST handler does it: {hot_us:.1f} us/request, {redis_calls} Redis calls per 20000 "
+            f"requests; the floor is {1e6 / floor:.1f} us/request"
+        )
         return 0
     finally:
         for child in reversed(children):  # the servers first, Redis last

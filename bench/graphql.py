@@ -40,11 +40,16 @@ from gql.types import COIN_GRAPHQL_FIELDS, SUB_SCORES
 from scoring.contract import COIN_FIELDS
 
 CAMEL = {snake: camel for camel, snake in COIN_GRAPHQL_FIELDS.items()}
-QUERY = ("{ insiderSelling(limit: 100) { count description signal { methodology updateFrequency exchanges } "
-         "coins { " + " ".join(CAMEL[f] for f in COIN_FIELDS)
-         + " subScores { " + " ".join(CAMEL[s] for s in SUB_SCORES) + " }"
-         + " venues { venue exchange at fundingRate fundingIntervalHours fundingRatePerHour openInterestUsd basis }"
-         + " } } }")
+QUERY = (
+    "{ insiderSelling(limit: 100) { count description signal { methodology updateFrequency exchanges } "
+    "coins { "
+    + " ".join(CAMEL[f] for f in COIN_FIELDS)
+    + " subScores { "
+    + " ".join(CAMEL[s] for s in SUB_SCORES)
+    + " }"
+    + " venues { venue exchange at fundingRate fundingIntervalHours fundingRatePerHour openInterestUsd basis }"
+    + " } } }"
+)
 
 
 def settings(coins: int) -> Any:
@@ -66,6 +71,7 @@ class SubScores:
     distribution_pressure: float
     market_confirmation: float
 
+
 @strawberry.type
 class Venue:
     venue: str
@@ -76,6 +82,7 @@ class Venue:
     funding_rate_per_hour: float | None
     open_interest_usd: float | None
     basis: float | None
+
 
 @strawberry.type
 class Coin:
@@ -105,11 +112,13 @@ class Coin:
     sub_scores: SubScores
     venues: list[Venue]
 
+
 @strawberry.type
 class Signal:
     methodology: str
     update_frequency: str
     exchanges: list[str]
+
 
 @strawberry.type
 class InsiderSelling:
@@ -118,19 +127,24 @@ class InsiderSelling:
     signal: Signal
     coins: list[Coin]
 
+
 @strawberry.type
 class Query:
     @strawberry.field
     def insider_selling(self, info: strawberry.Info, limit: int = 100) -> InsiderSelling:
         docs, description, signal = info.context["docs"], info.context["description"], info.context["signal"]
-        coins = [Coin(**{f: d[f] for f in COIN_FIELDS},
-                      sub_scores=SubScores(**{s: d[s] for s in SUB_SCORES}),
-                      venues=[Venue(**v) for v in d["venues"]]) for d in docs[:limit]]
+        coins = [
+            Coin(
+                **{f: d[f] for f in COIN_FIELDS},
+                sub_scores=SubScores(**{s: d[s] for s in SUB_SCORES}),
+                venues=[Venue(**v) for v in d["venues"]],
+            )
+            for d in docs[:limit]
+        ]
         return InsiderSelling(count=len(coins), description=description, signal=Signal(**signal), coins=coins)
 
+
 STOCK = strawberry.Schema(query=Query)
-
-
 
 
 # -- cold --------------------------------------------------------------------------------------------
@@ -213,8 +227,9 @@ def _serve_graphql(port: int, coins: int, out: Any) -> None:
             await asyncio.sleep(0.05)
         # a tenant whose budget the load loop cannot exhaust (the demo key is limited to 600/min)
         admin = await services.authenticator.authenticate(f"Bearer {app.state.bootstrap[0].key}")
-        tenant = await services.keys.create_tenant(admin, "bench", "enterprise", rate_limit_per_minute=10**8,
-                                                   quota_per_month=2_000_000_000)
+        tenant = await services.keys.create_tenant(
+            admin, "bench", "enterprise", rate_limit_per_minute=10**8, quota_per_month=2_000_000_000
+        )
         issued = await services.keys.issue_key(admin, tenant["tenant_id"], "bench", ["signals:read"])
         out.put(issued.key)
         await task
@@ -257,8 +272,10 @@ async def _load(port: int, request: bytes, total: int, connections: int = 8) -> 
 
 def _request(port: int, body: bytes, key: str | None) -> bytes:
     auth = f"Authorization: Bearer {key}\r\n" if key else ""
-    return (f"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n{auth}"
-            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    return (
+        f"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n{auth}"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
 
 def _wait_port(port: int) -> None:
@@ -284,8 +301,12 @@ def hot(coins: int, total: int) -> tuple[float, float, int]:
         request = _request(port, body, key)
         import httpx
 
-        answer = httpx.post(f"http://127.0.0.1:{port}/graphql", content=body, timeout=30,
-                            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/graphql",
+            content=body,
+            timeout=30,
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        )
         assert answer.status_code == 200 and "errors" not in answer.json(), answer.text[:300]
         size = len(answer.content)
         asyncio.run(_load(port, request, 200))  # warm up

@@ -27,9 +27,7 @@ from tests.ingest.conftest import AT  # noqa: E402
 async def one_cycle(throttle: bool) -> tuple[float, Replay, dict[str, tuple[str, int]], int]:
     recordings = load_recordings(ROOT / "tests" / "ingest" / "recordings")
     replay = Replay([r for rs in recordings.values() for r in rs])
-    source = build_live_source(
-        ccxt_fetch=replay.ccxt_fetch, transport=replay.transport(), throttle=throttle, seed=1
-    )
+    source = build_live_source(ccxt_fetch=replay.ccxt_fetch, transport=replay.transport(), throttle=throttle, seed=1)
     try:
         started = time.perf_counter()
         batch = await source.collect(AT)
@@ -53,8 +51,7 @@ def main() -> None:
     for venue, (status, requests) in outcomes.items():
         print(f"{VENUES.get(venue, venue):<12} {status:<7} {requests:>8}")
     print(
-        f"total requests {sum(r for _, r in outcomes.values())} "
-        f"(seen by the replay: {sum(replay.requests.values())})"
+        f"total requests {sum(r for _, r in outcomes.values())} (seen by the replay: {sum(replay.requests.values())})"
     )
     print(
         f"rows {rows}; wall time per cycle: median {statistics.median(walls) * 1000:.1f} ms, "

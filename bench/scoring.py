@@ -107,8 +107,10 @@ def main() -> int:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"scoring benchmark: {len(VENUES)} venues x {args.hours} h, one thread, median of {args.repeat}")
-    print(f"{'coins':>7} {'panel s':>8} {'score s':>8} {'median s':>9} {'best s':>7} {'cpu s':>7} "
-          f"{'s/1k':>7} {'peak MiB':>9}")
+    print(
+        f"{'coins':>7} {'panel s':>8} {'score s':>8} {'median s':>9} {'best s':>7} {'cpu s':>7} "
+        f"{'s/1k':>7} {'peak MiB':>9}"
+    )
     for n in sizes:
         frames, onchain, _ = make_frames(n, args.hours)
         runs: list[tuple[float, float, float, float]] = []
@@ -124,8 +126,11 @@ def main() -> int:
         score_once(frames, onchain, args.hours)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        print(f"{n:>7} {panel_s:>8.3f} {score_s:>8.3f} {total:>9.3f} {runs[0][0]:>7.3f} {cpu:>7.3f} "
-              f"{total / n * 1000:>7.3f} {peak / 2**20:>9.1f}", flush=True)
+        print(
+            f"{n:>7} {panel_s:>8.3f} {score_s:>8.3f} {total:>9.3f} {runs[0][0]:>7.3f} {cpu:>7.3f} "
+            f"{total / n * 1000:>7.3f} {peak / 2**20:>9.1f}",
+            flush=True,
+        )
         del frames, onchain
     return 0
 

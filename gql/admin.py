@@ -39,8 +39,9 @@ def _context(info: Info[Context, Any]) -> tuple[Principal, Services]:
     info.context.private = True  # tenant-specific: never in a shared response cache
     principal = info.context.principal
     if principal is None:
-        raise GraphQLError("authentication required: send 'Authorization: Bearer sk_live_...'",
-                           extensions={"code": "unauthenticated"})
+        raise GraphQLError(
+            "authentication required: send 'Authorization: Bearer sk_live_...'", extensions={"code": "unauthenticated"}
+        )
     return principal, info.context.services
 
 
@@ -77,9 +78,15 @@ class Tenant:
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Tenant:
         limits = limits_for(doc)
-        return cls(id=strawberry.ID(doc["tenant_id"]), name=doc["name"], plan=doc["plan"],
-                   rate_limit_per_minute=limits.per_minute, quota_per_month=limits.per_month,
-                   custom_limits=bool(doc.get("limits")), created_at=doc["created_at"])
+        return cls(
+            id=strawberry.ID(doc["tenant_id"]),
+            name=doc["name"],
+            plan=doc["plan"],
+            rate_limit_per_minute=limits.per_minute,
+            quota_per_month=limits.per_month,
+            custom_limits=bool(doc.get("limits")),
+            created_at=doc["created_at"],
+        )
 
 
 @strawberry.type(description="An API key's public record. The secret and its hash are never shown.")
@@ -91,14 +98,16 @@ class ApiKey:
     state: ApiKeyState
     created_at: datetime
     last_used_at: datetime | None = strawberry.field(
-        description="Last authenticated use; written in batches, so up to a few seconds behind.")
+        description="Last authenticated use; written in batches, so up to a few seconds behind."
+    )
     expires_at: datetime | None
     revoked_at: datetime | None
     grace_until: datetime | None = strawberry.field(description="After a rotation: when this key stops.")
     replaced_by: strawberry.ID | None
     rotated_from: strawberry.ID | None
     rate_limit_per_minute: int | None = strawberry.field(
-        description="This key's own per-minute limit, when lower than its tenant's.")
+        description="This key's own per-minute limit, when lower than its tenant's."
+    )
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any], last_used: datetime | None = None) -> ApiKey:
@@ -107,11 +116,19 @@ class ApiKey:
         if last_used is not None and (stored is None or _utc(stored) < last_used):
             stored = last_used
         return cls(
-            key_id=strawberry.ID(doc["key_id"]), tenant_id=strawberry.ID(doc["tenant_id"]), name=doc["name"],
-            scopes=list(doc.get("scopes", [])), state=ApiKeyState(key_state(doc)), created_at=doc["created_at"],
-            last_used_at=stored, expires_at=doc.get("expires_at"), revoked_at=doc.get("revoked_at"),
-            grace_until=doc.get("grace_until"), replaced_by=doc.get("replaced_by"),
-            rotated_from=doc.get("rotated_from"), rate_limit_per_minute=doc.get("rate_limit_per_minute"),
+            key_id=strawberry.ID(doc["key_id"]),
+            tenant_id=strawberry.ID(doc["tenant_id"]),
+            name=doc["name"],
+            scopes=list(doc.get("scopes", [])),
+            state=ApiKeyState(key_state(doc)),
+            created_at=doc["created_at"],
+            last_used_at=stored,
+            expires_at=doc.get("expires_at"),
+            revoked_at=doc.get("revoked_at"),
+            grace_until=doc.get("grace_until"),
+            replaced_by=doc.get("replaced_by"),
+            rotated_from=doc.get("rotated_from"),
+            rate_limit_per_minute=doc.get("rate_limit_per_minute"),
         )
 
 
@@ -132,7 +149,8 @@ class AuditEntry:
     action: str = strawberry.field(description="tenant.created, key.issued, key.rotated or key.revoked.")
     actor: str = strawberry.field(
         description="api-key (the GraphQL API, also behind `insider-selling admin`), "
-                    "or operator-cli (`admin bootstrap`).")
+        "or operator-cli (`admin bootstrap`)."
+    )
     actor_key_id: strawberry.ID | None
     tenant_id: strawberry.ID
     target_type: str
@@ -186,8 +204,9 @@ class Viewer:
     @strawberry.field
     def rate_limit(self) -> RateLimit:
         p = self.principal
-        return RateLimit(limit_per_minute=p.key_per_minute, tenant_limit_per_minute=p.per_minute,
-                         quota_per_month=p.per_month)
+        return RateLimit(
+            limit_per_minute=p.key_per_minute, tenant_limit_per_minute=p.per_minute, quota_per_month=p.per_month
+        )
 
     @strawberry.field
     async def usage(self) -> Usage:
@@ -219,18 +238,37 @@ class AdminQuery:
         return _keys(services, await _run(services.keys.list_keys(principal, str(tenant_id))))
 
     @strawberry.field(description="Tenant and key events, newest first; `after` is a previous endCursor.")
-    async def audit_log(self, info: Info[Context, Any], tenant_id: strawberry.ID | None = None,
-                        first: int | None = 50, after: str | None = None) -> AuditLogConnection:
+    async def audit_log(
+        self,
+        info: Info[Context, Any],
+        tenant_id: strawberry.ID | None = None,
+        first: int | None = 50,
+        after: str | None = None,
+    ) -> AuditLogConnection:
         principal, services = _context(info)
-        entries, more = await _run(services.keys.audit_page(
-            principal, None if tenant_id is None else str(tenant_id), 50 if first is None else first, after))
-        edges = [AuditEntryEdge(cursor=encode_cursor(e["seq"]), node=AuditEntry(
-            id=strawberry.ID(e["event_id"]), at=e["at"], action=e["action"], actor=e["actor"],
-            actor_key_id=e.get("actor_key_id"), tenant_id=strawberry.ID(e["tenant_id"]),
-            target_type=e["target_type"], target_id=strawberry.ID(e["target_id"]),
-            details=JSON(e.get("details") or {}))) for e in entries]
-        return AuditLogConnection(edges=edges, has_next_page=more,
-                                  end_cursor=edges[-1].cursor if edges else None)
+        entries, more = await _run(
+            services.keys.audit_page(
+                principal, None if tenant_id is None else str(tenant_id), 50 if first is None else first, after
+            )
+        )
+        edges = [
+            AuditEntryEdge(
+                cursor=encode_cursor(e["seq"]),
+                node=AuditEntry(
+                    id=strawberry.ID(e["event_id"]),
+                    at=e["at"],
+                    action=e["action"],
+                    actor=e["actor"],
+                    actor_key_id=e.get("actor_key_id"),
+                    tenant_id=strawberry.ID(e["tenant_id"]),
+                    target_type=e["target_type"],
+                    target_id=strawberry.ID(e["target_id"]),
+                    details=JSON(e.get("details") or {}),
+                ),
+            )
+            for e in entries
+        ]
+        return AuditLogConnection(edges=edges, has_next_page=more, end_cursor=edges[-1].cursor if edges else None)
 
     @strawberry.field(description="The calling key, its tenant, limits and usage.")
     def viewer(self, info: Info[Context, Any]) -> Viewer:
@@ -241,28 +279,49 @@ class AdminQuery:
 @strawberry.type
 class AdminMutation:
     @strawberry.mutation(description="Create a tenant (admin). `rateLimitPerMinute` replaces the plan's.")
-    async def create_tenant(self, info: Info[Context, Any], name: str, plan: str,
-                            rate_limit_per_minute: int | None = None,
-                            quota_per_month: int | None = None) -> Tenant:
+    async def create_tenant(
+        self,
+        info: Info[Context, Any],
+        name: str,
+        plan: str,
+        rate_limit_per_minute: int | None = None,
+        quota_per_month: int | None = None,
+    ) -> Tenant:
         principal, services = _context(info)
-        doc = await _run(services.keys.create_tenant(principal, name, plan,
-                                                     rate_limit_per_minute=rate_limit_per_minute,
-                                                     quota_per_month=quota_per_month))
+        doc = await _run(
+            services.keys.create_tenant(
+                principal, name, plan, rate_limit_per_minute=rate_limit_per_minute, quota_per_month=quota_per_month
+            )
+        )
         return Tenant.from_doc(doc)
 
     @strawberry.mutation(description="Issue a key; the full key is in this response only.")
-    async def issue_api_key(self, info: Info[Context, Any], tenant_id: strawberry.ID, name: str,
-                            scopes: list[str], expires_at: datetime | None = None,
-                            rate_limit_per_minute: int | None = None) -> IssuedApiKey:
+    async def issue_api_key(
+        self,
+        info: Info[Context, Any],
+        tenant_id: strawberry.ID,
+        name: str,
+        scopes: list[str],
+        expires_at: datetime | None = None,
+        rate_limit_per_minute: int | None = None,
+    ) -> IssuedApiKey:
         principal, services = _context(info)
-        issued = await _run(services.keys.issue_key(principal, str(tenant_id), name, scopes,
-                                                    expires_at=expires_at,
-                                                    rate_limit_per_minute=rate_limit_per_minute))
+        issued = await _run(
+            services.keys.issue_key(
+                principal,
+                str(tenant_id),
+                name,
+                scopes,
+                expires_at=expires_at,
+                rate_limit_per_minute=rate_limit_per_minute,
+            )
+        )
         return IssuedApiKey(key=issued.key, api_key=ApiKey.from_doc(issued.record))
 
     @strawberry.mutation(description="Issue a replacement; the old key works for gracePeriodSeconds more.")
-    async def rotate_api_key(self, info: Info[Context, Any], key_id: strawberry.ID,
-                             grace_period_seconds: int) -> IssuedApiKey:
+    async def rotate_api_key(
+        self, info: Info[Context, Any], key_id: strawberry.ID, grace_period_seconds: int
+    ) -> IssuedApiKey:
         principal, services = _context(info)
         issued = await _run(services.keys.rotate_key(principal, str(key_id), grace_period_seconds))
         return IssuedApiKey(key=issued.key, api_key=ApiKey.from_doc(issued.record))

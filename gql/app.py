@@ -68,8 +68,10 @@ class App(Starlette):
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    codes = {404: ("resource_missing", f"no route for {request.url.path}"),
-             405: ("method_not_allowed", f"{request.method} is not allowed here; use GET")}
+    codes = {
+        404: ("resource_missing", f"no route for {request.url.path}"),
+        405: ("method_not_allowed", f"{request.method} is not allowed here; use GET"),
+    }
     code, message = codes.get(exc.status_code, ("http_error", str(exc.detail)))
     headers = dict(exc.headers or {})
     return error_response(ApiError(exc.status_code, code, message), new_request_id(), time.perf_counter(), headers)
@@ -77,8 +79,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _server_error(request: Request, exc: Exception) -> Response:
     log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
-    return error_response(ApiError(500, "internal_error", "an unexpected error occurred"),
-                          new_request_id(), time.perf_counter())
+    return error_response(
+        ApiError(500, "internal_error", "an unexpected error occurred"), new_request_id(), time.perf_counter()
+    )
 
 
 async def healthz(request: Request) -> Response:
@@ -91,10 +94,15 @@ async def readyz(request: Request) -> Response:
         return JSONResponse({"status": "starting"}, status_code=503)
     store_ok = await services.store.ping()
     run = await services.leaderboard.current_run() if store_ok else None
-    body = {"status": "ready" if store_ok and run else "not_ready", "store": store_ok,
-            "last_run_id": run and run["run_id"], "last_run_at": run and run["at"].isoformat()}
-    return Response(orjson.dumps(body), status_code=200 if body["status"] == "ready" else 503,
-                    media_type="application/json")
+    body = {
+        "status": "ready" if store_ok and run else "not_ready",
+        "store": store_ok,
+        "last_run_id": run and run["run_id"],
+        "last_run_at": run and run["at"].isoformat(),
+    }
+    return Response(
+        orjson.dumps(body), status_code=200 if body["status"] == "ready" else 503, media_type="application/json"
+    )
 
 
 async def openapi(request: Request) -> Response:
@@ -121,8 +129,12 @@ def create_app(services: ServicesFactory, *, web: WebConfig | None = None, metri
                     await flusher
                 metrics.flush()  # the last requests, also when the flusher never got to run
 
-    graphql = GraphQLView(schema, introspection=web.introspection, graphiql=web.graphiql,
-                          timeouts=ConnectionTimeouts(connection_init=web.connection_init_timeout))
+    graphql = GraphQLView(
+        schema,
+        introspection=web.introspection,
+        graphiql=web.graphiql,
+        timeouts=ConnectionTimeouts(connection_init=web.connection_init_timeout),
+    )
     data_endpoint = DataEndpoint()
     routes: list[BaseRoute] = [
         Route(DATA_PATH, data_endpoint, methods=["GET"]),

@@ -160,8 +160,11 @@ class _Walker:
             if total <= MAX_MERGE_PAIRS:
                 total += self.pairs(same)
             if total > MAX_MERGE_PAIRS:
-                raise _Refused(f"too many fields to merge (more than {MAX_MERGE_PAIRS} pairs of fields share "
-                               f"a response name); select each field once", same[0])
+                raise _Refused(
+                    f"too many fields to merge (more than {MAX_MERGE_PAIRS} pairs of fields share "
+                    f"a response name); select each field once",
+                    same[0],
+                )
         self._pairs[key] = total
         return total
 

@@ -65,8 +65,7 @@ def _unwrap_list(type_: Any) -> bool:
     return isinstance(type_, GraphQLList)
 
 
-def _int_arg(node: FieldNode, field_def: Any, variables: Mapping[str, Any],
-             defaults: Mapping[str, Any]) -> int | None:
+def _int_arg(node: FieldNode, field_def: Any, variables: Mapping[str, Any], defaults: Mapping[str, Any]) -> int | None:
     """The field's size argument as given (literal or variable) or its schema default."""
     given = {a.name.value: a.value for a in node.arguments or ()}
     for name in _SIZE_ARGS:
@@ -86,8 +85,12 @@ def _int_arg(node: FieldNode, field_def: Any, variables: Mapping[str, Any],
     return None
 
 
-def estimate(schema: GraphQLSchema, operation: OperationDefinitionNode,
-             fragments: Mapping[str, FragmentDefinitionNode], variables: Mapping[str, Any] | None) -> Estimate:
+def estimate(
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    variables: Mapping[str, Any] | None,
+) -> Estimate:
     """Upper bound of the objects the operation may return, in time linear in the document: a
     fragment's objects per parent are computed once per (fragment, type, list size) and reused
     wherever it is spread. Safe on any parsed document: unknown fields and fragments are skipped,
@@ -97,8 +100,11 @@ def estimate(schema: GraphQLSchema, operation: OperationDefinitionNode,
     for definition in operation.variable_definitions or ():
         if isinstance(definition.default_value, IntValueNode):
             defaults[definition.variable.name.value] = int(definition.default_value.value)
-    root = {OperationType.QUERY: schema.query_type, OperationType.MUTATION: schema.mutation_type,
-            OperationType.SUBSCRIPTION: schema.subscription_type}.get(operation.operation)
+    root = {
+        OperationType.QUERY: schema.query_type,
+        OperationType.MUTATION: schema.mutation_type,
+        OperationType.SUBSCRIPTION: schema.subscription_type,
+    }.get(operation.operation)
     if root is None:
         return Estimate(0, 1)
     memo: dict[tuple[str, str, int | None], int] = {}

@@ -116,16 +116,27 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
                 type_ = field_def.type
                 non_null = isinstance(type_, GraphQLNonNull)
                 inner = type_.of_type if non_null else type_
-                if (definition is not None and definition.is_basic_field and resolve is not None
-                        and getattr(resolve, "_is_default", False) and is_leaf_type(inner)):
+                if (
+                    definition is not None
+                    and definition.is_basic_field
+                    and resolve is not None
+                    and getattr(resolve, "_is_default", False)
+                    and is_leaf_type(inner)
+                ):
                     attribute = definition.python_name
                     coerce = inner.coerce_output_value
             plan.append((response_name, attribute, coerce, non_null, details))
         plans[key] = (grouped_field_set, plan)  # keep the set alive so its id is not reused
         return plan
 
-    def execute_fields(self, parent_type: GraphQLObjectType, source_value: Any, path: Path | None,
-                       grouped_field_set: Any, position_context: Any) -> Any:
+    def execute_fields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: Any,
+        position_context: Any,
+    ) -> Any:
         plan = self._plan(parent_type, grouped_field_set)
         if all(step[1] is None for step in plan):
             return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
@@ -157,6 +168,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
 
             async def merge() -> dict[str, Any]:
                 return _merge(results, await owned, slow)
+
             return _Owned(merge())
         return _merge(results, cast(dict[str, Any], rest), slow)
 
@@ -168,11 +180,15 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
     def complete_value(self, *args: Any) -> Any:
         return _owned(super().complete_value(*args))
 
-    def complete_awaitable_value(self, return_type: Any, field_details_list: Any, info: Any, path: Any,
-                                 result: Any, position_context: Any) -> Any:
+    def complete_awaitable_value(
+        self, return_type: Any, field_details_list: Any, info: Any, path: Any, result: Any, position_context: Any
+    ) -> Any:
         # the resolver's own coroutine: its wrapper below may be cancelled before it starts
-        return _owned(super().complete_awaitable_value(
-            return_type, field_details_list, info, path, _owned(result), position_context))
+        return _owned(
+            super().complete_awaitable_value(
+                return_type, field_details_list, info, path, _owned(result), position_context
+            )
+        )
 
     def complete_awaitable_list_item_value(self, item: Any, *args: Any) -> Any:
         return _owned(super().complete_awaitable_list_item_value(_owned(item), *args))

@@ -168,8 +168,11 @@ def _budget(headers: dict[str, str]) -> dict[str, Any]:
         except ValueError:
             return None
 
-    return {"limit": number("RateLimit-Limit"), "remaining": number("RateLimit-Remaining"),
-            "resetSeconds": number("RateLimit-Reset")}
+    return {
+        "limit": number("RateLimit-Limit"),
+        "remaining": number("RateLimit-Remaining"),
+        "resetSeconds": number("RateLimit-Reset"),
+    }
 
 
 class _ExpectedErrors(logging.Filter):
@@ -200,19 +203,31 @@ class GraphQLView(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
     websocket_adapter_class = SocketAdapter
 
-    def __init__(self, schema: BaseSchema, *, introspection: bool, graphiql: bool,
-                 response_cache: ResponseCache | None = None, documents: Documents | None = None,
-                 timeouts: ConnectionTimeouts | None = None) -> None:
+    def __init__(
+        self,
+        schema: BaseSchema,
+        *,
+        introspection: bool,
+        graphiql: bool,
+        response_cache: ResponseCache | None = None,
+        documents: Documents | None = None,
+        timeouts: ConnectionTimeouts | None = None,
+    ) -> None:
         self.timeouts = timeouts or ConnectionTimeouts()
         super().__init__(
-            schema, graphql_ide="graphiql" if graphiql else None, allow_queries_via_get=True,
+            schema,
+            graphql_ide="graphiql" if graphiql else None,
+            allow_queries_via_get=True,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             connection_init_wait_timeout=timedelta(seconds=self.timeouts.connection_init),
         )
         self.introspection = introspection
         self.graphiql = graphiql
-        self.pipeline = Pipeline(schema._schema, introspection=introspection,  # type: ignore[attr-defined]
-                                 documents=documents)
+        self.pipeline = Pipeline(
+            schema._schema,  # type: ignore[attr-defined]
+            introspection=introspection,
+            documents=documents,
+        )
         self.documents = self.pipeline.documents
         self.responses = response_cache if response_cache is not None else ResponseCache()
         self.sockets = Sockets()
@@ -231,8 +246,14 @@ class GraphQLView(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
         services = request.app.state.services
         client = request.client.host if request.client else "unknown"
-        return Context.build(services, None, request=request, response=response, client=client,
-                             authorization=request.headers.get("authorization"))
+        return Context.build(
+            services,
+            None,
+            request=request,
+            response=response,
+            client=client,
+            authorization=request.headers.get("authorization"),
+        )
 
     # -- HTTP --
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -244,8 +265,11 @@ class GraphQLView(GraphQL[Context, None]):
         await response(scope, receive, send)
 
     def _wants_ide(self, request: Request) -> bool:
-        return (request.method == "GET" and "query" not in request.query_params
-                and "text/html" in request.headers.get("accept", ""))
+        return (
+            request.method == "GET"
+            and "query" not in request.query_params
+            and "text/html" in request.headers.get("accept", "")
+        )
 
     async def handle_http(self, request: Request) -> Response | JSONBytes:
         started = time.perf_counter()
@@ -253,16 +277,22 @@ class GraphQLView(GraphQL[Context, None]):
         if self._wants_ide(request):
             if self.graphiql:
                 return HTMLResponse(self.graphql_ide_html, headers={"X-Request-Id": request_id})
-            return error_response(ApiError(404, "graphiql_disabled", "GraphiQL is turned off on this server"),
-                                  request_id, started)
+            return error_response(
+                ApiError(404, "graphiql_disabled", "GraphiQL is turned off on this server"), request_id, started
+            )
         if request.method not in ("GET", "POST"):
-            return error_response(ApiError(405, "method_not_allowed", "use GET or POST for /graphql"),
-                                  request_id, started, {"Allow": "GET, POST"})
+            return error_response(
+                ApiError(405, "method_not_allowed", "use GET or POST for /graphql"),
+                request_id,
+                started,
+                {"Allow": "GET, POST"},
+            )
         services = request.app.state.services
         headers: dict[str, str] = {"X-Request-Id": request_id}
         try:
             principal = await self.pipeline.authenticate(
-                services, request.headers.get("authorization"), request.client.host if request.client else "unknown")
+                services, request.headers.get("authorization"), request.client.host if request.client else "unknown"
+            )
         except ApiError as error:
             return error_response(error, request_id, started, getattr(error, "headers", None))
         try:
@@ -271,14 +301,21 @@ class GraphQLView(GraphQL[Context, None]):
             body: dict[str, Any] = {"errors": [error.error()]}
             if error.path is not None:
                 body["data"] = None
-            return Response(orjson.dumps(body), status_code=error.status, media_type="application/json",
-                            headers={**headers, **error.headers})
+            return Response(
+                orjson.dumps(body),
+                status_code=error.status,
+                media_type="application/json",
+                headers={**headers, **error.headers},
+            )
 
     async def _read(self, request: Request) -> tuple[object, object, object]:
         if request.method == "GET":
             if len(request.scope["query_string"]) > MAX_QUERY_STRING:
-                raise RequestError(413, "request_too_large",
-                                   f"the query string exceeds {MAX_QUERY_STRING} bytes; POST larger documents")
+                raise RequestError(
+                    413,
+                    "request_too_large",
+                    f"the query string exceeds {MAX_QUERY_STRING} bytes; POST larger documents",
+                )
             params = request.query_params
             raw_vars = params.get("variables")
             query, name = params.get("query"), params.get("operationName")
@@ -304,8 +341,9 @@ class GraphQLView(GraphQL[Context, None]):
             raise RequestError(400, "bad_request", "the body must be a JSON object with a query")
         return payload.get("query"), payload.get("variables"), payload.get("operationName")
 
-    async def _execute(self, request: Request, services: Any, principal: Any,
-                       headers: dict[str, str]) -> JSONBytes | Response:
+    async def _execute(
+        self, request: Request, services: Any, principal: Any, headers: dict[str, str]
+    ) -> JSONBytes | Response:
         query, variables, name = await self._read(request)
         transport: Transport = "GET" if request.method == "GET" else "POST"
         if transport == "GET" and "if-none-match" in request.headers:
@@ -313,8 +351,12 @@ class GraphQLView(GraphQL[Context, None]):
             if not_modified is not None:
                 return not_modified
         admission = await self.pipeline.admit(services, principal, query, variables, name, transport, headers)
-        doc, operation, requested, limits = (admission.document, admission.operation, admission.requested,
-                                             admission.limits)
+        doc, operation, requested, limits = (
+            admission.document,
+            admission.operation,
+            admission.requested,
+            admission.limits,
+        )
         key = None
         if doc.public.get(operation.name.value if operation.name else None) and principal.has("signals:read"):
             run = await services.leaderboard.current_run()
@@ -330,13 +372,26 @@ class GraphQLView(GraphQL[Context, None]):
                     cost = {"requested": requested, "actual": cached.actual, **_budget(limits)}
                     return self._respond(cached.prefix, cost, 200, headers)
 
-        context = Context.build(services, principal, request=request,
-                                client=request.client.host if request.client else "unknown",
-                                authorization=request.headers.get("authorization"), admission=admission)
-        allowed = {StrawberryOperationType.QUERY} if transport == "GET" else {
-            StrawberryOperationType.QUERY, StrawberryOperationType.MUTATION}
-        result = await self.schema.execute(doc.text, variable_values=admission.variables, context_value=context,
-                                           operation_name=admission.name, allowed_operation_types=allowed)
+        context = Context.build(
+            services,
+            principal,
+            request=request,
+            client=request.client.host if request.client else "unknown",
+            authorization=request.headers.get("authorization"),
+            admission=admission,
+        )
+        allowed = (
+            {StrawberryOperationType.QUERY}
+            if transport == "GET"
+            else {StrawberryOperationType.QUERY, StrawberryOperationType.MUTATION}
+        )
+        result = await self.schema.execute(
+            doc.text,
+            variable_values=admission.variables,
+            context_value=context,
+            operation_name=admission.name,
+            allowed_operation_types=allowed,
+        )
         errors = result.errors or []
         actual = actual_cost(result.data) if result.data is not None else 1
         status = _status(errors, result.data)
@@ -355,17 +410,27 @@ class GraphQLView(GraphQL[Context, None]):
         return self._respond(prefix, cost, status, headers)
 
     # -- HTTP caching of public GET queries (see gql/caching.py) --
-    def _validator_headers(self, services: Any, run: dict[str, Any],
-                           key: tuple[str, str | None, bytes, str]) -> dict[str, str]:
+    def _validator_headers(
+        self, services: Any, run: dict[str, Any], key: tuple[str, str | None, bytes, str]
+    ) -> dict[str, str]:
         if self._validators is None:
             self._validators = RunValidators(services.leaderboard.interval_seconds)
         text, name, variables_key, version = key  # version: the run and the next planned run
         etag = self._validators.graphql_etag(
-            run, b"\0".join((text.encode(), (name or "").encode(), variables_key, version.encode())))
+            run, b"\0".join((text.encode(), (name or "").encode(), variables_key, version.encode()))
+        )
         return {"ETag": etag.decode(), "Cache-Control": self._validators.cache_control(run).decode()}
 
-    async def _not_modified(self, request: Request, services: Any, principal: Any, query: object,
-                            variables: object, name: object, headers: dict[str, str]) -> Response | None:
+    async def _not_modified(
+        self,
+        request: Request,
+        services: Any,
+        principal: Any,
+        query: object,
+        variables: object,
+        name: object,
+        headers: dict[str, str],
+    ) -> Response | None:
         """``304`` when ``If-None-Match`` names the current answer of a public query this server has
         already validated; the key is authenticated and nothing is charged."""
         if not isinstance(query, str) or not (name is None or isinstance(name, str)):

@@ -50,21 +50,23 @@ class Loaders:
             self._run = asyncio.ensure_future(self.services.leaderboard.current_run())
         return await self._run
 
-    def leaderboard(self, run_id: str, limit: int, min_score: float,
-                    projection: tuple[str, ...]) -> Awaitable[list[dict[str, Any]]]:
+    def leaderboard(
+        self, run_id: str, limit: int, min_score: float, projection: tuple[str, ...]
+    ) -> Awaitable[list[dict[str, Any]]]:
         key = (run_id, limit, min_score, projection)
         future = self._boards.get(key)
         if future is None:
             future = self._boards[key] = asyncio.ensure_future(
-                self.services.runs.leaderboard(run_id, limit=limit, min_score=min_score,
-                                               projection=_proj(projection)))
+                self.services.runs.leaderboard(run_id, limit=limit, min_score=min_score, projection=_proj(projection))
+            )
         return future
 
     async def _load_coins(self, keys: Sequence[CoinKey]) -> list[dict[str, Any] | None]:
         found: dict[tuple[str, str], dict[str, Any]] = {}
         for (run_id, projection), coin_ids in _group(keys, lambda k: (k[0], k[2]), lambda k: k[1]).items():
             cursor = self.services.runs.scores.find(
-                {"run_id": run_id, "coin_id": {"$in": sorted(set(coin_ids))}}, {**_proj(projection), "_id": 0})
+                {"run_id": run_id, "coin_id": {"$in": sorted(set(coin_ids))}}, {**_proj(projection), "_id": 0}
+            )
             for doc in await cursor.to_list():
                 found[(run_id, doc["coin_id"])] = doc
         return [found.get((k[0], k[1])) for k in keys]
@@ -74,7 +76,8 @@ class Loaders:
         groups = _group(keys, lambda k: (k[1], k[2], k[3]), lambda k: k[0])
         for (first, before, projection), coin_ids in groups.items():
             rows = await self.services.runs.history(
-                sorted(set(coin_ids)), before=before, limit_per_coin=first, projection=_proj(projection))
+                sorted(set(coin_ids)), before=before, limit_per_coin=first, projection=_proj(projection)
+            )
             for coin_id in coin_ids:
                 out[(coin_id, first, before, projection)] = rows.get(coin_id, [])
         return [out[k] for k in keys]

@@ -105,9 +105,11 @@ class _LastRunAge(Collector):
         self.seconds_since: Callable[[], float] = lambda: math.nan
 
     def collect(self) -> Iterator[Metric]:
-        yield GaugeMetricFamily("insider_last_run_age_seconds",
-                                "Seconds since the latest succeeded scoring run (NaN before the first)",
-                                value=self.seconds_since())
+        yield GaugeMetricFamily(
+            "insider_last_run_age_seconds",
+            "Seconds since the latest succeeded scoring run (NaN before the first)",
+            value=self.seconds_since(),
+        )
 
 
 class Metrics:
@@ -127,10 +129,16 @@ class Metrics:
                 raise ValueError(f"PROMETHEUS_MULTIPROC_DIR {multiprocess_dir} is not a directory")
         self.multiprocess_dir = multiprocess_dir
         own = CollectorRegistry()  # where the metrics are defined (their values: memory or mmap files)
-        self.requests = Counter("insider_http_requests", "HTTP requests by route and status",
-                                ["route", "method", "status"], registry=own)
-        self.latency = Histogram("insider_http_request_seconds", "HTTP request latency by route", ["route"],
-                                 buckets=LATENCY_BUCKETS, registry=own)
+        self.requests = Counter(
+            "insider_http_requests", "HTTP requests by route and status", ["route", "method", "status"], registry=own
+        )
+        self.latency = Histogram(
+            "insider_http_request_seconds",
+            "HTTP request latency by route",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=own,
+        )
         self.runs = Counter("insider_scoring_runs", "Scoring runs by status", ["status"], registry=own)
         self._age = _LastRunAge()
         if multiprocess_dir is None:

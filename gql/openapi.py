@@ -42,19 +42,31 @@ def openapi_document(version: str = "0.1.0") -> dict[str, Any]:
         )
     }
     draft_headers = {
-        "RateLimit-Policy": {"schema": {"type": "string"}, "description": (
-            'The key\'s quota policies (IETF draft-ietf-httpapi-ratelimit-headers), e.g. '
-            '"minute";q=600;w=60, "month";q=1000000;w=2592000')},
-        "RateLimit": {"schema": {"type": "string"}, "description": (
-            'The tightest policy now, e.g. "minute";r=598;t=1 (remaining, seconds to reset)')},
+        "RateLimit-Policy": {
+            "schema": {"type": "string"},
+            "description": (
+                "The key's quota policies (IETF draft-ietf-httpapi-ratelimit-headers), e.g. "
+                '"minute";q=600;w=60, "month";q=1000000;w=2592000'
+            ),
+        },
+        "RateLimit": {
+            "schema": {"type": "string"},
+            "description": ('The tightest policy now, e.g. "minute";r=598;t=1 (remaining, seconds to reset)'),
+        },
     }
     request_id = {"X-Request-Id": {"schema": {"type": "string"}, "description": "Echoes meta.request_id"}}
     validators = {
-        "ETag": {"schema": {"type": "string"}, "description": (
-            'Weak tag of the scoring run and the parameters, e.g. W/"run_...-100-0.0"; send it back in '
-            "If-None-Match")},
-        "Cache-Control": {"schema": {"type": "string"}, "description": (
-            "private, max-age=<seconds until the next scoring run is due>")},
+        "ETag": {
+            "schema": {"type": "string"},
+            "description": (
+                'Weak tag of the scoring run and the parameters, e.g. W/"run_...-100-0.0"; send it back in '
+                "If-None-Match"
+            ),
+        },
+        "Cache-Control": {
+            "schema": {"type": "string"},
+            "description": ("private, max-age=<seconds until the next scoring run is due>"),
+        },
     }
     return {
         "openapi": "3.1.0",
@@ -89,8 +101,10 @@ def openapi_document(version: str = "0.1.0") -> dict[str, Any]:
                             "name": "If-None-Match",
                             "in": "header",
                             "required": False,
-                            "description": ("An ETag of an earlier response: 304 while the data is unchanged. A 304 "
-                                            "needs a valid key but does not count toward the monthly quota."),
+                            "description": (
+                                "An ETag of an earlier response: 304 while the data is unchanged. A 304 "
+                                "needs a valid key but does not count toward the monthly quota."
+                            ),
                             "schema": {"type": "string"},
                         },
                     ],
@@ -111,8 +125,11 @@ def openapi_document(version: str = "0.1.0") -> dict[str, Any]:
                         "405": _error("Method not allowed"),
                         "429": {
                             **_error("Rate limit or monthly quota exceeded"),
-                            "headers": {**rate_headers, **draft_headers,
-                                        "Retry-After": {"schema": {"type": "integer"}}},
+                            "headers": {
+                                **rate_headers,
+                                **draft_headers,
+                                "Retry-After": {"schema": {"type": "integer"}},
+                            },
                         },
                         "503": _error("No scoring run has succeeded yet (not_ready)"),
                     },

@@ -55,11 +55,17 @@ VENDOR_PATH = "/assets/vendor"
 #: The reports served from the repository's ``docs/`` folder: page name -> (file, title).
 DOCS = {"methodology": ("methodology.md", "Methodology"), "validation": ("validation.md", "Validation report")}
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-       "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-       "form-action 'self'; frame-ancestors 'none'")
-SECURITY_HEADERS = {"Content-Security-Policy": CSP, "Referrer-Policy": "no-referrer",
-                    "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
 
 
 @cache
@@ -134,9 +140,11 @@ class RunStatusReader:
         else:
             next_at = None
         self._value = RunStatus(
-            last_at=last["at"] if last else None, last_status=last["status"] if last else None,
+            last_at=last["at"] if last else None,
+            last_status=last["status"] if last else None,
             last_finished_at=last.get("finished_at") if last else None,
-            last_succeeded_at=succeeded["at"] if succeeded else None, next_at=next_at,
+            last_succeeded_at=succeeded["at"] if succeeded else None,
+            next_at=next_at,
             model_version=succeeded.get("model_version") if succeeded else None,
             listed=succeeded.get("listed") if succeeded else None,
         )
@@ -154,15 +162,23 @@ def _when(value: datetime | None) -> str:
 
 def _status_html(status: RunStatus) -> str:
     if status.last_status is None:
-        return ('<p class="status-line" data-status="none">No scoring run has finished yet. In the embedded '
-                "demo mode the first one is ready within seconds of start; reload this page.</p>")
+        return (
+            '<p class="status-line" data-status="none">No scoring run has finished yet. In the embedded '
+            "demo mode the first one is ready within seconds of start; reload this page.</p>"
+        )
     label = {"succeeded": "succeeded", "failed": "failed", "running": "running now"}.get(
-        status.last_status, status.last_status)
+        status.last_status, status.last_status
+    )
     rows = [
-        ("Last run", f'{_when(status.last_at)} — <strong class="run-{html.escape(status.last_status)}" '
-                     f'data-status="{html.escape(status.last_status)}">{html.escape(label)}</strong>'),
-        ("Last successful run", _when(status.last_succeeded_at)
-         + (f" — {status.listed} coins listed" if status.listed is not None else "")),
+        (
+            "Last run",
+            f'{_when(status.last_at)} — <strong class="run-{html.escape(status.last_status)}" '
+            f'data-status="{html.escape(status.last_status)}">{html.escape(label)}</strong>',
+        ),
+        (
+            "Last successful run",
+            _when(status.last_succeeded_at) + (f" — {status.listed} coins listed" if status.listed is not None else ""),
+        ),
         ("Next run (planned)", _when(status.next_at)),
         ("Model version", html.escape(status.model_version or "—")),
     ]
@@ -228,10 +244,17 @@ def page_routes(*, docs_dir: Path | None, graphiql: bool) -> list[BaseRoute]:
     async def landing(request: Request) -> Response:
         services = getattr(request.app.state, "services", None)
         status = _status_html(await status_reader.read(services)) if services is not None else ""
-        graphiql_link = ('<li><a href="/graphql">GraphiQL</a> — write GraphQL queries against the live schema '
-                         "(put your key in the Headers tab)</li>") if graphiql else (
-                         '<li>GraphiQL is turned off on this server (<code>INSIDER_GRAPHIQL</code>); '
-                         "<code>POST /graphql</code> still answers.</li>")
+        graphiql_link = (
+            (
+                '<li><a href="/graphql">GraphiQL</a> — write GraphQL queries against the live schema '
+                "(put your key in the Headers tab)</li>"
+            )
+            if graphiql
+            else (
+                "<li>GraphiQL is turned off on this server (<code>INSIDER_GRAPHIQL</code>); "
+                "<code>POST /graphql</code> still answers.</li>"
+            )
+        )
         body = _template("landing.html").replace("{{status}}", status).replace("{{graphiql}}", graphiql_link)
         return _page(body)
 
@@ -251,14 +274,22 @@ def page_routes(*, docs_dir: Path | None, graphiql: bool) -> list[BaseRoute]:
     async def report(request: Request) -> Response:
         name = request.path_params["name"]
         if name not in DOCS:
-            return _page(_report_page("Not found", '<p class="notice">There is no report with this name.</p>'
-                                      ' <a href="/">Back to the start page</a>.', name), 404)
+            return _page(
+                _report_page(
+                    "Not found",
+                    '<p class="notice">There is no report with this name.</p> <a href="/">Back to the start page</a>.',
+                    name,
+                ),
+                404,
+            )
         path = report_file(name)
         title = DOCS[name][1]
         if path is None or docs_dir is None:
-            notice = (f'<p class="notice" role="status" data-missing="{name}">The {title.lower()} has not been '
-                      f"published on this server yet: <code>docs/{DOCS[name][0]}</code> is not here. "
-                      'See the <a href="/docs/methodology">methodology</a> meanwhile.</p>')
+            notice = (
+                f'<p class="notice" role="status" data-missing="{name}">The {title.lower()} has not been '
+                f"published on this server yet: <code>docs/{DOCS[name][0]}</code> is not here. "
+                'See the <a href="/docs/methodology">methodology</a> meanwhile.</p>'
+            )
             return _page(_report_page(title, notice, name), 404)
         return _page(_report_page(title, render_markdown(path.read_text(encoding="utf-8"), docs_dir), name))
 
@@ -276,5 +307,9 @@ def page_routes(*, docs_dir: Path | None, graphiql: bool) -> list[BaseRoute]:
 
 
 def _report_page(title: str, content: str, name: str) -> str:
-    return (_template("report.html").replace("{{title}}", html.escape(title))
-            .replace("{{name}}", name).replace("{{content}}", content))
+    return (
+        _template("report.html")
+        .replace("{{title}}", html.escape(title))
+        .replace("{{name}}", name)
+        .replace("{{content}}", content)
+    )

@@ -32,11 +32,14 @@ class ScopePermission(BasePermission):
         # are shared by every request.
         principal = info.context.principal
         if principal is None:
-            raise GraphQLError("authentication required: send 'Authorization: Bearer sk_live_...'",
-                               extensions={"code": "unauthenticated"})
+            raise GraphQLError(
+                "authentication required: send 'Authorization: Bearer sk_live_...'",
+                extensions={"code": "unauthenticated"},
+            )
         if self.scope is not None and not principal.has(self.scope):
-            raise GraphQLError(f"this key lacks the {self.scope} scope",
-                               extensions={"code": "insufficient_scope", "scope": self.scope})
+            raise GraphQLError(
+                f"this key lacks the {self.scope} scope", extensions={"code": "insufficient_scope", "scope": self.scope}
+            )
         return True
 
 

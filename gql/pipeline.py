@@ -91,8 +91,15 @@ _ALLOWED: dict[str, frozenset[OperationType]] = {
 class RequestError(Exception):
     """A request refused before execution, rendered as ``{"errors": [...]}`` with ``status``."""
 
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None,
-                 path: list[str] | None = None, **extensions: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        path: list[str] | None = None,
+        **extensions: Any,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -220,18 +227,31 @@ class Documents:
             return Document(query, None, error=error)
         except RecursionError:  # nesting deeper than the interpreter's stack
             return Document(query, None, error=GraphQLError("the document is nested too deeply"))
-        operations = {d.name.value if d.name else None: d for d in ast.definitions
-                      if isinstance(d, OperationDefinitionNode)}
+        operations = {
+            d.name.value if d.name else None: d for d in ast.definitions if isinstance(d, OperationDefinitionNode)
+        }
         fragments = {d.name.value: d for d in ast.definitions if isinstance(d, FragmentDefinitionNode)}
         _, shape_error = check_shape(ast)
         if shape_error is not None:
             return Document(query, ast, error=shape_error, operations=operations, fragments=fragments)
-        roots = {name: list(dict.fromkeys(_root_fields(op.selection_set.selections, fragments, set())))
-                 for name, op in operations.items()}
-        public = {name: op.operation == OperationType.QUERY and set(roots[name]) <= PUBLIC_ROOT_FIELDS
-                  for name, op in operations.items()}
-        return Document(query, ast, normalized=print_ast(ast), operations=operations, fragments=fragments,
-                        introspection=_uses_introspection(ast), public=public, root_fields=roots)
+        roots = {
+            name: list(dict.fromkeys(_root_fields(op.selection_set.selections, fragments, set())))
+            for name, op in operations.items()
+        }
+        public = {
+            name: op.operation == OperationType.QUERY and set(roots[name]) <= PUBLIC_ROOT_FIELDS
+            for name, op in operations.items()
+        }
+        return Document(
+            query,
+            ast,
+            normalized=print_ast(ast),
+            operations=operations,
+            fragments=fragments,
+            introspection=_uses_introspection(ast),
+            public=public,
+            root_fields=roots,
+        )
 
 
 # -- admission ---------------------------------------------------------------------------------
@@ -272,8 +292,11 @@ class AdmittedDocument(SchemaExtension):
             ctx.pre_execution_errors = list(admission.document.validation or [])
         elif ctx.graphql_document is not None:
             _, shape_error = check_shape(ctx.graphql_document)
-            ctx.pre_execution_errors = [shape_error] if shape_error is not None else validate_document(
-                ctx.schema._schema, ctx.graphql_document, ctx.validation_rules)
+            ctx.pre_execution_errors = (
+                [shape_error]
+                if shape_error is not None
+                else validate_document(ctx.schema._schema, ctx.graphql_document, ctx.validation_rules)
+            )
         yield
 
 
@@ -281,8 +304,11 @@ def _required_scopes(schema: GraphQLSchema) -> dict[tuple[OperationType, str], s
     """The scope each root field's permission class asks for (fields that check inside their
     resolver, or need only a key, are absent)."""
     out: dict[tuple[OperationType, str], str] = {}
-    roots = ((OperationType.QUERY, schema.query_type), (OperationType.MUTATION, schema.mutation_type),
-             (OperationType.SUBSCRIPTION, schema.subscription_type))
+    roots = (
+        (OperationType.QUERY, schema.query_type),
+        (OperationType.MUTATION, schema.mutation_type),
+        (OperationType.SUBSCRIPTION, schema.subscription_type),
+    )
     for kind, root in roots:
         if root is None:
             continue
@@ -317,8 +343,16 @@ class Pipeline:
             raise from_exception(exc) from None
 
     # 2-5
-    async def admit(self, services: Services, principal: Principal, query: object, variables: object,
-                    name: object, transport: Transport, headers: dict[str, str]) -> Admission:
+    async def admit(
+        self,
+        services: Services,
+        principal: Principal,
+        query: object,
+        variables: object,
+        name: object,
+        transport: Transport,
+        headers: dict[str, str],
+    ) -> Admission:
         """Read, authorize, bound and charge one operation; ``headers`` receives the RateLimit-*
         values. Raises :class:`RequestError` for every refusal."""
         if not isinstance(query, str) or not query.strip():
@@ -344,20 +378,29 @@ class Pipeline:
             assert doc.error is not None
             raise RequestError(400, "graphql_parse_failed", doc.error.message[:1000])
         if doc.error is not None:  # a bound of gql.bounds
-            raise RequestError(400, "graphql_validation_failed", doc.error.message,
-                               locations=[loc._asdict() for loc in doc.error.locations or ()])
+            raise RequestError(
+                400,
+                "graphql_validation_failed",
+                doc.error.message,
+                locations=[loc._asdict() for loc in doc.error.locations or ()],
+            )
         if doc.introspection and not self.introspection:
             raise RequestError(400, "introspection_disabled", "introspection is turned off on this server")
         operation = doc.operation(name)
         if operation is None:
-            raise RequestError(400, "operation_not_found",
-                               "name the operation to run with operationName" if name is None
-                               else f"no operation named {name!r} in the document")
+            raise RequestError(
+                400,
+                "operation_not_found",
+                "name the operation to run with operationName"
+                if name is None
+                else f"no operation named {name!r} in the document",
+            )
         if operation.operation not in _ALLOWED[transport]:
             if operation.operation == OperationType.SUBSCRIPTION:
                 raise RequestError(400, "use_websocket", "subscriptions run over graphql-transport-ws at /graphql")
-            raise RequestError(405, "method_not_allowed", "only queries may be sent with GET; use POST",
-                               headers={"Allow": "POST"})
+            raise RequestError(
+                405, "method_not_allowed", "only queries may be sent with GET; use POST", headers={"Allow": "POST"}
+            )
         self.authorize(principal, doc, operation, name)
         variables_key = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)
         requested = doc.costs.get((name, variables_key), 0)
@@ -366,10 +409,14 @@ class Pipeline:
             requested = estimate(self.schema, operation, doc.fragments, variables).points
             self.documents.grew(doc, doc.remember_cost((name, variables_key), requested))
         if requested > MAX_COST:
-            raise RequestError(400, "query_too_expensive",
-                               f"this query may cost {requested}, above the maximum of {MAX_COST} per query "
-                               f"(1 per {OBJECTS_PER_POINT} objects it may return); lower first/limit or "
-                               f"select fewer nested lists", cost={"requested": requested, "maximum": MAX_COST})
+            raise RequestError(
+                400,
+                "query_too_expensive",
+                f"this query may cost {requested}, above the maximum of {MAX_COST} per query "
+                f"(1 per {OBJECTS_PER_POINT} objects it may return); lower first/limit or "
+                f"select fewer nested lists",
+                cost={"requested": requested, "maximum": MAX_COST},
+            )
         if requested > 1:
             limits = await self.charge(services, principal, requested - 1, headers, total=requested)
         if doc.validation is None:
@@ -384,23 +431,29 @@ class Pipeline:
         return doc.costs.get((name, orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)), 0)
 
     # 3. authorize
-    def authorize(self, principal: Principal, doc: Document, operation: OperationDefinitionNode,
-                  name: str | None) -> None:
+    def authorize(
+        self, principal: Principal, doc: Document, operation: OperationDefinitionNode, name: str | None
+    ) -> None:
         key = operation.name.value if operation.name else None
         for root in doc.root_fields.get(key if key in doc.root_fields else name, ()):
             scope = self._scopes.get((operation.operation, root))
             if scope is not None and not principal.has(scope):
-                raise RequestError(403, "insufficient_scope", f"this key lacks the {scope} scope ({root})",
-                                   path=[root], scope=scope)
+                raise RequestError(
+                    403, "insufficient_scope", f"this key lacks the {scope} scope ({root})", path=[root], scope=scope
+                )
 
     # 4. bound: arguments anyone can get wrong, named
-    def _check_datetimes(self, operation: OperationDefinitionNode, doc: Document,
-                         variables: Mapping[str, Any] | None) -> None:
+    def _check_datetimes(
+        self, operation: OperationDefinitionNode, doc: Document, variables: Mapping[str, Any] | None
+    ) -> None:
         """A ``DateTime`` argument (literal or variable) that is not an ISO 8601 instant with a
         timezone is a 400 naming the argument, before graphql-core would turn it into an error
         without one. Linear: each field node of the document is looked at once."""
-        root = {OperationType.QUERY: self.schema.query_type, OperationType.MUTATION: self.schema.mutation_type,
-                OperationType.SUBSCRIPTION: self.schema.subscription_type}.get(operation.operation)
+        root = {
+            OperationType.QUERY: self.schema.query_type,
+            OperationType.MUTATION: self.schema.mutation_type,
+            OperationType.SUBSCRIPTION: self.schema.subscription_type,
+        }.get(operation.operation)
         if root is None:
             return
         seen: set[tuple[str, str]] = set()
@@ -446,8 +499,9 @@ class Pipeline:
 
     # 5. charge
     @staticmethod
-    async def charge(services: Services, principal: Principal, cost: int, headers: dict[str, str],
-                     total: int | None = None) -> dict[str, str]:
+    async def charge(
+        services: Services, principal: Principal, cost: int, headers: dict[str, str], total: int | None = None
+    ) -> dict[str, str]:
         """Charge ``cost`` requests (``total``: the operation's whole cost, for the message)."""
         if services.limiter is None:
             return {}
@@ -459,7 +513,13 @@ class Pipeline:
                 extra["Retry-After"] = str(max(1, int(error.retry_after + 0.999)))
             code = "budget_exceeded" if error.status == 429 else error.code
             total = cost if total is None else total
-            raise RequestError(error.status, code, f"{error.message} (this query costs {total})",
-                               headers=extra, cost={"requested": total}, reason=error.code) from None
+            raise RequestError(
+                error.status,
+                code,
+                f"{error.message} (this query costs {total})",
+                headers=extra,
+                cost={"requested": total},
+                reason=error.code,
+            ) from None
         headers.update(limits)
         return limits

@@ -56,14 +56,19 @@ MAX_FIRST = 500
 
 # -- projections -------------------------------------------------------------------------------
 
-_COIN_EXTRA = {"subScores": SUB_SCORES, "venues": ("venues",), "history": ("coin_id",),
-               "coverage": ("coverage",)}
-_HISTORY_FIELDS = {"at": ("at",), "runId": ("run_id",), "score": ("score",),
-                   "manipulationPhase": ("manipulation_phase",), "subScores": SUB_SCORES}
+_COIN_EXTRA = {"subScores": SUB_SCORES, "venues": ("venues",), "history": ("coin_id",), "coverage": ("coverage",)}
+_HISTORY_FIELDS = {
+    "at": ("at",),
+    "runId": ("run_id",),
+    "score": ("score",),
+    "manipulationPhase": ("manipulation_phase",),
+    "subScores": SUB_SCORES,
+}
 
 
-def _children(nodes: Iterable[FieldNode],
-              fragments: Mapping[str, FragmentDefinitionNode]) -> dict[str, list[FieldNode]]:
+def _children(
+    nodes: Iterable[FieldNode], fragments: Mapping[str, FragmentDefinitionNode]
+) -> dict[str, list[FieldNode]]:
     """The fields selected directly under ``nodes`` (through fragments), by field name."""
     out: dict[str, list[FieldNode]] = {}
     seen: set[str] = set()
@@ -169,17 +174,24 @@ def _signal(context: Context, run: dict[str, Any]) -> Signal:
     block = signal_block(interval)
     next_run = next_run_at(services, run)
     return Signal(
-        methodology=str(block["methodology"]), update_frequency=str(block["update_frequency"]),
+        methodology=str(block["methodology"]),
+        update_frequency=str(block["update_frequency"]),
         exchanges=list(block["exchanges"]),  # type: ignore[call-overload]
-        description=DESCRIPTION, model_version=str(run.get("model_version", "")),
-        last_run_at=run["at"], next_run_at=next_run,
+        description=DESCRIPTION,
+        model_version=str(run.get("model_version", "")),
+        last_run_at=run["at"],
+        next_run_at=next_run,
     )
 
 
 def _board(info: Info[Context, Any], run: dict[str, Any], limit: int, min_score: float) -> InsiderSelling:
     return InsiderSelling(
-        description=DESCRIPTION, signal=_signal(info.context, run), _run_id=run["run_id"], _limit=limit,
-        _min_score=min_score, _projection=projection(info, "coins"),
+        description=DESCRIPTION,
+        signal=_signal(info.context, run),
+        _run_id=run["run_id"],
+        _limit=limit,
+        _min_score=min_score,
+        _projection=projection(info, "coins"),
     )
 
 
@@ -204,8 +216,9 @@ async def signal(info: Info[Context, Any]) -> Signal:
     return _signal(info.context, await _require_run(info.context))
 
 
-async def coin_history(coin_id: str, info: Info[Context, Any], *, first: int,
-                       before: datetime | None) -> list[ScoreHistory]:
+async def coin_history(
+    coin_id: str, info: Info[Context, Any], *, first: int, before: datetime | None
+) -> list[ScoreHistory]:
     first = _validate_first(first)
     docs = await info.context.loaders.history.load((coin_id, first, before, projection(info, kind="history")))
     return [ScoreHistory.from_doc(d) for d in docs]
@@ -246,8 +259,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 async def score_history(
-    info: Info[Context, Any], coin_id: str, from_: datetime | None = None, to: datetime | None = None,
-    first: int = 100, after: str | None = None,
+    info: Info[Context, Any],
+    coin_id: str,
+    from_: datetime | None = None,
+    to: datetime | None = None,
+    first: int = 100,
+    after: str | None = None,
 ) -> ScoreHistoryConnection:
     """Newest first. ``from``/``to`` bound ``at`` (both inclusive); ``after`` continues a page.
     Ordered by (at, run_id) descending, so two runs at the same time still page without gaps."""
@@ -304,8 +321,9 @@ async def _key_still_usable(context: Context) -> bool:
     return doc is not None and key_is_usable(doc, datetime.now(UTC))
 
 
-async def score_updates(info: Info[Context, Any], min_score: float = 0.0,
-                        limit: int = 100) -> AsyncGenerator[InsiderSelling, None]:
+async def score_updates(
+    info: Info[Context, Any], min_score: float = 0.0, limit: int = 100
+) -> AsyncGenerator[InsiderSelling, None]:
     try:
         limit, min_score = _validate_board(limit, min_score)
     except ApiError as error:  # websocket errors are not rendered by the HTTP view: carry the code
@@ -317,8 +335,9 @@ async def score_updates(info: Info[Context, Any], min_score: float = 0.0,
     # the start was charged by the request pipeline (gql.pipeline), like any operation
     async for _run_id in updates.subscribe():
         if not await _key_still_usable(context):
-            raise GraphQLError("the API key was revoked or has expired; subscription closed",
-                               extensions={"code": "invalid_api_key"})
+            raise GraphQLError(
+                "the API key was revoked or has expired; subscription closed", extensions={"code": "invalid_api_key"}
+            )
         await _charge_push(context)
         context.loaders = Loaders(context.services)  # fresh per push: no stale memo across runs
         context.services.leaderboard.invalidate()

@@ -72,8 +72,9 @@ def meta(request_id: str, started: float) -> dict[str, Any]:
     }
 
 
-def error_response(error: ApiError, request_id: str, started: float,
-                   headers: Mapping[str, str] | None = None) -> Response:
+def error_response(
+    error: ApiError, request_id: str, started: float, headers: Mapping[str, str] | None = None
+) -> Response:
     body = orjson.dumps({"error": error.body(), "meta": meta(request_id, started)})
     out = {"X-Request-Id": request_id, **(headers or {})}
     if error.retry_after is not None:
@@ -135,7 +136,10 @@ class DataEndpoint:
         self._validators: RunValidators | None = None
         # (run, second, {query string: (ETag, Cache-Control) headers}) of the latest response
         self._validator_headers: tuple[object, int, dict[bytes, tuple[tuple[bytes, bytes], tuple[bytes, bytes]]]] = (
-            None, -1, {})
+            None,
+            -1,
+            {},
+        )
         self.ratelimit_fields = RateLimitFields()
 
     def _timestamp(self) -> bytes:
@@ -187,7 +191,8 @@ class DataEndpoint:
                 try:
                     principal = await authenticator.authenticate(
                         None if authorization is None else authorization.decode("latin-1"),
-                        client[0] if client else "unknown")
+                        client[0] if client else "unknown",
+                    )
                 except TenantError as exc:
                     raise from_exception(exc) from None
             if not principal.has("signals:read"):
@@ -203,8 +208,9 @@ class DataEndpoint:
             leaderboard = services.leaderboard
             run = await leaderboard.current_run()
             if run is None:
-                raise ApiError(503, "not_ready", "the first scoring run has not finished yet; retry shortly",
-                               retry_after=5)
+                raise ApiError(
+                    503, "not_ready", "the first scoring run has not finished yet; retry shortly", retry_after=5
+                )
             data = await leaderboard.data_bytes(run, limit, min_score)
         except Exception as exc:  # this handler sits outside Starlette's error middleware
             request_id = rid.decode()
@@ -220,10 +226,19 @@ class DataEndpoint:
             response = error_response(error, request_id, started, headers)
             await response({"type": "http"}, _no_receive, send)
             return error.status
-        body = b"".join((
-            b'{"data":', data, b',"meta":{"request_id":"', rid, b'","timestamp":"', self._timestamp(),
-            b'","elapsed_ms":', b"%r" % round((time.perf_counter() - started) * 1000.0, 3), b"}}",
-        ))
+        body = b"".join(
+            (
+                b'{"data":',
+                data,
+                b',"meta":{"request_id":"',
+                rid,
+                b'","timestamp":"',
+                self._timestamp(),
+                b'","elapsed_ms":',
+                b"%r" % round((time.perf_counter() - started) * 1000.0, 3),
+                b"}}",
+            )
+        )
         # ETag and Cache-Control, per query string, for this run and this second (one dict lookup)
         second = self._second  # the clock read of this response's meta.timestamp
         cached = self._validator_headers
@@ -239,26 +254,38 @@ class DataEndpoint:
             raw = [_JSON, (b"content-length", b"%d" % len(body)), (b"x-request-id", rid), pair[0], pair[1]]
         else:
             policy, current = self.ratelimit_fields.both(principal, limits, second)
-            raw = [_JSON, (b"content-length", b"%d" % len(body)), (b"x-request-id", rid), pair[0], pair[1],
-                   (b"ratelimit-limit", limits[0]), (b"ratelimit-remaining", limits[1]),
-                   (b"ratelimit-reset", limits[2]), (b"ratelimit-policy", policy), (b"ratelimit", current)]
+            raw = [
+                _JSON,
+                (b"content-length", b"%d" % len(body)),
+                (b"x-request-id", rid),
+                pair[0],
+                pair[1],
+                (b"ratelimit-limit", limits[0]),
+                (b"ratelimit-remaining", limits[1]),
+                (b"ratelimit-reset", limits[2]),
+                (b"ratelimit-policy", policy),
+                (b"ratelimit", current),
+            ]
         await send({"type": "http.response.start", "status": 200, "headers": raw})
         await send({"type": "http.response.body", "body": body})
         return 200
 
-
-    def _validator_pair(self, services: Services, run: dict[str, Any], limit: int, min_score: float,
-                        second: int) -> tuple[tuple[bytes, bytes], tuple[bytes, bytes]]:
+    def _validator_pair(
+        self, services: Services, run: dict[str, Any], limit: int, min_score: float, second: int
+    ) -> tuple[tuple[bytes, bytes], tuple[bytes, bytes]]:
         validators = self._validators or self._start_validators(services)
-        return ((b"etag", validators.rest_etag(run, limit, min_score)),
-                (b"cache-control", validators.cache_control(run, second)))
+        return (
+            (b"etag", validators.rest_etag(run, limit, min_score)),
+            (b"cache-control", validators.cache_control(run, second)),
+        )
 
     def _start_validators(self, services: Services) -> RunValidators:
         self._validators = RunValidators(services.leaderboard.interval_seconds)
         return self._validators
 
-    async def _not_modified(self, services: Services, scope: Scope, if_none_match: bytes, rid: bytes,
-                            send: Send) -> bool:
+    async def _not_modified(
+        self, services: Services, scope: Scope, if_none_match: bytes, rid: bytes, send: Send
+    ) -> bool:
         """Answer ``304`` when ``If-None-Match`` names the current response; the caller has
         authenticated the key and checked its scope, and nothing is charged."""
         try:
@@ -272,8 +299,13 @@ class DataEndpoint:
         etag = validators.rest_etag(run, limit, min_score)
         if not matches(if_none_match, etag):
             return False
-        await send({"type": "http.response.start", "status": 304, "headers": [
-            (b"x-request-id", rid), (b"etag", etag), (b"cache-control", validators.cache_control(run))]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 304,
+                "headers": [(b"x-request-id", rid), (b"etag", etag), (b"cache-control", validators.cache_control(run))],
+            }
+        )
         await send({"type": "http.response.body", "body": b""})
         return True
 
@@ -282,8 +314,11 @@ _JSON = (b"content-type", b"application/json")
 
 
 def _limit_headers(limits: Encoded) -> dict[str, str]:
-    return {"RateLimit-Limit": limits[0].decode(), "RateLimit-Remaining": limits[1].decode(),
-            "RateLimit-Reset": limits[2].decode()}
+    return {
+        "RateLimit-Limit": limits[0].decode(),
+        "RateLimit-Remaining": limits[1].decode(),
+        "RateLimit-Reset": limits[2].decode(),
+    }
 
 
 async def _no_receive() -> Message:

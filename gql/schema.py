@@ -38,7 +38,6 @@ __all__ = ["MAX_ALIASES", "MAX_DEPTH", "MAX_TOKENS", "schema"]
 log = logging.getLogger("insider_selling.gql")
 
 
-
 def is_expected(error: GraphQLError) -> bool:
     """Expected errors keep their message: GraphQL's own (syntax, validation, limits), errors raised
     as ``GraphQLError`` on purpose, and the packages' typed errors."""
@@ -50,8 +49,7 @@ class MaskUnexpected(MaskErrors):
     """``MaskErrors`` that logs what it hides and tags it ``internal_error``."""
 
     def __init__(self) -> None:
-        super().__init__(should_mask_error=lambda e: not is_expected(e),
-                         error_message="An unexpected error occurred.")
+        super().__init__(should_mask_error=lambda e: not is_expected(e), error_message="An unexpected error occurred.")
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         log.error("unexpected GraphQL error at %s", error.path, exc_info=error.original_error)
@@ -62,26 +60,36 @@ class MaskUnexpected(MaskErrors):
 
 @strawberry.type
 class Query(AdminQuery):
-    @strawberry.field(permission_classes=[SignalsRead],
-                      description="Coins ranked by their composite pressure score: the REST data object.")
+    @strawberry.field(
+        permission_classes=[SignalsRead],
+        description="Coins ranked by their composite pressure score: the REST data object.",
+    )
     async def insider_selling(
-        self, info: Info[Context, None],
+        self,
+        info: Info[Context, None],
         limit: Annotated[int, strawberry.argument(description="Maximum coins, 1 to 500.")] = 100,
         min_score: Annotated[float, strawberry.argument(description="Only scores >= this, 0 to 10.")] = 0.0,
     ) -> InsiderSelling:
         return await resolvers.insider_selling(info, limit, min_score)
 
-    @strawberry.field(permission_classes=[SignalsRead],
-                      description="A coin scored at the latest run (also one at 0, which the ranking omits).")
+    @strawberry.field(
+        permission_classes=[SignalsRead],
+        description="A coin scored at the latest run (also one at 0, which the ranking omits).",
+    )
     async def coin(self, info: Info[Context, None], coin_id: strawberry.ID) -> Coin | None:
         return await resolvers.coin(info, str(coin_id))
 
-    @strawberry.field(permission_classes=[SignalsRead],
-                      description="A coin's scores over succeeded runs, newest first, as a Relay connection.")
+    @strawberry.field(
+        permission_classes=[SignalsRead],
+        description="A coin's scores over succeeded runs, newest first, as a Relay connection.",
+    )
     async def score_history(
-        self, info: Info[Context, None], coin_id: strawberry.ID,
-        from_: Annotated[datetime | None,
-                         strawberry.argument(name="from", description="Earliest run time (inclusive).")] = None,
+        self,
+        info: Info[Context, None],
+        coin_id: strawberry.ID,
+        from_: Annotated[
+            datetime | None, strawberry.argument(name="from", description="Earliest run time (inclusive).")
+        ] = None,
         to: Annotated[datetime | None, strawberry.argument(description="Latest run time (inclusive).")] = None,
         first: Annotated[int, strawberry.argument(description=f"Page size, 1 to {resolvers.MAX_FIRST}.")] = 100,
         after: Annotated[str | None, strawberry.argument(description="endCursor of the previous page.")] = None,
@@ -92,10 +100,13 @@ class Query(AdminQuery):
     async def signal(self, info: Info[Context, None]) -> Signal:
         return await resolvers.signal(info)
 
-    @strawberry.field(permission_classes=[SignalsRead],
-                      description="The latest scoring runs of any status, newest first, with each venue's outcome.")
+    @strawberry.field(
+        permission_classes=[SignalsRead],
+        description="The latest scoring runs of any status, newest first, with each venue's outcome.",
+    )
     async def runs(
-        self, info: Info[Context, None],
+        self,
+        info: Info[Context, None],
         first: Annotated[int, strawberry.argument(description=f"How many, 1 to {resolvers.MAX_RUNS}.")] = 10,
     ) -> list[ScoringRun]:
         return await resolvers.runs(info, first)
@@ -108,10 +119,12 @@ class Mutation(AdminMutation):
 
 @strawberry.type
 class Subscription:
-    @strawberry.subscription(permission_classes=[SignalsRead],
-                             description="The new ranking slice each time a scoring run succeeds.")
+    @strawberry.subscription(
+        permission_classes=[SignalsRead], description="The new ranking slice each time a scoring run succeeds."
+    )
     async def score_updates(
-        self, info: Info[Context, None],
+        self,
+        info: Info[Context, None],
         min_score: Annotated[float, strawberry.argument(description="Only scores >= this, 0 to 10.")] = 0.0,
         limit: Annotated[int, strawberry.argument(description="Maximum coins, 1 to 500.")] = 100,
     ) -> AsyncGenerator[InsiderSelling, None]:

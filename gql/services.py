@@ -70,8 +70,9 @@ class ApiLimiter:
         try:
             return self._with_draft(principal, await self.limiter.check(principal, cost))
         except RateLimited as exc:
-            raise LimitError(429, exc.code, str(exc), retry_after=exc.retry_after,
-                             headers=self._with_draft(principal, exc.headers)) from None
+            raise LimitError(
+                429, exc.code, str(exc), retry_after=exc.retry_after, headers=self._with_draft(principal, exc.headers)
+            ) from None
         except LimiterUnavailable as exc:
             raise LimitError(503, exc.code, str(exc), retry_after=exc.retry_after) from None
 
@@ -82,8 +83,9 @@ class ApiLimiter:
         try:
             return await self.limiter.check_encoded(principal)
         except RateLimited as exc:
-            raise LimitError(429, exc.code, str(exc), retry_after=exc.retry_after,
-                             headers=self._with_draft(principal, exc.headers)) from None
+            raise LimitError(
+                429, exc.code, str(exc), retry_after=exc.retry_after, headers=self._with_draft(principal, exc.headers)
+            ) from None
         except LimiterUnavailable as exc:
             raise LimitError(503, exc.code, str(exc), retry_after=exc.retry_after) from None
 

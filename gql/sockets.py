@@ -116,7 +116,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         self.context.authorization = header
         try:
             self.context.principal = await self.view.pipeline.authenticate(  # type: ignore[attr-defined]
-                self.context.services, header, self.context.client)
+                self.context.services, header, self.context.client
+            )
         except ApiError:
             if self.connection_init_timeout_task:
                 self.connection_init_timeout_task.cancel()
@@ -132,10 +133,13 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await super().handle_subscribe(message)
             return
         op_id = message["id"]
-        if (self.max_subscriptions_per_connection is not None
-                and len(self.operations) >= self.max_subscriptions_per_connection):
-            await self._refuse(op_id, RequestError(429, "too_many_operations",
-                                                   "too many operations in flight on this socket"))
+        if (
+            self.max_subscriptions_per_connection is not None
+            and len(self.operations) >= self.max_subscriptions_per_connection
+        ):
+            await self._refuse(
+                op_id, RequestError(429, "too_many_operations", "too many operations in flight on this socket")
+            )
             return
         payload = message.get("payload")
         if not isinstance(payload, dict):
@@ -144,7 +148,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         services = self.context.services
         try:
             principal = await self.view.pipeline.authenticate(  # type: ignore[attr-defined]
-                services, self.context.authorization, self.context.client)
+                services, self.context.authorization, self.context.client
+            )
         except ApiError as error:
             if error.status == 401:
                 await self.close(CLOSE_KEY_UNUSABLE, "the API key was revoked or has expired")
@@ -154,15 +159,27 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         self.context.principal = principal
         try:
             admission = await self.view.pipeline.admit(  # type: ignore[attr-defined]
-                services, principal, payload.get("query"), payload.get("variables"),
-                payload.get("operationName"), "WS", {})
+                services,
+                principal,
+                payload.get("query"),
+                payload.get("variables"),
+                payload.get("operationName"),
+                "WS",
+                {},
+            )
         except RequestError as error:
             await self._refuse(op_id, error)
             return
         self._contexts[op_id] = Context.build(
-            services, principal, request=self.context.request, response=self.context.response,
-            client=self.context.client, authorization=self.context.authorization,
-            connection_params=self.context.connection_params, admission=admission)
+            services,
+            principal,
+            request=self.context.request,
+            response=self.context.response,
+            client=self.context.client,
+            authorization=self.context.authorization,
+            connection_params=self.context.connection_params,
+            admission=admission,
+        )
         operation = Operation(self, op_id, admission.document.text, admission.variables, admission.name)
         operation.task = asyncio.create_task(self.run_operation(operation))
         operation.task.add_done_callback(self._task_done)
@@ -177,8 +194,12 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         context = self._contexts.get(operation.id, self.context)
         try:
             result_source = await self.schema.stream(
-                operation.query, variable_values=operation.variables, context_value=context,
-                root_value=self.root_value, operation_name=operation.operation_name)
+                operation.query,
+                variable_values=operation.variables,
+                context_value=context,
+                root_value=self.root_value,
+                operation_name=operation.operation_name,
+            )
             async with aclosing(result_source):
                 await self._send_result_stream(operation, result_source)
             await operation.send_operation_message({"id": operation.id, "type": "complete"})

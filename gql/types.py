@@ -43,8 +43,13 @@ __all__ = [
 
 #: The seven sub-scores, in the seed's order (grouped under ``Coin.subScores``).
 SUB_SCORES = (
-    "funding_magnitude", "funding_persistence", "wallet_concentration", "holder_quality_deterioration",
-    "coordination_risk", "distribution_pressure", "market_confirmation",
+    "funding_magnitude",
+    "funding_persistence",
+    "wallet_concentration",
+    "holder_quality_deterioration",
+    "coordination_risk",
+    "distribution_pressure",
+    "market_confirmation",
 )
 
 
@@ -107,15 +112,20 @@ class SubScores(_FromDoc):
     funding_magnitude: float = strawberry.field(description="Absolute size of negative funding.")
     funding_persistence: float = strawberry.field(description="How consistently funding stays negative.")
     wallet_concentration: float = strawberry.field(
-        description="Top-holder, insider, dev, sniper, bundler and old-wallet concentration.")
+        description="Top-holder, insider, dev, sniper, bundler and old-wallet concentration."
+    )
     holder_quality_deterioration: float = strawberry.field(
-        description="Fragile holder base, top-heavy supply, liquidity weakness, contract/security context.")
+        description="Fragile holder base, top-heavy supply, liquidity weakness, contract/security context."
+    )
     coordination_risk: float = strawberry.field(
-        description="Wallet fragmentation, old-wallet flow, churn and short-window holder changes.")
+        description="Wallet fragmentation, old-wallet flow, churn and short-window holder changes."
+    )
     distribution_pressure: float = strawberry.field(
-        description="Direct wallet/flow pressure and derivatives-confirmed selling pressure.")
+        description="Direct wallet/flow pressure and derivatives-confirmed selling pressure."
+    )
     market_confirmation: float = strawberry.field(
-        description="Funding, OI, basis, CVD, price path and persistence confirmation.")
+        description="Funding, OI, basis, CVD, price path and persistence confirmation."
+    )
 
 
 @strawberry.type(description="One venue's market data for a coin at the latest run.")
@@ -130,20 +140,27 @@ class Venue(_FromDoc):
     basis: float | None = strawberry.field(description="(mark - index) / index.")
 
 
-@strawberry.type(description=(
-    "Which signal families had data for a coin at the run: per family, the share of its input "
-    "weight that was available (0 = no data at all, 1 = every input). Missing inputs count as 0 "
-    "in their family, so a low coverage caps that family's sub-score; a supply sub-score of 0 "
-    "with supplyContext 0 means no on-chain data, not a healthy holder base."))
+@strawberry.type(
+    description=(
+        "Which signal families had data for a coin at the run: per family, the share of its input "
+        "weight that was available (0 = no data at all, 1 = every input). Missing inputs count as 0 "
+        "in their family, so a low coverage caps that family's sub-score; a supply sub-score of 0 "
+        "with supplyContext 0 means no on-chain data, not a healthy holder base."
+    )
+)
 class Coverage(_FromDoc):
     hedge_pressure: float = strawberry.field(
-        description="Cross-venue funding (magnitude, persistence, breadth): 1 when funding was seen.")
+        description="Cross-venue funding (magnitude, persistence, breadth): 1 when funding was seen."
+    )
     market_confirmation: float = strawberry.field(
-        description="OI, basis, taker flow/CVD, long/short crowding and price path.")
+        description="OI, basis, taker flow/CVD, long/short crowding and price path."
+    )
     sell_side_flow: float = strawberry.field(
-        description="DEX flow imbalance, liquidity change, and the derivatives' taker flow and OI.")
+        description="DEX flow imbalance, liquidity change, and the derivatives' taker flow and OI."
+    )
     supply_context: float = strawberry.field(
-        description="On-chain holder, concentration, insider and old-wallet inputs.")
+        description="On-chain holder, concentration, insider and old-wallet inputs."
+    )
 
 
 @strawberry.type(description="A coin's score at one succeeded scoring run.")
@@ -165,7 +182,8 @@ class Coin(_FromDoc):
     name: str = strawberry.field(description="Display name.")
     score: float = strawberry.field(description="Composite pressure score from 0 to 10.")
     avg_funding_72h: float = strawberry.field(
-        description="Average funding rate across exchanges over 72 hours, as a decimal.")
+        description="Average funding rate across exchanges over 72 hours, as a decimal."
+    )
     funding_magnitude: float = strawberry.field(description="Sub-score: absolute size of negative funding.")
     funding_persistence: float = strawberry.field(description="Sub-score: persistence of negative funding.")
     wallet_concentration: float = strawberry.field(description="Sub-score [0, 1]: wallet concentration.")
@@ -174,19 +192,22 @@ class Coin(_FromDoc):
     distribution_pressure: float = strawberry.field(description="Sub-score [0, 1]: distribution pressure.")
     market_confirmation: float = strawberry.field(description="Sub-score [0, 1]: market confirmation.")
     manipulation_phase: str = strawberry.field(
-        description="Phase label such as active-hedge-pressure, persistent-shorting, supply-risk-supported.")
+        description="Phase label such as active-hedge-pressure, persistent-shorting, supply-risk-supported."
+    )
     consecutive_negative_days: int = strawberry.field(
-        description="Consecutive trading days with negative average funding.")
+        description="Consecutive trading days with negative average funding."
+    )
     price_change_24h: float = strawberry.field(description="Trailing 24h price change, percent.")
     price_change_7d: float = strawberry.field(description="Trailing 7d price change, percent.")
     top10_holders_pct: float | None = strawberry.field(description="Top-10 holders' share of supply.")
     volume_to_liquidity_24h: float | None = strawberry.field(description="24h DEX volume / liquidity.")
-    old_wallet_swap_pct_1d: float | None = strawberry.field(
-        description="Percent of recent DEX swaps by older wallets.")
+    old_wallet_swap_pct_1d: float | None = strawberry.field(description="Percent of recent DEX swaps by older wallets.")
     holders_change_pct: float | None = strawberry.field(
-        description="Holder-count change since the previous successful run, as a decimal.")
+        description="Holder-count change since the previous successful run, as a decimal."
+    )
     top10_holders_pct_change: float | None = strawberry.field(
-        description="Change in top-10 share since the previous successful run, percentage points.")
+        description="Change in top-10 share since the previous successful run, percentage points."
+    )
     signal_start_date: datetime = strawberry.field(description="When the negative funding streak began.")
     updated_at: datetime = strawberry.field(description="The most recent score recomputation.")
 
@@ -194,14 +215,16 @@ class Coin(_FromDoc):
     def sub_scores(self) -> SubScores:
         return SubScores.from_doc(self.__dict__)
 
-    @strawberry.field(description="Which signal families had data for this coin (null for runs before "
-                                  "model 2026.12.1).")
+    @strawberry.field(
+        description="Which signal families had data for this coin (null for runs before model 2026.12.1)."
+    )
     def coverage(self) -> Coverage | None:
         doc = self.__dict__.get("coverage")
         return None if doc is None else Coverage.from_doc(dict(doc))
 
     @strawberry.field(
-        description="Per-venue funding (raw and per hour, with interval), OI and basis at the latest run.")
+        description="Per-venue funding (raw and per hour, with interval), OI and basis at the latest run."
+    )
     def venues(self) -> list[Venue]:
         return [Venue.from_doc(v) for v in self.__dict__.get("venues") or ()]
 
@@ -210,8 +233,9 @@ class Coin(_FromDoc):
         self,
         info: Info[Context, None],
         first: Annotated[int, strawberry.argument(description="How many, 1 to 500.")] = 100,
-        before: Annotated[datetime | None,
-                          strawberry.argument(description="Only runs strictly before this time.")] = None,
+        before: Annotated[
+            datetime | None, strawberry.argument(description="Only runs strictly before this time.")
+        ] = None,
     ) -> list[ScoreHistory]:
         from gql.resolvers import coin_history
 
@@ -220,8 +244,7 @@ class Coin(_FromDoc):
 
 #: GraphQL names of the seed's coin fields, and the store field behind each.
 COIN_GRAPHQL_FIELDS: dict[str, str] = {
-    "".join(w if i == 0 else w[:1].upper() + w[1:] for i, w in enumerate(name.split("_"))): name
-    for name in COIN_FIELDS
+    "".join(w if i == 0 else w[:1].upper() + w[1:] for i, w in enumerate(name.split("_"))): name for name in COIN_FIELDS
 }
 
 
@@ -295,10 +318,16 @@ class VenueOutcome:
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> VenueOutcome:
         venue = str(doc.get("venue", ""))
-        return cls(venue=venue, exchange=VENUES.get(venue, venue), status=str(doc.get("status", "")),
-                   latency_ms=float(doc.get("latency_ms") or 0.0), markets=int(doc.get("markets") or 0),
-                   requests=int(doc.get("requests") or 0), rejected=int(doc.get("rejected") or 0),
-                   error=doc.get("error"))
+        return cls(
+            venue=venue,
+            exchange=VENUES.get(venue, venue),
+            status=str(doc.get("status", "")),
+            latency_ms=float(doc.get("latency_ms") or 0.0),
+            markets=int(doc.get("markets") or 0),
+            requests=int(doc.get("requests") or 0),
+            rejected=int(doc.get("rejected") or 0),
+            error=doc.get("error"),
+        )
 
 
 @strawberry.type(description="One scoring run, whatever its outcome, with each venue's ingest outcome.")
@@ -316,8 +345,15 @@ class ScoringRun:
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> ScoringRun:
-        return cls(run_id=doc["run_id"], status=RunStatus(doc["status"]), at=doc["at"],
-                   started_at=doc.get("started_at"), finished_at=doc.get("finished_at"),
-                   model_version=str(doc.get("model_version", "")), coins=doc.get("coins"),
-                   listed=doc.get("listed"), error=doc.get("error"),
-                   venues=[VenueOutcome.from_doc(v) for v in doc.get("venues") or ()])
+        return cls(
+            run_id=doc["run_id"],
+            status=RunStatus(doc["status"]),
+            at=doc["at"],
+            started_at=doc.get("started_at"),
+            finished_at=doc.get("finished_at"),
+            model_version=str(doc.get("model_version", "")),
+            coins=doc.get("coins"),
+            listed=doc.get("listed"),
+            error=doc.get("error"),
+            venues=[VenueOutcome.from_doc(v) for v in doc.get("venues") or ()],
+        )

@@ -124,9 +124,7 @@ def print_outcomes(outcomes: Iterable[VenueOutcome], console: Console) -> None:
     """One line per venue and provider, without markup surprises or stack traces."""
     for outcome in outcomes:
         style = {"ok": "green", "failed": "red"}.get(outcome.status, "yellow")
-        console.print(
-            outcome_line(outcome), style=style, markup=False, highlight=False, soft_wrap=True
-        )
+        console.print(outcome_line(outcome), style=style, markup=False, highlight=False, soft_wrap=True)
 
 
 def answered(batch: SnapshotBatch) -> tuple[int, int]:
@@ -135,9 +133,7 @@ def answered(batch: SnapshotBatch) -> tuple[int, int]:
     return sum(1 for o in venues if o.status == "ok"), len(venues)
 
 
-async def ingest_once(
-    source: Source, *, console: Console | None = None, at: datetime | None = None
-) -> SnapshotBatch:
+async def ingest_once(source: Source, *, console: Console | None = None, at: datetime | None = None) -> SnapshotBatch:
     """One cycle; prints the per-venue summary when given a console."""
     batch = await source.collect(at or cycle_time())
     if console is not None:
@@ -204,8 +200,11 @@ async def record(
             if console is not None:
                 following = batch.at + timedelta(seconds=every)
                 left = "until stopped (Ctrl-C)" if cycles == 0 else f"{cycles - done} more to record"
-                console.print(f"waiting {every / 60:.0f} min for the next cycle (about "
-                              f"{following:%H:%M}Z; {left})", markup=False, highlight=False)
+                console.print(
+                    f"waiting {every / 60:.0f} min for the next cycle (about {following:%H:%M}Z; {left})",
+                    markup=False,
+                    highlight=False,
+                )
             await asyncio.sleep(every)
     return written
 
@@ -240,18 +239,23 @@ def import_summary(result: ImportResult) -> list[str]:
     """The closing lines: rows read, kept and rejected per file, with the reasons."""
     lines = []
     for r in result.files:
-        lines.append(f"{r.path.name}: {r.format}: {r.read} rows read, {r.kept} kept, "
-                     f"{r.rejected_total} rejected" + (f" ({r.problem})" if r.problem else ""))
+        lines.append(
+            f"{r.path.name}: {r.format}: {r.read} rows read, {r.kept} kept, "
+            f"{r.rejected_total} rejected" + (f" ({r.problem})" if r.problem else "")
+        )
         lines.extend(f"    {count:>9}  {reason}" for reason, count in r.rejected.most_common())
     lines.extend(f"{p.name}: ignored (not a .csv or .csv.gz file)" for p in result.ignored)
     span = "" if result.first is None else f", {result.first:%Y-%m-%dT%H}Z .. {result.last:%Y-%m-%dT%H}Z"
-    lines.append(f"wrote {result.samples} hourly market rows for {result.coins} coins to "
-                 f"{len(result.written)} snapshot files{span}")
+    lines.append(
+        f"wrote {result.samples} hourly market rows for {result.coins} coins to "
+        f"{len(result.written)} snapshot files{span}"
+    )
     return lines
 
 
-def import_files(source: Path, out: Path, *, fmt: str | None = None, overwrite: bool = False,
-                 console: Console | None = None) -> ImportResult:
+def import_files(
+    source: Path, out: Path, *, fmt: str | None = None, overwrite: bool = False, console: Console | None = None
+) -> ImportResult:
     """``insider-selling import DIR --out SNAPDIR``: a progress bar on a terminal, a line per stage
     otherwise, and the per-file summary at the end."""
     console = console or Console(stderr=False)

@@ -35,17 +35,45 @@ __all__ = ["DemoConfig", "DemoMarket", "DemoSource", "DemoStep", "Episode"]
 HOUR = timedelta(hours=1)
 VENUE_IDS = list(VENUES)
 #: How likely a non-major coin is listed on each venue (order of VENUES).
-LISTING_PROBABILITY = np.array(
-    [0.9, 0.85, 0.8, 0.85, 0.75, 0.6, 0.15, 0.25, 0.5, 0.6, 0.45, 0.55, 0.8]
-)
+LISTING_PROBABILITY = np.array([0.9, 0.85, 0.8, 0.85, 0.75, 0.6, 0.15, 0.25, 0.5, 0.6, 0.45, 0.55, 0.8])
 MAJORS = [
-    ("bitcoin", "BTC", "Bitcoin"), ("ethereum", "ETH", "Ethereum"), ("solana", "SOL", "Solana"),
-    ("ripple", "XRP", "XRP"), ("dogecoin", "DOGE", "Dogecoin"), ("cardano", "ADA", "Cardano"),
-    ("chainlink", "LINK", "Chainlink"), ("avalanche-2", "AVAX", "Avalanche"),
-    ("sui", "SUI", "Sui"), ("litecoin", "LTC", "Litecoin"),
+    ("bitcoin", "BTC", "Bitcoin"),
+    ("ethereum", "ETH", "Ethereum"),
+    ("solana", "SOL", "Solana"),
+    ("ripple", "XRP", "XRP"),
+    ("dogecoin", "DOGE", "Dogecoin"),
+    ("cardano", "ADA", "Cardano"),
+    ("chainlink", "LINK", "Chainlink"),
+    ("avalanche-2", "AVAX", "Avalanche"),
+    ("sui", "SUI", "Sui"),
+    ("litecoin", "LTC", "Litecoin"),
 ]
-SYLLABLES = ["ka", "zo", "mi", "ra", "tu", "vex", "lo", "qi", "nor", "sa", "fi", "da", "pex",
-             "ul", "bri", "on", "tek", "yo", "gal", "mu", "xen", "ri", "cor", "va"]
+SYLLABLES = [
+    "ka",
+    "zo",
+    "mi",
+    "ra",
+    "tu",
+    "vex",
+    "lo",
+    "qi",
+    "nor",
+    "sa",
+    "fi",
+    "da",
+    "pex",
+    "ul",
+    "bri",
+    "on",
+    "tek",
+    "yo",
+    "gal",
+    "mu",
+    "xen",
+    "ri",
+    "cor",
+    "va",
+]
 BASE_FUNDING = 1.0e-5  # per hour: +0.008 % per 8 h, the usual positive carry
 
 
@@ -209,8 +237,9 @@ class DemoMarket:
                 episodes.append(self._episode(int(idx), "squeeze", start, duration, hard))
         return episodes
 
-    def _episode(self, idx: int, kind: Literal["insider", "squeeze"], start: datetime,
-                 duration: int, hard: bool) -> Episode:
+    def _episode(
+        self, idx: int, kind: Literal["insider", "squeeze"], start: datetime, duration: int, hard: bool
+    ) -> Episode:
         rng = self._rng
         intensity = float(rng.uniform(0.5, 1.0) if hard else rng.uniform(0.8, 1.4))
         # effect sizes per family: log-normal around the intensity (a factor ~2 either way is
@@ -219,8 +248,14 @@ class DemoMarket:
         missing = int(rng.choice(3, p=[0.4, 0.35, 0.25]))
         if kind == "insider" and missing:
             effects[1 + rng.choice(len(EFFECT_FAMILIES), size=missing, replace=False)] = 0.0
-        return Episode(self.coins[idx].coin_id, kind, start, start + timedelta(hours=duration),
-                       intensity, tuple(float(e) for e in effects))
+        return Episode(
+            self.coins[idx].coin_id,
+            kind,
+            start,
+            start + timedelta(hours=duration),
+            intensity,
+            tuple(float(e) for e in effects),
+        )
 
     def labels_at(self, at: datetime) -> dict[str, str]:
         """Validator only: coin id -> active episode kind at ``at``."""
@@ -272,39 +307,66 @@ class DemoMarket:
         beta = self.dip_beta
 
         market_ret = rng.normal(0.0, 0.004) * sq
-        ret = (rng.normal(0.0, 1.0, size=n) * self.vol * sq + market_ret * beta
-               - dip * beta * 0.006 * dt - insider * 0.0015 * dt + squeeze * 0.012 * dt)
+        ret = (
+            rng.normal(0.0, 1.0, size=n) * self.vol * sq
+            + market_ret * beta
+            - dip * beta * 0.006 * dt
+            - insider * 0.0015 * dt
+            + squeeze * 0.012 * dt
+        )
         self.price *= np.exp(ret)
 
         phi = math.exp(-dt / 12.0)
         self.funding_noise = phi * self.funding_noise + rng.normal(
-            0.0, 4e-6 * self.noise * math.sqrt(1 - phi * phi), size=n)
-        coin_funding = (BASE_FUNDING + self.coin_bias + self.funding_noise
-                        - i_fund * 3.2e-5 - squeeze * 2.5e-5 - dip * beta * 3.5e-5 - wave * 3.0e-5)
+            0.0, 4e-6 * self.noise * math.sqrt(1 - phi * phi), size=n
+        )
+        coin_funding = (
+            BASE_FUNDING
+            + self.coin_bias
+            + self.funding_noise
+            - i_fund * 3.2e-5
+            - squeeze * 2.5e-5
+            - dip * beta * 3.5e-5
+            - wave * 3.0e-5
+        )
         venue_noise = rng.normal(0.0, 2.5e-6 * self.noise, size=(n, v))
         per_hour = coin_funding[:, None] + self.venue_bias + venue_noise
         rate = per_hour * self.interval
 
-        oi_growth = (rng.normal(0.0, 0.006 * self.noise, size=(n, v)) * sq
-                     + (i_oi[:, None] * 0.006 - squeeze[:, None] * 0.02
-                        - dip * beta[:, None] * 0.004 + wave[:, None] * 0.004) * dt)
+        oi_growth = (
+            rng.normal(0.0, 0.006 * self.noise, size=(n, v)) * sq
+            + (i_oi[:, None] * 0.006 - squeeze[:, None] * 0.02 - dip * beta[:, None] * 0.004 + wave[:, None] * 0.004)
+            * dt
+        )
         self.oi *= np.exp(oi_growth)
         oi_usd = self.oi.copy()
 
         # Basis is its own process (a coin's level, noise, an episode's own effect, the dip), not a
         # multiple of funding.
-        basis = (self.coin_basis[:, None] - i_basis[:, None] * 6e-4 - dip * beta[:, None] * 3e-4
-                 + rng.normal(0.0, 1.5e-4 * self.noise, size=(n, v)))
-        index = np.broadcast_to(self.price[:, None], (n, v)) * np.exp(
-            rng.normal(0.0, 2e-4, size=(n, v)))
+        basis = (
+            self.coin_basis[:, None]
+            - i_basis[:, None] * 6e-4
+            - dip * beta[:, None] * 3e-4
+            + rng.normal(0.0, 1.5e-4 * self.noise, size=(n, v))
+        )
+        index = np.broadcast_to(self.price[:, None], (n, v)) * np.exp(rng.normal(0.0, 2e-4, size=(n, v)))
         mark = index * (1.0 + basis)
         traded = oi_usd * 0.04 * max(dt, 0.25) * np.exp(rng.normal(0.0, 0.3, size=(n, v)))
         sell_share = np.clip(
-            0.5 + rng.normal(0.0, 0.035 * self.noise, size=(n, v))
-            + i_taker[:, None] * 0.05 - squeeze[:, None] * 0.12 + dip * beta[:, None] * 0.05,
-            0.05, 0.95)
-        ls_ratio = np.exp(rng.normal(0.05, 0.12, size=(n, v)) - i_crowd[:, None] * 0.25
-                          - squeeze[:, None] * 0.35 - dip * beta[:, None] * 0.2)
+            0.5
+            + rng.normal(0.0, 0.035 * self.noise, size=(n, v))
+            + i_taker[:, None] * 0.05
+            - squeeze[:, None] * 0.12
+            + dip * beta[:, None] * 0.05,
+            0.05,
+            0.95,
+        )
+        ls_ratio = np.exp(
+            rng.normal(0.05, 0.12, size=(n, v))
+            - i_crowd[:, None] * 0.25
+            - squeeze[:, None] * 0.35
+            - dip * beta[:, None] * 0.2
+        )
         ls_ratio[:, 6:] = np.nan  # only the six big venues publish a long/short ratio
         price = mark * (1.0 + rng.normal(0.0, 5e-5, size=(n, v)))
 
@@ -326,14 +388,13 @@ class DemoMarket:
         # On-chain: weakening liquidity, sell-heavy DEX flow and old wallets waking up in episodes.
         self.liquidity *= np.exp(rng.normal(0.0, 0.01, size=n) * sq - i_chain * 0.004 * dt)
         self.holders *= np.exp(rng.normal(0.0, 0.0015, size=n) * sq + i_chain * 0.0008 * dt)
-        self.top10 = np.clip(self.top10 + rng.normal(0.0, 0.05, size=n) * sq
-                             - i_chain * 0.03 * dt, 1.0, 99.0)
+        self.top10 = np.clip(self.top10 + rng.normal(0.0, 0.05, size=n) * sq - i_chain * 0.03 * dt, 1.0, 99.0)
         volume = self.liquidity * np.exp(rng.normal(-0.3, 0.4, size=n) + i_chain * 0.9)
-        sell_frac = np.clip(0.5 + rng.normal(0.0, 0.05 * self.noise, size=n) + i_chain * 0.09
-                            - squeeze * 0.1, 0.05, 0.95)
+        sell_frac = np.clip(
+            0.5 + rng.normal(0.0, 0.05 * self.noise, size=n) + i_chain * 0.09 - squeeze * 0.1, 0.05, 0.95
+        )
         trades = np.maximum(volume / 400.0, 10.0)
-        old_wallet = np.clip(rng.normal(8.0, 3.0, size=n) + i_chain * 25.0
-                             + self.concentrated * 12.0, 0.0, 100.0)
+        old_wallet = np.clip(rng.normal(8.0, 3.0, size=n) + i_chain * 25.0 + self.concentrated * 12.0, 0.0, 100.0)
         onchain = {
             "liquidity_usd": self.liquidity.copy(),
             "volume_24h_usd": volume,
@@ -360,17 +421,22 @@ class DemoMarket:
         coin_ids = [c.coin_id for c in self.coins]
         for k, (i, j) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
             ls = columns["long_short_ratio"][k]
-            market.append(MarketSample(
-                coin_id=coin_ids[i], venue=VENUE_IDS[j], at=at,
-                funding_rate=columns["funding_rate"][k],
-                funding_interval_hours=columns["funding_interval_hours"][k],
-                open_interest_usd=columns["open_interest_usd"][k],
-                mark_price=columns["mark_price"][k], index_price=columns["index_price"][k],
-                price=columns["price"][k],
-                taker_buy_usd=columns["taker_buy_usd"][k],
-                taker_sell_usd=columns["taker_sell_usd"][k],
-                long_short_ratio=None if ls != ls else ls,
-            ))
+            market.append(
+                MarketSample(
+                    coin_id=coin_ids[i],
+                    venue=VENUE_IDS[j],
+                    at=at,
+                    funding_rate=columns["funding_rate"][k],
+                    funding_interval_hours=columns["funding_interval_hours"][k],
+                    open_interest_usd=columns["open_interest_usd"][k],
+                    mark_price=columns["mark_price"][k],
+                    index_price=columns["index_price"][k],
+                    price=columns["price"][k],
+                    taker_buy_usd=columns["taker_buy_usd"][k],
+                    taker_sell_usd=columns["taker_sell_usd"][k],
+                    long_short_ratio=None if ls != ls else ls,
+                )
+            )
         onchain: list[OnchainSample] = []
         o = step.onchain
         for i in np.nonzero(self.onchain_mask)[0].tolist():

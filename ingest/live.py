@@ -81,9 +81,7 @@ class LiveSource:
         self.history_hours = history_hours
         self.price_hours = price_hours
         self.oi_hours = oi_hours
-        self.breakers = {
-            v.id: CircuitBreaker(breaker_threshold, breaker_cooldown) for v in self.venues
-        }
+        self.breakers = {v.id: CircuitBreaker(breaker_threshold, breaker_cooldown) for v in self.venues}
         #: (venue, symbol) -> ms of the newest funding print already delivered
         self._history_cursor: dict[tuple[str, str], int] = {}
         #: (venue, symbol) whose price path / OI history was already delivered by this process
@@ -119,9 +117,7 @@ class LiveSource:
             history=history,
         )
 
-    async def backfill(
-        self, end: datetime, hours: int, *, progress: Progress | None = None
-    ) -> SnapshotBatch:
+    async def backfill(self, end: datetime, hours: int, *, progress: Progress | None = None) -> SnapshotBatch:
         """Funding prints of the ``hours`` before ``end`` for today's candidates (one sample per
         print, at its settlement hour), with their hourly price path and OI history. Later cycles
         fetch only newer prints. Everything lands in ``history`` (gap-filling samples)."""
@@ -130,12 +126,7 @@ class LiveSource:
         candidates = self._candidates(resolved)
         since = int((end - timedelta(hours=hours)).timestamp() * 1000)
         price_from = self._price_venues(candidates, resolved)
-        jobs = [
-            (venue, r)
-            for venue in self.venues
-            for r in resolved.get(venue.id, [])
-            if r.coin_id in candidates
-        ]
+        jobs = [(venue, r) for venue in self.venues for r in resolved.get(venue.id, []) if r.coin_id in candidates]
         done, market = 0, []
         if progress:
             progress(0, len(jobs))
@@ -156,24 +147,18 @@ class LiveSource:
         return SnapshotBatch(at=end, coins=coins, history=market, outcomes=list(outcomes.values()))
 
     async def aclose(self) -> None:
-        await asyncio.gather(
-            *(source.aclose() for source in self.venues + self.providers), return_exceptions=True
-        )
+        await asyncio.gather(*(source.aclose() for source in self.venues + self.providers), return_exceptions=True)
 
     # -- phases ------------------------------------------------------------------------------
 
-    async def _scan(
-        self, deadline: float
-    ) -> tuple[dict[str, VenueOutcome], dict[str, list[Resolved]]]:
+    async def _scan(self, deadline: float) -> tuple[dict[str, VenueOutcome], dict[str, list[Resolved]]]:
         outcomes: dict[str, VenueOutcome] = {}
         quotes: dict[str, list[Quote]] = {}
 
         async def scan_one(venue: Venue) -> None:
             breaker = self.breakers[venue.id]
             if not breaker.allow():
-                outcomes[venue.id] = VenueOutcome(
-                    venue.id, "skipped", error="circuit open after repeated failures"
-                )
+                outcomes[venue.id] = VenueOutcome(venue.id, "skipped", error="circuit open after repeated failures")
                 return
             started = time.monotonic()
             try:
@@ -183,16 +168,12 @@ class LiveSource:
             except Exception as exc:
                 breaker.record(False)
                 latency = (time.monotonic() - started) * 1000
-                outcomes[venue.id] = VenueOutcome(
-                    venue.id, "failed", latency_ms=latency, error=_reason(exc)
-                )
+                outcomes[venue.id] = VenueOutcome(venue.id, "failed", latency_ms=latency, error=_reason(exc))
                 log.info("venue %s failed: %s", venue.id, _reason(exc))
                 return
             breaker.record(True)
             quotes[venue.id] = found
-            outcomes[venue.id] = VenueOutcome(
-                venue.id, "ok", latency_ms=(time.monotonic() - started) * 1000
-            )
+            outcomes[venue.id] = VenueOutcome(venue.id, "ok", latency_ms=(time.monotonic() - started) * 1000)
 
         await asyncio.gather(*(scan_one(v) for v in self.venues))
         resolved = self._resolve(quotes)
@@ -260,9 +241,7 @@ class LiveSource:
                 return
             started = time.monotonic()
             try:
-                await self._bounded(
-                    venue.enrich([r.quote for r in own]), deadline, self.timeouts.venue
-                )
+                await self._bounded(venue.enrich([r.quote for r in own]), deadline, self.timeouts.venue)
                 history.extend(
                     await self._bounded(
                         self._history(venue, own, at, default_since, price_from),
@@ -277,9 +256,7 @@ class LiveSource:
         await asyncio.gather(*(enrich_one(v) for v in self.venues))
         return history
 
-    def _price_venues(
-        self, candidates: set[str], resolved: dict[str, list[Resolved]]
-    ) -> dict[str, str]:
+    def _price_venues(self, candidates: set[str], resolved: dict[str, list[Resolved]]) -> dict[str, str]:
         """The one venue each candidate's hourly price path is read from: the first venue, in
         :data:`VENUES` order, that lists it and has klines. One path per coin keeps it cheap; the
         cycles' own samples continue it from every venue."""
@@ -474,9 +451,7 @@ class LiveSource:
         return None
 
     @staticmethod
-    def _fail(
-        outcomes: dict[str, VenueOutcome], venue_id: str, error: str, *, keep_status: bool
-    ) -> None:
+    def _fail(outcomes: dict[str, VenueOutcome], venue_id: str, error: str, *, keep_status: bool) -> None:
         outcome = outcomes[venue_id]
         outcome.error = error if outcome.error is None else f"{outcome.error}; {error}"
         if not keep_status:

@@ -73,9 +73,7 @@ def _close(a: float, b: float) -> bool:
     return abs(math.log(a / b)) <= math.log(PRICE_TOLERANCE)
 
 
-def resolve(
-    parsed: ParsedBase, price: float | None, reference: Mapping[str, float]
-) -> tuple[str, int] | None:
+def resolve(parsed: ParsedBase, price: float | None, reference: Mapping[str, float]) -> tuple[str, int] | None:
     """Pick ``(coin_id, multiplier)`` for a contract, checking the unit price where possible.
 
     ``reference`` maps coin ids to the median price of unmultiplied contracts across venues.

@@ -70,9 +70,7 @@ class Replay:
                 return r
         return None
 
-    async def ccxt_fetch(
-        self, url: str, method: str = "GET", headers: Any = None, body: Any = None
-    ) -> Any:
+    async def ccxt_fetch(self, url: str, method: str = "GET", headers: Any = None, body: Any = None) -> Any:
         """Stands in for ``ccxt.Exchange.fetch``: parsed JSON, the text of a non-JSON body,
         and ccxt's exceptions for refused connections and HTTP errors."""
         self.requests[urlsplit(url).hostname or url] += 1

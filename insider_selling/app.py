@@ -107,16 +107,20 @@ def build_app(
     async def _assemble(stack: contextlib.AsyncExitStack) -> Services:
         store = shared_store
         if store is None:
-            store = await open_store(settings.mongodb_uri, settings.mongodb_database,
-                                     snapshot_retention_days=settings.snapshot_retention_days)
+            store = await open_store(
+                settings.mongodb_uri,
+                settings.mongodb_database,
+                snapshot_retention_days=settings.snapshot_retention_days,
+            )
             stack.push_async_callback(store.aclose)
         announce(store.describe())
         redis = subscriber = None
         if settings.redis_url:
             from insider_selling.redis_client import connect_redis
 
-            redis = connect_redis(settings.redis_url, socket_timeout=settings.redis_timeout,
-                                  socket_connect_timeout=settings.redis_timeout)
+            redis = connect_redis(
+                settings.redis_url, socket_timeout=settings.redis_timeout, socket_connect_timeout=settings.redis_timeout
+            )
             stack.push_async_callback(redis.aclose)
             # the key-change listener is off the request path: patient timeouts
             subscriber = connect_redis(settings.redis_url, socket_connect_timeout=5.0)
@@ -128,16 +132,25 @@ def build_app(
         authenticator = Authenticator(repo, hasher)
         ratelimiter = RateLimiter(
             RedisBackend(redis) if redis is not None else LocalBackend(),
-            lease_max=settings.ratelimit_lease_max, lease_ttl=settings.ratelimit_lease_ttl,
-            failure_mode=settings.redis_failure_mode, stored_usage=repo.get_usage,
+            lease_max=settings.ratelimit_lease_max,
+            lease_ttl=settings.ratelimit_lease_ttl,
+            failure_mode=settings.redis_failure_mode,
+            stored_usage=repo.get_usage,
         )
         bus = KeyChangeBus(authenticator, redis, subscriber=subscriber)
         updates = RunUpdates(leaderboard.current_run)
         stack.push_async_callback(updates.aclose)
         services = Services(
-            store=store, runs=runs, leaderboard=leaderboard, authenticator=authenticator,
-            keys=KeyService(repo, hasher, on_key_change=[bus.publish]), limiter=ApiLimiter(ratelimiter),
-            ratelimiter=ratelimiter, bus=bus, redis=redis, updates=updates,
+            store=store,
+            runs=runs,
+            leaderboard=leaderboard,
+            authenticator=authenticator,
+            keys=KeyService(repo, hasher, on_key_change=[bus.publish]),
+            limiter=ApiLimiter(ratelimiter),
+            ratelimiter=ratelimiter,
+            bus=bus,
+            redis=redis,
+            updates=updates,
         )
         if settings.embedded:
             issued = await services.keys.bootstrap_embedded()
@@ -162,8 +175,10 @@ def build_app(
 
         stack.push_async_callback(final_flush)
         tasks: list[asyncio.Task[Any]] = [
-            asyncio.create_task(run_upkeep(authenticator, ratelimiter, repo,
-                                           flush_seconds=settings.last_used_flush_seconds), name="upkeep"),
+            asyncio.create_task(
+                run_upkeep(authenticator, ratelimiter, repo, flush_seconds=settings.last_used_flush_seconds),
+                name="upkeep",
+            ),
         ]
         if redis is not None:
             tasks.append(asyncio.create_task(bus.listen(), name="key-changes"))
@@ -178,9 +193,14 @@ def build_app(
                 updates.publish(result.run_id)
                 settle_heap()
 
-            cycle = Cycle(market, SnapshotStore(store.db), pipeline, history_hours=settings.history_hours,
-                          score_retention_days=settings.score_retention_days,
-                          on_success=[on_success])
+            cycle = Cycle(
+                market,
+                SnapshotStore(store.db),
+                pipeline,
+                history_hours=settings.history_hours,
+                score_retention_days=settings.score_retention_days,
+                on_success=[on_success],
+            )
             scheduler = Scheduler(cycle, settings.score_interval_seconds)
             services.cycle, services.scheduler = cycle, scheduler
 
@@ -188,8 +208,14 @@ def build_app(
                 if prime:
                     started = time.perf_counter()
                     result = await cycle.prime(datetime.now(UTC))
-                    log.info("primed", extra={"run_id": result.run_id, "status": result.status,
-                                              "seconds": round(time.perf_counter() - started, 2)})
+                    log.info(
+                        "primed",
+                        extra={
+                            "run_id": result.run_id,
+                            "status": result.status,
+                            "seconds": round(time.perf_counter() - started, 2),
+                        },
+                    )
                 if scheduler_inline:
                     await scheduler.run_forever()
 
@@ -205,8 +231,11 @@ def build_app(
         stack.push_async_callback(stop_tasks)
         return services
 
-    web = WebConfig(introspection=settings.introspection_enabled, graphiql=settings.graphiql_enabled,
-                    connection_init_timeout=settings.connection_timeout)
+    web = WebConfig(
+        introspection=settings.introspection_enabled,
+        graphiql=settings.graphiql_enabled,
+        connection_init_timeout=settings.connection_timeout,
+    )
     return create_app(services, web=web, metrics=metrics)
 
 

@@ -37,13 +37,18 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         os.environ.update(overrides)
         settings = load_settings()
     if args.workers > 1 and settings.embedded:
-        print("error: --workers > 1 needs MONGODB_URI: with the in-memory store each worker would "
-              "hold its own data and keys", file=sys.stderr)
+        print(
+            "error: --workers > 1 needs MONGODB_URI: with the in-memory store each worker would "
+            "hold its own data and keys",
+            file=sys.stderr,
+        )
         return 2
     if args.workers > 1 and settings.redis_url is None and not settings.allow_unsafe:
-        print("error: --workers > 1 needs REDIS_URL: without it each worker keeps its own rate limits "
-              "and may serve a revoked key for minutes (set INSIDER_ALLOW_UNSAFE=1 to override)",
-              file=sys.stderr)
+        print(
+            "error: --workers > 1 needs REDIS_URL: without it each worker keeps its own rate limits "
+            "and may serve a revoked key for minutes (set INSIDER_ALLOW_UNSAFE=1 to override)",
+            file=sys.stderr,
+        )
         return 2
     configure_logging(settings.log_level)
     settings, own_metrics_dir = prepare_metrics_dir(settings, args.workers)
@@ -89,12 +94,19 @@ def _server_options(settings: Settings) -> dict[str, Any]:
     from insider_selling.server import http_protocol
 
     trusted = ",".join(settings.trusted_proxies)
-    return {"host": settings.host, "port": settings.port, "log_config": None, "access_log": False,
-            "proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None,
-            # incomplete and idle connections close after INSIDER_CONNECTION_TIMEOUT; websocket
-            # messages above MAX_FRAME are refused by uvicorn before they are read
-            "http": http_protocol(), "timeout_keep_alive": settings.connection_timeout,
-            "ws_max_size": MAX_FRAME}
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,
+        "access_log": False,
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted or None,
+        # incomplete and idle connections close after INSIDER_CONNECTION_TIMEOUT; websocket
+        # messages above MAX_FRAME are refused by uvicorn before they are read
+        "http": http_protocol(),
+        "timeout_keep_alive": settings.connection_timeout,
+        "ws_max_size": MAX_FRAME,
+    }
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -103,9 +115,13 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
     configure_logging(settings.log_level)
     if settings.embedded:
-        print("warning: no MONGODB_URI: the in-memory store is lost when this process exits, so "
-              + ("this run's results vanish with it" if args.once else "no API process sees the runs")
-              + "; set MONGODB_URI (the embedded `serve` ingests and scores by itself)", file=sys.stderr, flush=True)
+        print(
+            "warning: no MONGODB_URI: the in-memory store is lost when this process exits, so "
+            + ("this run's results vanish with it" if args.once else "no API process sees the runs")
+            + "; set MONGODB_URI (the embedded `serve` ingests and scores by itself)",
+            file=sys.stderr,
+            flush=True,
+        )
     return asyncio.run(run_worker(settings, once=args.once))
 
 
@@ -130,9 +146,11 @@ def _ingest_command(args: argparse.Namespace, settings: Settings) -> int:
                 cycle_timeout=args.deadline or settings.ingest_deadline,
                 retries=settings.ingest_retries,
                 max_candidates=settings.ingest_max_candidates,
-                min_negative_venues=settings.ingest_min_negative_venues)
+                min_negative_venues=settings.ingest_min_negative_venues,
+            )
         else:
             from insider_selling.app import build_source
+
             source = build_source(settings)
         try:
             if args.command in ("ingest", "backfill"):
@@ -161,8 +179,7 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.errors import IngestError
 
     try:
-        result = import_files(args.source, args.out, fmt=args.format, overwrite=args.overwrite,
-                              console=Console())
+        result = import_files(args.source, args.out, fmt=args.format, overwrite=args.overwrite, console=Console())
     except IngestError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -177,8 +194,10 @@ def _admin_bootstrap(args: argparse.Namespace, settings: Settings) -> int:
         from tenants.service import KeyService
 
         if settings.embedded:
-            print("error: admin bootstrap needs MONGODB_URI (the embedded store prints its keys at "
-                  "`serve` start-up)", file=sys.stderr)
+            print(
+                "error: admin bootstrap needs MONGODB_URI (the embedded store prints its keys at `serve` start-up)",
+                file=sys.stderr,
+            )
             return 2
         store = await open_store(settings.mongodb_uri, settings.mongodb_database)
         try:
@@ -218,37 +237,45 @@ def build_parser() -> argparse.ArgumentParser:
 
     from pathlib import Path
 
-    for name, text in (("ingest", "collect one cycle from every venue and print each venue's outcome"),
-                       ("backfill", "fetch funding history for today's candidates, with a progress bar"),
-                       ("record", "run live cycles, 30 min apart, and append them to DIR in the snapshot file format")):
+    for name, text in (
+        ("ingest", "collect one cycle from every venue and print each venue's outcome"),
+        ("backfill", "fetch funding history for today's candidates, with a progress bar"),
+        ("record", "run live cycles, 30 min apart, and append them to DIR in the snapshot file format"),
+    ):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--source", choices=["live", "demo"], help="default INSIDER_INGEST_SOURCE")
-        cmd.add_argument("--connect-timeout", type=float,
-                         help="seconds (default INSIDER_INGEST_CONNECT_TIMEOUT, 5)")
-        cmd.add_argument("--read-timeout", type=float,
-                         help="seconds (default INSIDER_INGEST_READ_TIMEOUT, 10)")
-        cmd.add_argument("--deadline", type=float,
-                         help="whole-cycle seconds (default INSIDER_INGEST_DEADLINE, 240)")
+        cmd.add_argument("--connect-timeout", type=float, help="seconds (default INSIDER_INGEST_CONNECT_TIMEOUT, 5)")
+        cmd.add_argument("--read-timeout", type=float, help="seconds (default INSIDER_INGEST_READ_TIMEOUT, 10)")
+        cmd.add_argument("--deadline", type=float, help="whole-cycle seconds (default INSIDER_INGEST_DEADLINE, 240)")
         if name == "ingest":
             cmd.add_argument("--once", action="store_true", required=True, help="one cycle, then exit")
         if name == "backfill":
             cmd.add_argument("--hours", type=int, default=72, help="hours of history (default 72)")
         if name == "record":
             cmd.add_argument("--out", type=Path, required=True, metavar="DIR", help="snapshot directory")
-            cmd.add_argument("--cycles", type=int, default=1,
-                             help="cycles to record, 0 = until stopped; it waits a cycle (30 min) between them")
+            cmd.add_argument(
+                "--cycles",
+                type=int,
+                default=1,
+                help="cycles to record, 0 = until stopped; it waits a cycle (30 min) between them",
+            )
         cmd.set_defaults(handler=_ingest_command)
 
     from ingest.importers import IMPORTERS
 
-    imp = sub.add_parser("import", help="convert third-party files (Binance futures API CSVs, a long "
-                         "multi-venue funding file) into snapshot files for backtest --replay")
+    imp = sub.add_parser(
+        "import",
+        help="convert third-party files (Binance futures API CSVs, a long "
+        "multi-venue funding file) into snapshot files for backtest --replay",
+    )
     imp.add_argument("source", type=Path, metavar="DIR", help="a directory of .csv/.csv.gz files, or one file")
     imp.add_argument("--out", type=Path, required=True, metavar="SNAPDIR", help="where to write snapshot files")
-    imp.add_argument("--format", choices=list(IMPORTERS),
-                     help="the shape of every file (default: detected from each file's header)")
-    imp.add_argument("--overwrite", action="store_true",
-                     help="replace the snapshot files of an earlier import in SNAPDIR")
+    imp.add_argument(
+        "--format", choices=list(IMPORTERS), help="the shape of every file (default: detected from each file's header)"
+    )
+    imp.add_argument(
+        "--overwrite", action="store_true", help="replace the snapshot files of an earlier import in SNAPDIR"
+    )
     imp.set_defaults(handler=_import)
 
     from scoring.commands import register_commands

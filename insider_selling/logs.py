@@ -64,7 +64,9 @@ def log_unraisable(unraisable: Any) -> None:
     try:
         exc = unraisable.exc_value
         _UNRAISABLE.warning(
-            "%s: %s", unraisable.err_msg or "Exception ignored in", repr(unraisable.object)[:200],
+            "%s: %s",
+            unraisable.err_msg or "Exception ignored in",
+            repr(unraisable.object)[:200],
             exc_info=(type(exc), exc, unraisable.exc_traceback) if exc is not None else None,
         )
     except BaseException:  # noqa: S110 - nowhere left to report to

@@ -18,16 +18,12 @@ class SettingsError(Exception):
 class Settings(BaseSettings):
     """Every setting, read from the environment. The README's settings table mirrors this class."""
 
-    model_config = SettingsConfigDict(
-        env_file=None, extra="ignore", frozen=True, populate_by_name=True
-    )
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True, populate_by_name=True)
 
     mongodb_uri: str | None = Field(default=None, validation_alias="MONGODB_URI")
     mongodb_database: str = Field(default="insider_selling", validation_alias="MONGODB_DATABASE")
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
-    ingest_source: Literal["demo", "live"] = Field(
-        default="demo", validation_alias="INSIDER_INGEST_SOURCE"
-    )
+    ingest_source: Literal["demo", "live"] = Field(default="demo", validation_alias="INSIDER_INGEST_SOURCE")
     score_interval_seconds: int = Field(
         default=1800, ge=10, le=86_400, validation_alias="INSIDER_SCORE_INTERVAL_SECONDS"
     )
@@ -36,9 +32,7 @@ class Settings(BaseSettings):
     demo_seed: int = Field(default=7, validation_alias="INSIDER_DEMO_SEED")
     demo_coins: int = Field(default=200, ge=10, le=20_000, validation_alias="INSIDER_DEMO_COINS")
     history_hours: int = Field(default=72 + 96, ge=24, le=24 * 60, validation_alias="INSIDER_HISTORY_HOURS")
-    snapshot_retention_days: int = Field(
-        default=30, ge=8, le=3650, validation_alias="INSIDER_SNAPSHOT_RETENTION_DAYS"
-    )
+    snapshot_retention_days: int = Field(default=30, ge=8, le=3650, validation_alias="INSIDER_SNAPSHOT_RETENTION_DAYS")
     # Score retention: runs older than this many days are rolled up to one run per UTC day (the
     # day's latest); 0 keeps every run in full. See the README's "Storage".
     score_retention_days: int = Field(default=0, ge=0, le=3650, validation_alias="INSIDER_SCORE_RETENTION_DAYS")
@@ -77,22 +71,12 @@ class Settings(BaseSettings):
     )
     # Live ingest (INSIDER_INGEST_SOURCE=live): per-request timeouts, the per-venue and whole-cycle
     # deadlines (seconds), retries, and which coins are enriched (the candidates).
-    ingest_connect_timeout: float = Field(
-        default=5.0, gt=0, le=60, validation_alias="INSIDER_INGEST_CONNECT_TIMEOUT"
-    )
-    ingest_read_timeout: float = Field(
-        default=10.0, gt=0, le=120, validation_alias="INSIDER_INGEST_READ_TIMEOUT"
-    )
-    ingest_venue_timeout: float = Field(
-        default=60.0, gt=0, le=900, validation_alias="INSIDER_INGEST_VENUE_TIMEOUT"
-    )
-    ingest_deadline: float = Field(
-        default=240.0, gt=0, le=1800, validation_alias="INSIDER_INGEST_DEADLINE"
-    )
+    ingest_connect_timeout: float = Field(default=5.0, gt=0, le=60, validation_alias="INSIDER_INGEST_CONNECT_TIMEOUT")
+    ingest_read_timeout: float = Field(default=10.0, gt=0, le=120, validation_alias="INSIDER_INGEST_READ_TIMEOUT")
+    ingest_venue_timeout: float = Field(default=60.0, gt=0, le=900, validation_alias="INSIDER_INGEST_VENUE_TIMEOUT")
+    ingest_deadline: float = Field(default=240.0, gt=0, le=1800, validation_alias="INSIDER_INGEST_DEADLINE")
     ingest_retries: int = Field(default=3, ge=1, le=10, validation_alias="INSIDER_INGEST_RETRIES")
-    ingest_max_candidates: int = Field(
-        default=40, ge=1, le=500, validation_alias="INSIDER_INGEST_MAX_CANDIDATES"
-    )
+    ingest_max_candidates: int = Field(default=40, ge=1, le=500, validation_alias="INSIDER_INGEST_MAX_CANDIDATES")
     ingest_min_negative_venues: int = Field(
         default=2, ge=1, le=13, validation_alias="INSIDER_INGEST_MIN_NEGATIVE_VENUES"
     )
@@ -125,10 +109,13 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: str | None) -> str | None:
-        if value and not value.startswith(("redis://", "rediss://", "unix://", "redis+cluster://",
-                                           "rediss+cluster://")):
-            raise ValueError("must start with redis://, rediss://, unix:// or (a Redis Cluster) "
-                             "redis+cluster:// or rediss+cluster://")
+        if value and not value.startswith(
+            ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
+        ):
+            raise ValueError(
+                "must start with redis://, rediss://, unix:// or (a Redis Cluster) "
+                "redis+cluster:// or rediss+cluster://"
+            )
         return value
 
     @model_validator(mode="after")

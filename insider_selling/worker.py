@@ -66,8 +66,9 @@ class LockLost(Exception):
 class WorkerLock:
     """The one-active-worker lock, with a fencing token per acquisition."""
 
-    def __init__(self, redis: Any, *, key: str = LOCK_KEY, fence_key: str = FENCE_KEY,
-                 ttl: float | None = None) -> None:
+    def __init__(
+        self, redis: Any, *, key: str = LOCK_KEY, fence_key: str = FENCE_KEY, ttl: float | None = None
+    ) -> None:
         self.redis = redis
         self.key = key
         self.fence_key = fence_key
@@ -115,8 +116,11 @@ class WorkerLock:
                 renewed = time.monotonic()
             except Exception as exc:
                 if time.monotonic() - renewed >= self.ttl * 0.9:
-                    log.error("lost the worker lock: Redis unreachable for %.0f s; scoring stops",
-                              time.monotonic() - renewed, extra={"error": type(exc).__name__})
+                    log.error(
+                        "lost the worker lock: Redis unreachable for %.0f s; scoring stops",
+                        time.monotonic() - renewed,
+                        extra={"error": type(exc).__name__},
+                    )
                     break
                 log.warning("worker lock renewal failed; retrying", extra={"error": type(exc).__name__})
         self._value = ""
@@ -158,10 +162,16 @@ async def run_worker(settings: Settings, *, once: bool = False) -> int:
             lock = WorkerLock(redis)
             await lock.acquire()
             keeper = asyncio.create_task(lock.keep(), name="worker-lock")
-        pipeline = ScoringPipeline(store.db, load_model_config(), source=source.name,
-                                   fencing_token=lock.token if lock else None)
-        cycle = Cycle(source, SnapshotStore(store.db), pipeline, history_hours=settings.history_hours,
-                      score_retention_days=settings.score_retention_days)
+        pipeline = ScoringPipeline(
+            store.db, load_model_config(), source=source.name, fencing_token=lock.token if lock else None
+        )
+        cycle = Cycle(
+            source,
+            SnapshotStore(store.db),
+            pipeline,
+            history_hours=settings.history_hours,
+            score_retention_days=settings.score_retention_days,
+        )
 
         async def guarded(work: Awaitable[T]) -> T:
             return await (lock.guard(work) if lock is not None else work)

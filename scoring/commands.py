@@ -73,15 +73,19 @@ def _iso(at: datetime) -> str:
 # --- export-demo -----------------------------------------------------------------------------
 
 
-def export_demo(out: Path, *, seed: int = 7, coins: int = 60, days: int = 14,
-                end: datetime | None = None, hard: bool = False) -> tuple[int, list[Path]]:
+def export_demo(
+    out: Path, *, seed: int = 7, coins: int = 60, days: int = 14, end: datetime | None = None, hard: bool = False
+) -> tuple[int, list[Path]]:
     """Write ``days`` of hourly demo data to ``out`` in the snapshot file format, one file per
     UTC day. Returns the number of sample rows and the files written."""
     end = hour_floor(end or datetime(2026, 11, 20, tzinfo=UTC))
     hours = days * 24
     origin = end - timedelta(hours=hours)
-    market = DemoMarket(DemoConfig(seed=seed, coins=coins, hard=hard, horizon_hours=hours),
-                        origin, warm_until=origin + timedelta(hours=hours // 2))
+    market = DemoMarket(
+        DemoConfig(seed=seed, coins=coins, hard=hard, horizon_hours=hours),
+        origin,
+        warm_until=origin + timedelta(hours=hours // 2),
+    )
     rows = 0
     written: list[Path] = []
     for h in range(1, hours + 1):
@@ -169,9 +173,15 @@ class _ReplaySnapshots(SnapshotStore):
 
 
 async def backtest(
-    db: Any, replay: Replay, *, start: datetime | None = None, end: datetime | None = None,
-    step: timedelta = timedelta(hours=1), config: ModelConfig | None = None,
-    warmup: timedelta = timedelta(hours=72), progress: Any = None,
+    db: Any,
+    replay: Replay,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    step: timedelta = timedelta(hours=1),
+    config: ModelConfig | None = None,
+    warmup: timedelta = timedelta(hours=72),
+    progress: Any = None,
 ) -> list[RunResult]:
     """Step through the replay as if time passed: before each run, write the samples up to the
     run time (never later ones) to the store, then run the scoring pipeline, storing the run.
@@ -198,8 +208,7 @@ async def backtest(
         o_end = o_pos
         while o_end < len(replay.onchain) and replay.onchain[o_end].at <= at:
             o_end += 1
-        batch = SnapshotBatch(at=at, coins=coins if not results else [], market=[],
-                              onchain=replay.onchain[o_pos:o_end])
+        batch = SnapshotBatch(at=at, coins=coins if not results else [], market=[], onchain=replay.onchain[o_pos:o_end])
         if batch.onchain or batch.coins:
             await snapshots.write_batch(batch)
         await snapshots.write_frames(replay.frames[m_pos:m_end])  # for reports and later reads
@@ -235,7 +244,7 @@ class ScoredRuns:
     hour0: int
     price: F64
     funding: F64
-    has_oi: npt.NDArray[np.bool_]   # (coins, hours): some venue has open interest that hour
+    has_oi: npt.NDArray[np.bool_]  # (coins, hours): some venue has open interest that hour
 
     @property
     def score(self) -> F64:
@@ -250,15 +259,18 @@ def _venue_mean(values: npt.NDArray[np.floating[Any]]) -> F64:
         return np.asarray(np.nanmean(values.astype(np.float64), axis=1), dtype=np.float64)
 
 
-async def load_scored_runs(db: Any, *, frames: list[dict[str, Any]] | None = None,
-                           horizon_hours: int = 24 * 7) -> ScoredRuns:
+async def load_scored_runs(
+    db: Any, *, frames: list[dict[str, Any]] | None = None, horizon_hours: int = 24 * 7
+) -> ScoredRuns:
     """Read the succeeded runs, their score rows and the prices up to ``horizon_hours`` after the
     last run (from ``frames`` when given, else from the store)."""
     store = RunStore(db)
     runs = await store.succeeded_runs()
     if not runs:
-        raise BacktestError("no succeeded runs in the store: run `backtest --replay DIR` first "
-                            "(with the in-memory store, use `validate --history --replay DIR`)")
+        raise BacktestError(
+            "no succeeded runs in the store: run `backtest --replay DIR` first "
+            "(with the in-memory store, use `validate --history --replay DIR`)"
+        )
     run_times = [parse_time(r["at"]) for r in runs]
     first, last = min(run_times), max(run_times)
     end = hour_floor(last) + timedelta(hours=horizon_hours)
@@ -288,15 +300,23 @@ async def load_scored_runs(db: Any, *, frames: list[dict[str, Any]] | None = Non
             run_idx.append(k)
             coin_idx.append(i)
             hour_idx.append(t)
-    pairs = Pairs(np.array(run_idx, dtype=np.int64), np.array(coin_idx, dtype=np.int64),
-                  np.array(hour_idx, dtype=np.int64))
-    return ScoredRuns(runs, run_times, rows, pairs, list(panel.coin_ids), hour0,
-                      _venue_mean(panel["price"]), _venue_mean(panel["funding_per_hour"]),
-                      np.asarray(np.isfinite(panel["open_interest_usd"]).any(axis=1)))
+    pairs = Pairs(
+        np.array(run_idx, dtype=np.int64), np.array(coin_idx, dtype=np.int64), np.array(hour_idx, dtype=np.int64)
+    )
+    return ScoredRuns(
+        runs,
+        run_times,
+        rows,
+        pairs,
+        list(panel.coin_ids),
+        hour0,
+        _venue_mean(panel["price"]),
+        _venue_mean(panel["funding_per_hour"]),
+        np.asarray(np.isfinite(panel["open_interest_usd"]).any(axis=1)),
+    )
 
 
-async def history_report(db: Any, out: Path | None = None, *, reps: int = 1000,
-                         seed: int = 0) -> dict[str, Any]:
+async def history_report(db: Any, out: Path | None = None, *, reps: int = 1000, seed: int = 0) -> dict[str, Any]:
     """Forward 24 h and 7 d returns by score bucket, in excess of the universe's mean return at
     the same run, from the stored succeeded runs and the stored prices. Writes ``history.md``,
     ``history.json``, ``history.png`` and ``scores.csv.gz`` (every listed row of every run, with
@@ -310,13 +330,20 @@ async def history_report(db: Any, out: Path | None = None, *, reps: int = 1000,
         for label, lo, hi in BUCKETS:
             stats = selection_stats((s >= lo) & (s < hi), ret, excess, data.pairs, reps=reps, rng=rng)
             table.append({"horizon": name, "bucket": label, **stats.as_dict()})
-    report = {"runs": len(data.runs), "from": _iso(min(data.run_times)), "to": _iso(max(data.run_times)),
-              "pairs": int(s.size), "listed_rows": int((s > 0).sum()),
-              "bootstrap": {"reps": reps, "cluster": "coin", "level": 0.95}, "table": table}
+    report = {
+        "runs": len(data.runs),
+        "from": _iso(min(data.run_times)),
+        "to": _iso(max(data.run_times)),
+        "pairs": int(s.size),
+        "listed_rows": int((s > 0).sum()),
+        "bootstrap": {"reps": reps, "cluster": "coin", "level": 0.95},
+        "table": table,
+    }
     if out is not None:
         await asyncio.to_thread(write_report, report, out)
-        await asyncio.to_thread(write_scores_csv, out / "scores.csv.gz",
-                                (r for r in data.rows if (r.get("score") or 0) > 0))
+        await asyncio.to_thread(
+            write_scores_csv, out / "scores.csv.gz", (r for r in data.rows if (r.get("score") or 0) > 0)
+        )
     return report
 
 
@@ -344,8 +371,10 @@ def format_table(report: dict[str, Any]) -> str:
     for row in report["table"]:
         ci = f"[{_pct(row['ci95_low'])}, {_pct(row['ci95_high'])}]"
         hit = "—" if row["hit_rate"] != row["hit_rate"] else f"{row['hit_rate']:.2f}"
-        lines.append(f"| {row['horizon']} | {row['bucket']} | {row['n']} | {row['coins']} | {row['runs']} | "
-                     f"{_pct(row['mean_excess_return'])} | {ci} | {hit} |")
+        lines.append(
+            f"| {row['horizon']} | {row['bucket']} | {row['n']} | {row['coins']} | {row['runs']} | "
+            f"{_pct(row['mean_excess_return'])} | {ci} | {hit} |"
+        )
     return "\n".join(lines)
 
 
@@ -399,10 +428,19 @@ def register_commands(sub: Any) -> None:
     va.add_argument("--hard", action="store_true", help="more noise, fewer venues, fainter episodes")
     va.add_argument("--coins", type=int, default=200, help="simulated coins (--synthetic, default 200)")
     va.add_argument("--days", type=int, default=30, help="simulated days incl. 7 of warm-up (default 30)")
-    va.add_argument("--out", type=Path, default=Path("validation"), metavar="DIR",
-                    help="where --history writes history.md/.json/.png (default ./validation)")
-    va.add_argument("--replay", type=Path, metavar="DIR",
-                    help="--history: first backtest DIR in this process (needed with the in-memory store)")
+    va.add_argument(
+        "--out",
+        type=Path,
+        default=Path("validation"),
+        metavar="DIR",
+        help="where --history writes history.md/.json/.png (default ./validation)",
+    )
+    va.add_argument(
+        "--replay",
+        type=Path,
+        metavar="DIR",
+        help="--history: first backtest DIR in this process (needed with the in-memory store)",
+    )
     _window_args(va)
     va.set_defaults(handler=run_command)
 
@@ -436,17 +474,20 @@ async def _run(args: argparse.Namespace, settings: Any) -> int:
         return 0
     if args.command == "validate" and args.synthetic:
         result = await asyncio.to_thread(
-            synthetic_validation, seed=args.seed, hard=args.hard, coins=args.coins,
-            horizon_hours=args.days * 24)
-        print(f"synthetic validation: seed {args.seed}{' (hard)' if args.hard else ''}, "
-              f"{result['runs']} runs x {args.coins} coins, model {result['model_version']}")
+            synthetic_validation, seed=args.seed, hard=args.hard, coins=args.coins, horizon_hours=args.days * 24
+        )
+        print(
+            f"synthetic validation: seed {args.seed}{' (hard)' if args.hard else ''}, "
+            f"{result['runs']} runs x {args.coins} coins, model {result['model_version']}"
+        )
         print(json.dumps(result, sort_keys=True))
         return 0
 
     from store import open_store
 
-    store = await open_store(getattr(settings, "mongodb_uri", None),
-                             getattr(settings, "mongodb_database", "insider_selling"))
+    store = await open_store(
+        getattr(settings, "mongodb_uri", None), getattr(settings, "mongodb_database", "insider_selling")
+    )
     try:
         print(store.describe(), file=sys.stderr)
         stages = Stages(args.command, Console())
@@ -461,26 +502,31 @@ async def _run(args: argparse.Namespace, settings: Any) -> int:
             with stages.stage("runs", total=total, unit="runs") as stage:
 
                 def progress(r: RunResult) -> None:
-                    stage.advance(note=f"{_iso(r.at)} {r.status}, {r.listed} listed"
-                                       + ("" if r.error is None else f", {r.error}"))
+                    stage.advance(
+                        note=f"{_iso(r.at)} {r.status}, {r.listed} listed" + ("" if r.error is None else f", {r.error}")
+                    )
 
-                results = await backtest(store.db, replay, start=args.start, end=args.end, step=step,
-                                         progress=progress)
+                results = await backtest(store.db, replay, start=args.start, end=args.end, step=step, progress=progress)
                 ok = sum(r.status == "succeeded" for r in results)
                 stage.note = f"{ok} succeeded"
-            print(f"backtest: {len(results)} runs ({ok} succeeded) from {_iso(results[0].at)} "
-                  f"to {_iso(results[-1].at)}")
+            print(
+                f"backtest: {len(results)} runs ({ok} succeeded) from {_iso(results[0].at)} to {_iso(results[-1].at)}"
+            )
             if args.command == "backtest" and not store.persistent:
-                print("note: the in-memory store is lost on exit; set MONGODB_URI, or run "
-                      "`validate --history --replay DIR` to backtest and report in one process",
-                      file=sys.stderr)
+                print(
+                    "note: the in-memory store is lost on exit; set MONGODB_URI, or run "
+                    "`validate --history --replay DIR` to backtest and report in one process",
+                    file=sys.stderr,
+                )
         if args.command == "validate":
             with stages.stage("forward returns by score bucket", unit="runs") as stage:
                 report = await history_report(store.db, args.out)
                 stage.update(int(report["runs"]))
             print(format_table(report))
-            print(f"wrote {args.out / 'history.md'}, history.json, history.png and scores.csv.gz "
-                  f"({report['listed_rows']} listed rows)")
+            print(
+                f"wrote {args.out / 'history.md'}, history.json, history.png and scores.csv.gz "
+                f"({report['listed_rows']} listed rows)"
+            )
         return 0
     finally:
         await store.aclose()

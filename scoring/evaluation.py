@@ -58,8 +58,9 @@ def forward_excess(price: F64, pairs: Pairs, hours: int) -> tuple[F64, F64]:
     return ret, ret - universe[pairs.run] if runs else ret
 
 
-def cluster_bootstrap_ci(values: F64, clusters: I64, reps: int, rng: np.random.Generator,
-                         level: float = 0.95) -> tuple[float, float]:
+def cluster_bootstrap_ci(
+    values: F64, clusters: I64, reps: int, rng: np.random.Generator, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile CI of the mean of ``values``, resampling whole clusters with replacement."""
     if values.size == 0:
         return float("nan"), float("nan")
@@ -79,13 +80,13 @@ def cluster_bootstrap_ci(values: F64, clusters: I64, reps: int, rng: np.random.G
 
 @dataclass(frozen=True, slots=True)
 class SelectionStats:
-    n: int                # pairs with a forward return
+    n: int  # pairs with a forward return
     coins: int
     runs: int
-    mean_excess: float    # mean excess return (a fraction)
+    mean_excess: float  # mean excess return (a fraction)
     ci_low: float
     ci_high: float
-    hit_rate: float       # share of pairs below the universe
+    hit_rate: float  # share of pairs below the universe
     mean_return: float
 
     @property
@@ -94,13 +95,21 @@ class SelectionStats:
         return bool(self.n) and (self.ci_high < 0 or self.ci_low > 0)
 
     def as_dict(self) -> dict[str, float | int]:
-        return {"n": self.n, "coins": self.coins, "runs": self.runs, "mean_excess_return": self.mean_excess,
-                "ci95_low": self.ci_low, "ci95_high": self.ci_high, "hit_rate": self.hit_rate,
-                "mean_return": self.mean_return}
+        return {
+            "n": self.n,
+            "coins": self.coins,
+            "runs": self.runs,
+            "mean_excess_return": self.mean_excess,
+            "ci95_low": self.ci_low,
+            "ci95_high": self.ci_high,
+            "hit_rate": self.hit_rate,
+            "mean_return": self.mean_return,
+        }
 
 
-def selection_stats(selected: B, ret: F64, excess: F64, pairs: Pairs, *, reps: int,
-                    rng: np.random.Generator) -> SelectionStats:
+def selection_stats(
+    selected: B, ret: F64, excess: F64, pairs: Pairs, *, reps: int, rng: np.random.Generator
+) -> SelectionStats:
     """Statistics of the selected pairs that have a forward return."""
     sel = selected & np.isfinite(excess)
     x = excess[sel]
@@ -111,13 +120,20 @@ def selection_stats(selected: B, ret: F64, excess: F64, pairs: Pairs, *, reps: i
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return SelectionStats(
-            n=int(x.size), coins=int(np.unique(pairs.coin[sel]).size), runs=int(np.unique(pairs.run[sel]).size),
-            mean_excess=float(x.mean()), ci_low=lo, ci_high=hi, hit_rate=float(np.mean(x < 0)),
-            mean_return=float(ret[sel].mean()))
+            n=int(x.size),
+            coins=int(np.unique(pairs.coin[sel]).size),
+            runs=int(np.unique(pairs.run[sel]).size),
+            mean_excess=float(x.mean()),
+            ci_low=lo,
+            ci_high=hi,
+            hit_rate=float(np.mean(x < 0)),
+            mean_return=float(ret[sel].mean()),
+        )
 
 
-def difference_ci(a: B, b: B, excess: F64, pairs: Pairs, *, reps: int, rng: np.random.Generator,
-                  level: float = 0.95) -> tuple[float, float, float]:
+def difference_ci(
+    a: B, b: B, excess: F64, pairs: Pairs, *, reps: int, rng: np.random.Generator, level: float = 0.95
+) -> tuple[float, float, float]:
     """Mean excess of selection ``a`` minus that of ``b`` (pairs with a return), with a percentile
     CI from a bootstrap over coins: each draw resamples coins with replacement and recomputes both
     means from the drawn coins' pairs, so the two selections' shared coins move together."""

@@ -54,9 +54,15 @@ def example_panels() -> tuple[MarketPanel, OnchainPanel]:
     d["long_short_ratio"][0, 0, :] = 0.8
 
     onchain = OnchainPanel.empty(1)
-    latest = {"liquidity_usd": 950_000.0, "volume_24h_usd": 1_500_000.0,
-              "buy_volume_24h_usd": 675_000.0, "sell_volume_24h_usd": 825_000.0,
-              "holders": 2000.0, "top10_holders_pct": 60.0, "old_wallet_swap_pct_1d": 20.0}
+    latest = {
+        "liquidity_usd": 950_000.0,
+        "volume_24h_usd": 1_500_000.0,
+        "buy_volume_24h_usd": 675_000.0,
+        "sell_volume_24h_usd": 825_000.0,
+        "holders": 2000.0,
+        "top10_holders_pct": 60.0,
+        "old_wallet_swap_pct_1d": 20.0,
+    }
     for name, value in latest.items():
         onchain.latest[name][0] = value
     onchain.day_ago["liquidity_usd"][0] = 1_000_000.0

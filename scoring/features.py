@@ -17,8 +17,14 @@ import numpy.typing as npt
 from scoring.config import ModelConfig
 from scoring.panel import MarketPanel, OnchainPanel
 
-__all__ = ["Features", "compute_features", "cross_venue_funding", "day_streak", "funding_in_force",
-           "leave_one_out_quantile"]
+__all__ = [
+    "Features",
+    "compute_features",
+    "cross_venue_funding",
+    "day_streak",
+    "funding_in_force",
+    "leave_one_out_quantile",
+]
 
 F64 = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]
@@ -82,7 +88,7 @@ def funding_in_force(panel: MarketPanel, allowance_hours: float) -> F32:
     ok = valid.reshape(-1, n_hours)[rows]
     it = np.int16 if n_hours < 2**15 else np.int64
     idx = np.where(ok, np.arange(n_hours, dtype=it), it(-1))
-    np.maximum.accumulate(idx, axis=-1, out=idx)              # last print at or before each hour
+    np.maximum.accumulate(idx, axis=-1, out=idx)  # last print at or before each hour
     at = np.maximum(idx, 0)
     prev = np.take_along_axis(idx, np.maximum(at - 1, 0).astype(it), axis=-1)
     prev[at == 0] = -1
@@ -99,8 +105,7 @@ def funding_in_force(panel: MarketPanel, allowance_hours: float) -> F32:
     return out
 
 
-def cross_venue_funding(panel: MarketPanel, fph: F32 | None = None,
-                        oi_now: FA | None = None) -> F64:
+def cross_venue_funding(panel: MarketPanel, fph: F32 | None = None, oi_now: FA | None = None) -> F64:
     """OI-weighted mean funding per hour across venues, ``(coins, hours)``.
 
     ``fph`` is the funding in force (:func:`funding_in_force`; default: the raw prints). A venue's
@@ -165,13 +170,13 @@ def leave_one_out_quantile(x: F64, q: float, min_count: int) -> F64:
     n, h = x.shape
     if n == 0 or h == 0:
         return np.full_like(x, np.nan)
-    order = np.argsort(x, axis=0, kind="stable")        # NaN sort last
+    order = np.argsort(x, axis=0, kind="stable")  # NaN sort last
     s = np.take_along_axis(x, order, axis=0)
     rank = np.empty_like(order)
     np.put_along_axis(rank, order, np.arange(n)[:, None].repeat(h, axis=1), axis=0)
     valid = ~np.isnan(x)
-    n_valid = valid.sum(axis=0)                         # (hours,)
-    m = n_valid[None, :] - valid.astype(np.int64)       # others with data, (coins, hours)
+    n_valid = valid.sum(axis=0)  # (hours,)
+    m = n_valid[None, :] - valid.astype(np.int64)  # others with data, (coins, hours)
     pos = q * np.maximum(m - 1, 0)
     lo = np.floor(pos).astype(np.int64)
     frac = pos - lo
@@ -230,7 +235,7 @@ def day_streak(cross: F64, epoch_hours: npt.NDArray[np.int64]) -> tuple[F64, F64
     day = epoch_hours // 24
     starts = np.flatnonzero(np.r_[True, day[1:] != day[:-1]])  # hours are contiguous, ascending
     n_days = starts.size
-    hour_day = np.cumsum(np.r_[False, day[1:] != day[:-1]])     # day index of each hour
+    hour_day = np.cumsum(np.r_[False, day[1:] != day[:-1]])  # day index of each hour
     observed = ~np.isnan(cross)
     negative = observed & (cross < 0)
     counts = np.add.reduceat(observed, starts, axis=1)
@@ -238,7 +243,7 @@ def day_streak(cross: F64, epoch_hours: npt.NDArray[np.int64]) -> tuple[F64, F64
     with np.errstate(invalid="ignore", divide="ignore"):
         neg_day = (counts > 0) & (sums / np.maximum(counts, 1) < 0)
     first_complete = 0 if epoch_hours[0] % 24 == 0 else 1
-    last_complete = n_days - 2                                   # the day before the run's day
+    last_complete = n_days - 2  # the day before the run's day
     n_complete = max(0, last_complete - first_complete + 1)
     k = np.arange(n_days)
     in_range = (k >= first_complete) & (k <= last_complete)
@@ -314,43 +319,43 @@ def _taker_imbalance(buy: FA, sell: FA, hours: int) -> F64:
 class Features:
     """Per-coin features; every array is ``(coins,)``. Funding levels are decimals per 8 h."""
 
-    avg_funding_72h: F64            # raw OI-weighted cross-venue mean over the window, per 8 h
-    idio_funding_72h: F64           # the same after removing the negative market level, per 8 h
-    idio_funding_24h: F64           # the last 24 h of it, per 8 h (acceleration)
-    funding_recent: F64             # recency-weighted raw cross-venue funding, per 8 h
-    idio_funding_recent: F64        # recency-weighted idiosyncratic funding, per 8 h (magnitude)
-    funding_current: F64            # raw cross-venue funding in force at the run, per 8 h (gate)
-    idio_funding_current: F64       # the same minus the market level at the run, per 8 h
-    market_funding_current: F64     # the removed market level at the run, per 8 h (<= 0)
-    market_funding_spread: F64      # robust spread of the other coins' current funding, per 8 h
-    market_funding_72h: F64         # the removed market level over the window, per 8 h (<= 0)
-    negative_share: F64             # share of observed window hours with negative idio funding
-    streak_hours: F64               # hours from signal_start_date to the run (inclusive), 0: none
-    streak_start_hour: F64          # epoch hour of signal_start_date (NaN: no streak)
-    streak_truncated: B             # the day streak reaches the panel's first complete day
-    breadth: F64                    # share of venues with a negative idio mean (see methodology)
-    venues_observed: F64            # venues with funding in the breadth window
-    hours_observed: F64             # hours with funding in the funding window
+    avg_funding_72h: F64  # raw OI-weighted cross-venue mean over the window, per 8 h
+    idio_funding_72h: F64  # the same after removing the negative market level, per 8 h
+    idio_funding_24h: F64  # the last 24 h of it, per 8 h (acceleration)
+    funding_recent: F64  # recency-weighted raw cross-venue funding, per 8 h
+    idio_funding_recent: F64  # recency-weighted idiosyncratic funding, per 8 h (magnitude)
+    funding_current: F64  # raw cross-venue funding in force at the run, per 8 h (gate)
+    idio_funding_current: F64  # the same minus the market level at the run, per 8 h
+    market_funding_current: F64  # the removed market level at the run, per 8 h (<= 0)
+    market_funding_spread: F64  # robust spread of the other coins' current funding, per 8 h
+    market_funding_72h: F64  # the removed market level over the window, per 8 h (<= 0)
+    negative_share: F64  # share of observed window hours with negative idio funding
+    streak_hours: F64  # hours from signal_start_date to the run (inclusive), 0: none
+    streak_start_hour: F64  # epoch hour of signal_start_date (NaN: no streak)
+    streak_truncated: B  # the day streak reaches the panel's first complete day
+    breadth: F64  # share of venues with a negative idio mean (see methodology)
+    venues_observed: F64  # venues with funding in the breadth window
+    hours_observed: F64  # hours with funding in the funding window
     consecutive_negative_days: F64  # complete UTC days with a negative raw mean (day rule)
-    negative_days_truncated: B      # the same as streak_truncated (one rule, one flag)
-    oi_change_24h: F64              # fraction, over the venues present at both ends, net of market
-    oi_change_fast: F64             # the same over the fast window, net of market
-    basis: F64                      # mark / index - 1, mean over venues and the basis window
-    taker_sell_imbalance: F64       # sell share - 0.5 over the confirm window, net of market
+    negative_days_truncated: B  # the same as streak_truncated (one rule, one flag)
+    oi_change_24h: F64  # fraction, over the venues present at both ends, net of market
+    oi_change_fast: F64  # the same over the fast window, net of market
+    basis: F64  # mark / index - 1, mean over venues and the basis window
+    taker_sell_imbalance: F64  # sell share - 0.5 over the confirm window, net of market
     taker_sell_imbalance_fast: F64  # the same over the fast window, net of market
     long_short_ratio: F64
-    long_short_shift: F64           # log ratio, fast window vs before the confirm window, net of market
-    price_change_24h: F64           # fraction
-    price_change_7d: F64            # fraction
-    drawdown_7d: F64                # fraction below the 7 d high
+    long_short_shift: F64  # log ratio, fast window vs before the confirm window, net of market
+    price_change_24h: F64  # fraction
+    price_change_7d: F64  # fraction
+    drawdown_7d: F64  # fraction below the 7 d high
     dex_sell_imbalance: F64
     liquidity_change_24h: F64
     volume_to_liquidity_24h: F64
     holders: F64
-    holders_change_pct: F64         # decimal, against the previous succeeded run
+    holders_change_pct: F64  # decimal, against the previous succeeded run
     top10_holders_pct: F64
-    top10_holders_pct_change: F64   # percentage points, against the previous succeeded run
-    insider_share_pct: F64          # max of creator/owner/insider/dev/sniper/bundler shares
+    top10_holders_pct_change: F64  # percentage points, against the previous succeeded run
+    insider_share_pct: F64  # max of creator/owner/insider/dev/sniper/bundler shares
     old_wallet_swap_pct_1d: F64
 
 
@@ -385,15 +390,16 @@ def compute_features(panel: MarketPanel, onchain: OnchainPanel, config: ModelCon
     oi_all = panel["open_interest_usd"]
     oi_last = _last_index(oi_all) if n_hours else np.zeros(oi_all.shape, dtype=np.int16)
     oi_latest = _value_at(oi_all, oi_last[:, :, -1]) if n_hours else np.full(oi_all.shape[:2], np.nan)
-    cross = cross_venue_funding(panel, fph, oi_latest)       # (coins, hours), per hour, raw
+    cross = cross_venue_funding(panel, fph, oi_latest)  # (coins, hours), per hour, raw
 
     # The market's funding level: each hour, a quantile of the other coins' cross-venue funding.
     # Only its negative part is removed, so ordinary positive carry never makes a coin look
     # negative, and a market-wide dip does not flood the leaderboard.
     # (only over the hours that use it: the funding and breadth windows)
     lw = max(fw, min(w.breadth_hours, n_hours))
-    level = leave_one_out_quantile(cross[:, -lw:] if lw else cross[:, :0], fc.market_level_quantile,
-                                   fc.market_min_coins)
+    level = leave_one_out_quantile(
+        cross[:, -lw:] if lw else cross[:, :0], fc.market_level_quantile, fc.market_min_coins
+    )
     level = np.minimum(np.nan_to_num(level, nan=0.0), 0.0)
     idio = cross[:, -fw:] - level[:, -fw:] if fw else cross[:, :0]
     window = cross[:, -fw:]
@@ -404,8 +410,11 @@ def compute_features(panel: MarketPanel, onchain: OnchainPanel, config: ModelCon
         negative_share = np.where(n_obs > 0, (observed & (idio < 0)).sum(axis=1) / n_obs, np.nan)
     # Days, start and streak: one rule on the RAW series (methodology "Day rule").
     days, start_hour, days_truncated = day_streak(cross, panel.hours)
-    streak = (np.where(np.isnan(start_hour), 0.0, panel.hours[-1] - np.nan_to_num(start_hour) + 1.0)
-              if n_hours else np.zeros(n_coins))
+    streak = (
+        np.where(np.isnan(start_hour), 0.0, panel.hours[-1] - np.nan_to_num(start_hour) + 1.0)
+        if n_hours
+        else np.zeros(n_coins)
+    )
 
     # Current funding: the run's hour of the funding in force; the market level and spread of the
     # other coins at the same moment (leave-one-out: a coin's own funding never moves them).
@@ -425,14 +434,13 @@ def compute_features(panel: MarketPanel, onchain: OnchainPanel, config: ModelCon
     # the dataset), so a coin seen on one venue of thirteen cannot show full breadth.
     bw = min(w.breadth_hours, n_hours)
     venue_idio = fph[:, :, -bw:] - level[:, None, -bw:]
-    venue_mean = _nanmean(venue_idio, axis=2)                 # (coins, venues)
+    venue_mean = _nanmean(venue_idio, axis=2)  # (coins, venues)
     venue_seen = ~np.isnan(venue_mean)
     venues_observed = venue_seen.sum(axis=1).astype(np.float64)
     dataset_venues = int(np.any(venue_seen, axis=0).sum())
     denominator = np.maximum(venues_observed, min(fc.breadth_min_venues, dataset_venues))
     with np.errstate(invalid="ignore", divide="ignore"):
-        breadth = np.where(venues_observed > 0,
-                           np.sum(venue_seen & (venue_mean < 0), axis=1) / denominator, np.nan)
+        breadth = np.where(venues_observed > 0, np.sum(venue_seen & (venue_mean < 0), axis=1) / denominator, np.nan)
     del fph, venue_idio
 
     cw = min(w.confirm_hours, n_hours)
@@ -448,15 +456,14 @@ def compute_features(panel: MarketPanel, onchain: OnchainPanel, config: ModelCon
     taker_imbalance_fast = _taker_imbalance(panel["taker_buy_usd"], panel["taker_sell_usd"], fh)
     ls_all = panel["long_short_ratio"]
     with_ls = np.flatnonzero(~np.isnan(ls_all).all(axis=(0, 2)))
-    ls_all = ls_all[:, with_ls]                                # the venues that publish a ratio
+    ls_all = ls_all[:, with_ls]  # the venues that publish a ratio
     ls = _nanmean(ls_all[:, :, -cw:].reshape(n_coins, -1), axis=1).astype(np.float64)
     # The shift of crowding: log of the fast-window ratio against the same venues' ratio before
     # the confirm window (a coin's normal long/short level differs by coin and venue).
     with np.errstate(invalid="ignore", divide="ignore"):
         log_ls = np.log(np.where(ls_all > 0, ls_all, np.nan))
     ls_recent_v = _nanmean(log_ls[:, :, -fh:], axis=2) if fh else np.full(ls_all.shape[:2], np.nan)
-    ls_base_v = (_nanmean(log_ls[:, :, : n_hours - cw], axis=2) if n_hours > cw
-                 else np.full(ls_all.shape[:2], np.nan))
+    ls_base_v = _nanmean(log_ls[:, :, : n_hours - cw], axis=2) if n_hours > cw else np.full(ls_all.shape[:2], np.nan)
     ls_shift = _nanmean(ls_recent_v - ls_base_v, axis=1).astype(np.float64)
     del log_ls
     # Market-wide moves of the confirmation inputs are removed as funding's are: the other
@@ -490,21 +497,19 @@ def compute_features(panel: MarketPanel, onchain: OnchainPanel, config: ModelCon
     latest = _clean_onchain(onchain.latest)
     day_ago = _clean_onchain(onchain.day_ago)
     prev = _clean_onchain(onchain.previous_run)
-    sell_v = np.where(np.isnan(latest["sell_volume_24h_usd"]), latest["sells_24h"],
-                      latest["sell_volume_24h_usd"])
-    buy_v = np.where(np.isnan(latest["buy_volume_24h_usd"]), latest["buys_24h"],
-                     latest["buy_volume_24h_usd"])
+    sell_v = np.where(np.isnan(latest["sell_volume_24h_usd"]), latest["sells_24h"], latest["sell_volume_24h_usd"])
+    buy_v = np.where(np.isnan(latest["buy_volume_24h_usd"]), latest["buys_24h"], latest["buy_volume_24h_usd"])
     with np.errstate(invalid="ignore", divide="ignore"):
         dex_imbalance = np.where(buy_v + sell_v > 0, sell_v / (buy_v + sell_v) - 0.5, np.nan)
-        liquidity_change = np.where(day_ago["liquidity_usd"] > 0,
-                                    latest["liquidity_usd"] / day_ago["liquidity_usd"] - 1.0, np.nan)
-        vol_liq = np.where(latest["liquidity_usd"] > 0,
-                           latest["volume_24h_usd"] / latest["liquidity_usd"], np.nan)
-        holders_change = np.where(prev["holders"] > 0, latest["holders"] / prev["holders"] - 1.0,
-                                  np.nan)
+        liquidity_change = np.where(
+            day_ago["liquidity_usd"] > 0, latest["liquidity_usd"] / day_ago["liquidity_usd"] - 1.0, np.nan
+        )
+        vol_liq = np.where(latest["liquidity_usd"] > 0, latest["volume_24h_usd"] / latest["liquidity_usd"], np.nan)
+        holders_change = np.where(prev["holders"] > 0, latest["holders"] / prev["holders"] - 1.0, np.nan)
     top10_change = latest["top10_holders_pct"] - prev["top10_holders_pct"]
-    insider_parts = np.stack([latest[k] for k in ("creator_pct", "owner_pct", "insider_pct",
-                                                   "dev_pct", "sniper_pct", "bundler_pct")])
+    insider_parts = np.stack(
+        [latest[k] for k in ("creator_pct", "owner_pct", "insider_pct", "dev_pct", "sniper_pct", "bundler_pct")]
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         insider_share = np.nanmax(insider_parts, axis=0)

@@ -14,8 +14,7 @@ from scoring.config import ModelConfig
 from scoring.features import Features, compute_features
 from scoring.panel import MarketPanel, OnchainPanel, clean_panel
 
-__all__ = ["COVERAGE", "PHASES", "SUB_SCORES", "ModelOutput", "gate_of", "saturate", "score_features",
-           "score_panels"]
+__all__ = ["COVERAGE", "PHASES", "SUB_SCORES", "ModelOutput", "gate_of", "saturate", "score_features", "score_panels"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -30,13 +29,13 @@ SUB_SCORES = (
 )
 #: Phase labels, in order of precedence (the first rule that holds wins).
 PHASES = (
-    "short-squeeze-risk",      # gated, but shorts are covering: OI down, taker buying, price up
-    "active-hedge-pressure",   # last 24 h at least as negative as the window, and OI rising
-    "persistent-shorting",     # most of the window negative, for several UTC days
-    "supply-risk-supported",   # none of the above, but the supply context is strong
-    "emerging-pressure",       # a streak younger than a day
-    "hedge-pressure",          # any other gated coin
-    "none",                    # not gated (score 0, not listed)
+    "short-squeeze-risk",  # gated, but shorts are covering: OI down, taker buying, price up
+    "active-hedge-pressure",  # last 24 h at least as negative as the window, and OI rising
+    "persistent-shorting",  # most of the window negative, for several UTC days
+    "supply-risk-supported",  # none of the above, but the supply context is strong
+    "emerging-pressure",  # a streak younger than a day
+    "hedge-pressure",  # any other gated coin
+    "none",  # not gated (score 0, not listed)
 )
 
 
@@ -117,11 +116,14 @@ def gate_of(f: Features, config: ModelConfig) -> npt.NDArray[np.bool_]:
     only its lower tail)."""
     g = config.gate
     floor = g.min_funding_per_8h
-    margin = floor + g.market_spread_k * np.minimum(np.nan_to_num(f.market_funding_spread),
-                                                    -np.nan_to_num(f.market_funding_current))
-    return ((np.nan_to_num(f.funding_current, nan=1.0) <= -floor)
-            & (np.nan_to_num(f.avg_funding_72h, nan=1.0) <= -floor)
-            & (np.nan_to_num(f.idio_funding_current, nan=1.0) <= -margin))
+    margin = floor + g.market_spread_k * np.minimum(
+        np.nan_to_num(f.market_funding_spread), -np.nan_to_num(f.market_funding_current)
+    )
+    return (
+        (np.nan_to_num(f.funding_current, nan=1.0) <= -floor)
+        & (np.nan_to_num(f.avg_funding_72h, nan=1.0) <= -floor)
+        & (np.nan_to_num(f.idio_funding_current, nan=1.0) <= -margin)
+    )
 
 
 def score_features(f: Features, config: ModelConfig) -> ModelOutput:
@@ -133,13 +135,11 @@ def score_features(f: Features, config: ModelConfig) -> ModelOutput:
     # beyond ~37 s, and on real data coins at -0.28 % and -0.55 % per 8 h tied at the top)
     magnitude = neg_idio / (neg_idio + c.funding.magnitude_scale_per_8h)
     window = float(c.window.funding_hours)
-    persistence = (
-        c.funding.persistence_share_weight * np.nan_to_num(f.negative_share)
-        + c.funding.persistence_streak_weight * np.clip(f.streak_hours / window, 0.0, 1.0)
-    )
+    persistence = c.funding.persistence_share_weight * np.nan_to_num(
+        f.negative_share
+    ) + c.funding.persistence_streak_weight * np.clip(f.streak_hours / window, 0.0, 1.0)
     breadth = np.nan_to_num(f.breadth)
-    hedge = (c.hedge.magnitude * magnitude + c.hedge.persistence * persistence
-             + c.hedge.breadth * breadth)
+    hedge = c.hedge.magnitude * magnitude + c.hedge.persistence * persistence + c.hedge.breadth * breadth
     gate = gate_of(f, c)
 
     # --- market confirmation ---
@@ -150,20 +150,27 @@ def score_features(f: Features, config: ModelConfig) -> ModelOutput:
     # OI and taker flow are signed: shorts covering (OI falling, net taker buying) is evidence
     # *against* a fresh hedge and pulls the confirmation down; the mean is clipped to [0, 1].
     if k.signed_flow:
-        oi_c = _blend(_signed_ramp(f.oi_change_24h, k.oi_change_full),
-                      _signed_ramp(f.oi_change_fast, k.oi_change_full * fast_scale), fast)
-        cvd_c = _blend(_signed_ramp(f.taker_sell_imbalance, k.cvd_full),
-                       _signed_ramp(f.taker_sell_imbalance_fast, k.cvd_full), fast)
+        oi_c = _blend(
+            _signed_ramp(f.oi_change_24h, k.oi_change_full),
+            _signed_ramp(f.oi_change_fast, k.oi_change_full * fast_scale),
+            fast,
+        )
+        cvd_c = _blend(
+            _signed_ramp(f.taker_sell_imbalance, k.cvd_full),
+            _signed_ramp(f.taker_sell_imbalance_fast, k.cvd_full),
+            fast,
+        )
     else:
         oi_c = _blend(oi_24h_c, _ramp(f.oi_change_fast, k.oi_change_full * fast_scale), fast)
-        cvd_c = _blend(_ramp(f.taker_sell_imbalance, k.cvd_full),
-                       _ramp(f.taker_sell_imbalance_fast, k.cvd_full), fast)
+        cvd_c = _blend(_ramp(f.taker_sell_imbalance, k.cvd_full), _ramp(f.taker_sell_imbalance_fast, k.cvd_full), fast)
     basis_c = _ramp(-f.basis, k.basis_full)
-    crowd_c = _blend(_ramp(1.0 - f.long_short_ratio, k.crowding_full),
-                     _ramp(-f.long_short_shift, k.crowding_shift_full), k.crowding_shift_share)
+    crowd_c = _blend(
+        _ramp(1.0 - f.long_short_ratio, k.crowding_full),
+        _ramp(-f.long_short_shift, k.crowding_shift_full),
+        k.crowding_shift_share,
+    )
     price_c = 0.5 * _ramp(-f.price_change_7d, k.price_7d_full) + 0.5 * _ramp(f.drawdown_7d, k.drawdown_full)
-    confirm_parts = [(k.oi, oi_c), (k.basis, basis_c), (k.cvd, cvd_c), (k.crowding, crowd_c),
-                     (k.price, price_c)]
+    confirm_parts = [(k.oi, oi_c), (k.basis, basis_c), (k.cvd, cvd_c), (k.crowding, crowd_c), (k.price, price_c)]
     if k.persistence > 0:
         confirm_parts.append((k.persistence, persistence))
     confirmation_raw, confirm_cov = _weighted(confirm_parts)
@@ -173,9 +180,14 @@ def score_features(f: Features, config: ModelConfig) -> ModelOutput:
     fl = c.flow
     dex_c = _ramp(f.dex_sell_imbalance, fl.dex_imbalance_full)
     liq_c = _ramp(-f.liquidity_change_24h, fl.liquidity_drop_full)
-    distribution_raw, flow_cov = _weighted([
-        (fl.dex_imbalance, dex_c), (fl.liquidity, liq_c), (fl.cvd, cvd_c), (fl.oi, oi_c),
-    ])
+    distribution_raw, flow_cov = _weighted(
+        [
+            (fl.dex_imbalance, dex_c),
+            (fl.liquidity, liq_c),
+            (fl.cvd, cvd_c),
+            (fl.oi, oi_c),
+        ]
+    )
     distribution = np.clip(distribution_raw, 0.0, 1.0)
 
     # --- supply context (multiplies a gated core, never creates a score) ---
@@ -184,24 +196,36 @@ def score_features(f: Features, config: ModelConfig) -> ModelOutput:
     insider_c = _ramp(f.insider_share_pct, s.insider_full)
     old_c = _ramp(f.old_wallet_swap_pct_1d, s.old_wallet_full)
     wa = c.wallet
-    wallet_concentration, wallet_cov = _weighted([
-        (wa.top10, top10_c), (wa.insider, insider_c), (wa.old_wallet, old_c),
-    ])
+    wallet_concentration, wallet_cov = _weighted(
+        [
+            (wa.top10, top10_c),
+            (wa.insider, insider_c),
+            (wa.old_wallet, old_c),
+        ]
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
-        fragile = np.clip(1.0 - np.log10(np.maximum(f.holders, 1.0)) / np.log10(s.holders_fragile * 10),
-                          0.0, 1.0)
+        fragile = np.clip(1.0 - np.log10(np.maximum(f.holders, 1.0)) / np.log10(s.holders_fragile * 10), 0.0, 1.0)
     churn = _ramp(f.volume_to_liquidity_24h, s.volume_to_liquidity_full)
     hq = c.holder_quality
-    holder_quality, hq_cov = _weighted([
-        (hq.fragile, fragile), (hq.top10, top10_c), (hq.liquidity, liq_c), (hq.churn, churn),
-    ])
+    holder_quality, hq_cov = _weighted(
+        [
+            (hq.fragile, fragile),
+            (hq.top10, top10_c),
+            (hq.liquidity, liq_c),
+            (hq.churn, churn),
+        ]
+    )
     holder_moves = _ramp(np.abs(f.holders_change_pct), s.holders_change_full)
     distributing = _ramp(-f.top10_holders_pct_change, s.top10_change_full)
     co = c.coordination
-    coordination, co_cov = _weighted([
-        (co.old_wallet, old_c), (co.churn, churn), (co.holder_moves, holder_moves),
-        (co.distributing, distributing),
-    ])
+    coordination, co_cov = _weighted(
+        [
+            (co.old_wallet, old_c),
+            (co.churn, churn),
+            (co.holder_moves, holder_moves),
+            (co.distributing, distributing),
+        ]
+    )
     supply = np.maximum.reduce([wallet_concentration, holder_quality, coordination])
 
     # --- composite ---
@@ -210,13 +234,15 @@ def score_features(f: Features, config: ModelConfig) -> ModelOutput:
     # hedge ** hedge_exponent (0.5): funding says someone pays to be short, confirmation says the
     # shorts are new; a square root lets the confirmation, the better-measured family, rank the
     # gated coins while staying monotone in funding (hedge is, and the power is increasing).
-    core = np.where(gate, np.power(np.maximum(hedge, 0.0), cp.hedge_exponent)
-                    * (cp.core_floor + (1.0 - cp.core_floor) * mix), 0.0)
+    core = np.where(
+        gate, np.power(np.maximum(hedge, 0.0), cp.hedge_exponent) * (cp.core_floor + (1.0 - cp.core_floor) * mix), 0.0
+    )
     if cp.squeeze_penalty > 0:
         # negative funding with the price up and OI being covered is a short squeeze, not new
         # hedging (measured on the real data, not adopted: see methodology §9)
-        squeezed = np.nan_to_num(_ramp(f.price_change_24h, cp.squeeze_price_full)
-                                 * _ramp(-f.oi_change_24h, cp.squeeze_oi_full))
+        squeezed = np.nan_to_num(
+            _ramp(f.price_change_24h, cp.squeeze_price_full) * _ramp(-f.oi_change_24h, cp.squeeze_oi_full)
+        )
         core = core * (1.0 - cp.squeeze_penalty * squeezed)
     raw = cp.scale * core * (1.0 + cp.supply_boost * supply)
     score = np.where(gate, np.clip(saturate(raw, cp.saturation_knee, cp.cap), 0.0, cp.cap), 0.0)
@@ -242,7 +268,8 @@ def score_features(f: Features, config: ModelConfig) -> ModelOutput:
     accel = f.idio_funding_24h <= f.idio_funding_72h * ph.active_acceleration
     squeeze = (f.taker_sell_imbalance < ph.squeeze_flow) & (f.oi_change_24h < 0) & (f.price_change_24h > 0)
     persistent = (np.nan_to_num(f.negative_share) >= ph.persistent_share) & (
-        f.consecutive_negative_days >= ph.persistent_days)
+        f.consecutive_negative_days >= ph.persistent_days
+    )
     rules = [
         squeeze,
         accel & (oi_24h_c >= ph.active_oi),
@@ -251,14 +278,28 @@ def score_features(f: Features, config: ModelConfig) -> ModelOutput:
         f.streak_hours < ph.emerging_streak_hours,
         f.streak_hours >= 0,
     ]
-    choice = np.select([gate & np.nan_to_num(r).astype(bool) for r in rules],
-                       list(range(len(rules))), default=len(PHASES) - 1)
+    choice = np.select(
+        [gate & np.nan_to_num(r).astype(bool) for r in rules], list(range(len(rules))), default=len(PHASES) - 1
+    )
     phase = [PHASES[int(i)] for i in choice]
     components = {
-        "oi": oi_c, "basis": basis_c, "cvd": cvd_c, "crowding": crowd_c, "price": price_c,
-        "dex_imbalance": dex_c, "liquidity": liq_c, "top10": top10_c, "insider": insider_c,
-        "old_wallet": old_c, "fragile": fragile, "churn": churn, "holder_moves": holder_moves,
-        "distributing": distributing, "breadth": breadth, "mix": mix, "raw_score": raw,
+        "oi": oi_c,
+        "basis": basis_c,
+        "cvd": cvd_c,
+        "crowding": crowd_c,
+        "price": price_c,
+        "dex_imbalance": dex_c,
+        "liquidity": liq_c,
+        "top10": top10_c,
+        "insider": insider_c,
+        "old_wallet": old_c,
+        "fragile": fragile,
+        "churn": churn,
+        "holder_moves": holder_moves,
+        "distributing": distributing,
+        "breadth": breadth,
+        "mix": mix,
+        "raw_score": raw,
     }
     return ModelOutput(f, gate, sub_scores, hedge, core, supply, score, phase, components, coverage)
 

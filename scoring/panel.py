@@ -22,9 +22,20 @@ from ingest.snapshot import (
     unpack_column,
 )
 
-__all__ = ["MARKET_FIELDS", "ONCHAIN_FIELDS", "PANEL_DTYPE", "REJECTIONS", "MarketPanel", "OnchainPanel",
-           "build_market_panel", "build_onchain_panel", "build_onchain_panel_from_frames", "clean_columns",
-           "clean_panel", "frames_coin_ids"]
+__all__ = [
+    "MARKET_FIELDS",
+    "ONCHAIN_FIELDS",
+    "PANEL_DTYPE",
+    "REJECTIONS",
+    "MarketPanel",
+    "OnchainPanel",
+    "build_market_panel",
+    "build_onchain_panel",
+    "build_onchain_panel_from_frames",
+    "clean_columns",
+    "clean_panel",
+    "frames_coin_ids",
+]
 
 F64 = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]
@@ -32,13 +43,32 @@ F32 = npt.NDArray[np.float32]
 #: inputs carry fewer significant digits than that anyway); features are reduced in float64.
 PANEL_DTYPE = np.float32
 MARKET_FIELDS = (
-    "funding_per_hour", "funding_interval_hours", "open_interest_usd", "mark_price", "index_price",
-    "price", "taker_buy_usd", "taker_sell_usd", "long_short_ratio",
+    "funding_per_hour",
+    "funding_interval_hours",
+    "open_interest_usd",
+    "mark_price",
+    "index_price",
+    "price",
+    "taker_buy_usd",
+    "taker_sell_usd",
+    "long_short_ratio",
 )
 ONCHAIN_FIELDS = (
-    "liquidity_usd", "volume_24h_usd", "buys_24h", "sells_24h", "buy_volume_24h_usd",
-    "sell_volume_24h_usd", "holders", "top10_holders_pct", "creator_pct", "owner_pct",
-    "insider_pct", "dev_pct", "sniper_pct", "bundler_pct", "old_wallet_swap_pct_1d",
+    "liquidity_usd",
+    "volume_24h_usd",
+    "buys_24h",
+    "sells_24h",
+    "buy_volume_24h_usd",
+    "sell_volume_24h_usd",
+    "holders",
+    "top10_holders_pct",
+    "creator_pct",
+    "owner_pct",
+    "insider_pct",
+    "dev_pct",
+    "sniper_pct",
+    "bundler_pct",
+    "old_wallet_swap_pct_1d",
 )
 
 
@@ -125,8 +155,15 @@ def frames_coin_ids(frames: Iterable[Mapping[str, Any]]) -> list[str]:
 
 
 #: Reasons a market value is rejected (counted per venue in ``MarketPanel.rejected``).
-REJECTIONS = ("non_finite", "price_not_positive", "negative_open_interest", "negative_taker_volume",
-              "long_short_not_positive", "missing_funding_interval", "unknown_venue")
+REJECTIONS = (
+    "non_finite",
+    "price_not_positive",
+    "negative_open_interest",
+    "negative_taker_volume",
+    "long_short_not_positive",
+    "missing_funding_interval",
+    "unknown_venue",
+)
 _PRICES = ("mark_price", "index_price", "price")
 
 
@@ -246,16 +283,21 @@ def build_market_panel(
         ts = np.array([t for t, _ in items], dtype=np.intp)
         # every coin of the frames is in the panel (the usual case): no per-frame row selection
         whole = src.size == ids.count(",") + 1 and bool(src[-1] == src.size - 1)
-        with np.errstate(over="ignore"):   # beyond float32: inf, rejected below
+        with np.errstate(over="ignore"):  # beyond float32: inf, rejected below
             # (times, coins) rows are contiguous copies; written transposed into the hour slice
-            columns = {name: np.stack([unpack_column(f[name]) if whole else unpack_column(f[name])[src]
-                                       for _, f in items], dtype=np.float32, casting="same_kind")
-                       for name in MARKET_COLUMNS}
+            columns = {
+                name: np.stack(
+                    [unpack_column(f[name]) if whole else unpack_column(f[name])[src] for _, f in items],
+                    dtype=np.float32,
+                    casting="same_kind",
+                )
+                for name in MARKET_COLUMNS
+            }
         clean_columns(columns, counts_by_venue.setdefault(j, {}))
         contiguous = bool(ts[-1] - ts[0] == ts.size - 1)
         for name in MARKET_FIELDS:
             target = panel.data[name]
-            if contiguous:   # a (coins, hours) block into a slice of the hour axis: no 2-D fancy index
+            if contiguous:  # a (coins, hours) block into a slice of the hour axis: no 2-D fancy index
                 target[dst, j, ts[0] : ts[-1] + 1] = columns[name].T
             else:
                 target[dst[:, None], j, ts[None, :]] = columns[name].T
@@ -318,7 +360,8 @@ def build_onchain_panel_from_frames(
 
 
 def _fill_previous(
-    panel: OnchainPanel, coin_ids: Sequence[str],
+    panel: OnchainPanel,
+    coin_ids: Sequence[str],
     previous_run: Mapping[str, Mapping[str, float | None]] | None,
 ) -> None:
     index = {cid: i for i, cid in enumerate(coin_ids)}
@@ -327,7 +370,6 @@ def _fill_previous(
             for name, value in values.items():
                 if name in panel.previous_run and value is not None:
                     panel.previous_run[name][index[cid]] = value
-
 
 
 def build_onchain_panel(

@@ -55,21 +55,27 @@ def _venue_breakdown(panel: MarketPanel, i: int) -> list[dict[str, Any]]:
         t = int(seen[-1])
         interval = float(panel["funding_interval_hours"][i, j, t])
         mark, index = panel["mark_price"][i, j, t], panel["index_price"][i, j, t]
-        out.append({
-            "venue": venue,
-            "exchange": VENUES.get(venue, venue),
-            "at": _hour_iso(panel.hours[t]),
-            "funding_rate": _num(fph[t] * interval, 10),
-            "funding_interval_hours": _num(interval, 3),
-            "funding_rate_per_hour": _num(fph[t], 12),
-            "open_interest_usd": _num(panel["open_interest_usd"][i, j, t], 2),
-            "basis": _num(mark / index - 1.0, 8) if index else None,
-        })
+        out.append(
+            {
+                "venue": venue,
+                "exchange": VENUES.get(venue, venue),
+                "at": _hour_iso(panel.hours[t]),
+                "funding_rate": _num(fph[t] * interval, 10),
+                "funding_interval_hours": _num(interval, 3),
+                "funding_rate_per_hour": _num(fph[t], 12),
+                "open_interest_usd": _num(panel["open_interest_usd"][i, j, t], 2),
+                "basis": _num(mark / index - 1.0, 8) if index else None,
+            }
+        )
     return out
 
 
 def _carry_streak(
-    at: datetime, start: str, days: int, truncated: bool, previous: Mapping[str, Any] | None,
+    at: datetime,
+    start: str,
+    days: int,
+    truncated: bool,
+    previous: Mapping[str, Any] | None,
     window_hours: int,
 ) -> tuple[str, int]:
     """Continue a streak that reaches back past the scoring window from the previous run.
@@ -100,8 +106,14 @@ def _required(value: float, digits: int) -> float:
 
 
 def coin_documents(
-    at: datetime, panel: MarketPanel, out: ModelOutput, coins: dict[str, Coin], model_version: str,
-    previous: Mapping[str, Mapping[str, Any]] | None = None, *, window_hours: int = 169,
+    at: datetime,
+    panel: MarketPanel,
+    out: ModelOutput,
+    coins: dict[str, Coin],
+    model_version: str,
+    previous: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    window_hours: int = 169,
 ) -> list[dict[str, Any]]:
     """One score document per coin, holding every public field (snake_case, as in the seed).
 
@@ -117,12 +129,11 @@ def coin_documents(
         coin = coins.get(coin_id) or Coin(coin_id, coin_id.upper(), coin_id)
         exact = float(out.score[i]) if math.isfinite(float(out.score[i])) else 0.0
         score = round(exact, 2)
-        if score == 0.0 and exact > 0.0:   # a listed coin never shows 0.00
+        if score == 0.0 and exact > 0.0:  # a listed coin never shows 0.00
             score = 0.01
         days = int(f.consecutive_negative_days[i])
         start = _hour_iso(f.streak_start_hour[i]) if math.isfinite(f.streak_start_hour[i]) else updated
-        start, days = _carry_streak(at, start, days, bool(f.streak_truncated[i]), previous.get(coin_id),
-                                    window_hours)
+        start, days = _carry_streak(at, start, days, bool(f.streak_truncated[i]), previous.get(coin_id), window_hours)
         doc: dict[str, Any] = {
             "coin_id": coin_id,
             "symbol": coin.symbol,
@@ -171,8 +182,7 @@ class RunResult:
 class ScoringPipeline:
     """Runs one scoring pass against the store."""
 
-    def __init__(self, db: Any, config: ModelConfig, *, source: str = "demo",
-                 fencing_token: int | None = None) -> None:
+    def __init__(self, db: Any, config: ModelConfig, *, source: str = "demo", fencing_token: int | None = None) -> None:
         """``fencing_token``: the worker lock's token (see ``insider_selling.worker``); a run commits
         only while no newer token has committed."""
         self.snapshots = SnapshotStore(db)
@@ -201,8 +211,9 @@ class ScoringPipeline:
                 return RunResult(run_id, at, "failed", error=error, outcomes=list(outcomes))
             raise
         result.seconds = time.perf_counter() - started
-        summary.update(coins=result.coins, listed=result.listed, seconds=round(result.seconds, 3),
-                       rejected=result.rejected)
+        summary.update(
+            coins=result.coins, listed=result.listed, seconds=round(result.seconds, 3), rejected=result.rejected
+        )
         try:
             await self.runs.succeed(run_id, summary, self.fencing_token)
         except StaleRun as exc:
@@ -212,8 +223,15 @@ class ScoringPipeline:
             return RunResult(run_id, at, "failed", error=error, outcomes=list(outcomes))
         await self.runs.mark_visible(run_id)
         result.outcomes = list(outcomes)
-        log.info("scoring run succeeded", extra={"run_id": run_id, "coins": result.coins, "listed": result.listed,
-                                                 "rejected": sum(sum(c.values()) for c in result.rejected.values())})
+        log.info(
+            "scoring run succeeded",
+            extra={
+                "run_id": run_id,
+                "coins": result.coins,
+                "listed": result.listed,
+                "rejected": sum(sum(c.values()) for c in result.rejected.values()),
+            },
+        )
         return result
 
     async def _score(self, run_id: str, at: datetime) -> RunResult:
@@ -224,28 +242,35 @@ class ScoringPipeline:
             raise NoData(f"no market snapshots between {_iso(start)} and {_iso(at)}")
         coins = await self.snapshots.all_coins()
         panel = build_market_panel(at, frames, hours)
-        cursor = self.snapshots.onchain.find(
-            {"at": {"$gt": at - timedelta(hours=48), "$lte": at}}, {"_id": 0})
+        cursor = self.snapshots.onchain.find({"at": {"$gt": at - timedelta(hours=48), "$lte": at}}, {"_id": 0})
         onchain_frames = await cursor.to_list()
         previous = await self.runs.latest_succeeded()
         prev_values: dict[str, dict[str, float | None]] = {}
         carried: dict[str, dict[str, Any]] = {}
         if previous is not None:
-            fields = {"coin_id": 1, "holders": 1, "top10_holders_pct": 1, "score": 1, "at": 1,
-                      "signal_start_date": 1, "consecutive_negative_days": 1}
+            fields = {
+                "coin_id": 1,
+                "holders": 1,
+                "top10_holders_pct": 1,
+                "score": 1,
+                "at": 1,
+                "signal_start_date": 1,
+                "consecutive_negative_days": 1,
+            }
             # holder changes are per run interval: against a run long ago (a restart after a
             # downtime) they would look extreme, so they are unknown then, as on the first run
             max_age = timedelta(hours=self.config.supply.previous_run_max_age_hours)
             recent = parse_time(previous["at"]) >= at - max_age
             for doc in await self.runs.run_scores(previous["run_id"], fields):
                 if recent:
-                    prev_values[doc["coin_id"]] = {"holders": doc.get("holders"),
-                                                   "top10_holders_pct": doc.get("top10_holders_pct")}
+                    prev_values[doc["coin_id"]] = {
+                        "holders": doc.get("holders"),
+                        "top10_holders_pct": doc.get("top10_holders_pct"),
+                    }
                 carried[doc["coin_id"]] = doc
         onchain = build_onchain_panel_from_frames(at, panel.coin_ids, onchain_frames, prev_values)
         output = score_panels(panel, onchain, self.config)
-        docs = coin_documents(at, panel, output, coins, self.config.version, carried,
-                              window_hours=self.window_hours)
+        docs = coin_documents(at, panel, output, coins, self.config.version, carried, window_hours=self.window_hours)
         await self.runs.write_scores(run_id, docs)
         listed = sum(1 for d in docs if d["score"] > 0)
         if panel.rejected:

@@ -86,11 +86,11 @@ HEAD_TO_HEAD = (
 @dataclass(slots=True)
 class Checks:
     listed_rows: int = 0
-    nonnegative_funding: int = 0        # listed rows with avg_funding_72h >= 0 (or null)
-    streak_disagree: int = 0            # listed rows whose day count and start date disagree by > 1 day
+    nonnegative_funding: int = 0  # listed rows with avg_funding_72h >= 0 (or null)
+    streak_disagree: int = 0  # listed rows whose day count and start date disagree by > 1 day
     runs: int = 0
-    runs_with_top3_tie: int = 0         # runs where two of the top three unrounded scores are equal
-    runs_with_top3_tie_shown: int = 0   # ... equal as published (two decimals)
+    runs_with_top3_tie: int = 0  # runs where two of the top three unrounded scores are equal
+    runs_with_top3_tie_shown: int = 0  # ... equal as published (two decimals)
     runs_listing: int = 0
     #: hour -> (runs, runs listing >= 1, runs with a raw-funding candidate that list nothing)
     hours: dict[int, tuple[int, int, int]] = field(default_factory=dict)
@@ -99,8 +99,7 @@ class Checks:
     @property
     def passed(self) -> bool:
         hours_ok = all(runs > 0 and silent == 0 for runs, _, silent in self.hours.values())
-        return (self.nonnegative_funding == 0 and self.streak_disagree == 0 and self.runs_with_top3_tie == 0
-                and hours_ok)
+        return self.nonnegative_funding == 0 and self.streak_disagree == 0 and self.runs_with_top3_tie == 0 and hours_ok
 
     def lines(self) -> list[str]:
         out = [
@@ -114,9 +113,11 @@ class Checks:
         out.append(f"runs listing coins: {self.runs_listing} of {self.runs}")
         for hour in sorted(self.hours):
             runs, listing, silent = self.hours[hour]
-            out.append(f"runs at {hour:02d}:00 UTC: {runs}, listing coins: {listing}; listing nothing although a "
-                       f"coin's raw funding (in force and 72 h mean) was below the floor: {silent}"
-                       + ("" if runs else " (no run at this hour: use a --step coprime with 24)"))
+            out.append(
+                f"runs at {hour:02d}:00 UTC: {runs}, listing coins: {listing}; listing nothing although a "
+                f"coin's raw funding (in force and 72 h mean) was below the floor: {silent}"
+                + ("" if runs else " (no run at this hour: use a --step coprime with 24)")
+            )
         out.extend(f"example: {e}" for e in self.examples[:6])
         return out
 
@@ -125,8 +126,13 @@ def _whole_days(start: str, updated: str) -> int:
     return math.floor((parse_time(updated) - parse_time(start)).total_seconds() / 86400.0)
 
 
-def check_rows(rows: Sequence[dict[str, Any]], run_times: Sequence[datetime], run_of_row: Sequence[int],
-               hours: Sequence[int] = CHECK_HOURS, candidates: Sequence[int] | None = None) -> Checks:
+def check_rows(
+    rows: Sequence[dict[str, Any]],
+    run_times: Sequence[datetime],
+    run_of_row: Sequence[int],
+    hours: Sequence[int] = CHECK_HOURS,
+    candidates: Sequence[int] | None = None,
+) -> Checks:
     """The coherence checks of the published rows (``rows``: score documents of every coin;
     ``run_of_row``: each row's index into ``run_times``; ``candidates``: per run, the coins whose
     raw funding in force and 72 h mean funding are both below the gate's floor, see
@@ -224,7 +230,7 @@ def _per_run_rank(values: F64, pairs: Pairs) -> F64:
 @dataclass(slots=True)
 class Calibration:
     score_threshold: float
-    funding_threshold: float      # per hour
+    funding_threshold: float  # per hour
     funding_quantile: float
 
 
@@ -272,18 +278,27 @@ def selections(data: ScoredRuns, score: F64, f72: F64, streak: F64, cal: Calibra
         ("model", "score [2.5, 5)", (score >= 2.5) & (score < 5)),
         ("model", "score [5, 7.5)", (score >= 5) & (score < 7.5)),
         ("model", "score [7.5, 10]", score >= 7.5),
-        ("model", (f"score >= {cal.score_threshold:.2g}" if cal.score_threshold >= 0.01 else "score > 0")
-         + " (calibrated)", score >= cal.score_threshold),
+        (
+            "model",
+            (f"score >= {cal.score_threshold:.2g}" if cal.score_threshold >= 0.01 else "score > 0") + " (calibrated)",
+            score >= cal.score_threshold,
+        ),
         ("model", f"top {TOP_N} of each run", listed & (model_rank < TOP_N)),
     ]
     out += [("baseline", f"negative-funding streak >= {d} d", streak >= 24 * d) for d in STREAK_DAYS]
     out += [
         ("baseline", "72 h funding: most negative fifth of each run", has_f & fifth),
         ("baseline", f"72 h funding: the {TOP_N} most negative of each run", has_f & (f72 < 0) & (rank < TOP_N)),
-        ("baseline", "72 h funding: the N most negative (N = model's listed count)",
-         has_f & (rank < listed_count[data.pairs.run])),
-        ("baseline", f"72 h funding <= {cal.funding_threshold * 8 * 100:.3f} %/8 h "
-         f"(q{cal.funding_quantile:g}, calibrated)", has_f & (f72 <= cal.funding_threshold)),
+        (
+            "baseline",
+            "72 h funding: the N most negative (N = model's listed count)",
+            has_f & (rank < listed_count[data.pairs.run]),
+        ),
+        (
+            "baseline",
+            f"72 h funding <= {cal.funding_threshold * 8 * 100:.3f} %/8 h (q{cal.funding_quantile:g}, calibrated)",
+            has_f & (f72 <= cal.funding_threshold),
+        ),
     ]
     return out
 
@@ -310,22 +325,38 @@ class DatasetReport:
     png: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "source": self.source, "import": self.imported, "runs": self.runs,
-                "first_run": self.first_run, "last_run": self.last_run, "split": self.split,
-                "step_hours": self.step_hours, "model_version": self.model_version, "seconds": self.seconds,
-                "checks": {"listed_rows": self.checks.listed_rows,
-                           "nonnegative_funding": self.checks.nonnegative_funding,
-                           "streak_disagree": self.checks.streak_disagree,
-                           "runs_with_top3_tie": self.checks.runs_with_top3_tie,
-                           "runs_with_top3_tie_published": self.checks.runs_with_top3_tie_shown,
-                           "runs_listing": self.checks.runs_listing,
-                           "hours": {f"{h:02d}:00": {"runs": r, "listing": n, "silent": q}
-                                     for h, (r, n, q) in self.checks.hours.items()},
-                           "passed": self.checks.passed},
-                "calibration": {"score_threshold": self.calibration.score_threshold,
-                                "funding_72h_threshold_per_8h": self.calibration.funding_threshold * 8,
-                                "funding_quantile": self.calibration.funding_quantile},
-                "coverage": self.coverage, "table": self.table, "png": self.png}
+        return {
+            "name": self.name,
+            "source": self.source,
+            "import": self.imported,
+            "runs": self.runs,
+            "first_run": self.first_run,
+            "last_run": self.last_run,
+            "split": self.split,
+            "step_hours": self.step_hours,
+            "model_version": self.model_version,
+            "seconds": self.seconds,
+            "checks": {
+                "listed_rows": self.checks.listed_rows,
+                "nonnegative_funding": self.checks.nonnegative_funding,
+                "streak_disagree": self.checks.streak_disagree,
+                "runs_with_top3_tie": self.checks.runs_with_top3_tie,
+                "runs_with_top3_tie_published": self.checks.runs_with_top3_tie_shown,
+                "runs_listing": self.checks.runs_listing,
+                "hours": {
+                    f"{h:02d}:00": {"runs": r, "listing": n, "silent": q} for h, (r, n, q) in self.checks.hours.items()
+                },
+                "passed": self.checks.passed,
+            },
+            "calibration": {
+                "score_threshold": self.calibration.score_threshold,
+                "funding_72h_threshold_per_8h": self.calibration.funding_threshold * 8,
+                "funding_quantile": self.calibration.funding_quantile,
+            },
+            "coverage": self.coverage,
+            "table": self.table,
+            "png": self.png,
+        }
 
 
 def _iso(at: datetime) -> str:
@@ -352,8 +383,12 @@ def coverage(data: ScoredRuns, split: datetime) -> dict[str, dict[str, float]]:
     later = np.array([data.run_times[k] >= split for k in range(len(data.runs))])
     out: dict[str, dict[str, float]] = {}
     for half, runs in (("earlier", ~later), ("later", later)):
-        out[half] = {name: float(np.median(np.bincount(data.pairs.run[mask], minlength=len(data.runs))[runs]))
-                     if runs.any() else 0.0 for name, mask in has.items()}
+        out[half] = {
+            name: float(np.median(np.bincount(data.pairs.run[mask], minlength=len(data.runs))[runs]))
+            if runs.any()
+            else 0.0
+            for name, mask in has.items()
+        }
     return out
 
 
@@ -368,7 +403,8 @@ def evaluate(data: ScoredRuns, *, reps: int, seed: int) -> tuple[Calibration, li
     returns = {name: forward_excess(data.price, data.pairs, h) for name, h in HORIZONS}
     halves = {
         # purged: an earlier-half pair counts only if its forward window ends by the split
-        name: (data.pairs.hour + h <= split_hour, data.pairs.hour >= split_hour) for name, h in HORIZONS
+        name: (data.pairs.hour + h <= split_hour, data.pairs.hour >= split_hour)
+        for name, h in HORIZONS
     }
     cal = calibrate(score, f72, returns["24h"][1], halves["24h"][0], data.pairs)
     rng = np.random.default_rng(seed)
@@ -381,21 +417,47 @@ def evaluate(data: ScoredRuns, *, reps: int, seed: int) -> tuple[Calibration, li
             in_half = halves[name][half_index]
             for group, label, mask in chosen:
                 stats: SelectionStats = selection_stats(mask & in_half, ret, excess, data.pairs, reps=reps, rng=rng)
-                table.append({"half": half, "horizon": name, "group": group, "selection": label,
-                              **stats.as_dict(), "significant": stats.significant})
+                table.append(
+                    {
+                        "half": half,
+                        "horizon": name,
+                        "group": group,
+                        "selection": label,
+                        **stats.as_dict(),
+                        "significant": stats.significant,
+                    }
+                )
             for model_prefix, rival_prefix in HEAD_TO_HEAD:
                 model = next(label for label in masks if label.startswith(model_prefix))
                 rival = next(label for label in masks if label.startswith(rival_prefix))
-                diff, lo, hi = difference_ci(masks[model] & in_half, masks[rival] & in_half, excess, data.pairs,
-                                             reps=reps, rng=rng)
-                table.append({"half": half, "horizon": name, "group": "comparison", "selection": model,
-                              "versus": rival, "difference": diff, "ci95_low": lo, "ci95_high": hi})
+                diff, lo, hi = difference_ci(
+                    masks[model] & in_half, masks[rival] & in_half, excess, data.pairs, reps=reps, rng=rng
+                )
+                table.append(
+                    {
+                        "half": half,
+                        "horizon": name,
+                        "group": "comparison",
+                        "selection": model,
+                        "versus": rival,
+                        "difference": diff,
+                        "ci95_low": lo,
+                        "ci95_high": hi,
+                    }
+                )
     return cal, table, split
 
 
 async def dataset_report(
-    name: str, source: Path, work: Path | None = None, *, step: timedelta = timedelta(hours=7), reps: int = 1000,
-    seed: int = 0, start: datetime | None = None, end: datetime | None = None,
+    name: str,
+    source: Path,
+    work: Path | None = None,
+    *,
+    step: timedelta = timedelta(hours=7),
+    reps: int = 1000,
+    seed: int = 0,
+    start: datetime | None = None,
+    end: datetime | None = None,
     log: Callable[[str], None] = print,
 ) -> tuple[DatasetReport, ScoredRuns]:
     """Import ``source`` (in memory, or into snapshot files in ``work``), replay it every ``step``
@@ -416,8 +478,10 @@ async def dataset_report(
         seconds["load"] = time.perf_counter() - t0
     if not replay.frames:
         raise BacktestError(f"{source}: nothing imported")
-    log(f"{name}: imported {imported.samples} hourly rows of {imported.coins} coins "
-        f"in {seconds['import']:.1f} s" + (f", read back in {seconds['load']:.1f} s" if "load" in seconds else ""))
+    log(
+        f"{name}: imported {imported.samples} hourly rows of {imported.coins} coins "
+        f"in {seconds['import']:.1f} s" + (f", read back in {seconds['load']:.1f} s" if "load" in seconds else "")
+    )
     config = load_model_config()
     # the first run has a full funding window: 72 h after the first funding print
     start = start or hour_floor(_first_funding(replay) + timedelta(hours=config.window.funding_hours))
@@ -427,23 +491,39 @@ async def dataset_report(
         results = await backtest(handle.db, replay, start=start, end=end, step=step, config=config)
         seconds["replay"] = time.perf_counter() - t0
         failed = [r for r in results if r.status != "succeeded"]
-        log(f"{name}: {len(results)} runs ({len(failed)} failed) from {_iso(results[0].at)} to "
-            f"{_iso(results[-1].at)} in {seconds['replay']:.1f} s")
+        log(
+            f"{name}: {len(results)} runs ({len(failed)} failed) from {_iso(results[0].at)} to "
+            f"{_iso(results[-1].at)} in {seconds['replay']:.1f} s"
+        )
         t0 = time.perf_counter()
         data = await load_scored_runs(handle.db, frames=replay.frames)
         cal, table, split = evaluate(data, reps=reps, seed=seed)
-        checks = check_rows(data.rows, data.run_times, data.pairs.run.tolist(),
-                            candidates=raw_candidates(data, config.gate.min_funding_per_8h))
+        checks = check_rows(
+            data.rows,
+            data.run_times,
+            data.pairs.run.tolist(),
+            candidates=raw_candidates(data, config.gate.min_funding_per_8h),
+        )
         seconds["validate"] = time.perf_counter() - t0
     finally:
         await handle.aclose()
     log(f"{name}: evaluated {len(data.rows)} rows in {seconds['validate']:.1f} s")
     report = DatasetReport(
-        name=name, source=_provenance(source), imported=imported.summary(), runs=len(data.runs),
-        first_run=_iso(min(data.run_times)), last_run=_iso(max(data.run_times)), split=_iso(split),
-        step_hours=int(step.total_seconds() // 3600), model_version=config.version,
-        seconds={k: round(v, 1) for k, v in seconds.items()}, checks=checks, calibration=cal, table=table,
-        coverage=coverage(data, split))
+        name=name,
+        source=_provenance(source),
+        imported=imported.summary(),
+        runs=len(data.runs),
+        first_run=_iso(min(data.run_times)),
+        last_run=_iso(max(data.run_times)),
+        split=_iso(split),
+        step_hours=int(step.total_seconds() // 3600),
+        model_version=config.version,
+        seconds={k: round(v, 1) for k, v in seconds.items()},
+        checks=checks,
+        calibration=cal,
+        table=table,
+        coverage=coverage(data, split),
+    )
     return report, data
 
 
@@ -468,16 +548,20 @@ def _pct(x: float) -> str:
 
 
 def _table_md(report: DatasetReport, half: str, horizon: str) -> list[str]:
-    lines = ["| selection | n | coins | runs | mean excess | 95 % CI | hit rate |",
-             "|---|---:|---:|---:|---:|---|---:|"]
+    lines = [
+        "| selection | n | coins | runs | mean excess | 95 % CI | hit rate |",
+        "|---|---:|---:|---:|---:|---|---:|",
+    ]
     for row in report.table:
         if row["half"] != half or row["horizon"] != horizon or row["group"] == "comparison":
             continue
         label = row["selection"] if row["group"] == "model" else f"*baseline:* {row['selection']}"
         ci = f"[{_pct(row['ci95_low'])}, {_pct(row['ci95_high'])}]" + (" \\*" if row["significant"] else "")
         hit = "—" if row["hit_rate"] != row["hit_rate"] else f"{row['hit_rate']:.2f}"
-        lines.append(f"| {label} | {row['n']} | {row['coins']} | {row['runs']} | "
-                     f"{_pct(row['mean_excess_return'])} | {ci} | {hit} |")
+        lines.append(
+            f"| {label} | {row['n']} | {row['coins']} | {row['runs']} | "
+            f"{_pct(row['mean_excess_return'])} | {ci} | {hit} |"
+        )
     return lines
 
 
@@ -496,15 +580,18 @@ def _verdict_line(row: dict[str, Any] | None) -> str:
 
 def _by_label(report: DatasetReport, half: str, horizon: str, label: str) -> dict[str, Any] | None:
     for row in report.table:
-        if (row["half"] == half and row["horizon"] == horizon and row["group"] != "comparison"
-                and row["selection"].startswith(label)):
+        if (
+            row["half"] == half
+            and row["horizon"] == horizon
+            and row["group"] != "comparison"
+            and row["selection"].startswith(label)
+        ):
             return row
     return None
 
 
 def _comparisons_md(report: DatasetReport, half: str, horizon: str) -> list[str]:
-    lines = ["| model selection | versus (72 h funding alone) | model minus baseline | 95 % CI |",
-             "|---|---|---:|---|"]
+    lines = ["| model selection | versus (72 h funding alone) | model minus baseline | 95 % CI |", "|---|---|---:|---|"]
     for row in report.table:
         if row["half"] == half and row["horizon"] == horizon and row["group"] == "comparison":
             ci = f"[{_pct(row['ci95_low'])}, {_pct(row['ci95_high'])}]"
@@ -520,12 +607,15 @@ def findings(report: DatasetReport) -> list[str]:
     for half in ("earlier", "later"):
         for horizon, _ in HORIZONS:
             parts = []
-            for title, label in (("model, listed", "listed"), ("model, calibrated", "score >"),
-                                 ("72 h funding, same count", "72 h funding: the N"),
-                                 ("72 h funding, calibrated", "72 h funding <="),
-                                 (f"model, top {TOP_N}", f"top {TOP_N} of"),
-                                 (f"72 h funding, top {TOP_N}", f"72 h funding: the {TOP_N} most"),
-                                 ("streak >= 3 d", "negative-funding streak >= 3")):
+            for title, label in (
+                ("model, listed", "listed"),
+                ("model, calibrated", "score >"),
+                ("72 h funding, same count", "72 h funding: the N"),
+                ("72 h funding, calibrated", "72 h funding <="),
+                (f"model, top {TOP_N}", f"top {TOP_N} of"),
+                (f"72 h funding, top {TOP_N}", f"72 h funding: the {TOP_N} most"),
+                ("streak >= 3 d", "negative-funding streak >= 3"),
+            ):
                 parts.append(f"{title}: {_verdict_line(_by_label(report, half, horizon, label))}")
             out.append(f"{half} half, {horizon} — " + "; ".join(parts) + ".")
     for horizon, _ in HORIZONS:
@@ -534,8 +624,9 @@ def findings(report: DatasetReport) -> list[str]:
                 continue
             model = _by_label(report, "later", horizon, row["selection"])
             if model is None or not model["n"] or row["difference"] != row["difference"]:
-                out.append(f"Verdict, later half, {horizon}, {row['selection']} vs {row['versus']}: "
-                           "nothing to compare.")
+                out.append(
+                    f"Verdict, later half, {horizon}, {row['selection']} vs {row['versus']}: nothing to compare."
+                )
                 continue
             below = model["ci95_high"] < 0
             alone = "underperformed the universe" if below else "did not underperform the universe beyond noise"
@@ -544,13 +635,17 @@ def findings(report: DatasetReport) -> list[str]:
             elif row["ci95_high"] < 0:
                 versus = "though its picks did worse than 72 h funding alone's beyond noise: no demonstrated edge"
             elif row["ci95_low"] > 0:
-                versus = ("and did BETTER than 72 h funding alone (funding alone picked the weaker coins): "
-                          "no edge beyond funding")
+                versus = (
+                    "and did BETTER than 72 h funding alone (funding alone picked the weaker coins): "
+                    "no edge beyond funding"
+                )
             else:
                 versus = "and the difference from 72 h funding alone is within noise: no edge beyond funding"
-            out.append(f"Verdict, later half (out of sample), {horizon}: model {row['selection']} {alone}, {versus} "
-                       f"(model minus {row['versus']}: {_pct(row['difference'])} "
-                       f"[{_pct(row['ci95_low'])}, {_pct(row['ci95_high'])}]).")
+            out.append(
+                f"Verdict, later half (out of sample), {horizon}: model {row['selection']} {alone}, {versus} "
+                f"(model minus {row['versus']}: {_pct(row['difference'])} "
+                f"[{_pct(row['ci95_low'])}, {_pct(row['ci95_high'])}])."
+            )
     return out
 
 
@@ -564,8 +659,9 @@ def plot_dataset(report: DatasetReport, path: Path) -> None:
     for i, half in enumerate(("earlier", "later")):
         for j, (horizon, _) in enumerate(HORIZONS):
             ax = axes[i][j]
-            rows = [r for r in report.table if r["half"] == half and r["horizon"] == horizon
-                    and r["group"] != "comparison"]
+            rows = [
+                r for r in report.table if r["half"] == half and r["horizon"] == horizon and r["group"] != "comparison"
+            ]
             y = np.arange(len(rows))[::-1]
             mean = np.array([r["mean_excess_return"] for r in rows]) * 100
             lo = np.array([r["ci95_low"] for r in rows]) * 100
@@ -616,31 +712,47 @@ def render_markdown(reports: Sequence[DatasetReport], *, command: str, generated
         lines += ["Import (rows read / kept / rejected, with reasons):", ""]
         for f in imp["files"]:
             reasons = "; ".join(f"{k}: {v}" for k, v in f["reasons"].items()) or "none"
-            lines.append(f"- `{Path(f['path']).name}` ({f['format']}): {f['read']} / {f['kept']} / {f['rejected']} "
-                         f"— {reasons}" + (f" — {f['problem']}" if f["problem"] else ""))
+            lines.append(
+                f"- `{Path(f['path']).name}` ({f['format']}): {f['read']} / {f['kept']} / {f['rejected']} "
+                f"— {reasons}" + (f" — {f['problem']}" if f["problem"] else "")
+            )
         lines += [f"- {imp['samples']} hourly market rows, {imp['coins']} coins, {imp['first']} .. {imp['last']}", ""]
-        lines += [f"Replay: {r.runs} runs every {r.step_hours} h, {r.first_run} .. {r.last_run}, model "
-                  f"`{r.model_version}`; halves split at {r.split}.",
-                  ""]
+        lines += [
+            f"Replay: {r.runs} runs every {r.step_hours} h, {r.first_run} .. {r.last_run}, model "
+            f"`{r.model_version}`; halves split at {r.split}.",
+            "",
+        ]
         for half, cov in r.coverage.items():
             lines.append(f"- {half} half, median per run: " + ", ".join(f"{v:g} {k}" for k, v in cov.items()))
-        lines += ["",
-                  f"Wall time: import {r.seconds.get('import', 0):.1f} s"
-                  + (f", reading the snapshot files {r.seconds['load']:.1f} s" if "load" in r.seconds else "")
-                  + f", replay {r.seconds.get('replay', 0):.1f} s, "
-                  f"validation {r.seconds.get('validate', 0):.1f} s (2-core shared machine).",
-                  "", "Checks of the published rows:", ""]
+        lines += [
+            "",
+            f"Wall time: import {r.seconds.get('import', 0):.1f} s"
+            + (f", reading the snapshot files {r.seconds['load']:.1f} s" if "load" in r.seconds else "")
+            + f", replay {r.seconds.get('replay', 0):.1f} s, "
+            f"validation {r.seconds.get('validate', 0):.1f} s (2-core shared machine).",
+            "",
+            "Checks of the published rows:",
+            "",
+        ]
         lines += [f"- {line}" for line in r.checks.lines()]
         cut = r.calibration.score_threshold
-        lines += ["", f"Calibrated on the earlier half: model score {f'>= {cut:.2g}' if cut >= 0.01 else '> 0'}; "
-                  f"72 h funding <= {r.calibration.funding_threshold * 8 * 100:.4f} % per 8 h "
-                  f"(the {r.calibration.funding_quantile:g} quantile).", ""]
+        lines += [
+            "",
+            f"Calibrated on the earlier half: model score {f'>= {cut:.2g}' if cut >= 0.01 else '> 0'}; "
+            f"72 h funding <= {r.calibration.funding_threshold * 8 * 100:.4f} % per 8 h "
+            f"(the {r.calibration.funding_quantile:g} quantile).",
+            "",
+        ]
         for half in ("earlier", "later"):
             for horizon, _ in HORIZONS:
                 lines += [f"### {r.name}: {half} half, forward {horizon}", ""]
                 lines += _table_md(r, half, horizon)
-                lines += ["", "Head to head (the difference of mean excess returns, bootstrap over coins; "
-                          "negative: the model's picks did worse, as it predicts):", ""]
+                lines += [
+                    "",
+                    "Head to head (the difference of mean excess returns, bootstrap over coins; "
+                    "negative: the model's picks did worse, as it predicts):",
+                    "",
+                ]
                 lines += _comparisons_md(r, half, horizon)
                 lines.append("")
         if r.png:
@@ -659,8 +771,9 @@ def write_validation(reports: Sequence[DatasetReport], out: Path, *, command: st
     md = render_markdown(reports, command=command, generated=datetime.now(UTC))
     path = out / "validation.md"
     path.write_text(md + "\n")
-    (out / "validation.json").write_text(json.dumps([r.as_dict() for r in reports], indent=1, default=str,
-                                                    allow_nan=True) + "\n")
+    (out / "validation.json").write_text(
+        json.dumps([r.as_dict() for r in reports], indent=1, default=str, allow_nan=True) + "\n"
+    )
     return path
 
 
@@ -670,8 +783,11 @@ def write_validation(reports: Sequence[DatasetReport], out: Path, *, command: st
 def _datasets(data: Path, only: Sequence[str] | None) -> list[Path]:
     if not data.is_dir():
         raise BacktestError(f"{data}: no such data directory")
-    found = sorted(p for p in data.iterdir() if p.is_dir() and any(
-        c.name.lower().endswith((".csv", ".csv.gz")) for c in p.iterdir()))
+    found = sorted(
+        p
+        for p in data.iterdir()
+        if p.is_dir() and any(c.name.lower().endswith((".csv", ".csv.gz")) for c in p.iterdir())
+    )
     if only:
         found = [p for p in found if p.name in only]
         missing = set(only) - {p.name for p in found}
@@ -690,8 +806,9 @@ async def run_report(args: argparse.Namespace) -> int:
     reports: list[DatasetReport] = []
     for folder in _datasets(args.data, args.dataset):
         work = None if args.work is None else args.work / folder.name
-        report, _ = await dataset_report(folder.name, folder, work, step=step, reps=args.reps,
-                                         seed=args.seed, log=lambda m: print(m, flush=True))
+        report, _ = await dataset_report(
+            folder.name, folder, work, step=step, reps=args.reps, seed=args.seed, log=lambda m: print(m, flush=True)
+        )
         reports.append(report)
         print(f"== {folder.name}: checks {'passed' if report.checks.passed else 'FAILED'}")
         for line in report.checks.lines():
@@ -712,15 +829,20 @@ def _report_command(args: argparse.Namespace, settings: Any) -> int:
 
 
 def register_report(sub: Any) -> None:
-    rep = sub.add_parser("report", help="the real-data report: import -> replay -> forward returns by score "
-                         "bucket vs baselines, both halves; writes validation.md/.json and PNGs")
-    rep.add_argument("--data", type=Path, required=True, metavar="DIR",
-                     help="a folder of dataset folders (e.g. ../shared/data)")
+    rep = sub.add_parser(
+        "report",
+        help="the real-data report: import -> replay -> forward returns by score "
+        "bucket vs baselines, both halves; writes validation.md/.json and PNGs",
+    )
+    rep.add_argument(
+        "--data", type=Path, required=True, metavar="DIR", help="a folder of dataset folders (e.g. ../shared/data)"
+    )
     rep.add_argument("--out", type=Path, required=True, metavar="DIR", help="where to write (e.g. docs/)")
     rep.add_argument("--step", default="7h", help="time between runs (default 7h: every hour of the day)")
     rep.add_argument("--dataset", action="append", metavar="NAME", help="only this dataset folder (repeatable)")
-    rep.add_argument("--work", type=Path, metavar="DIR",
-                     help="import through snapshot files in DIR/<dataset> (default: in memory)")
+    rep.add_argument(
+        "--work", type=Path, metavar="DIR", help="import through snapshot files in DIR/<dataset> (default: in memory)"
+    )
     rep.add_argument("--reps", type=int, default=1000, help="bootstrap draws (default 1000)")
     rep.add_argument("--seed", type=int, default=0, help="seed of the bootstrap draws (default 0)")
     rep.set_defaults(handler=_report_command)

@@ -35,25 +35,36 @@ class RunStore:
         self.scores = db["scores"]
         self.fences = db["run_fences"]
 
-    async def start(self, run_id: str, at: datetime, model_version: str, source: str,
-                    fencing_token: int | None = None) -> None:
-        await self.runs.insert_one({
-            "run_id": run_id, "at": at, "status": RUNNING, "source": source,
-            "model_version": model_version, "started_at": datetime.now(UTC), "finished_at": None,
-            "fencing_token": fencing_token,
-        })
+    async def start(
+        self, run_id: str, at: datetime, model_version: str, source: str, fencing_token: int | None = None
+    ) -> None:
+        await self.runs.insert_one(
+            {
+                "run_id": run_id,
+                "at": at,
+                "status": RUNNING,
+                "source": source,
+                "model_version": model_version,
+                "started_at": datetime.now(UTC),
+                "finished_at": None,
+                "fencing_token": fencing_token,
+            }
+        )
 
     async def claim_fence(self, fencing_token: int) -> None:
         """Record ``fencing_token`` as the newest to commit, or raise :class:`StaleRun` when a newer
         one already has. One conditional upsert: with a newer token stored the filter matches
         nothing and the upsert's insert collides with the existing document."""
         try:
-            await self.fences.update_one({"_id": "runs", "token": {"$lte": fencing_token}},
-                                         {"$set": {"token": fencing_token}}, upsert=True)
+            await self.fences.update_one(
+                {"_id": "runs", "token": {"$lte": fencing_token}}, {"$set": {"token": fencing_token}}, upsert=True
+            )
         except DuplicateKeyError:
             newest = await self.fences.find_one({"_id": "runs"})
-            raise StaleRun(f"fencing token {fencing_token} is older than the committed "
-                           f"{newest and newest.get('token')}: another worker holds the lock") from None
+            raise StaleRun(
+                f"fencing token {fencing_token} is older than the committed "
+                f"{newest and newest.get('token')}: another worker holds the lock"
+            ) from None
 
     async def write_scores(self, run_id: str, docs: Sequence[dict[str, Any]]) -> None:
         if docs:
@@ -73,8 +84,7 @@ class RunStore:
         await self.scores.delete_many({"run_id": run_id})
         await self.runs.update_one(
             {"run_id": run_id},
-            {"$set": {"status": FAILED, "finished_at": datetime.now(UTC), "error": error[:500],
-                      **(summary or {})}},
+            {"$set": {"status": FAILED, "finished_at": datetime.now(UTC), "error": error[:500], **(summary or {})}},
         )
 
     async def abandon_stale(self, older_than: timedelta = timedelta(hours=1)) -> int:
@@ -102,7 +112,11 @@ class RunStore:
         return runs
 
     async def leaderboard(
-        self, run_id: str, *, limit: int = 500, min_score: float = 0.0,
+        self,
+        run_id: str,
+        *,
+        limit: int = 500,
+        min_score: float = 0.0,
         projection: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """The run's coins with score > 0 and >= ``min_score``, by score descending."""
@@ -110,8 +124,11 @@ class RunStore:
         proj = dict(projection) if projection is not None else {}
         proj["_id"] = 0
         # ties at the displayed two decimals are broken by the unrounded score
-        cursor = self.scores.find(query, proj).sort(
-            [("score", DESCENDING), ("score_exact", DESCENDING), ("coin_id", ASCENDING)]).limit(limit)
+        cursor = (
+            self.scores.find(query, proj)
+            .sort([("score", DESCENDING), ("score_exact", DESCENDING), ("coin_id", ASCENDING)])
+            .limit(limit)
+        )
         docs: list[dict[str, Any]] = await cursor.to_list()
         return docs
 
@@ -125,8 +142,13 @@ class RunStore:
         return doc
 
     async def history(
-        self, coin_ids: Sequence[str], *, before: datetime | None = None, after: datetime | None = None,
-        limit_per_coin: int | None = None, projection: Mapping[str, Any] | None = None,
+        self,
+        coin_ids: Sequence[str],
+        *,
+        before: datetime | None = None,
+        after: datetime | None = None,
+        limit_per_coin: int | None = None,
+        projection: Mapping[str, Any] | None = None,
     ) -> dict[str, list[dict[str, Any]]]:
         """Succeeded runs' scores for several coins, newest first per coin.
 
@@ -142,10 +164,17 @@ class RunStore:
         if window:
             query["at"] = window
         if limit_per_coin is not None:
-            runs_query: dict[str, Any] = {"status": SUCCEEDED, "pruned": {"$ne": True},
-                                          **({"at": window} if window else {})}
-            recent = await self.runs.find(runs_query, {"run_id": 1, "_id": 0}).sort(
-                [("at", DESCENDING)]).limit(limit_per_coin).to_list()
+            runs_query: dict[str, Any] = {
+                "status": SUCCEEDED,
+                "pruned": {"$ne": True},
+                **({"at": window} if window else {}),
+            }
+            recent = (
+                await self.runs.find(runs_query, {"run_id": 1, "_id": 0})
+                .sort([("at", DESCENDING)])
+                .limit(limit_per_coin)
+                .to_list()
+            )
             query["run_id"] = {"$in": [r["run_id"] for r in recent]}
         proj = {**(projection or {}), "_id": 0}
         docs = await self.scores.find(query, proj).sort([("coin_id", ASCENDING), ("at", DESCENDING)]).to_list()
@@ -164,9 +193,14 @@ class RunStore:
         pruned: it is the latest of its day. Returns how many runs were pruned."""
         now = now or datetime.now(UTC)
         cutoff = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=full_days)
-        old = await self.runs.find(
-            {"status": SUCCEEDED, "at": {"$lt": cutoff}, "pruned": {"$ne": True}, "daily": {"$ne": True}},
-            {"run_id": 1, "at": 1, "_id": 0}).sort([("at", ASCENDING)]).to_list()
+        old = (
+            await self.runs.find(
+                {"status": SUCCEEDED, "at": {"$lt": cutoff}, "pruned": {"$ne": True}, "daily": {"$ne": True}},
+                {"run_id": 1, "at": 1, "_id": 0},
+            )
+            .sort([("at", ASCENDING)])
+            .to_list()
+        )
         if not old:
             return 0
         keep: dict[Any, str] = {}
@@ -176,7 +210,7 @@ class RunStore:
         kept = set(keep.values())
         pruned = [r["run_id"] for r in old if r["run_id"] not in kept]
         for start in range(0, len(pruned), batch):
-            chunk = pruned[start:start + batch]
+            chunk = pruned[start : start + batch]
             await self.scores.delete_many({"run_id": {"$in": chunk}})
             await self.runs.update_many({"run_id": {"$in": chunk}}, {"$set": {"pruned": True}})
         await self.runs.update_many({"run_id": {"$in": sorted(kept)}}, {"$set": {"daily": True}})

@@ -42,8 +42,11 @@ class SyntheticHistory:
         return [datetime.fromtimestamp(int(h) * 3600, UTC) for h in self.epoch_hours]
 
 
-def simulate(config: DemoConfig, origin: datetime = ORIGIN, warmup_hours: int = WARMUP_HOURS,
-             ) -> SyntheticHistory:
+def simulate(
+    config: DemoConfig,
+    origin: datetime = ORIGIN,
+    warmup_hours: int = WARMUP_HOURS,
+) -> SyntheticHistory:
     """Run the simulator hourly for ``config.horizon_hours`` after ``origin``.
 
     Episodes are planned over the horizon, and ``warm_episodes`` of them are running when the
@@ -66,15 +69,15 @@ def simulate(config: DemoConfig, origin: datetime = ORIGIN, warmup_hours: int = 
             onchain[name][:, k] = values
     first = int(origin.timestamp()) // 3600 + 1
     hours = np.arange(first, first + t, dtype=np.int64)
-    whole = MarketPanel(origin + timedelta(hours=t), [c.coin_id for c in market.coins], list(VENUE_IDS),
-                        hours, panel)
+    whole = MarketPanel(origin + timedelta(hours=t), [c.coin_id for c in market.coins], list(VENUE_IDS), hours, panel)
     if clean_panel(whole):
         raise ValueError("the simulator wrote an unusable value")
     return SyntheticHistory(market, origin, hours, panel, onchain)
 
 
-def window_panels(history: SyntheticHistory, end: int, hours: int,
-                  previous_run: dict[str, F64] | None) -> tuple[MarketPanel, OnchainPanel]:
+def window_panels(
+    history: SyntheticHistory, end: int, hours: int, previous_run: dict[str, F64] | None
+) -> tuple[MarketPanel, OnchainPanel]:
     """The panels a run at hour index ``end`` sees: the last ``hours`` hours up to and including it."""
     lo = max(0, end - hours + 1)
     at = datetime.fromtimestamp(int(history.epoch_hours[end]) * 3600, UTC)
@@ -84,8 +87,10 @@ def window_panels(history: SyntheticHistory, end: int, hours: int,
     panel = MarketPanel(at, coin_ids, list(VENUE_IDS), history.epoch_hours[lo : end + 1], data, checked=True)
     latest = {name: values[:, end] for name, values in history.onchain.items()}
     day = max(0, end - 24)
-    day_ago = {name: values[:, day] if end >= 24 else np.full(len(coin_ids), np.nan)
-               for name, values in history.onchain.items()}
+    day_ago = {
+        name: values[:, day] if end >= 24 else np.full(len(coin_ids), np.nan)
+        for name, values in history.onchain.items()
+    }
     blank = {name: np.full(len(coin_ids), np.nan) for name in ONCHAIN_FIELDS}
     prev = {**blank, **(previous_run or {})}
     return panel, OnchainPanel(latest, day_ago, prev)
@@ -118,8 +123,14 @@ def _shares(scores: list[F64]) -> tuple[float | None, float | None]:
 
 
 def synthetic_validation(
-    *, seed: int = 7, hard: bool = False, coins: int = 200, horizon_hours: int = 24 * 30,
-    step_hours: int = 1, warmup_hours: int = WARMUP_HOURS, model: ModelConfig | None = None,
+    *,
+    seed: int = 7,
+    hard: bool = False,
+    coins: int = 200,
+    horizon_hours: int = 24 * 30,
+    step_hours: int = 1,
+    warmup_hours: int = WARMUP_HOURS,
+    model: ModelConfig | None = None,
 ) -> dict[str, Any]:
     """Score every run after the warm-up and measure it against the planted labels.
 
@@ -137,8 +148,15 @@ def synthetic_validation(
     dip_start = warmup_hours + int(0.3 * scored)
     wave_start = warmup_hours + int(0.55 * scored)
     wave_hours = min(72, horizon_hours - wave_start - 1)
-    demo = DemoConfig(seed=seed, coins=coins, hard=hard, horizon_hours=horizon_hours,
-                      dip_start_hours=dip_start, wave_start_hours=wave_start, wave_hours=wave_hours)
+    demo = DemoConfig(
+        seed=seed,
+        coins=coins,
+        hard=hard,
+        horizon_hours=horizon_hours,
+        dip_start_hours=dip_start,
+        wave_start_hours=wave_start,
+        wave_hours=wave_hours,
+    )
     history = simulate(demo, warmup_hours=warmup_hours)
     w = config.window
     window = max(w.funding_hours, 24 * w.price_days) + 1
@@ -160,8 +178,7 @@ def synthetic_validation(
         at = times[end]
         panel, onchain = window_panels(history, end, window, previous)
         out = score_panels(panel, onchain, config)
-        previous = {"holders": onchain.latest["holders"],
-                    "top10_holders_pct": onchain.latest["top10_holders_pct"]}
+        previous = {"holders": onchain.latest["holders"], "top10_holders_pct": onchain.latest["top10_holders_pct"]}
         runs += 1
         # --- labels: read only now, after the run is scored ---
         labels = np.zeros(len(market.coins), dtype=bool)
@@ -201,8 +218,10 @@ def synthetic_validation(
     for name, parts in baselines.items():
         values = np.concatenate(parts)
         values = np.where(np.isfinite(values), values, -1e9)
-        baseline_auc[name] = {"roc_auc": metric(roc_auc(values, labels)),
-                              "roc_auc_gated": metric(roc_auc(values[gated], labels[gated]))}
+        baseline_auc[name] = {
+            "roc_auc": metric(roc_auc(values, labels)),
+            "roc_auc_gated": metric(roc_auc(values[gated], labels[gated])),
+        }
     dip_listed, dip_ge5 = _shares(dip_scores)
     wave_listed, wave_ge5 = _shares(wave_scores)
     return {

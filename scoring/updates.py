@@ -20,8 +20,9 @@ log = logging.getLogger("insider_selling.scoring.updates")
 
 
 class RunUpdates:
-    def __init__(self, current_run: Callable[[], Awaitable[dict[str, Any] | None]], *,
-                 poll_seconds: float = 5.0) -> None:
+    def __init__(
+        self, current_run: Callable[[], Awaitable[dict[str, Any] | None]], *, poll_seconds: float = 5.0
+    ) -> None:
         self._current_run = current_run
         self.poll_seconds = poll_seconds
         self._queues: set[asyncio.Queue[str]] = set()

@@ -256,8 +256,7 @@ class _Index:
         keys = self.ordered
         try:
             lo = max((bisect.bisect_left(keys, cond[op]) for op in ("$gt", "$gte") if op in cond), default=0)
-            hi = min((bisect.bisect_right(keys, cond[op]) for op in ("$lt", "$lte") if op in cond),
-                     default=len(keys))
+            hi = min((bisect.bisect_right(keys, cond[op]) for op in ("$lt", "$lte") if op in cond), default=len(keys))
         except TypeError:
             return None
         return [self.buckets[k] for k in keys[lo:hi]]
@@ -340,8 +339,12 @@ class MemoryCollection:
         if query and "_id" in query and not isinstance(query["_id"], Mapping):
             seq = self._ids.get(_hashable(query["_id"]))
             return [] if seq is None else [(seq, self._docs[seq])]
-        if query and isinstance(query.get("_id"), Mapping) and set(query["_id"]) == {"$in"} \
-                and not any(isinstance(v, (list, dict)) for v in query["_id"]["$in"]):
+        if (
+            query
+            and isinstance(query.get("_id"), Mapping)
+            and set(query["_id"]) == {"$in"}
+            and not any(isinstance(v, (list, dict)) for v in query["_id"]["$in"])
+        ):
             seqs = {self._ids.get(_hashable(v)) for v in query["_id"]["$in"]}
             return sorted((seq, self._docs[seq]) for seq in seqs if seq is not None)
         if query:
@@ -599,8 +602,7 @@ class MemoryCollection:
             if kind == "InsertOne":
                 self._insert(op._doc)
             elif kind in ("UpdateOne", "UpdateMany", "ReplaceOne"):
-                r = self._update(op._filter, op._doc, upsert=bool(op._upsert), many=kind == "UpdateMany",
-                                 keep=False)[0]
+                r = self._update(op._filter, op._doc, upsert=bool(op._upsert), many=kind == "UpdateMany", keep=False)[0]
                 total.matched_count += r.matched_count
             elif kind in ("DeleteOne", "DeleteMany"):
                 total.deleted_count += self._delete(op._filter, many=kind == "DeleteMany").deleted_count

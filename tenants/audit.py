@@ -50,20 +50,33 @@ class AuditLog:
     def __init__(self, db: Any) -> None:
         self.entries = db["audit_log"]
 
-    async def record(self, actor: Principal | None, action: str, *, tenant_id: str, target_type: str,
-                     target_id: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def record(
+        self,
+        actor: Principal | None,
+        action: str,
+        *,
+        tenant_id: str,
+        target_type: str,
+        target_id: str,
+        details: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         assert action in ACTIONS
         seq = f"{time.time_ns():020d}-{secrets.token_hex(4)}"
         entry = {
-            "event_id": "evt_" + seq.replace("-", ""), "seq": seq, "at": datetime.now(UTC),
-            **actor_fields(actor), "action": action, "tenant_id": tenant_id,
-            "target_type": target_type, "target_id": target_id, "details": details or {},
+            "event_id": "evt_" + seq.replace("-", ""),
+            "seq": seq,
+            "at": datetime.now(UTC),
+            **actor_fields(actor),
+            "action": action,
+            "tenant_id": tenant_id,
+            "target_type": target_type,
+            "target_id": target_id,
+            "details": details or {},
         }
         await self.entries.insert_one(dict(entry))
         return entry
 
-    async def page(self, tenant_id: str | None, first: int, after: str | None
-                   ) -> tuple[list[dict[str, Any]], bool]:
+    async def page(self, tenant_id: str | None, first: int, after: str | None) -> tuple[list[dict[str, Any]], bool]:
         """Up to ``first`` entries, newest first, after the cursor; and whether more follow."""
         if not 1 <= first <= MAX_PAGE:
             raise InvalidArgument("first", f"first must be from 1 to {MAX_PAGE}")
@@ -72,6 +85,7 @@ class AuditLog:
             query["tenant_id"] = tenant_id
         if after is not None:
             query["seq"] = {"$lt": decode_cursor(after)}
-        docs: list[dict[str, Any]] = await self.entries.find(query, {"_id": 0}).sort(
-            [("seq", DESCENDING)]).limit(first + 1).to_list()
+        docs: list[dict[str, Any]] = (
+            await self.entries.find(query, {"_id": 0}).sort([("seq", DESCENDING)]).limit(first + 1).to_list()
+        )
         return docs[:first], len(docs) > first

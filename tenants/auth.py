@@ -295,8 +295,11 @@ class Authenticator:
         if entry is None:
             return None
         now = time.time()
-        if ((entry.not_after is None or now < entry.not_after) and now - entry.cached_at < self._cache_ttl
-                and (self.revalidate_after is None or now - entry.checked_at < self.revalidate_after)):
+        if (
+            (entry.not_after is None or now < entry.not_after)
+            and now - entry.cached_at < self._cache_ttl
+            and (self.revalidate_after is None or now - entry.checked_at < self.revalidate_after)
+        ):
             self._last_used[entry.principal.key_id] = now
             return entry.principal
         return None
@@ -352,9 +355,13 @@ class Authenticator:
             tenant = await self.repo.get_tenant(doc["tenant_id"])
             limits = limits_for(tenant)
             principal = Principal(
-                tenant_id=doc["tenant_id"], key_id=doc["key_id"], scopes=frozenset(doc.get("scopes", ())),
-                plan=(tenant or {}).get("plan", "free"), expires_at=doc.get("expires_at"),
-                per_minute=limits.per_minute, per_month=limits.per_month,
+                tenant_id=doc["tenant_id"],
+                key_id=doc["key_id"],
+                scopes=frozenset(doc.get("scopes", ())),
+                plan=(tenant or {}).get("plan", "free"),
+                expires_at=doc.get("expires_at"),
+                per_minute=limits.per_minute,
+                per_month=limits.per_month,
                 key_per_minute=min(limits.per_minute, doc.get("rate_limit_per_minute") or limits.per_minute),
             )
             ends = [_aware(doc[f]).timestamp() for f in ("expires_at", "grace_until") if doc.get(f)]

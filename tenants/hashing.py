@@ -27,8 +27,14 @@ class KeyHasher:
     def __init__(self, profile: Profile = "owasp") -> None:
         self.profile = profile
         params = PROFILES[profile]
-        self._ph = PasswordHasher(time_cost=params["time_cost"], memory_cost=params["memory_cost"],
-                                  parallelism=params["parallelism"], hash_len=32, salt_len=16, type=Type.ID)
+        self._ph = PasswordHasher(
+            time_cost=params["time_cost"],
+            memory_cost=params["memory_cost"],
+            parallelism=params["parallelism"],
+            hash_len=32,
+            salt_len=16,
+            type=Type.ID,
+        )
 
     def hash(self, key: str) -> str:
         return self._ph.hash(key)

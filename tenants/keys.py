@@ -72,5 +72,5 @@ def parse_key(value: str) -> ParsedKey:
 def redact(value: str) -> str:
     """What logs may show of a key: its prefix and public id, never the secret."""
     if value.startswith(KEY_PREFIX) and len(value) >= len(KEY_PREFIX) + ID_LEN:
-        return f"{KEY_PREFIX}{value[len(KEY_PREFIX):len(KEY_PREFIX) + ID_LEN]}…"
+        return f"{KEY_PREFIX}{value[len(KEY_PREFIX) : len(KEY_PREFIX) + ID_LEN]}…"
     return "<redacted>"

@@ -62,5 +62,7 @@ def limits_for(tenant: Mapping[str, Any] | None) -> Limits:
     tenant = tenant or {}
     base = PLANS.get(str(tenant.get("plan", "free")), PLANS["free"])
     custom = tenant.get("limits") or {}
-    return Limits(per_minute=int(custom.get("per_minute", base.per_minute)),
-                  per_month=int(custom.get("per_month", base.per_month)))
+    return Limits(
+        per_minute=int(custom.get("per_minute", base.per_minute)),
+        per_month=int(custom.get("per_month", base.per_month)),
+    )

@@ -135,8 +135,11 @@ return string.format('%.0f %.0f %.0f %.0f %.0f %.0f %.0f', n, ka - n, ktat - now
 
 def month_window(now: datetime) -> tuple[str, int]:
     """The UTC month's id (``2026-11``) and the whole seconds left in it."""
-    start_next = (datetime(now.year + 1, 1, 1, tzinfo=UTC) if now.month == 12
-                  else datetime(now.year, now.month + 1, 1, tzinfo=UTC))
+    start_next = (
+        datetime(now.year + 1, 1, 1, tzinfo=UTC)
+        if now.month == 12
+        else datetime(now.year, now.month + 1, 1, tzinfo=UTC)
+    )
     return f"{now.year:04d}-{now.month:02d}", max(1, math.ceil((start_next - now).total_seconds()))
 
 
@@ -169,16 +172,17 @@ class Grant:
 
     def binding(self, req: Request) -> tuple[int, int, float]:
         """(limit, remaining, reset) of the tightest of the three constraints."""
-        options = [(self.key_remaining, req.key_per_minute, self.key_reset),
-                   (self.tenant_remaining, req.tenant_per_minute, self.tenant_reset),
-                   (self.quota_remaining, req.per_month, self.month_reset)]
+        options = [
+            (self.key_remaining, req.key_per_minute, self.key_reset),
+            (self.tenant_remaining, req.tenant_per_minute, self.tenant_reset),
+            (self.quota_remaining, req.per_month, self.month_reset),
+        ]
         remaining, limit, reset = min(options, key=lambda o: (o[0], -o[2]))
         return limit, max(0, remaining), reset
 
 
 class Backend(Protocol):
-    async def acquire(self, req: Request, want: int, give_back: int, need: int = 1,
-                      seed: int = 0) -> Grant | None: ...
+    async def acquire(self, req: Request, want: int, give_back: int, need: int = 1, seed: int = 0) -> Grant | None: ...
 
 
 class Unseeded(Exception):
@@ -213,8 +217,7 @@ class RedisBackend:
         self._second, self._month = -1, ("", 0)
         self.calls = 0
 
-    async def acquire(self, req: Request, want: int, give_back: int, need: int = 1,
-                      seed: int = 0) -> Grant | None:
+    async def acquire(self, req: Request, want: int, give_back: int, need: int = 1, seed: int = 0) -> Grant | None:
         """The grant, or ``None`` when ``seed`` is -1 and Redis has no counter for the month (then
         call again with the month's stored usage as ``seed``)."""
         second = int(time.time())
@@ -226,8 +229,19 @@ class RedisBackend:
         # one hash tag per tenant: the three keys share a Redis Cluster slot
         tag = f"{self.prefix}:{{{req.tenant_id}}}:"
         keys = (f"{tag}k:{req.key_id}", f"{tag}t", f"{tag}q:{month}")
-        args = (interval_us(req.key_per_minute), req.key_per_minute, interval_us(req.tenant_per_minute),
-                req.tenant_per_minute, req.per_month, month_left, want, DIVISOR, give_back, min(need, want), seed)
+        args = (
+            interval_us(req.key_per_minute),
+            req.key_per_minute,
+            interval_us(req.tenant_per_minute),
+            req.tenant_per_minute,
+            req.per_month,
+            month_left,
+            want,
+            DIVISOR,
+            give_back,
+            min(need, want),
+            seed,
+        )
         out = None if self._lane_busy else await self._on_lane(keys, args)
         if out is None:
             try:
@@ -272,8 +286,13 @@ class RedisBackend:
             parts = [key.encode() for key in keys]
             parts.extend(b"%d" % arg for arg in args)
             command = b"*%d\r\n$7\r\nEVALSHA\r\n$%d\r\n%s\r\n$%d\r\n%d\r\n%s" % (
-                len(parts) + 3, len(self._script.sha), self._script.sha.encode(), len(str(len(keys))), len(keys),
-                b"".join([b"$%d\r\n%s\r\n" % (len(part), part) for part in parts]))
+                len(parts) + 3,
+                len(self._script.sha),
+                self._script.sha.encode(),
+                len(str(len(keys))),
+                len(keys),
+                b"".join([b"$%d\r\n%s\r\n" % (len(part), part) for part in parts]),
+            )
             # redis-py disconnects the connection on any error or cancellation between the two
             # calls (no answer is ever left unread on it) and reconnects it on the next send: a
             # connection that died with a restarted server is replaced by the second attempt
@@ -303,8 +322,7 @@ class LocalBackend:
         self._used: dict[tuple[str, str], int] = {}
         self._second, self._month = -1, ""
 
-    async def acquire(self, req: Request, want: int, give_back: int, need: int = 1,
-                      seed: int = 0) -> Grant | None:
+    async def acquire(self, req: Request, want: int, give_back: int, need: int = 1, seed: int = 0) -> Grant | None:
         return self.acquire_now(req, want, give_back, need)
 
     def month(self) -> str:
@@ -362,8 +380,9 @@ class LocalBackend:
         self._tat[kname], self._tat[tname], self._used[qname] = ktat, ttat, used
         if len(self._tat) > 200_000:  # drop buckets that are full again (they hold no state)
             self._tat = {k: v for k, v in self._tat.items() if v > now}
-        return Grant(n, ka - n, (ktat - now) / MICRO, ta - n, (ttat - now) / MICRO, qa - n,
-                     float(month_left), retry / MICRO)
+        return Grant(
+            n, ka - n, (ktat - now) / MICRO, ta - n, (ttat - now) / MICRO, qa - n, float(month_left), retry / MICRO
+        )
 
 
 @dataclass(slots=True)
@@ -387,8 +406,11 @@ class _Lease:
 
 
 def headers(limit: int, remaining: int, reset: float) -> dict[str, str]:
-    return {"RateLimit-Limit": str(limit), "RateLimit-Remaining": str(max(0, remaining)),
-            "RateLimit-Reset": str(max(0, math.ceil(reset)))}
+    return {
+        "RateLimit-Limit": str(limit),
+        "RateLimit-Remaining": str(max(0, remaining)),
+        "RateLimit-Reset": str(max(0, math.ceil(reset))),
+    }
 
 
 #: ``(RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset)`` values, encoded for the wire: the same
@@ -565,8 +587,9 @@ class RateLimiter:
         except (*BACKEND_ERRORS, Unseeded) as exc:
             self.backend_errors += 1
             self._down_until = self._clock() + self.retry_interval
-            log.warning("rate limit store unreachable; failure mode %s", self.failure_mode,
-                        extra={"error": type(exc).__name__})
+            log.warning(
+                "rate limit store unreachable; failure mode %s", self.failure_mode, extra={"error": type(exc).__name__}
+            )
             return await self._degraded(req, want, give_back, need)
         self.fallback.mirror(req, grant)
         return grant
@@ -589,8 +612,10 @@ class RateLimiter:
             try:
                 stored = await self.stored_usage(tenant_id, month)
             except Exception as exc:
-                log.warning("stored usage unreadable; the quota starts from this worker's count",
-                            extra={"error": type(exc).__name__, "tenant_id": tenant_id})
+                log.warning(
+                    "stored usage unreadable; the quota starts from this worker's count",
+                    extra={"error": type(exc).__name__, "tenant_id": tenant_id},
+                )
         return stored + self.pending_usage(tenant_id, month)
 
     async def drain(self) -> None:
@@ -603,8 +628,7 @@ class RateLimiter:
         shutdown); returns how many tokens."""
         returned = 0
         for lease in list(self._leases.values()):
-            if not lease.tokens or lease.principal is None or (
-                    not everything and self._clock() < lease.expires):
+            if not lease.tokens or lease.principal is None or (not everything and self._clock() < lease.expires):
                 continue
             async with lease.lock:
                 back = lease.tokens
@@ -633,7 +657,6 @@ def _set_limit(lease: _Lease, limit: int) -> None:
 
 
 def _request(principal: Principal) -> Request:
-    return Request(principal.key_id, principal.tenant_id, principal.key_per_minute,
-                   principal.per_minute, principal.per_month)
-
-
+    return Request(
+        principal.key_id, principal.tenant_id, principal.key_per_minute, principal.per_minute, principal.per_month
+    )

@@ -23,11 +23,15 @@ class TenantRepository:
         self.keys = db["api_keys"]
         self.usage = db["usage"]
 
-    async def create_tenant(self, name: str, plan: str, *, limits: dict[str, int] | None = None,
-                            tenant_id: str | None = None) -> dict[str, Any]:
+    async def create_tenant(
+        self, name: str, plan: str, *, limits: dict[str, int] | None = None, tenant_id: str | None = None
+    ) -> dict[str, Any]:
         doc = {
-            "tenant_id": tenant_id or new_tenant_id(), "name": name, "plan": plan,
-            "limits": limits or {}, "created_at": datetime.now(UTC),
+            "tenant_id": tenant_id or new_tenant_id(),
+            "name": name,
+            "plan": plan,
+            "limits": limits or {},
+            "created_at": datetime.now(UTC),
         }
         await self.tenants.insert_one(doc)
         doc.pop("_id", None)
@@ -52,16 +56,20 @@ class TenantRepository:
         return doc
 
     async def list_keys(self, tenant_id: str) -> list[dict[str, Any]]:
-        docs: list[dict[str, Any]] = await self.keys.find(
-            {"tenant_id": tenant_id}, {"_id": 0, "secret_hash": 0}
-        ).sort([("created_at", ASCENDING)]).to_list()
+        docs: list[dict[str, Any]] = (
+            await self.keys.find({"tenant_id": tenant_id}, {"_id": 0, "secret_hash": 0})
+            .sort([("created_at", ASCENDING)])
+            .to_list()
+        )
         return docs
 
     async def update_key(self, key_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
         from pymongo import ReturnDocument
 
         doc: dict[str, Any] | None = await self.keys.find_one_and_update(
-            {"key_id": key_id}, {"$set": changes}, {"_id": 0, "secret_hash": 0},
+            {"key_id": key_id},
+            {"$set": changes},
+            {"_id": 0, "secret_hash": 0},
             return_document=ReturnDocument.AFTER,
         )
         return doc
@@ -82,8 +90,10 @@ class TenantRepository:
 
         if counts:
             await self.usage.bulk_write(
-                [UpdateOne({"tenant_id": t, "month": m}, {"$inc": {"requests": n}}, upsert=True)
-                 for (t, m), n in counts.items()],
+                [
+                    UpdateOne({"tenant_id": t, "month": m}, {"$inc": {"requests": n}}, upsert=True)
+                    for (t, m), n in counts.items()
+                ],
                 ordered=False,
             )
 

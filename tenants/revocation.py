@@ -26,9 +26,16 @@ log = logging.getLogger("insider_selling.revocation")
 
 
 class KeyChangeBus:
-    def __init__(self, authenticator: Authenticator, redis: Any = None, *, subscriber: Any = None,
-                 channel: str = CHANNEL, reconnect_delay: float = 0.5,
-                 revalidate_after: float = 0.5) -> None:
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        redis: Any = None,
+        *,
+        subscriber: Any = None,
+        channel: str = CHANNEL,
+        reconnect_delay: float = 0.5,
+        revalidate_after: float = 0.5,
+    ) -> None:
         """``redis`` publishes; ``subscriber`` (default ``redis``) listens. A separate client lets the
         listener use patient timeouts while the request path keeps short ones."""
         self.authenticator = authenticator
@@ -106,8 +113,7 @@ class KeyChangeBus:
             except Exception as exc:
                 self.subscribed.clear()
                 self.authenticator.revalidate_after = self.revalidate_after
-                log.warning("key change listener reconnecting in %.1f s after %s: %s", delay,
-                            type(exc).__name__, exc)
+                log.warning("key change listener reconnecting in %.1f s after %s: %s", delay, type(exc).__name__, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
             finally:

@@ -125,17 +125,29 @@ class KeyService:
         return doc
 
     # -- tenants --
-    async def create_tenant(self, actor: Principal | None, name: str, plan: str, *,
-                            rate_limit_per_minute: int | None = None,
-                            quota_per_month: int | None = None) -> dict[str, Any]:
+    async def create_tenant(
+        self,
+        actor: Principal | None,
+        name: str,
+        plan: str,
+        *,
+        rate_limit_per_minute: int | None = None,
+        quota_per_month: int | None = None,
+    ) -> dict[str, Any]:
         if actor is not None and not actor.is_admin:
             raise PermissionDenied("creating tenants needs the admin scope")
         name = _name(name)
         validate_plan(plan)
         limits = validate_limits(rate_limit_per_minute, quota_per_month)
         tenant = await self.repo.create_tenant(name, plan, limits=limits)
-        await self.log.record(actor, "tenant.created", tenant_id=tenant["tenant_id"], target_type="tenant",
-                              target_id=tenant["tenant_id"], details={"plan": plan, **limits})
+        await self.log.record(
+            actor,
+            "tenant.created",
+            tenant_id=tenant["tenant_id"],
+            target_type="tenant",
+            target_id=tenant["tenant_id"],
+            details={"plan": plan, **limits},
+        )
         return tenant
 
     async def list_tenants(self, actor: Principal | None) -> list[dict[str, Any]]:
@@ -146,9 +158,16 @@ class KeyService:
         return [own] if own else []
 
     # -- keys --
-    async def issue_key(self, actor: Principal | None, tenant_id: str, name: str, scopes: Sequence[str], *,
-                        expires_at: datetime | None = None,
-                        rate_limit_per_minute: int | None = None) -> IssuedKey:
+    async def issue_key(
+        self,
+        actor: Principal | None,
+        tenant_id: str,
+        name: str,
+        scopes: Sequence[str],
+        *,
+        expires_at: datetime | None = None,
+        rate_limit_per_minute: int | None = None,
+    ) -> IssuedKey:
         tenant = await self.visible_tenant(actor, tenant_id)
         self.check_grant(actor, scopes)
         if expires_at is not None and _aware(expires_at) <= datetime.now(UTC):
@@ -156,14 +175,26 @@ class KeyService:
         if rate_limit_per_minute is not None:
             tenant_limit = limits_for(tenant).per_minute
             if not 1 <= rate_limit_per_minute <= tenant_limit:
-                raise InvalidArgument("rateLimitPerMinute",
-                                      f"rateLimitPerMinute must be from 1 to the tenant's {tenant_limit}")
-        issued = await self.issue(tenant_id, _name(name), scopes, expires_at=expires_at,
-                                  created_by=actor.key_id if actor else "operator-cli",
-                                  rate_limit_per_minute=rate_limit_per_minute, grantor=actor)
-        await self.log.record(actor, "key.issued", tenant_id=tenant_id, target_type="api_key",
-                              target_id=issued.record["key_id"],
-                              details={"name": issued.record["name"], "scopes": issued.record["scopes"]})
+                raise InvalidArgument(
+                    "rateLimitPerMinute", f"rateLimitPerMinute must be from 1 to the tenant's {tenant_limit}"
+                )
+        issued = await self.issue(
+            tenant_id,
+            _name(name),
+            scopes,
+            expires_at=expires_at,
+            created_by=actor.key_id if actor else "operator-cli",
+            rate_limit_per_minute=rate_limit_per_minute,
+            grantor=actor,
+        )
+        await self.log.record(
+            actor,
+            "key.issued",
+            tenant_id=tenant_id,
+            target_type="api_key",
+            target_id=issued.record["key_id"],
+            details={"name": issued.record["name"], "scopes": issued.record["scopes"]},
+        )
         return issued
 
     async def list_keys(self, actor: Principal | None, tenant_id: str) -> list[dict[str, Any]]:
@@ -175,26 +206,37 @@ class KeyService:
         for ``grace_period_seconds`` (0 = stops now), then gets 401."""
         old = await self.visible_key(actor, key_id)
         if not 0 <= grace_period_seconds <= MAX_GRACE_SECONDS:
-            raise InvalidArgument("gracePeriodSeconds",
-                                  f"gracePeriodSeconds must be from 0 to {MAX_GRACE_SECONDS}")
+            raise InvalidArgument("gracePeriodSeconds", f"gracePeriodSeconds must be from 0 to {MAX_GRACE_SECONDS}")
         if key_state(old) != "active" or old.get("replaced_by"):
             raise InvalidArgument("keyId", "only an active key can be rotated")
         record, full = await self._new_record(
-            actor, old["tenant_id"], old["name"], old["scopes"], expires_at=old.get("expires_at"),
+            actor,
+            old["tenant_id"],
+            old["name"],
+            old["scopes"],
+            expires_at=old.get("expires_at"),
             created_by=actor.key_id if actor else "operator-cli",
-            rate_limit_per_minute=old.get("rate_limit_per_minute"))
+            rate_limit_per_minute=old.get("rate_limit_per_minute"),
+        )
         grace_until = datetime.now(UTC) + timedelta(seconds=grace_period_seconds)
         claimed = await self.repo.keys.find_one_and_update(
             {"key_id": key_id, "revoked_at": None, "replaced_by": None},
-            {"$set": {"grace_until": grace_until, "replaced_by": record["key_id"]}}, {"_id": 0})
+            {"$set": {"grace_until": grace_until, "replaced_by": record["key_id"]}},
+            {"_id": 0},
+        )
         if claimed is None:  # revoked or rotated concurrently
             raise InvalidArgument("keyId", "only an active key can be rotated")
         record["rotated_from"] = key_id
         await self.repo.insert_key(record)
         await self._changed(key_id)
-        await self.log.record(actor, "key.rotated", tenant_id=old["tenant_id"], target_type="api_key",
-                              target_id=key_id, details={"new_key_id": record["key_id"],
-                                                         "grace_period_seconds": grace_period_seconds})
+        await self.log.record(
+            actor,
+            "key.rotated",
+            tenant_id=old["tenant_id"],
+            target_type="api_key",
+            target_id=key_id,
+            details={"new_key_id": record["key_id"], "grace_period_seconds": grace_period_seconds},
+        )
         return IssuedKey(full, public_key(record))
 
     async def revoke_key(self, actor: Principal | None, key_id: str) -> dict[str, Any]:
@@ -204,12 +246,12 @@ class KeyService:
             return public_key(doc)
         updated = await self.repo.update_key(key_id, {"revoked_at": datetime.now(UTC)})
         await self._changed(key_id)
-        await self.log.record(actor, "key.revoked", tenant_id=doc["tenant_id"], target_type="api_key",
-                              target_id=key_id)
+        await self.log.record(actor, "key.revoked", tenant_id=doc["tenant_id"], target_type="api_key", target_id=key_id)
         return updated or public_key(doc)
 
-    async def audit_page(self, actor: Principal | None, tenant_id: str | None, first: int,
-                         after: str | None) -> tuple[list[dict[str, Any]], bool]:
+    async def audit_page(
+        self, actor: Principal | None, tenant_id: str | None, first: int, after: str | None
+    ) -> tuple[list[dict[str, Any]], bool]:
         self.require_manager(actor)
         if actor is not None and not actor.is_admin:
             if tenant_id is not None and tenant_id != actor.tenant_id:
@@ -222,9 +264,17 @@ class KeyService:
             await hook(key_id)
 
     # -- issuing --
-    async def _new_record(self, grantor: Principal | None, tenant_id: str, name: str, scopes: Sequence[str], *,
-                          expires_at: datetime | None, created_by: str | None,
-                          rate_limit_per_minute: int | None = None) -> tuple[dict[str, Any], str]:
+    async def _new_record(
+        self,
+        grantor: Principal | None,
+        tenant_id: str,
+        name: str,
+        scopes: Sequence[str],
+        *,
+        expires_at: datetime | None,
+        created_by: str | None,
+        rate_limit_per_minute: int | None = None,
+    ) -> tuple[dict[str, Any], str]:
         """Every new key is made here, so the grant check cannot be skipped by any path."""
         unknown = sorted(set(scopes) - set(SCOPES))
         if unknown or not scopes:
@@ -233,22 +283,45 @@ class KeyService:
         parsed = generate_key()
         secret_hash = await asyncio.to_thread(self.hasher.hash, parsed.full)
         record = {
-            "key_id": parsed.key_id, "tenant_id": tenant_id, "name": name,
-            "scopes": sorted(set(scopes)), "created_at": datetime.now(UTC), "created_by": created_by,
-            "expires_at": expires_at, "last_used_at": None, "revoked_at": None,
-            "grace_until": None, "replaced_by": None, "rotated_from": None,
-            "rate_limit_per_minute": rate_limit_per_minute, "secret_hash": secret_hash,
+            "key_id": parsed.key_id,
+            "tenant_id": tenant_id,
+            "name": name,
+            "scopes": sorted(set(scopes)),
+            "created_at": datetime.now(UTC),
+            "created_by": created_by,
+            "expires_at": expires_at,
+            "last_used_at": None,
+            "revoked_at": None,
+            "grace_until": None,
+            "replaced_by": None,
+            "rotated_from": None,
+            "rate_limit_per_minute": rate_limit_per_minute,
+            "secret_hash": secret_hash,
         }
         return record, parsed.full
 
-    async def issue(self, tenant_id: str, name: str, scopes: Sequence[str], *,
-                    expires_at: datetime | None = None, created_by: str | None = None,
-                    rate_limit_per_minute: int | None = None, grantor: Principal | None = None) -> IssuedKey:
+    async def issue(
+        self,
+        tenant_id: str,
+        name: str,
+        scopes: Sequence[str],
+        *,
+        expires_at: datetime | None = None,
+        created_by: str | None = None,
+        rate_limit_per_minute: int | None = None,
+        grantor: Principal | None = None,
+    ) -> IssuedKey:
         """Issue without tenant checks or audit (bootstrap; :meth:`issue_key` wraps it); the grant
         check still applies to ``grantor``."""
-        record, full = await self._new_record(grantor, tenant_id, name, scopes, expires_at=expires_at,
-                                              created_by=created_by,
-                                              rate_limit_per_minute=rate_limit_per_minute)
+        record, full = await self._new_record(
+            grantor,
+            tenant_id,
+            name,
+            scopes,
+            expires_at=expires_at,
+            created_by=created_by,
+            rate_limit_per_minute=rate_limit_per_minute,
+        )
         await self.repo.insert_key(record)
         return IssuedKey(full, public_key(record))
 
@@ -261,12 +334,23 @@ class KeyService:
         admin = await self.issue(platform["tenant_id"], "bootstrap admin", ["admin"], created_by="bootstrap")
         read = await self.issue(demo["tenant_id"], "demo read", ["signals:read"], created_by="bootstrap")
         for tenant in (platform, demo):
-            await self.log.record(None, "tenant.created", tenant_id=tenant["tenant_id"], target_type="tenant",
-                                  target_id=tenant["tenant_id"], details={"plan": tenant["plan"]})
+            await self.log.record(
+                None,
+                "tenant.created",
+                tenant_id=tenant["tenant_id"],
+                target_type="tenant",
+                target_id=tenant["tenant_id"],
+                details={"plan": tenant["plan"]},
+            )
         for issued in (admin, read):
-            await self.log.record(None, "key.issued", tenant_id=issued.record["tenant_id"],
-                                  target_type="api_key", target_id=issued.record["key_id"],
-                                  details={"name": issued.record["name"], "scopes": issued.record["scopes"]})
+            await self.log.record(
+                None,
+                "key.issued",
+                tenant_id=issued.record["tenant_id"],
+                target_type="api_key",
+                target_id=issued.record["key_id"],
+                details={"name": issued.record["name"], "scopes": issued.record["scopes"]},
+            )
         return admin, read
 
     async def bootstrap_admin(self) -> IssuedKey:
@@ -274,8 +358,12 @@ class KeyService:
         tenants = [t for t in await self.repo.list_tenants() if t["name"] == "platform"]
         platform = tenants[0] if tenants else await self.repo.create_tenant("platform", "enterprise")
         issued = await self.issue(platform["tenant_id"], "bootstrap admin", ["admin"], created_by="bootstrap")
-        await self.log.record(None, "key.issued", tenant_id=platform["tenant_id"], target_type="api_key",
-                              target_id=issued.record["key_id"], details={"name": "bootstrap admin",
-                                                                          "scopes": ["admin"]})
+        await self.log.record(
+            None,
+            "key.issued",
+            tenant_id=platform["tenant_id"],
+            target_type="api_key",
+            target_id=issued.record["key_id"],
+            details={"name": "bootstrap admin", "scopes": ["admin"]},
+        )
         return issued
-

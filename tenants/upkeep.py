@@ -17,8 +17,9 @@ __all__ = ["flush", "run_upkeep"]
 log = logging.getLogger("insider_selling.upkeep")
 
 
-async def flush(authenticator: Authenticator, limiter: RateLimiter | None, repo: TenantRepository,
-                *, final: bool = False) -> None:
+async def flush(
+    authenticator: Authenticator, limiter: RateLimiter | None, repo: TenantRepository, *, final: bool = False
+) -> None:
     """Write the pending ``last_used_at`` values and usage counts; at shutdown (``final``) also give
     back every leased token."""
     await authenticator.flush_last_used()
@@ -36,8 +37,14 @@ async def flush(authenticator: Authenticator, limiter: RateLimiter | None, repo:
             raise
 
 
-async def run_upkeep(authenticator: Authenticator, limiter: RateLimiter | None, repo: TenantRepository,
-                     *, flush_seconds: float = 5.0, tick: float = 0.25) -> None:
+async def run_upkeep(
+    authenticator: Authenticator,
+    limiter: RateLimiter | None,
+    repo: TenantRepository,
+    *,
+    flush_seconds: float = 5.0,
+    tick: float = 0.25,
+) -> None:
     """Run until cancelled."""
     next_flush = time.monotonic() + flush_seconds
     while True:

@@ -52,9 +52,9 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     port = _free_port()
     workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(  # noqa: S603
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -182,11 +182,31 @@ def redis_cluster_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
     procs = []
     for port in ports:
         workdir = tmp_path_factory.mktemp(f"cluster{port}")
-        procs.append(subprocess.Popen(  # noqa: S603
-            [server, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-             "--cluster-config-file", str(workdir / "nodes.conf"), "--cluster-node-timeout", "2000",
-             "--save", "", "--appendonly", "no", "--dir", str(workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(  # noqa: S603
+                [
+                    server,
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    str(workdir / "nodes.conf"),
+                    "--cluster-node-timeout",
+                    "2000",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(workdir),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
     try:
         for port in ports:
             deadline = time.monotonic() + 10
@@ -199,12 +219,27 @@ def redis_cluster_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
                         pytest.fail("redis-server (cluster node) did not start")
                     time.sleep(0.05)
         subprocess.run(  # noqa: S603
-            [cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports), "--cluster-replicas", "0",
-             "--cluster-yes"], check=True, capture_output=True, timeout=60)
+            [
+                cli,
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{p}" for p in ports),
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         deadline = time.monotonic() + 30
         for port in ports:
-            while b"cluster_state:ok" not in subprocess.run(  # noqa: S603
-                    [cli, "-p", str(port), "cluster", "info"], capture_output=True, timeout=10).stdout:
+            while (
+                b"cluster_state:ok"
+                not in subprocess.run(  # noqa: S603
+                    [cli, "-p", str(port), "cluster", "info"], capture_output=True, timeout=10
+                ).stdout
+            ):
                 if time.monotonic() > deadline:
                     pytest.fail("the Redis Cluster did not reach cluster_state:ok")
                 time.sleep(0.1)

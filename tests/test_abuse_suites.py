@@ -20,9 +20,17 @@ from tests.graphql.wsclient import TestClient, app_client, new_key
 SLOW = 1.0
 #: A full key (the public key id alone is fine) or an argon2 hash.
 SECRET = re.compile(r"sk_live_[0-9A-Za-z]{20,}|\$argon2id?\$")
+
+
 def profile(examples: int) -> settings:
-    return settings(max_examples=examples, deadline=None, database=None, derandomize=True, print_blob=False,
-                    suppress_health_check=list(HealthCheck))
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        print_blob=False,
+        suppress_health_check=list(HealthCheck),
+    )
 
 
 class Secrets(logging.Handler):
@@ -100,10 +108,14 @@ def test_schemathesis_rest_every_check(log_lines: Secrets) -> None:
                 nonlocal cases
                 cases += 1
                 started = time.perf_counter()
-                response = case.call_and_validate(headers={"Authorization": f"Bearer {admin.key}"},
-                                                  checks=checks)
-                check_answer(response.status_code, response.text, time.perf_counter() - started,
-                             [admin.key, read.key], f"{case.method} {case.formatted_path}")
+                response = case.call_and_validate(headers={"Authorization": f"Bearer {admin.key}"}, checks=checks)
+                check_answer(
+                    response.status_code,
+                    response.text,
+                    time.perf_counter() - started,
+                    [admin.key, read.key],
+                    f"{case.method} {case.formatted_path}",
+                )
 
             run()
     print(f"schemathesis: {cases} cases, {len(checks)} checks each")
@@ -123,8 +135,9 @@ def client() -> Iterator[TestClient]:
 def _served_schema(client: TestClient, key: str) -> Any:
     from graphql import build_client_schema, get_introspection_query
 
-    response = client.post("/graphql", json={"query": get_introspection_query()},
-                           headers={"Authorization": f"Bearer {key}"})
+    response = client.post(
+        "/graphql", json={"query": get_introspection_query()}, headers={"Authorization": f"Bearer {key}"}
+    )
     assert response.status_code == 200, response.text
     return build_client_schema(response.json()["data"])
 
@@ -156,8 +169,13 @@ def test_generated_graphql_documents(client: TestClient, log_lines: Secrets, kin
         cases += 1
         started = time.perf_counter()
         response = client.post("/graphql", json={"query": document}, headers={"Authorization": f"Bearer {keys[who]}"})
-        check_answer(response.status_code, response.text, time.perf_counter() - started,
-                     [keys["admin"], keys["manager"], keys["read"], keys["demo"]], document)
+        check_answer(
+            response.status_code,
+            response.text,
+            time.perf_counter() - started,
+            [keys["admin"], keys["manager"], keys["read"], keys["demo"]],
+            document,
+        )
 
     run()
     print(f"hypothesis-graphql {kind}: {cases} documents")

@@ -18,8 +18,15 @@ LINT = Path(sys.executable).parent / "lint-imports"
 
 def _lint(tree: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    return subprocess.run([str(LINT), "--no-cache"], cwd=tree, env=env, capture_output=True, text=True,  # noqa: S603
-                          timeout=120, check=False)
+    return subprocess.run(  # noqa: S603
+        [str(LINT), "--no-cache"],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def _copy_tree(dest: Path) -> Path:
@@ -36,12 +43,15 @@ def test_the_contracts_hold() -> None:
     assert "0 broken" in result.stdout
 
 
-@pytest.mark.parametrize(("module", "line", "contract"), [
-    ("gql/_probe.py", "import insider_selling.settings", "One-way arrows"),
-    ("gql/_probe.py", "from ingest.venues import base", "The web layer never reads settings"),
-    ("scoring/_probe.py", "import gql.schema", "The scoring core never imports web code"),
-    ("store/_probe.py", "import ingest.snapshot", "One-way arrows"),
-])
+@pytest.mark.parametrize(
+    ("module", "line", "contract"),
+    [
+        ("gql/_probe.py", "import insider_selling.settings", "One-way arrows"),
+        ("gql/_probe.py", "from ingest.venues import base", "The web layer never reads settings"),
+        ("scoring/_probe.py", "import gql.schema", "The scoring core never imports web code"),
+        ("store/_probe.py", "import ingest.snapshot", "One-way arrows"),
+    ],
+)
 def test_a_backward_import_breaks_a_contract(tmp_path: Path, module: str, line: str, contract: str) -> None:
     tree = _copy_tree(tmp_path)
     (tree / module).write_text(f'"""probe"""\n{line}\n')

@@ -31,8 +31,13 @@ gc.collect()
 
 
 def test_warnings_and_unraisable_exceptions_are_json_lines() -> None:
-    done = subprocess.run([sys.executable, "-W", "default", "-c", SCRIPT], capture_output=True, text=True,  # noqa: S603
-                          timeout=60, check=True)
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-W", "default", "-c", SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert lines, done.stderr
     entries = []

@@ -80,7 +80,9 @@ def test_markdown_links_images_and_raw_html(tmp_path: Path) -> None:
     (tmp_path / "validation.md").write_text("x")
     html = render_markdown(
         "# Title A\n\n[m](methodology.md#2-x) [v](validation.md) [f](figs/a.png) [out](../x.toml) "
-        "[web](https://example.org)\n\n![chart](figs/chart.svg)\n\n<script>alert(1)</script>\n", tmp_path)
+        "[web](https://example.org)\n\n![chart](figs/chart.svg)\n\n<script>alert(1)</script>\n",
+        tmp_path,
+    )
     assert '<h1 id="title-a">' in html
     assert 'href="/docs/methodology#2-x"' in html and 'href="/docs/validation"' in html
     assert 'href="/docs/files/figs/a.png"' in html and 'src="/docs/files/figs/chart.svg"' in html

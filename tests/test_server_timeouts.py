@@ -135,8 +135,10 @@ def test_slow_but_complete_request_is_served(port: int) -> None:
 
 def test_websocket_outlives_the_request_deadline(port: int) -> None:
     with socket.create_connection(("127.0.0.1", port)) as conn:
-        conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        conn.sendall(
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
         conn.settimeout(5)
         assert conn.recv(1024).startswith(b"HTTP/1.1 101")
         assert closed_within(conn, TIMEOUT * 2.5) is None

@@ -162,8 +162,9 @@ async def test_history_reads_only_the_newest_runs(store: StoreHandle) -> None:
     for i in range(4):
         run_id, when = f"r{i}", at + timedelta(minutes=30 * i)
         await runs.start(run_id, when, "v1", "demo")
-        await runs.write_scores(run_id, [{"coin_id": c, "score": float(i), "at": when, "visible": False}
-                                         for c in ("a", "b")])
+        await runs.write_scores(
+            run_id, [{"coin_id": c, "score": float(i), "at": when, "visible": False} for c in ("a", "b")]
+        )
         if i == 2:
             await runs.fail(run_id, "boom")  # a failed run is never history
             continue
@@ -192,8 +193,13 @@ async def test_range_queries_on_an_indexed_field_match_a_scan() -> None:
         await c.insert_many([dict(d) for d in docs])
         await c.delete_many({"k": {"$in": [3, 4, 5]}})
         await c.insert_one({"at": t0 + timedelta(hours=40), "k": 99})
-    for q in ({"$gt": t0 + timedelta(hours=3)}, {"$gte": t0 + timedelta(hours=3), "$lt": t0 + timedelta(hours=9)},
-              {"$lte": t0}, {"$gt": t0 + timedelta(hours=100)}, {"$gt": t0, "$lte": t0 + timedelta(hours=40)}):
+    for q in (
+        {"$gt": t0 + timedelta(hours=3)},
+        {"$gte": t0 + timedelta(hours=3), "$lt": t0 + timedelta(hours=9)},
+        {"$lte": t0},
+        {"$gt": t0 + timedelta(hours=100)},
+        {"$gt": t0, "$lte": t0 + timedelta(hours=40)},
+    ):
         got = sorted(d["k"] for d in await coll.find({"at": q}).to_list())
         want = sorted(d["k"] for d in await plain.find({"at": q}).to_list())
         assert got == want

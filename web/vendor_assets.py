@@ -44,8 +44,12 @@ def main() -> int:
             target = f"{name}@{entry['version']}/{path}"
             (VENDOR / target).parent.mkdir(parents=True, exist_ok=True)
             (VENDOR / target).write_bytes(data)
-            manifest[target] = {"package": name, "version": entry["version"],
-                                "npm_integrity": entry["integrity"], "sha384": sha384(data)}
+            manifest[target] = {
+                "package": name,
+                "version": entry["version"],
+                "npm_integrity": entry["integrity"],
+                "sha384": sha384(data),
+            }
     (VENDOR / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     print(f"vendored {len(manifest)} files into {VENDOR}")
     return 0

@@ -78,11 +78,22 @@ class ImportResult:
 
     def summary(self) -> dict[str, object]:
         return {
-            "files": [{"path": str(r.path), "format": r.format, "read": r.read, "kept": r.kept,
-                       "rejected": r.rejected_total, "reasons": dict(r.rejected.most_common()),
-                       "problem": r.problem} for r in self.files],
+            "files": [
+                {
+                    "path": str(r.path),
+                    "format": r.format,
+                    "read": r.read,
+                    "kept": r.kept,
+                    "rejected": r.rejected_total,
+                    "reasons": dict(r.rejected.most_common()),
+                    "problem": r.problem,
+                }
+                for r in self.files
+            ],
             "ignored": [str(p) for p in self.ignored],
-            "coins": self.coins, "samples": self.samples, "files_written": len(self.written),
+            "coins": self.coins,
+            "samples": self.samples,
+            "files_written": len(self.written),
             "first": None if self.first is None else self.first.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "last": None if self.last is None else self.last.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
@@ -106,8 +117,9 @@ def _inputs(source: Path) -> tuple[list[Path], list[Path]]:
     return csv, [p for p in files if p not in csv]
 
 
-def read_files(source: Path, *, fmt: str | None = None,
-               reporter: Reporter | None = None) -> tuple[list[Observation], ImportResult]:
+def read_files(
+    source: Path, *, fmt: str | None = None, reporter: Reporter | None = None
+) -> tuple[list[Observation], ImportResult]:
     """Read every CSV file in ``source`` (or the one file) with its detected importer (or the
     ``fmt`` one). Returns the kept observations and the per-file reports."""
     reporter = reporter or _Silent()
@@ -121,8 +133,9 @@ def read_files(source: Path, *, fmt: str | None = None,
         importer = IMPORTERS[fmt] if fmt is not None else detect(header)
         if importer is None:
             report = FileReport(path, "unknown")
-            report.problem = ("empty file" if not header else
-                              f"unrecognised columns {header}; pass --format ({', '.join(IMPORTERS)})")
+            report.problem = (
+                "empty file" if not header else f"unrecognised columns {header}; pass --format ({', '.join(IMPORTERS)})"
+            )
             result.files.append(report)
             continue
         report = FileReport(path, importer.name)
@@ -136,8 +149,9 @@ def _day_file(out: Path, hour: int) -> Path:
     return out / f"snapshots-{datetime.fromtimestamp(hour * 3600, UTC):%Y-%m-%d}.jsonl"
 
 
-def write_hourly(out: Path, series: list[HourlySeries], coins: list[Coin],
-                 reporter: Reporter | None = None) -> tuple[int, list[Path]]:
+def write_hourly(
+    out: Path, series: list[HourlySeries], coins: list[Coin], reporter: Reporter | None = None
+) -> tuple[int, list[Path]]:
     """Write the hourly rows to one snapshot file per UTC day, in time order; returns the rows
     written and the files."""
     reporter = reporter or _Silent()
@@ -161,9 +175,19 @@ def write_hourly(out: Path, series: list[HourlySeries], coins: list[Coin],
         path = _day_file(out, hour_list[start])
         lines = [orjson.dumps(HEADER)]
         if not written:
-            lines.extend(orjson.dumps({"kind": "coin", "coin_id": c.coin_id, "symbol": c.symbol,
-                                       "name": c.name, "chain": c.chain, "contract": c.contract})
-                         for c in coins)
+            lines.extend(
+                orjson.dumps(
+                    {
+                        "kind": "coin",
+                        "coin_id": c.coin_id,
+                        "symbol": c.symbol,
+                        "name": c.name,
+                        "chain": c.chain,
+                        "contract": c.contract,
+                    }
+                )
+                for c in coins
+            )
         stamp_cache: dict[int, str] = {}
         for k in range(start, end):
             h = hour_list[k]
@@ -175,8 +199,9 @@ def write_hourly(out: Path, series: list[HourlySeries], coins: list[Coin],
             for c in MARKET_COLUMNS:
                 row[c] = values[c][k]
             rate, interval = row["funding_rate"], row["funding_interval_hours"]
-            row["funding_rate_per_hour"] = (rate / interval if isinstance(rate, float)
-                                            and isinstance(interval, float) and interval > 0 else None)
+            row["funding_rate_per_hour"] = (
+                rate / interval if isinstance(rate, float) and isinstance(interval, float) and interval > 0 else None
+            )
             lines.append(orjson.dumps(row))
         path.write_bytes(b"\n".join(lines) + b"\n")
         written.append(path)
@@ -206,7 +231,8 @@ def series_frames(series: list[HourlySeries]) -> list[dict[str, object]]:
     frames: list[dict[str, object]] = []
     for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
         frame: dict[str, object] = {
-            "v": FORMAT_VERSION, "venue": venues[int(venue_of[owner[lo]])],
+            "v": FORMAT_VERSION,
+            "venue": venues[int(venue_of[owner[lo]])],
             "at": datetime.fromtimestamp(int(hours[lo]) * 3600, UTC),
             "coin_ids": ",".join(names[i] for i in owner[lo:hi].tolist()),
         }
@@ -216,8 +242,12 @@ def series_frames(series: list[HourlySeries]) -> list[dict[str, object]]:
     return frames
 
 
-def import_frames(source: Path, *, fmt: str | None = None, reporter: Reporter | None = None,
-                  ) -> tuple[ImportResult, list[Coin], list[dict[str, object]]]:
+def import_frames(
+    source: Path,
+    *,
+    fmt: str | None = None,
+    reporter: Reporter | None = None,
+) -> tuple[ImportResult, list[Coin], list[dict[str, object]]]:
     """The import without files: the per-file reports, the coins and the store frames (for a
     replay in the same process, as ``insider-selling report`` does)."""
     reporter = reporter or _Silent()
@@ -240,8 +270,9 @@ def _summarize(result: ImportResult, series: list[HourlySeries], coins: list[Coi
         result.last = datetime.fromtimestamp(last * 3600, UTC)
 
 
-def import_directory(source: Path, out: Path, *, fmt: str | None = None, reporter: Reporter | None = None,
-                     overwrite: bool = False) -> ImportResult:
+def import_directory(
+    source: Path, out: Path, *, fmt: str | None = None, reporter: Reporter | None = None, overwrite: bool = False
+) -> ImportResult:
     """Convert the CSV files in ``source`` into snapshot files in ``out`` (see the module doc).
 
     ``out`` must hold no ``*.jsonl`` files (a replay reads them all), unless ``overwrite``: then
@@ -251,8 +282,10 @@ def import_directory(source: Path, out: Path, *, fmt: str | None = None, reporte
     if existing:
         ours = [p for p in existing if p.name.startswith("snapshots-")]
         if not overwrite or len(ours) != len(existing):
-            raise ImportFormatError(f"{out} already holds snapshot files ({existing[0].name}, ...): use an "
-                                    f"empty directory{'' if overwrite else ' or --overwrite'}")
+            raise ImportFormatError(
+                f"{out} already holds snapshot files ({existing[0].name}, ...): use an "
+                f"empty directory{'' if overwrite else ' or --overwrite'}"
+            )
         for p in ours:
             p.unlink()
     reporter = reporter or _Silent()

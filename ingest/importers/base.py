@@ -73,9 +73,9 @@ class FundingPrint:
     venue: str
     at_ms: int
     rate: float
-    interval_hours: float | None     # None: infer from the spacing of the series' prints
-    price: float | None = None       # unit price of the coin (mark), already divided by the multiplier
-    contract: str = ""               # the venue's symbol, for duplicate-contract checks
+    interval_hours: float | None  # None: infer from the spacing of the series' prints
+    price: float | None = None  # unit price of the coin (mark), already divided by the multiplier
+    contract: str = ""  # the venue's symbol, for duplicate-contract checks
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,20 +346,25 @@ def one_contract_per_coin(observations: list[Observation], report: FileReport) -
                 if plain and mult > 1 and (_literal_id(c), key[1]) not in rows:
                     literal[c] = (_literal_id(c), mult)
         candidates = Counter({c: n for c, n in contracts.items() if c not in literal})
-        chosen[key] = max(candidates, key=lambda c: (c.upper().split("/")[0].endswith("USDT")
-                                                      or c.upper().endswith("/USDT"), candidates[c], c))
+        chosen[key] = max(
+            candidates,
+            key=lambda c: (c.upper().split("/")[0].endswith("USDT") or c.upper().endswith("/USDT"), candidates[c], c),
+        )
     kept: list[Observation] = []
     for obs in observations:
         if obs.contract in literal:
             coin_id, mult = literal[obs.contract]
             price = getattr(obs, "price", None)
-            kept.append(dataclasses.replace(obs, coin_id=coin_id,
-                                            **({"price": price * mult} if price is not None else {})))
+            kept.append(
+                dataclasses.replace(obs, coin_id=coin_id, **({"price": price * mult} if price is not None else {}))
+            )
         elif chosen[(obs.coin_id, obs.venue)] == obs.contract:
             kept.append(obs)
     if len(kept) != len(observations):
-        report.reject("a second contract of the coin on the venue (kept the USDT one, else the longest)",
-                      len(observations) - len(kept))
+        report.reject(
+            "a second contract of the coin on the venue (kept the USDT one, else the longest)",
+            len(observations) - len(kept),
+        )
     return kept
 
 

@@ -43,8 +43,14 @@ def infer_intervals(times_ms: list[int]) -> list[float | None]:
     for i in range(n):
         before = spacing[i - 1] if i > 0 else None
         after = spacing[i] if i < n - 1 else None
-        if before in VALID_INTERVALS and after is not None and after < before and before % after == 0 \
-                and out and out[-1] == after:
+        if (
+            before in VALID_INTERVALS
+            and after is not None
+            and after < before
+            and before % after == 0
+            and out
+            and out[-1] == after
+        ):
             out.append(after)  # one missed print inside a shorter regime, not a switch and back
         elif before in VALID_INTERVALS:
             out.append(before)
@@ -65,9 +71,14 @@ class BinanceFunding(Importer):
 
     def parse_row(self, row: dict[str, str]) -> Observation:
         coin_id, _ = coin_from_symbol(row["symbol"])
-        return FundingPrint(coin_id=coin_id, venue="binance", at_ms=epoch_ms(row["funding_time"], "funding_time"),
-                            rate=funding_rate(row["funding_rate"]), interval_hours=None,
-                            contract=row["symbol"].strip().upper())
+        return FundingPrint(
+            coin_id=coin_id,
+            venue="binance",
+            at_ms=epoch_ms(row["funding_time"], "funding_time"),
+            rate=funding_rate(row["funding_rate"]),
+            interval_hours=None,
+            contract=row["symbol"].strip().upper(),
+        )
 
     def finish(self, observations: list[Observation], report: FileReport) -> list[Observation]:
         out: list[Observation] = []
@@ -77,6 +88,5 @@ class BinanceFunding(Importer):
                 if interval is None or not isinstance(obs, FundingPrint):
                     report.reject("funding interval not inferable (fewer than two prints a valid interval apart)")
                     continue
-                out.append(FundingPrint(obs.coin_id, obs.venue, obs.at_ms, obs.rate, interval,
-                                        contract=obs.contract))
+                out.append(FundingPrint(obs.coin_id, obs.venue, obs.at_ms, obs.rate, interval, contract=obs.contract))
         return out

@@ -35,8 +35,14 @@ class BinanceKlines(Importer):
     def parse_row(self, row: dict[str, str]) -> Observation:
         coin_id, multiplier = coin_from_symbol(row["symbol"])
         close = finite(row["close"], "close price", positive=True)
-        return PricePoint(coin_id=coin_id, venue="binance", at_ms=epoch_ms(row["open_time"], "open_time"),
-                          price=close / multiplier, contract=row["symbol"].strip().upper(), bar=True)
+        return PricePoint(
+            coin_id=coin_id,
+            venue="binance",
+            at_ms=epoch_ms(row["open_time"], "open_time"),
+            price=close / multiplier,
+            contract=row["symbol"].strip().upper(),
+            bar=True,
+        )
 
     def finish(self, observations: list[Observation], report: FileReport) -> list[Observation]:
         out: list[Observation] = []

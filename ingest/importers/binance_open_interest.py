@@ -24,19 +24,23 @@ __all__ = ["BinanceOpenInterest"]
 
 class BinanceOpenInterest(Importer):
     name = "binance-open-interest"
-    description = ("Binance futures open-interest history: symbol, timestamp (ms), sum_open_interest, "
-                   "sum_open_interest_value (USDT)")
+    description = (
+        "Binance futures open-interest history: symbol, timestamp (ms), sum_open_interest, "
+        "sum_open_interest_value (USDT)"
+    )
     required: ClassVar[tuple[str, ...]] = ("symbol", "timestamp", "sum_open_interest_value")
 
     def parse_row(self, row: dict[str, str]) -> Observation:
         coin_id, _ = coin_from_symbol(row["symbol"])
         if "sum_open_interest" in row:
             finite(row["sum_open_interest"], "open interest (contracts)", non_negative=True)
-        return OpenInterestPoint(coin_id=coin_id, venue="binance",
-                                 at_ms=epoch_ms(row["timestamp"], "timestamp"),
-                                 open_interest_usd=finite(row["sum_open_interest_value"], "open interest value",
-                                                          non_negative=True),
-                                 contract=row["symbol"].strip().upper())
+        return OpenInterestPoint(
+            coin_id=coin_id,
+            venue="binance",
+            at_ms=epoch_ms(row["timestamp"], "timestamp"),
+            open_interest_usd=finite(row["sum_open_interest_value"], "open interest value", non_negative=True),
+            contract=row["symbol"].strip().upper(),
+        )
 
     def finish(self, observations: list[Observation], report: FileReport) -> list[Observation]:
         return one_contract_per_coin(observations, report)

@@ -98,10 +98,10 @@ def hourly_series(observations: Iterable[Observation]) -> Iterator[HourlySeries]
         base, span = int(min(starts)), int(max(ends) - min(starts))
         columns = {name: np.full(span, np.nan) for name in MARKET_COLUMNS}
         columns["funding_rate"] = _carry(base, span, f_hours, f_hold, np.array([o.rate for o in funding]))
-        columns["funding_interval_hours"] = _carry(base, span, f_hours, f_hold,
-                                                   np.array([o.interval_hours or np.nan for o in funding]))
-        columns["open_interest_usd"] = _carry(base, span, o_hours, o_hold,
-                                              np.array([o.open_interest_usd for o in oi]))
+        columns["funding_interval_hours"] = _carry(
+            base, span, f_hours, f_hold, np.array([o.interval_hours or np.nan for o in funding])
+        )
+        columns["open_interest_usd"] = _carry(base, span, o_hours, o_hold, np.array([o.open_interest_usd for o in oi]))
         price = _carry(base, span, p_hours, p_hold, np.array([o.price for o in prices]))
         mark = _carry(base, span, m_hours, m_hold, np.array([o.price or np.nan for o in marks]))
         columns["mark_price"] = mark
@@ -111,5 +111,6 @@ def hourly_series(observations: Iterable[Observation]) -> Iterator[HourlySeries]
         for values in columns.values():
             present |= ~np.isnan(values)
         keep = np.flatnonzero(present)
-        yield HourlySeries(coin_id, venue, base + keep.astype(np.int64),
-                           {name: values[keep] for name, values in columns.items()})
+        yield HourlySeries(
+            coin_id, venue, base + keep.astype(np.int64), {name: values[keep] for name, values in columns.items()}
+        )

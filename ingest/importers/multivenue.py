@@ -29,8 +29,10 @@ __all__ = ["MultiVenueFunding"]
 
 class MultiVenueFunding(Importer):
     name = "multivenue-funding"
-    description = ("long multi-venue funding: venue, venue_symbol, coin, quote, funding_time (ms), "
-                   "funding_rate, interval_hours[, mark_price]")
+    description = (
+        "long multi-venue funding: venue, venue_symbol, coin, quote, funding_time (ms), "
+        "funding_rate, interval_hours[, mark_price]"
+    )
     required: ClassVar[tuple[str, ...]] = ("venue", "coin", "funding_time", "funding_rate", "interval_hours")
 
     def parse_row(self, row: dict[str, str]) -> Observation:
@@ -45,9 +47,15 @@ class MultiVenueFunding(Importer):
             price = finite(mark, "mark price", positive=True) / multiplier
         quote = (row.get("quote") or "").strip().upper()
         contract = f"{(row.get('venue_symbol') or coin_id).strip()}/{quote}"
-        return FundingPrint(coin_id=coin_id, venue=venue, at_ms=epoch_ms(row["funding_time"], "funding_time"),
-                            rate=funding_rate(row["funding_rate"]), interval_hours=interval,
-                            price=price, contract=contract)
+        return FundingPrint(
+            coin_id=coin_id,
+            venue=venue,
+            at_ms=epoch_ms(row["funding_time"], "funding_time"),
+            rate=funding_rate(row["funding_rate"]),
+            interval_hours=interval,
+            price=price,
+            contract=contract,
+        )
 
     def finish(self, observations: list[Observation], report: FileReport) -> list[Observation]:
         return one_contract_per_coin(observations, report)

@@ -59,17 +59,13 @@ class CoinGecko(Provider):
     async def load(self) -> None:
         if self._by_symbol is not None:
             return
-        listed = self.rows(
-            ListedCoin, await self.get("/api/v3/coins/list", {"include_platform": "true"})
-        )
+        listed = self.rows(ListedCoin, await self.get("/api/v3/coins/list", {"include_platform": "true"}))
         by_symbol: dict[str, list[ListedCoin]] = {}
         for coin in listed:
             by_symbol.setdefault(coin.symbol.lower(), []).append(coin)
         self._by_symbol = by_symbol
 
-    async def lookup(
-        self, prices: Mapping[str, float | None], settle: Collection[str] = ()
-    ) -> dict[str, CoinInfo]:
+    async def lookup(self, prices: Mapping[str, float | None], settle: Collection[str] = ()) -> dict[str, CoinInfo]:
         """``coin_id -> CoinInfo`` for coin ids (venue tickers) with their venue prices.
 
         Tickers with one listed coin resolve from the cached list; shared tickers are settled
@@ -89,9 +85,7 @@ class CoinGecko(Provider):
             ids = sorted({m.id for ms in ambiguous.values() for m in ms})[:250]
             rows = self.rows(
                 MarketRow,
-                await self.get(
-                    "/api/v3/coins/markets", {"vs_currency": "usd", "ids": ",".join(ids)}
-                ),
+                await self.get("/api/v3/coins/markets", {"vs_currency": "usd", "ids": ",".join(ids)}),
             )
             market = {r.id: r for r in rows}
             for coin_id, matches in ambiguous.items():
@@ -101,9 +95,7 @@ class CoinGecko(Provider):
         return found
 
     @staticmethod
-    def _settle(
-        matches: list[ListedCoin], market: Mapping[str, MarketRow], price: float | None
-    ) -> ListedCoin | None:
+    def _settle(matches: list[ListedCoin], market: Mapping[str, MarketRow], price: float | None) -> ListedCoin | None:
         fitting = []
         for coin in matches:
             row = market.get(coin.id)

@@ -120,9 +120,7 @@ class Bar:
     taker_sell_usd: float | None = None
 
 
-def taker_flow(
-    trades: Iterable[tuple[int, float, float, bool]], since_ms: int
-) -> tuple[float, float] | None:
+def taker_flow(trades: Iterable[tuple[int, float, float, bool]], since_ms: int) -> tuple[float, float] | None:
     """Taker buy and sell notional (USD) of ``(time ms, price, size in coins, taker is buyer)``
     trades at or after ``since_ms``; ``None`` when the trades do not reach back to ``since_ms``
     (a busy market's last page covers only seconds, and a partial window is not the window)."""
@@ -233,9 +231,7 @@ class Venue(abc.ABC):
         try:
             body = await with_retries(once, self.retry, retryable, rng=self._rng)
         except TimeoutError as exc:
-            raise VenueError(
-                self.id, f"timed out after {self.timeouts.request:g} s ({path})"
-            ) from exc
+            raise VenueError(self.id, f"timed out after {self.timeouts.request:g} s ({path})") from exc
         except VenueError:
             raise
         except Exception as exc:
@@ -298,9 +294,7 @@ class CcxtVenue(Venue):
     def __init__(self, *, fetch: CcxtFetch | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         factory = getattr(ccxt_async, self.exchange_id)
-        self.exchange = factory(
-            {"enableRateLimit": self.throttle, "timeout": int(self.timeouts.request * 1000)}
-        )
+        self.exchange = factory({"enableRateLimit": self.throttle, "timeout": int(self.timeouts.request * 1000)})
         if fetch is not None:
             self.exchange.fetch = fetch
 

@@ -102,9 +102,7 @@ class Binance(CcxtVenue):
             if flow:  # volumes are in the base asset
                 quote.taker_buy_usd = usd(flow[-1].buyVol, quote.mark_price)
                 quote.taker_sell_usd = usd(flow[-1].sellVol, quote.mark_price)
-            ratio = self.rows(
-                AccountRatio, await self.get("fapiDataGetGlobalLongShortAccountRatio", window)
-            )
+            ratio = self.rows(AccountRatio, await self.get("fapiDataGetGlobalLongShortAccountRatio", window))
             if ratio:
                 quote.long_short_ratio = ratio[-1].longShortRatio
 

@@ -95,9 +95,7 @@ class Bitget(CcxtVenue):
 
     async def funding_history(self, quote: Quote, since_ms: int) -> list[tuple[int, float]]:
         params = {**_PRODUCT, "symbol": quote.symbol, "pageSize": 100}
-        rows = self.rows(
-            FundingPrint, await self.unwrap(Envelope, "publicMixGetV2MixMarketHistoryFundRate", params)
-        )
+        rows = self.rows(FundingPrint, await self.unwrap(Envelope, "publicMixGetV2MixMarketHistoryFundRate", params))
         return sorted((r.fundingTime, r.fundingRate) for r in rows if r.fundingTime >= since_ms)
 
     async def enrich(self, quotes: Sequence[Quote]) -> None:
@@ -105,9 +103,7 @@ class Bitget(CcxtVenue):
             params = {**_PRODUCT, "symbol": quote.symbol}
             ratios = self.rows(
                 AccountRatio,
-                await self.unwrap(Envelope,
-                    "publicMixGetV2MixMarketAccountLongShort", {**params, "period": "5m"}
-                ),
+                await self.unwrap(Envelope, "publicMixGetV2MixMarketAccountLongShort", {**params, "period": "5m"}),
             )
             if ratios:
                 latest = max(ratios, key=lambda r: r.ts)
@@ -115,9 +111,7 @@ class Bitget(CcxtVenue):
                     quote.long_short_ratio = latest.longAccountRatio / latest.shortAccountRatio
             fills = self.rows(
                 Fill,
-                await self.unwrap(Envelope,
-                    "publicMixGetV2MixMarketFillsHistory", {**params, "limit": 1000}
-                ),
+                await self.unwrap(Envelope, "publicMixGetV2MixMarketFillsHistory", {**params, "limit": 1000}),
             )
             if fills:
                 newest = max(f.ts for f in fills)

@@ -59,19 +59,14 @@ class Bitmex(HttpVenue):
             if row.typ != "FFWCSX" or row.quoteCurrency != "USDT" or row.fundingRate is None:
                 continue
             multiplier = row.underlyingToPositionMultiplier
-            contracts_in_coins = (
-                row.openInterest / multiplier
-                if row.openInterest is not None and multiplier
-                else None
-            )
+            contracts_in_coins = row.openInterest / multiplier if row.openInterest is not None and multiplier else None
             quotes.append(
                 Quote(
                     venue=self.id,
                     symbol=row.symbol,
                     base=row.underlying,
                     funding_rate=row.fundingRate,
-                    funding_interval_hours=interval_hours(row.fundingInterval)
-                    or self.default_interval_hours,
+                    funding_interval_hours=interval_hours(row.fundingInterval) or self.default_interval_hours,
                     open_interest_usd=usd(contracts_in_coins, row.markPrice),
                     mark_price=row.markPrice,
                     index_price=row.indicativeSettlePrice,

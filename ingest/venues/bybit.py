@@ -93,9 +93,7 @@ class Bybit(CcxtVenue):
             params: dict[str, Any] = {"category": "linear", "limit": 1000}
             if cursor:
                 params["cursor"] = cursor
-            page = self.envelope(
-                Page, await self._result("publicGetV5MarketInstrumentsInfo", params)
-            )
+            page = self.envelope(Page, await self._result("publicGetV5MarketInstrumentsInfo", params))
             rows += self.rows(Instrument, page.list)
             cursor = page.nextPageCursor
             if not cursor:
@@ -132,9 +130,7 @@ class Bybit(CcxtVenue):
     async def enrich(self, quotes: Sequence[Quote]) -> None:
         for quote in quotes:
             params = {"category": "linear", "symbol": quote.symbol, "period": "1h", "limit": 1}
-            ratios = self.rows(
-                AccountRatio, await self._list("publicGetV5MarketAccountRatio", params)
-            )
+            ratios = self.rows(AccountRatio, await self._list("publicGetV5MarketAccountRatio", params))
             if ratios and ratios[0].sellRatio > 0:
                 quote.long_short_ratio = ratios[0].buyRatio / ratios[0].sellRatio
             trades = self.rows(
@@ -157,11 +153,7 @@ class Bybit(CcxtVenue):
         # Bybit rejects startTime without endTime; the latest 200 prints cover 72 h at 1 h.
         params = {"category": "linear", "symbol": quote.symbol, "limit": 200}
         rows = self.rows(FundingPrint, await self._list("publicGetV5MarketFundingHistory", params))
-        return sorted(
-            (r.fundingRateTimestamp, r.fundingRate)
-            for r in rows
-            if r.fundingRateTimestamp >= since_ms
-        )
+        return sorted((r.fundingRateTimestamp, r.fundingRate) for r in rows if r.fundingRateTimestamp >= since_ms)
 
     async def _closes(self, quote: Quote, since_ms: int) -> dict[int, float]:
         params = {

@@ -77,9 +77,7 @@ class Coinex(HttpVenue):
                     symbol=row.market,
                     base=row.market.removesuffix("USDT"),
                     funding_rate=row.latest_funding_rate,
-                    funding_interval_hours=interval_from_ms(
-                        row.latest_funding_time, row.next_funding_time
-                    )
+                    funding_interval_hours=interval_from_ms(row.latest_funding_time, row.next_funding_time)
                     or self.default_interval_hours,
                     open_interest_usd=usd(oi.get(row.market), ticker.mark_price),
                     mark_price=ticker.mark_price,
@@ -92,6 +90,4 @@ class Coinex(HttpVenue):
     async def funding_history(self, quote: Quote, since_ms: int) -> list[tuple[int, float]]:
         params = {"market": quote.symbol, "start_time": since_ms, "limit": 100}
         rows = self.rows(FundingPrint, await self.unwrap(Envelope, "/v2/futures/funding-rate-history", params))
-        return sorted(
-            (r.funding_time, r.actual_funding_rate) for r in rows if r.funding_time >= since_ms
-        )
+        return sorted((r.funding_time, r.actual_funding_rate) for r in rows if r.funding_time >= since_ms)

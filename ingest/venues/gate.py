@@ -60,9 +60,7 @@ class Gate(CcxtVenue):
         self._size: dict[str, float] = {}
 
     async def scan(self) -> list[Quote]:
-        contracts = self.rows(
-            Contract, await self.get("publicFuturesGetSettleContracts", {"settle": "usdt"})
-        )
+        contracts = self.rows(Contract, await self.get("publicFuturesGetSettleContracts", {"settle": "usdt"}))
         quotes = []
         for row in contracts:
             base, _, quote = row.name.partition("_")
@@ -77,9 +75,7 @@ class Gate(CcxtVenue):
                     symbol=row.name,
                     base=base,
                     funding_rate=row.funding_rate,
-                    funding_interval_hours=seconds / 3600
-                    if seconds
-                    else self.default_interval_hours,
+                    funding_interval_hours=seconds / 3600 if seconds else self.default_interval_hours,
                     open_interest_usd=usd(row.position_size, row.quanto_multiplier, row.mark_price),
                     mark_price=row.mark_price,
                     index_price=row.index_price,

@@ -115,12 +115,8 @@ class Htx(CcxtVenue):
 
     async def scan(self) -> list[Quote]:
         funding = await self._env(_API + "linear-swap-api/v1/swap_batch_funding_rate", {})
-        ois = await self._env(
-            _API + "linear-swap-api/v1/swap_open_interest", {"contract_type": "swap"}
-        )
-        ticks = await self._env(
-            "contractPublicGetLinearSwapExMarketDetailBatchMerged", {"business_type": "swap"}
-        )
+        ois = await self._env(_API + "linear-swap-api/v1/swap_open_interest", {"contract_type": "swap"})
+        ticks = await self._env("contractPublicGetLinearSwapExMarketDetailBatchMerged", {"business_type": "swap"})
         index = await self._env("contractPublicGetLinearSwapApiV1SwapIndex", {})
         idx = {i.contract_code: i.index_price for i in self.rows(Index, index.data)}
         oi = {o.contract_code: o.value for o in self.rows(OpenInterest, ois.data)}
@@ -161,22 +157,17 @@ class Htx(CcxtVenue):
                 now = current[0]
                 quote.funding_rate = now.funding_rate
                 quote.funding_interval_hours = (
-                    interval_from_ms(now.funding_time, now.next_funding_time)
-                    or quote.funding_interval_hours
+                    interval_from_ms(now.funding_time, now.next_funding_time) or quote.funding_interval_hours
                 )
             params = {"contract_code": quote.symbol, "period": "1min", "size": 1}
-            env = await self._env(
-                "contractPublicGetIndexMarketHistoryLinearSwapMarkPriceKline", params
-            )
+            env = await self._env("contractPublicGetIndexMarketHistoryLinearSwapMarkPriceKline", params)
             bars = self.rows(MarkBar, env.data)
             if bars:
                 quote.mark_price = bars[-1].close
 
     async def funding_history(self, quote: Quote, since_ms: int) -> list[tuple[int, float]]:
         params = {"contract_code": quote.symbol, "start_time": since_ms, "limit": 100}
-        rows = self.rows(
-            FundingPrint, await self._v5("contractPublicGetV5MarketFundingRateHistory", params)
-        )
+        rows = self.rows(FundingPrint, await self._v5("contractPublicGetV5MarketFundingRateHistory", params))
         return sorted((r.funding_time, r.funding_rate) for r in rows if r.funding_time >= since_ms)
 
     async def price_history(self, quote: Quote, since_ms: int) -> list[Bar]:

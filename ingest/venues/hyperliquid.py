@@ -97,6 +97,4 @@ class Hyperliquid(CcxtVenue):
             },
         }
         rows = self.rows(Candle, await self.get("publicPostInfo", body))
-        return sorted(
-            (Bar(r.t, price=r.c) for r in rows if r.t >= since_ms), key=lambda b: b.at_ms
-        )
+        return sorted((Bar(r.t, price=r.c) for r in rows if r.t >= since_ms), key=lambda b: b.at_ms)

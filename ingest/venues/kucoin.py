@@ -65,9 +65,7 @@ class Kucoin(CcxtVenue):
                     base=row.baseCurrency,
                     quote=row.quoteCurrency,
                     funding_rate=row.fundingFeeRate,
-                    funding_interval_hours=granularity / 3_600_000
-                    if granularity
-                    else self.default_interval_hours,
+                    funding_interval_hours=granularity / 3_600_000 if granularity else self.default_interval_hours,
                     open_interest_usd=usd(row.openInterest, row.multiplier, row.markPrice),
                     mark_price=row.markPrice,
                     index_price=row.indexPrice,

@@ -97,8 +97,6 @@ class Mexc(CcxtVenue):
 
     async def funding_history(self, quote: Quote, since_ms: int) -> list[tuple[int, float]]:
         params = {"symbol": quote.symbol, "page_size": 100}
-        page = self.envelope(
-            FundingPage, await self.unwrap(Envelope, "contractPublicGetFundingRateHistory", params)
-        )
+        page = self.envelope(FundingPage, await self.unwrap(Envelope, "contractPublicGetFundingRateHistory", params))
         rows = self.rows(FundingPrint, page.resultList)
         return sorted((r.settleTime, r.fundingRate) for r in rows if r.settleTime >= since_ms)

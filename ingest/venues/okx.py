@@ -70,15 +70,11 @@ class Okx(CcxtVenue):
 
     async def scan(self) -> list[Quote]:
         swap = {"instType": "SWAP"}
-        funding = self.rows(
-            Funding, await self.unwrap(Envelope, "publicGetPublicFundingRate", {"instId": "ANY"})
-        )
+        funding = self.rows(Funding, await self.unwrap(Envelope, "publicGetPublicFundingRate", {"instId": "ANY"}))
         marks = self.rows(Mark, await self.unwrap(Envelope, "publicGetPublicMarkPrice", swap))
         tickers = self.rows(Ticker, await self.unwrap(Envelope, "publicGetMarketTickers", swap))
         ois = self.rows(OpenInterest, await self.unwrap(Envelope, "publicGetPublicOpenInterest", swap))
-        index = self.rows(
-            Index, await self.unwrap(Envelope, "publicGetMarketIndexTickers", {"quoteCcy": "USDT"})
-        )
+        index = self.rows(Index, await self.unwrap(Envelope, "publicGetMarketIndexTickers", {"quoteCcy": "USDT"}))
         mark = {m.instId: m.markPx for m in marks}
         last = {t.instId: t.last for t in tickers}
         oi = {o.instId: o for o in ois}
@@ -110,9 +106,7 @@ class Okx(CcxtVenue):
 
     async def funding_history(self, quote: Quote, since_ms: int) -> list[tuple[int, float]]:
         params = {"instId": quote.symbol, "limit": 100}
-        rows = self.rows(
-            FundingPrint, await self.unwrap(Envelope, "publicGetPublicFundingRateHistory", params)
-        )
+        rows = self.rows(FundingPrint, await self.unwrap(Envelope, "publicGetPublicFundingRateHistory", params))
         return sorted(
             (r.fundingTime, r.realizedRate if r.realizedRate is not None else r.fundingRate)
             for r in rows
@@ -136,14 +130,13 @@ class Okx(CcxtVenue):
     async def enrich(self, quotes: Sequence[Quote]) -> None:
         for quote in quotes:
             params = {"instId": quote.symbol, "period": "5m", "unit": "2", "limit": 6}
-            flow = self._table(
-                await self.unwrap(Envelope, "publicGetRubikStatTakerVolumeContract", params), 3
-            )
+            flow = self._table(await self.unwrap(Envelope, "publicGetRubikStatTakerVolumeContract", params), 3)
             if len(flow) == 6:  # [ts, sell, buy] per 5 minutes, newest first: the last 30 min
                 quote.taker_sell_usd = sum(r[1] for r in flow)
                 quote.taker_buy_usd = sum(r[2] for r in flow)
             ratio = self._table(
-                await self.unwrap(Envelope,
+                await self.unwrap(
+                    Envelope,
                     "publicGetRubikStatContractsLongShortAccountRatioContract",
                     {"instId": quote.symbol, "period": "5m", "limit": 1},
                 ),
@@ -159,7 +152,5 @@ class Okx(CcxtVenue):
 
     async def oi_history(self, quote: Quote, since_ms: int) -> list[Bar]:
         params = {"instId": quote.symbol, "period": "1H", "begin": since_ms, "limit": 100}
-        rows = self._table(
-            await self.unwrap(Envelope, "publicGetRubikStatContractsOpenInterestHistory", params), 4
-        )
+        rows = self._table(await self.unwrap(Envelope, "publicGetRubikStatContractsOpenInterestHistory", params), 4)
         return [Bar(int(r[0]), open_interest_usd=r[3]) for r in sorted(rows) if r[0] >= since_ms]

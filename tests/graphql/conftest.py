@@ -9,8 +9,9 @@ import httpx
 from tests.conftest import ApiClient
 
 
-async def gql(api: ApiClient, query: str, variables: dict[str, Any] | None = None, *,
-              key: str | None = "read", **kwargs: Any) -> httpx.Response:
+async def gql(
+    api: ApiClient, query: str, variables: dict[str, Any] | None = None, *, key: str | None = "read", **kwargs: Any
+) -> httpx.Response:
     """POST ``query``; ``key`` is "read", "admin", a literal key, or None for no header."""
     headers = {}
     if key is not None:
@@ -29,9 +30,18 @@ async def data(api: ApiClient, query: str, variables: dict[str, Any] | None = No
 
 async def issue_key(api: ApiClient, scopes: list[str], *, rate_limit: int | None = None) -> str:
     """A new tenant with one key holding ``scopes`` (through the admin mutations)."""
-    tenant = await data(api, """mutation($limit: Int) { createTenant(name: "t", plan: "pro",
-        rateLimitPerMinute: $limit) { id } }""", {"limit": rate_limit}, key="admin")
-    issued = await data(api, """mutation($t: ID!, $s: [String!]!) {
+    tenant = await data(
+        api,
+        """mutation($limit: Int) { createTenant(name: "t", plan: "pro",
+        rateLimitPerMinute: $limit) { id } }""",
+        {"limit": rate_limit},
+        key="admin",
+    )
+    issued = await data(
+        api,
+        """mutation($t: ID!, $s: [String!]!) {
         issueApiKey(tenantId: $t, name: "k", scopes: $s) { key } }""",
-                        {"t": tenant["createTenant"]["id"], "s": scopes}, key="admin")
+        {"t": tenant["createTenant"]["id"], "s": scopes},
+        key="admin",
+    )
     return str(issued["issueApiKey"]["key"])

@@ -106,10 +106,18 @@ async def test_fragment_bomb_of_958_bytes_is_refused_in_milliseconds(api: ApiCli
 
 
 async def test_repeated_fields_do_not_make_validation_quadratic(api: ApiClient) -> None:
-    for query in ("{ " + "signal { modelVersion } " * 490 + "}",
-                  "{ signal { " + "modelVersion " * 1900 + "} }",
-                  "{ " + ("insiderSelling { " + ("coins { " + ("history { runId "
-                   + "subScores { fundingMagnitude } " * 4 + "} ") * 4 + "} ") * 4 + "} ") * 4 + " }"):
+    for query in (
+        "{ " + "signal { modelVersion } " * 490 + "}",
+        "{ signal { " + "modelVersion " * 1900 + "} }",
+        "{ "
+        + (
+            "insiderSelling { "
+            + ("coins { " + ("history { runId " + "subScores { fundingMagnitude } " * 4 + "} ") * 4 + "} ") * 4
+            + "} "
+        )
+        * 4
+        + " }",
+    ):
         started = time.perf_counter()
         r = await gql(api, query)
         assert time.perf_counter() - started < 0.3, query[:60]
@@ -176,11 +184,14 @@ async def test_leaderboard_bytes_cache_is_bounded_in_bytes(api: ApiClient) -> No
 HISTORY = 'query($from: DateTime) { scoreHistory(coinId: "x", from: $from) { pageInfo { hasNextPage } } }'
 
 
-@pytest.mark.parametrize("value", ["2026-04-01T00:00:00", "yesterday", "0000-01-01T00:00:00Z",
-                                   "0001-01-01T00:00:00+01:00", "2026-13-01T00:00:00Z"])
+@pytest.mark.parametrize(
+    "value",
+    ["2026-04-01T00:00:00", "yesterday", "0000-01-01T00:00:00Z", "0001-01-01T00:00:00+01:00", "2026-13-01T00:00:00Z"],
+)
 @pytest.mark.parametrize("how", ["literal", "variable"])
-async def test_bad_datetime_is_a_400_naming_the_argument(api: ApiClient, caplog: pytest.LogCaptureFixture,
-                                                         value: str, how: str) -> None:
+async def test_bad_datetime_is_a_400_naming_the_argument(
+    api: ApiClient, caplog: pytest.LogCaptureFixture, value: str, how: str
+) -> None:
     caplog.set_level(logging.INFO)
     if how == "literal":
         r = await gql(api, '{ scoreHistory(coinId: "x", from: "' + value + '") { pageInfo { hasNextPage } } }')
@@ -196,4 +207,3 @@ async def test_bad_datetime_is_a_400_naming_the_argument(api: ApiClient, caplog:
 async def test_good_datetime_still_works(api: ApiClient) -> None:
     r = await gql(api, HISTORY, {"from": "2026-04-01T00:00:00+02:00"})
     assert r.status_code == 200 and "errors" not in r.json(), r.text
-

@@ -21,8 +21,10 @@ async def test_the_introspection_query_graphiql_sends_is_answered(api: ApiClient
 
 async def test_a_deep_fragment_on_a_data_type_is_still_refused(api: ApiClient) -> None:
     nested = "a { " * 9 + "b" + " }" * 9
-    for query in (f"fragment F on Coin {{ {nested} }} {{ signal {{ modelVersion }} }}",
-                  f"{{ coin(coinId: \"x\") {{ ... on Coin {{ {nested} }} }} }}"):
+    for query in (
+        f"fragment F on Coin {{ {nested} }} {{ signal {{ modelVersion }} }}",
+        f'{{ coin(coinId: "x") {{ ... on Coin {{ {nested} }} }} }}',
+    ):
         response = await gql(api, query)
         assert response.status_code == 400
         assert "maximum depth" in response.json()["errors"][0]["message"]

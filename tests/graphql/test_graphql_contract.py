@@ -15,8 +15,9 @@ ALL_COIN_FIELDS = " ".join(CAMEL[f] for f in COIN_FIELDS)
 
 
 async def rest(api: ApiClient, **params: object) -> dict:
-    r = await api.http.get("/v1/insider-selling/data", params=params,
-                           headers={"Authorization": f"Bearer {api.read_key}"})
+    r = await api.http.get(
+        "/v1/insider-selling/data", params=params, headers={"Authorization": f"Bearer {api.read_key}"}
+    )
     assert r.status_code == 200, r.text
     return r.json()["data"]
 
@@ -29,15 +30,22 @@ def test_every_seed_field_is_in_the_schema() -> None:
 
 async def test_every_coin_field_equals_rest(api: ApiClient) -> None:
     expected = await rest(api, limit=500)
-    got = (await data(api, f"""{{ insiderSelling(limit: 500) {{ count description
+    got = (
+        await data(
+            api,
+            f"""{{ insiderSelling(limit: 500) {{ count description
         signal {{ methodology updateFrequency exchanges }}
-        coins {{ {ALL_COIN_FIELDS} subScores {{ {SUB} }} }} }} }}"""))["insiderSelling"]
+        coins {{ {ALL_COIN_FIELDS} subScores {{ {SUB} }} }} }} }}""",
+        )
+    )["insiderSelling"]
     assert expected["count"] > 5
     assert got["count"] == expected["count"] == len(got["coins"])
     assert got["description"] == expected["description"]
-    assert got["signal"] == {"methodology": expected["signal"]["methodology"],
-                             "updateFrequency": expected["signal"]["update_frequency"],
-                             "exchanges": expected["signal"]["exchanges"]}
+    assert got["signal"] == {
+        "methodology": expected["signal"]["methodology"],
+        "updateFrequency": expected["signal"]["update_frequency"],
+        "exchanges": expected["signal"]["exchanges"],
+    }
     for mine, theirs in zip(got["coins"], expected["coins"], strict=True):
         for field in COIN_FIELDS:
             assert mine[CAMEL[field]] == theirs[field], (theirs["coin_id"], field)
@@ -50,18 +58,21 @@ async def test_every_coin_field_equals_rest(api: ApiClient) -> None:
 
 async def test_limit_and_min_score_filter_like_rest(api: ApiClient) -> None:
     expected = await rest(api, limit=3, min_score=2.5)
-    got = (await data(api, "{ insiderSelling(limit: 3, minScore: 2.5) { count coins { coinId score } } }"))
+    got = await data(api, "{ insiderSelling(limit: 3, minScore: 2.5) { count coins { coinId score } } }")
     assert [c["coinId"] for c in got["insiderSelling"]["coins"]] == [c["coin_id"] for c in expected["coins"]]
     assert all(c["score"] >= 2.5 for c in got["insiderSelling"]["coins"])
 
 
-@pytest.mark.parametrize(("args", "param", "message"), [
-    ("limit: 0", "limit", "limit must be an integer from 1 to 500"),
-    ("limit: 501", "limit", "limit must be an integer from 1 to 500"),
-    ("limit: -3", "limit", "limit must be an integer from 1 to 500"),
-    ("minScore: -0.5", "minScore", "min_score must be a number from 0 to 10"),
-    ("minScore: 10.01", "minScore", "min_score must be a number from 0 to 10"),
-])
+@pytest.mark.parametrize(
+    ("args", "param", "message"),
+    [
+        ("limit: 0", "limit", "limit must be an integer from 1 to 500"),
+        ("limit: 501", "limit", "limit must be an integer from 1 to 500"),
+        ("limit: -3", "limit", "limit must be an integer from 1 to 500"),
+        ("minScore: -0.5", "minScore", "min_score must be a number from 0 to 10"),
+        ("minScore: 10.01", "minScore", "min_score must be a number from 0 to 10"),
+    ],
+)
 async def test_validation_is_the_rest_validation(api: ApiClient, args: str, param: str, message: str) -> None:
     r = await gql(api, f"{{ insiderSelling({args}) {{ count }} }}")
     assert r.status_code == 400
@@ -70,15 +81,19 @@ async def test_validation_is_the_rest_validation(api: ApiClient, args: str, para
     assert error["extensions"] == {"code": "parameter_invalid", "param": param}
     rest_name = {"limit": "limit", "minScore": "min_score"}[param]
     value = args.split(": ")[1]
-    rest_error = await api.http.get("/v1/insider-selling/data", params={rest_name: value},
-                                    headers={"Authorization": f"Bearer {api.read_key}"})
+    rest_error = await api.http.get(
+        "/v1/insider-selling/data", params={rest_name: value}, headers={"Authorization": f"Bearer {api.read_key}"}
+    )
     assert rest_error.status_code == 400 and rest_error.json()["error"]["message"] == message
 
 
 async def test_signal_timing_and_venues(api: ApiClient) -> None:
-    got = await data(api, """{ signal { modelVersion lastRunAt nextRunAt description }
+    got = await data(
+        api,
+        """{ signal { modelVersion lastRunAt nextRunAt description }
         insiderSelling(limit: 1) { coins { coinId venues { venue exchange at fundingRate fundingIntervalHours
-        fundingRatePerHour openInterestUsd basis } } } }""")
+        fundingRatePerHour openInterestUsd basis } } } }""",
+    )
     run = await api.services.leaderboard.current_run()
     assert got["signal"]["modelVersion"] == run["model_version"]
     assert got["signal"]["lastRunAt"] == run["at"].strftime("%Y-%m-%dT%H:%M:%SZ")

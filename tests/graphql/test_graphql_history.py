@@ -44,19 +44,25 @@ async def test_pagination_runs_to_the_end_without_duplicates_or_gaps(api: ApiCli
 
 async def test_window_and_coin_history(api: ApiClient) -> None:
     await more_runs(api, 3)
-    board = (await data(api, """{ insiderSelling(limit: 2) { coins { coinId
-        history(first: 10) { at runId score subScores { marketConfirmation } } } } }"""))["insiderSelling"]["coins"]
+    board = (
+        await data(
+            api,
+            """{ insiderSelling(limit: 2) { coins { coinId
+        history(first: 10) { at runId score subScores { marketConfirmation } } } } }""",
+        )
+    )["insiderSelling"]["coins"]
     for coin in board:
         stored = (await api.services.runs.history([coin["coinId"]]))[coin["coinId"]]
         assert [h["runId"] for h in coin["history"]] == [d["run_id"] for d in stored]
         assert [h["subScores"]["marketConfirmation"] for h in coin["history"]] == [
-            d["market_confirmation"] for d in stored]
+            d["market_confirmation"] for d in stored
+        ]
     coin = board[0]
     newest, older = coin["history"][0]["at"], coin["history"][1]["at"]
     query = f'{{ coin(coinId: "{coin["coinId"]}") {{ history(first: 1, before: "{newest}") {{ at }} }} }}'
     before = (await data(api, query))["coin"]["history"]
     assert before == [{"at": older}]
-    window = (await data(api, PAGE, {"id": coin["coinId"], "first": 50, "from": older, "to": older}))
+    window = await data(api, PAGE, {"id": coin["coinId"], "first": 50, "from": older, "to": older})
     assert [e["node"]["at"] for e in window["scoreHistory"]["edges"]] == [older]
 
 

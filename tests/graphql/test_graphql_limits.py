@@ -53,18 +53,22 @@ async def test_depth_limit(api: ApiClient) -> None:
 
 @pytest.mark.parametrize("limit", [0, 501, 100000])
 async def test_limit_outside_range(api: ApiClient, limit: int) -> None:
-    _assert_refused(await gql(api, "query($l: Int!) { insiderSelling(limit: $l) { count } }", {"l": limit}),
-                    "parameter_invalid")
+    _assert_refused(
+        await gql(api, "query($l: Int!) { insiderSelling(limit: $l) { count } }", {"l": limit}), "parameter_invalid"
+    )
 
 
 async def test_garbage_requests_are_4xx(api: ApiClient) -> None:
     headers = {"Authorization": f"Bearer {api.read_key}"}
-    for body, ctype in [(b"{not json", "application/json"), (b"[]", "application/json"),
-                        (b'{"query": 5}', "application/json"), (b"query", "text/plain"),
-                        (b'{"query": "{ signal { nope } }"}', "application/json"),
-                        (b'{"query": "{ signal { modelVersion } }", "variables": [1]}', "application/json"),
-                        (b'{"query": "query a { signal { modelVersion } } query b { __typename }"}',
-                         "application/json")]:
+    for body, ctype in [
+        (b"{not json", "application/json"),
+        (b"[]", "application/json"),
+        (b'{"query": 5}', "application/json"),
+        (b"query", "text/plain"),
+        (b'{"query": "{ signal { nope } }"}', "application/json"),
+        (b'{"query": "{ signal { modelVersion } }", "variables": [1]}', "application/json"),
+        (b'{"query": "query a { signal { modelVersion } } query b { __typename }"}', "application/json"),
+    ]:
         r = await api.http.post("/graphql", content=body, headers={**headers, "content-type": ctype})
         assert 400 <= r.status_code < 500, (body, r.status_code, r.text)
         assert r.json()["errors"][0]["extensions"]["code"]
@@ -110,6 +114,6 @@ async def test_introspection_and_graphiql_follow_settings(api: ApiClient) -> Non
     page = await api.http.get("/graphql", headers={"accept": "text/html"})
     assert page.status_code == 200 and "graphiql" in page.text.lower()
     async for locked in start_app(make_settings(graphql_introspection=False, graphiql=False)):
-        _assert_refused(await gql(locked, "{ __type(name: \"Coin\") { name } }"), "introspection_disabled")
+        _assert_refused(await gql(locked, '{ __type(name: "Coin") { name } }'), "introspection_disabled")
         assert (await locked.http.get("/graphql", headers={"accept": "text/html"})).status_code == 404
         assert (await data(locked, "{ __typename }")) == {"__typename": "Query"}

@@ -18,8 +18,17 @@ def test_schema_file_matches_the_code() -> None:
     on_disk = (ROOT / "schema.graphql").read_text()
     # what export-schema prints (strawberry/cli/commands/export_schema.py: print_schema + newline)
     assert on_disk == print_schema(schema) + "\n", STALE
-    for name in ("type Coin", "type SubScores", "type Signal", "type ScoreHistory", "scoreUpdates(",
-                 "scoreHistory(", "insiderSelling(", "createTenant(", "viewer"):
+    for name in (
+        "type Coin",
+        "type SubScores",
+        "type Signal",
+        "type ScoreHistory",
+        "scoreUpdates(",
+        "scoreHistory(",
+        "insiderSelling(",
+        "createTenant(",
+        "viewer",
+    ):
         assert name in on_disk
 
 
@@ -28,6 +37,10 @@ def test_the_cli_agrees() -> None:
         return
     exported = subprocess.run(
         [sys.executable, "-m", "strawberry", "export-schema", "gql.schema:schema"],
-        cwd=ROOT, capture_output=True, text=True, check=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     ).stdout
     assert exported == (ROOT / "schema.graphql").read_text(), STALE

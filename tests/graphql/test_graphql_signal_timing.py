@@ -26,7 +26,7 @@ def test_next_run_is_never_in_the_past_without_a_scheduler() -> None:
     services = SimpleNamespace(scheduler=None, settings=SimpleNamespace(score_interval_seconds=1800))
     run = {"at": T0}
     assert next_run_at(services, run, now=T0 + timedelta(minutes=10)) == T0 + timedelta(minutes=30)
-    later = T0 + timedelta(hours=2, minutes=5)             # four slots failed since
+    later = T0 + timedelta(hours=2, minutes=5)  # four slots failed since
     assert next_run_at(services, run, now=later) == T0 + timedelta(hours=2, minutes=30)
     assert next_run_at(services, run, now=T0 + timedelta(minutes=30)) == T0 + timedelta(hours=1)
 
@@ -48,7 +48,7 @@ async def test_next_run_at_is_not_frozen_by_the_response_cache(api: ApiClient) -
         first = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=30)
         services.scheduler = _Planned(first)
         a = (await data(api, query))["signal"]
-        services.scheduler = _Planned(first + timedelta(minutes=30))   # that run failed
+        services.scheduler = _Planned(first + timedelta(minutes=30))  # that run failed
         b = (await data(api, query))["signal"]
     finally:
         services.scheduler = saved
@@ -79,8 +79,11 @@ async def test_a_restart_scores_at_its_own_time_and_is_not_hidden() -> None:
 
 
 async def test_coverage_says_which_families_had_data(api: ApiClient) -> None:
-    got = await data(api, """{ insiderSelling(limit: 50) { coins { coinId walletConcentration
-        coverage { hedgePressure marketConfirmation sellSideFlow supplyContext } } } }""")
+    got = await data(
+        api,
+        """{ insiderSelling(limit: 50) { coins { coinId walletConcentration
+        coverage { hedgePressure marketConfirmation sellSideFlow supplyContext } } } }""",
+    )
     coins = got["insiderSelling"]["coins"]
     assert coins
     run = await api.services.leaderboard.current_run()
@@ -89,11 +92,13 @@ async def test_coverage_says_which_families_had_data(api: ApiClient) -> None:
         assert cov["hedgePressure"] == 1.0
         assert all(0.0 <= v <= 1.0 for v in cov.values())
         doc = await api.services.runs.coin_score(run["run_id"], coin["coinId"])
-        assert cov == {"hedgePressure": doc["coverage"]["hedge_pressure"],
-                       "marketConfirmation": doc["coverage"]["market_confirmation"],
-                       "sellSideFlow": doc["coverage"]["sell_side_flow"],
-                       "supplyContext": doc["coverage"]["supply_context"]}
-        if cov["supplyContext"] == 0.0:   # no on-chain data: the supply sub-scores are 0
+        assert cov == {
+            "hedgePressure": doc["coverage"]["hedge_pressure"],
+            "marketConfirmation": doc["coverage"]["market_confirmation"],
+            "sellSideFlow": doc["coverage"]["sell_side_flow"],
+            "supplyContext": doc["coverage"]["supply_context"],
+        }
+        if cov["supplyContext"] == 0.0:  # no on-chain data: the supply sub-scores are 0
             assert coin["walletConcentration"] == 0.0
     # the demo has coins without a contract (no on-chain data) and coins with one
     assert {c["coverage"]["supplyContext"] == 0.0 for c in coins} == {True, False}

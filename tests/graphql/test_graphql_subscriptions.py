@@ -64,15 +64,24 @@ def test_update_after_a_run_then_closed_on_revocation(client: TestClient) -> Non
         assert message["type"] == "next" and message["id"] == "1"
         pushed = message["payload"]["data"]["scoreUpdates"]
         assert pushed["signal"]["lastRunAt"] == run["at"].strftime("%Y-%m-%dT%H:%M:%SZ")
-        rest = client.get("/v1/insider-selling/data", params={"min_score": 1, "limit": 100},
-                          headers={"Authorization": f"Bearer {read.key}"}).json()["data"]
+        rest = client.get(
+            "/v1/insider-selling/data",
+            params={"min_score": 1, "limit": 100},
+            headers={"Authorization": f"Bearer {read.key}"},
+        ).json()["data"]
         assert [(c["coinId"], c["score"]) for c in pushed["coins"]] == [
-            (c["coin_id"], c["score"]) for c in rest["coins"]]
+            (c["coin_id"], c["score"]) for c in rest["coins"]
+        ]
         assert pushed["count"] == rest["count"]
 
-        revoked = client.post("/graphql", headers={"Authorization": f"Bearer {admin.key}"}, json={
-            "query": "mutation($k: ID!) { revokeApiKey(keyId: $k) { state } }",
-            "variables": {"k": read.record["key_id"]}})
+        revoked = client.post(
+            "/graphql",
+            headers={"Authorization": f"Bearer {admin.key}"},
+            json={
+                "query": "mutation($k: ID!) { revokeApiKey(keyId: $k) { state } }",
+                "variables": {"k": read.record["key_id"]},
+            },
+        )
         assert revoked.json()["data"]["revokeApiKey"]["state"] == "REVOKED"
         started = time.monotonic()
         with pytest.raises(WebSocketDisconnect) as closed:  # closed at once, not at the next push
@@ -83,8 +92,9 @@ def test_update_after_a_run_then_closed_on_revocation(client: TestClient) -> Non
 
 def test_header_auth_and_unauthenticated_refused(client: TestClient) -> None:
     _, read = client.app.state.bootstrap  # type: ignore[attr-defined]
-    with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"],
-                                  headers={"Authorization": f"Bearer {read.key}"}) as ws:
+    with client.websocket_connect(
+        "/graphql", subprotocols=["graphql-transport-ws"], headers={"Authorization": f"Bearer {read.key}"}
+    ) as ws:
         subscribe(ws, None, client)
         run_once(client)
         assert ws.receive_json()["type"] == "next"

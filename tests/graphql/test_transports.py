@@ -59,8 +59,7 @@ def test_wrong_scope_is_refused(client: TestClient, transport: str) -> None:
     manager, _ = new_key(client, ["keys:manage"])
     refused(call(client, transport, manager, "{ insiderSelling(limit: 1) { count } }"), 403, "insufficient_scope")
     if transport == "WS":  # a subscription too
-        refused(call(client, transport, manager, "subscription { scoreUpdates { count } }"), 403,
-                "insufficient_scope")
+        refused(call(client, transport, manager, "subscription { scoreUpdates { count } }"), 403, "insufficient_scope")
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -156,8 +155,10 @@ def test_revocation_on_another_worker_closes_the_socket_within_a_second(redis_ur
     from tests.graphql.wsclient import app_client
 
     store = asyncio.run(open_store(None, "insider_selling"))
-    with app_client(redis_url=redis_url, store=store) as a, app_client(redis_url=redis_url, store=store,
-                                                                          prime=False) as b:
+    with (
+        app_client(redis_url=redis_url, store=store) as a,
+        app_client(redis_url=redis_url, store=store, prime=False) as b,
+    ):
         key, key_id = new_key(a, ["signals:read"])
         with socket(a, key) as ws:
             assert not isinstance(ws, Outcome)

@@ -35,8 +35,14 @@ def wait_for(condition: Any, timeout: float = 20.0) -> None:
 def app_client(*, store: Any = None, prime: bool = True, **settings: Any) -> Iterator[TestClient]:
     """A running app (its lifespan entered, its first run scored); ``store`` shares an open store
     between apps (two "workers")."""
-    app = build_app(make_settings(**settings), source=DemoSource(SMALL_DEMO), run_scheduler=False,
-                    announce=lambda _: None, store=store, prime=prime)
+    app = build_app(
+        make_settings(**settings),
+        source=DemoSource(SMALL_DEMO),
+        run_scheduler=False,
+        announce=lambda _: None,
+        store=store,
+        prime=prime,
+    )
     with TestClient(app) as client:
         wait_for(lambda: client.portal.call(app.state.services.leaderboard.current_run) is not None, 60)
         yield client
@@ -46,8 +52,9 @@ def services(client: TestClient) -> Any:
     return client.app.state.services  # type: ignore[attr-defined]
 
 
-def new_key(client: TestClient, scopes: list[str], *, rate_limit: int | None = None,
-            expires_at: datetime | None = None) -> tuple[str, str]:
+def new_key(
+    client: TestClient, scopes: list[str], *, rate_limit: int | None = None, expires_at: datetime | None = None
+) -> tuple[str, str]:
     """(key, key id) of a new tenant's key."""
     keys = services(client).keys
 
@@ -87,8 +94,7 @@ class Socket:
         self._ids += 1
         op_id = str(self._ids)
         try:
-            self.ws.send_json({"id": op_id, "type": "subscribe",
-                               "payload": {"query": query, "variables": variables}})
+            self.ws.send_json({"id": op_id, "type": "subscribe", "payload": {"query": query, "variables": variables}})
             result = None
             while True:
                 message = self.ws.receive_json()
@@ -118,8 +124,9 @@ def socket(client: TestClient, key: str | None) -> Iterator[Socket | Outcome]:
         yield Socket(ws)
 
 
-def call(client: TestClient, transport: str, key: str | None, query: str,
-         variables: dict[str, Any] | None = None) -> Outcome:
+def call(
+    client: TestClient, transport: str, key: str | None, query: str, variables: dict[str, Any] | None = None
+) -> Outcome:
     """One operation over ``transport`` with ``key``."""
     if transport == "WS":
         with socket(client, key) as ws:

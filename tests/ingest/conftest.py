@@ -37,9 +37,7 @@ async def make_source(recordings: dict[str, list[Recorded]]) -> AsyncIterator[Ma
         settings.setdefault("read_timeout", 0.5)
         settings.setdefault("throttle", False)
         settings.setdefault("seed", 7)
-        source = build_live_source(
-            ccxt_fetch=replay.ccxt_fetch, transport=replay.transport(), **settings
-        )
+        source = build_live_source(ccxt_fetch=replay.ccxt_fetch, transport=replay.transport(), **settings)
         built.append(source)
         return source, replay
 

@@ -16,12 +16,28 @@ from ingest.snapshot import MARKET_COLUMNS
 NUMBERS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.integers(min_value=-(10**15), max_value=5 * 10**12).map(str),
-    st.sampled_from(["", " ", "NaN", "nan", "inf", "-inf", "Infinity", "1e400", "-0", "0", "1.5e12", "abc",
-                     "1_000", "0x10", "１２"]),
+    st.sampled_from(
+        ["", " ", "NaN", "nan", "inf", "-inf", "Infinity", "1e400", "-0", "0", "1.5e12", "abc", "1_000", "0x10", "１２"]
+    ),
 )
 TIMES = st.one_of(NUMBERS, st.integers(min_value=1_230_768_000_000, max_value=4_102_444_800_000).map(str))
-SYMBOLS = st.one_of(st.sampled_from(["BTCUSDT", "1000PEPEUSDT", "1000000MOGUSDT", "1MBABYDOGEUSDT", "USDT", "",
-                                     "BTC-PERP", "kPEPE", "ÄUSDT", "1INCHUSDT"]), st.text(max_size=12))
+SYMBOLS = st.one_of(
+    st.sampled_from(
+        [
+            "BTCUSDT",
+            "1000PEPEUSDT",
+            "1000000MOGUSDT",
+            "1MBABYDOGEUSDT",
+            "USDT",
+            "",
+            "BTC-PERP",
+            "kPEPE",
+            "ÄUSDT",
+            "1INCHUSDT",
+        ]
+    ),
+    st.text(max_size=12),
+)
 VENUES = st.one_of(st.sampled_from(["binance", "bybit", "hyperliquid", "ftx", "", "BINANCE"]), st.text(max_size=8))
 
 
@@ -40,12 +56,28 @@ def _check(obs: object) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(symbol=SYMBOLS, venue=VENUES, coin=SYMBOLS, t=TIMES, a=NUMBERS, b=NUMBERS, c=NUMBERS)
-def test_row_parsers_reject_or_return_finite_values(symbol: str, venue: str, coin: str, t: str,
-                                                   a: str, b: str, c: str) -> None:
-    row = {"symbol": symbol, "venue": venue, "coin": coin, "venue_symbol": symbol, "quote": "USDT",
-           "funding_time": t, "timestamp": t, "open_time": t, "funding_rate": a, "interval_hours": b,
-           "mark_price": c, "sum_open_interest": b, "sum_open_interest_value": a, "close": a, "open": b,
-           "high": c, "low": c}
+def test_row_parsers_reject_or_return_finite_values(
+    symbol: str, venue: str, coin: str, t: str, a: str, b: str, c: str
+) -> None:
+    row = {
+        "symbol": symbol,
+        "venue": venue,
+        "coin": coin,
+        "venue_symbol": symbol,
+        "quote": "USDT",
+        "funding_time": t,
+        "timestamp": t,
+        "open_time": t,
+        "funding_rate": a,
+        "interval_hours": b,
+        "mark_price": c,
+        "sum_open_interest": b,
+        "sum_open_interest_value": a,
+        "close": a,
+        "open": b,
+        "high": c,
+        "low": c,
+    }
     for importer in IMPORTERS.values():
         try:
             obs = importer.parse_row(row)
@@ -59,10 +91,14 @@ CELLS = st.one_of(NUMBERS, SYMBOLS, st.text(alphabet=',"\n\r x\x00', max_size=4)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(shape=st.sampled_from(sorted(IMPORTERS)), rows=st.lists(st.lists(CELLS, min_size=0, max_size=9), max_size=12),
-       valid=st.lists(st.tuples(st.integers(0, 40), st.floats(-0.01, 0.01)), max_size=8))
+@given(
+    shape=st.sampled_from(sorted(IMPORTERS)),
+    rows=st.lists(st.lists(CELLS, min_size=0, max_size=9), max_size=12),
+    valid=st.lists(st.tuples(st.integers(0, 40), st.floats(-0.01, 0.01)), max_size=8),
+)
 def test_malformed_files_never_crash_and_never_write_non_finite_values(
-        tmp_path_factory: object, shape: str, rows: list[list[str]], valid: list[tuple[int, float]]) -> None:
+    tmp_path_factory: object, shape: str, rows: list[list[str]], valid: list[tuple[int, float]]
+) -> None:
     import csv
     import io
 
@@ -74,9 +110,19 @@ def test_malformed_files_never_crash_and_never_write_non_finite_values(
     writer.writerow(header)
     for hour, rate in valid:  # some good rows among the bad, so the writer runs too
         stamp = str(1_772_323_200_000 + hour * 3_600_000)
-        good = {"symbol": "ETHUSDT", "venue": "bybit", "coin": "ETH", "funding_time": stamp,
-                "timestamp": stamp, "open_time": stamp, "funding_rate": repr(rate), "interval_hours": "8",
-                "sum_open_interest_value": "5", "close": "2000", "mark_price": "2000"}
+        good = {
+            "symbol": "ETHUSDT",
+            "venue": "bybit",
+            "coin": "ETH",
+            "funding_time": stamp,
+            "timestamp": stamp,
+            "open_time": stamp,
+            "funding_rate": repr(rate),
+            "interval_hours": "8",
+            "sum_open_interest_value": "5",
+            "close": "2000",
+            "mark_price": "2000",
+        }
         writer.writerow([good.get(c, "1") for c in header])
     for row in rows:
         writer.writerow(row)

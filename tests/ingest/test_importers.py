@@ -36,22 +36,37 @@ def test_intervals_follow_the_spacing_of_prints_through_a_change_and_a_gap() -> 
     # 8 h prints, a switch to 4 h at hour 24, then a missed print (28 -> 36)
     times = [T0 + h * H + 7 for h in (0, 8, 16, 24, 28, 36, 40)]
     assert infer_intervals(times) == [8.0, 8.0, 8.0, 8.0, 4.0, 4.0, 4.0]
-    assert infer_intervals([T0]) == [None]                         # one print: nothing to infer from
+    assert infer_intervals([T0]) == [None]  # one print: nothing to infer from
 
 
 def test_binance_files_become_hourly_rows_without_look_ahead(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
-    _csv(src / "funding.csv.gz", "symbol,funding_time,funding_rate",
-         [f"1000PEPEUSDT,{T0 + h * H + 5},{rate}" for h, rate in ((0, -0.0008), (8, -0.0004), (16, 0.0001),
-                                                                   (20, 0.0002))], gz=True)
-    _csv(src / "oi.csv", "symbol,timestamp,sum_open_interest,sum_open_interest_value",
-         [f"1000PEPEUSDT,{T0 + h * H},{100 + h},{1000.0 + h}" for h in (0, 4, 8)])
-    _csv(src / "klines.csv", "symbol,open_time,open,high,low,close,volume",
-         [f"1000PEPEUSDT,{T0 + h * H},1,1,1,{10.0 + h},5" for h in range(24)])
+    _csv(
+        src / "funding.csv.gz",
+        "symbol,funding_time,funding_rate",
+        [
+            f"1000PEPEUSDT,{T0 + h * H + 5},{rate}"
+            for h, rate in ((0, -0.0008), (8, -0.0004), (16, 0.0001), (20, 0.0002))
+        ],
+        gz=True,
+    )
+    _csv(
+        src / "oi.csv",
+        "symbol,timestamp,sum_open_interest,sum_open_interest_value",
+        [f"1000PEPEUSDT,{T0 + h * H},{100 + h},{1000.0 + h}" for h in (0, 4, 8)],
+    )
+    _csv(
+        src / "klines.csv",
+        "symbol,open_time,open,high,low,close,volume",
+        [f"1000PEPEUSDT,{T0 + h * H},1,1,1,{10.0 + h},5" for h in range(24)],
+    )
     result = import_directory(src, tmp_path / "snap")
     assert [(r.format, r.read, r.kept, r.rejected_total) for r in result.files] == [
-        ("binance-funding", 4, 4, 0), ("binance-klines", 24, 24, 0), ("binance-open-interest", 3, 3, 0)]
+        ("binance-funding", 4, 4, 0),
+        ("binance-klines", 24, 24, 0),
+        ("binance-open-interest", 3, 3, 0),
+    ]
     coins, market, _ = read_snapshots(tmp_path / "snap")
     assert list(coins) == ["pepe"]
     rows = {s.at: s for s in market}
@@ -87,8 +102,11 @@ def test_every_bad_row_is_counted_with_its_reason(tmp_path: Path) -> None:
         f"binance,BTCUSDC,BTC,USDC,{T0},-0.0002,8.0,60010",
     ]
     _csv(src / "multi.csv", header, good + bad)
-    _csv(src / "oi.csv", "symbol,timestamp,sum_open_interest,sum_open_interest_value",
-         [f"BTCUSDT,{T0},-1,5", f"BTCUSDT,{T0 + 4 * H},1,-5", f"BTCUSDT,{T0 + 8 * H},1,5"])
+    _csv(
+        src / "oi.csv",
+        "symbol,timestamp,sum_open_interest,sum_open_interest_value",
+        [f"BTCUSDT,{T0},-1,5", f"BTCUSDT,{T0 + 4 * H},1,-5", f"BTCUSDT,{T0 + 8 * H},1,5"],
+    )
     _csv(src / "empty.csv", "symbol,funding_time,funding_rate", [])
     (src / "notes.txt").write_text("not data")
     result = import_directory(src, tmp_path / "snap")
@@ -107,17 +125,26 @@ def test_every_bad_row_is_counted_with_its_reason(tmp_path: Path) -> None:
         "a second contract of the coin on the venue (kept the USDT one, else the longest)": 1,
     }
     oi = by_name["oi.csv"]
-    assert (oi.kept, dict(oi.rejected)) == (1, {"open interest (contracts) negative": 1,
-                                                "open interest value negative": 1})
+    assert (oi.kept, dict(oi.rejected)) == (
+        1,
+        {"open interest (contracts) negative": 1, "open interest value negative": 1},
+    )
     assert by_name["empty.csv"].problem == "empty file (no data rows)"
     assert [p.name for p in result.ignored] == ["notes.txt"]
 
 
 def test_two_coins_behind_one_base_stay_apart(tmp_path: Path) -> None:
     # Binance lists BOB and 1000000BOB: two coins, not one coin twice
-    path = _csv(tmp_path / "k.csv", "symbol,open_time,close",
-                [f"{s},{T0 + h * H},{p}" for s in ("BOBUSDT", "1000000BOBUSDT") for h in range(3)
-                 for p in ([0.005] if s == "BOBUSDT" else [0.012])])
+    path = _csv(
+        tmp_path / "k.csv",
+        "symbol,open_time,close",
+        [
+            f"{s},{T0 + h * H},{p}"
+            for s in ("BOBUSDT", "1000000BOBUSDT")
+            for h in range(3)
+            for p in ([0.005] if s == "BOBUSDT" else [0.012])
+        ],
+    )
     observations, result = read_files(path)
     assert {o.coin_id for o in observations} == {"bob", "1000000bob"}
     assert result.files[0].rejected_total == 0
@@ -126,16 +153,22 @@ def test_two_coins_behind_one_base_stay_apart(tmp_path: Path) -> None:
 
 def test_detection_and_the_format_override(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert detect(["symbol", "funding_time", "funding_rate"]) is IMPORTERS["binance-funding"]
-    assert detect(["venue", "venue_symbol", "coin", "quote", "funding_time", "funding_rate",
-                   "interval_hours"]) is IMPORTERS["multivenue-funding"]
-    assert detect(["symbol", "timestamp", "sum_open_interest", "sum_open_interest_value"]).name == \
-        "binance-open-interest"
+    assert (
+        detect(["venue", "venue_symbol", "coin", "quote", "funding_time", "funding_rate", "interval_hours"])
+        is IMPORTERS["multivenue-funding"]
+    )
+    assert (
+        detect(["symbol", "timestamp", "sum_open_interest", "sum_open_interest_value"]).name == "binance-open-interest"
+    )
     assert detect(["symbol", "open_time", "open", "high", "low", "close"]).name == "binance-klines"
     assert detect(["a", "b"]) is None
     src = tmp_path / "src"
     src.mkdir()
-    _csv(src / "odd.csv", "symbol,funding_time,funding_rate,extra,venue",
-         [f"ETHUSDT,{T0 + h * 8 * H},-0.0001,x,y" for h in range(4)])
+    _csv(
+        src / "odd.csv",
+        "symbol,funding_time,funding_rate,extra,venue",
+        [f"ETHUSDT,{T0 + h * 8 * H},-0.0001,x,y" for h in range(4)],
+    )
     # detected as nothing (a venue column without the multi-venue columns): the CLI says so
     assert main(["import", str(src), "--out", str(tmp_path / "a")]) == 1
     assert "unrecognised columns" in capsys.readouterr().out
@@ -145,8 +178,7 @@ def test_detection_and_the_format_override(tmp_path: Path, capsys: pytest.Captur
     assert "wrote 32 hourly market rows for 1 coins" in out
     # a second import into the same directory is refused unless asked to overwrite
     assert main(["import", str(src), "--out", str(tmp_path / "b"), "--format", "binance-funding"]) == 2
-    assert main(["import", str(src), "--out", str(tmp_path / "b"), "--format", "binance-funding",
-                 "--overwrite"]) == 0
+    assert main(["import", str(src), "--out", str(tmp_path / "b"), "--format", "binance-funding", "--overwrite"]) == 0
 
 
 def test_frames_in_memory_are_what_the_files_read_back(tmp_path: Path) -> None:
@@ -155,10 +187,17 @@ def test_frames_in_memory_are_what_the_files_read_back(tmp_path: Path) -> None:
 
     src = tmp_path / "src"
     src.mkdir()
-    _csv(src / "multi.csv", "venue,venue_symbol,coin,quote,funding_time,funding_rate,interval_hours,mark_price",
-         [f"{v},{c}USDT,{c},USDT,{T0 + h * H},{-0.0001 * (h + 1)},{i},{p}"
-          for v, i in (("binance", 8.0), ("hyperliquid", 1.0)) for c, p in (("BTC", 60000), ("ETH", 2000))
-          for h in range(0, 24, int(i)) if not (v == "hyperliquid" and p == 60000 and h % 3)])
+    _csv(
+        src / "multi.csv",
+        "venue,venue_symbol,coin,quote,funding_time,funding_rate,interval_hours,mark_price",
+        [
+            f"{v},{c}USDT,{c},USDT,{T0 + h * H},{-0.0001 * (h + 1)},{i},{p}"
+            for v, i in (("binance", 8.0), ("hyperliquid", 1.0))
+            for c, p in (("BTC", 60000), ("ETH", 2000))
+            for h in range(0, 24, int(i))
+            if not (v == "hyperliquid" and p == 60000 and h % 3)
+        ],
+    )
     import_directory(src, tmp_path / "snap")
     _, coins, frames = import_frames(src)
     _, read_back, _ = read_snapshot_frames(tmp_path / "snap")
@@ -177,8 +216,10 @@ def test_one_time_split_across_two_snapshot_files_reads_as_one_frame(tmp_path: P
     b = MarketSample("eth", "binance", at, -0.0002, 8.0, price=2000.0)
     b2 = MarketSample("eth", "binance", at, -0.0003, 8.0, price=float("inf"))
     write_snapshots(tmp_path / "1.jsonl", [], [a, b])
-    write_snapshots(tmp_path / "2.jsonl", [], [b2])            # a later file: its row wins
+    write_snapshots(tmp_path / "2.jsonl", [], [b2])  # a later file: its row wins
     _, frames, _ = read_snapshot_frames(tmp_path)
     assert len(frames) == 1
     assert {s.coin_id: (s.funding_rate, s.price) for s in samples_from_frame(frames[0])} == {
-        "btc": (-0.0001, 60000.0), "eth": (-0.0003, None)}
+        "btc": (-0.0001, 60000.0),
+        "eth": (-0.0003, None),
+    }

@@ -37,11 +37,7 @@ async def test_timeout(make_source: MakeSource) -> None:
 
 async def test_5xx_is_retried_then_fails(make_source: MakeSource) -> None:
     source, _ = make_source(
-        [
-            Recorded(
-                "v5/market/tickers", status=503, body="Service Unavailable", host="api.bybit.com"
-            )
-        ],
+        [Recorded("v5/market/tickers", status=503, body="Service Unavailable", host="api.bybit.com")],
         retries=3,
     )
     batch = await source.collect(AT)
@@ -52,9 +48,7 @@ async def test_5xx_is_retried_then_fails(make_source: MakeSource) -> None:
 
 
 async def test_malformed_json(make_source: MakeSource) -> None:
-    source, _ = make_source(
-        [Recorded("public/mark-price", body='{"code": "0", "data": [', host="www.okx.com")]
-    )
+    source, _ = make_source([Recorded("public/mark-price", body='{"code": "0", "data": [', host="www.okx.com")])
     batch = await source.collect(AT)
     o = outcome(batch, "okx")
     assert o.status == "failed" and "not JSON" in (o.error or "")
@@ -110,9 +104,7 @@ async def test_wrong_envelope_and_bad_rows_are_counted(make_source: MakeSource) 
     bitget = outcome(batch, "bitget")
     assert bitget.status == "ok" and bitget.rejected == 1 and bitget.markets == 1
     deribit = outcome(batch, "deribit")
-    assert (
-        deribit.status == "failed" and deribit.rejected == 1 and "Envelope" in (deribit.error or "")
-    )
+    assert deribit.status == "failed" and deribit.rejected == 1 and "Envelope" in (deribit.error or "")
 
 
 async def test_ambiguous_symbol_is_dropped_and_counted(make_source: MakeSource) -> None:

@@ -26,8 +26,7 @@ async def _scores(batch: SnapshotBatch) -> list[dict[str, Any]]:
         result = await pipeline.run(AT, batch.outcomes)
         assert result.status == "succeeded", result.error
         docs = await pipeline.runs.run_scores(result.run_id)
-        return sorted(({k: v for k, v in d.items() if k not in VOLATILE} for d in docs),
-                      key=lambda d: d["coin_id"])
+        return sorted(({k: v for k, v in d.items() if k not in VOLATILE} for d in docs), key=lambda d: d["coin_id"])
     finally:
         await store.aclose()
 

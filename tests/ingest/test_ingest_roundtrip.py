@@ -10,9 +10,7 @@ from ingest.commands import backfill, record
 from ingest.files import read_snapshots, write_snapshots
 
 
-async def test_record_then_replay_gives_identical_samples(
-    make_source: MakeSource, tmp_path: Path
-) -> None:
+async def test_record_then_replay_gives_identical_samples(make_source: MakeSource, tmp_path: Path) -> None:
     source, _ = make_source()
     batch = await source.collect(AT)
     path = tmp_path / "2024-11-27.jsonl"

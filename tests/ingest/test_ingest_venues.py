@@ -47,9 +47,7 @@ def test_ccxt_declares_the_endpoints_the_connectors_call() -> None:
         source = inspect.getsource(inspect.getmodule(cls))  # type: ignore[arg-type]
         import re
 
-        for name in set(
-            re.findall(r'"((?:fapi|public|contract|futures|swapV2)[A-Za-z0-9]+)"', source)
-        ):
+        for name in set(re.findall(r'"((?:fapi|public|contract|futures|swapV2)[A-Za-z0-9]+)"', source)):
             assert hasattr(venue.exchange, name), f"{cls.id}: ccxt has no {name}"
 
 
@@ -60,9 +58,7 @@ async def test_venue_normalized(make_source: MakeSource, venue: str) -> None:
     outcome = next(o for o in batch.outcomes if o.venue == venue)
     assert outcome.status == "ok", outcome.error
     assert outcome.rejected == 0
-    samples: dict[str, MarketSample] = {
-        s.coin_id: s for s in batch.market if s.venue == venue and s.at == AT
-    }
+    samples: dict[str, MarketSample] = {s.coin_id: s for s in batch.market if s.venue == venue and s.at == AT}
     assert outcome.markets == len(samples)
     for coin, (rate, interval, oi_usd, mark) in EXPECTED[venue].items():
         s = samples[coin]

@@ -28,8 +28,7 @@ def shared_data_dir() -> Path | None:
 def shared_data() -> Path:
     path = shared_data_dir()
     if path is None:
-        message = (f"the real datasets are missing: expected {ROOT.parent / 'shared' / 'data'} "
-                   "(or SHARED_DATA_DIR)")
+        message = f"the real datasets are missing: expected {ROOT.parent / 'shared' / 'data'} (or SHARED_DATA_DIR)"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message + "; CI fails here instead of skipping")

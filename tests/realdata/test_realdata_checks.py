@@ -53,8 +53,9 @@ def _binance_slice(data: Path, dst: Path) -> set[str]:
 
 def _multi_slice(data: Path, dst: Path) -> None:
     dst.mkdir()
-    _slice(data / MULTI / "funding.csv.gz", dst / "funding.csv.gz", lambda _: True,
-           _ms("2025-11-01"), _ms("2025-11-22"), 4)
+    _slice(
+        data / MULTI / "funding.csv.gz", dst / "funding.csv.gz", lambda _: True, _ms("2025-11-01"), _ms("2025-11-22"), 4
+    )
 
 
 def _daily(snapdir: Path) -> None:
@@ -69,8 +70,9 @@ async def _replay_checks(snapdir: Path, start: datetime, hours: int) -> Checks:
     replay = load_replay(snapdir)
     handle = await open_store(None, snapdir.name)
     try:
-        results = await backtest(handle.db, replay, start=start, end=start + timedelta(hours=hours - 1),
-                                 step=parse_step("1h"))
+        results = await backtest(
+            handle.db, replay, start=start, end=start + timedelta(hours=hours - 1), step=parse_step("1h")
+        )
         assert [r.status for r in results] == ["succeeded"] * hours
         data = await load_scored_runs(handle.db, frames=replay.frames)
     finally:
@@ -101,8 +103,15 @@ async def test_real_data_slices_give_coherent_rows_at_any_hour(shared_data: Path
 
     # the report's own path (import in memory, replay, checks, evaluation, markdown and plot)
     start = datetime(2026, 3, 5, tzinfo=UTC)
-    report, _ = await dataset_report(BINANCE, tmp_path / "b", step=parse_step("1h"), reps=50, start=start,
-                                     end=start + timedelta(hours=47), log=lambda _: None)
+    report, _ = await dataset_report(
+        BINANCE,
+        tmp_path / "b",
+        step=parse_step("1h"),
+        reps=50,
+        start=start,
+        end=start + timedelta(hours=47),
+        log=lambda _: None,
+    )
     assert report.runs == 48 and report.imported["coins"] == len(symbols)
     files = report.imported["files"]
     assert {f["format"] for f in files} == {"binance-funding", "binance-open-interest", "binance-klines"}
@@ -119,4 +128,3 @@ async def test_real_data_slices_give_coherent_rows_at_any_hour(shared_data: Path
 
     daily_checks = await _replay_checks(tmp_path / "m-snap", datetime(2025, 11, 8, tzinfo=UTC), 48)
     _assert_coherent(daily_checks, "multi-venue, daily samples")
-

@@ -22,15 +22,14 @@ from store import open_store
 def test_round_trip_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     snap, out = tmp_path / "snap", tmp_path / "report"
     assert main(["export-demo", "--out", str(snap), "--coins", "24", "--days", "10"]) == 0
-    assert len(list(snap.glob("*.jsonl"))) == 11       # one file per UTC day touched
+    assert len(list(snap.glob("*.jsonl"))) == 11  # one file per UTC day touched
     coins, market, onchain = read_snapshots(snap)
     assert len(coins) == 24 and market and onchain
-    assert main(["validate", "--history", "--replay", str(snap), "--step", "12h",
-                 "--out", str(out)]) == 0
+    assert main(["validate", "--history", "--replay", str(snap), "--step", "12h", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "| 24h | 0 (not listed) |" in printed and "| 7d | [7.5, 10] |" in printed
     report = json.loads((out / "history.json").read_text())
-    assert report["runs"] == 14                         # first sample + 72 h .. the last, every 12 h
+    assert report["runs"] == 14  # first sample + 72 h .. the last, every 12 h
     assert (out / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "history.md").read_text().startswith("Forward returns by score bucket")
     # every listed row of every run, with every public field of the contract
@@ -74,7 +73,6 @@ def test_bad_arguments_are_clear(tmp_path: Path) -> None:
     assert main(["backtest", "--replay", str(tmp_path / "nothing")]) == 2
 
 
-
 def test_the_difference_of_two_selections_and_its_interval() -> None:
     import numpy as np
 
@@ -83,7 +81,7 @@ def test_the_difference_of_two_selections_and_its_interval() -> None:
     rng = np.random.default_rng(1)
     coins = np.repeat(np.arange(40), 25)
     pairs = Pairs(np.tile(np.arange(25), 40), coins, np.zeros(coins.size, dtype=np.int64))
-    excess = rng.normal(0.0, 0.01, coins.size) - 0.02 * (coins < 20)   # coins 0..19 do 2 points worse
+    excess = rng.normal(0.0, 0.01, coins.size) - 0.02 * (coins < 20)  # coins 0..19 do 2 points worse
     a, b = coins < 20, coins >= 20
     diff, lo, hi = difference_ci(a, b, excess, pairs, reps=400, rng=rng)
     assert diff == excess[a].mean() - excess[b].mean() and lo <= diff <= hi < 0

@@ -22,9 +22,19 @@ from store import open_store
 
 CONFIG = load_model_config()
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
-PUBLIC_NUMBERS = ("score", "avg_funding_72h", "funding_magnitude", "funding_persistence",
-                  "wallet_concentration", "holder_quality_deterioration", "coordination_risk",
-                  "distribution_pressure", "market_confirmation", "price_change_24h", "price_change_7d")
+PUBLIC_NUMBERS = (
+    "score",
+    "avg_funding_72h",
+    "funding_magnitude",
+    "funding_persistence",
+    "wallet_concentration",
+    "holder_quality_deterioration",
+    "coordination_risk",
+    "distribution_pressure",
+    "market_confirmation",
+    "price_change_24h",
+    "price_change_7d",
+)
 
 
 def whole_days(start: str, updated: str) -> int:
@@ -43,7 +53,7 @@ def assert_coherent(docs: list[dict[str, Any]]) -> int:
             assert whole_days(d["signal_start_date"], d["updated_at"]) == 0, d
         for name in PUBLIC_NUMBERS:
             assert isinstance(d[name], float) and np.isfinite(d[name]), (name, d[name])
-    top = sorted((d["score_exact"] for d in listed), reverse=True)[:3]   # the order: unrounded
+    top = sorted((d["score_exact"] for d in listed), reverse=True)[:3]  # the order: unrounded
     assert len(set(top)) == len(top), top
     return len(listed)
 
@@ -61,8 +71,7 @@ def sparse_samples(every_hours: int, days: int, end: datetime, phase_hour: int =
             rate = (-0.0002 - 0.00005 * i) if negative else 0.0001
             for venue, oi in (("binance", 3e6), ("bybit", 1e6)):
                 price = 1.0 + 0.001 * k + 0.01 * i
-                rows.append(MarketSample(coin, venue, t, rate, 8.0, oi * (1 + 0.001 * k), price * 0.999,
-                                         price, price))
+                rows.append(MarketSample(coin, venue, t, rate, 8.0, oi * (1 + 0.001 * k), price * 0.999, price, price))
         t += timedelta(hours=every_hours)
         k += 1
     return rows
@@ -99,7 +108,7 @@ def test_days_count_raw_funding_not_the_market_adjusted_one() -> None:
         d[name][:] = 1.0
     f = compute_features(panel, OnchainPanel.empty(30), CONFIG)
     assert np.all(f.idio_funding_72h == 0.0)
-    assert np.all(f.consecutive_negative_days == 6)     # the 6 complete days of the window
+    assert np.all(f.consecutive_negative_days == 6)  # the 6 complete days of the window
     assert np.all(f.streak_truncated)
     out = score_panels(panel, OnchainPanel.empty(30), CONFIG)
     assert not out.gate.any()
@@ -146,11 +155,17 @@ def test_a_streak_longer_than_the_window_carries_over_from_the_previous_run() ->
     d["price"][0, 0] = 1.0
     out = score_panels(panel, OnchainPanel.empty(1), CONFIG)
     assert out.features.consecutive_negative_days[0] == 6 and out.features.streak_truncated[0]
-    previous = {"x": {"signal_start_date": "2026-11-10T05:00:00Z", "consecutive_negative_days": 9,
-                      "at": at - timedelta(hours=1), "score": 4.2}}
+    previous = {
+        "x": {
+            "signal_start_date": "2026-11-10T05:00:00Z",
+            "consecutive_negative_days": 9,
+            "at": at - timedelta(hours=1),
+            "score": 4.2,
+        }
+    }
     doc = coin_documents(at, panel, out, {}, CONFIG.version, previous)[0]
     assert doc["signal_start_date"] == "2026-11-10T05:00:00Z"
-    assert doc["consecutive_negative_days"] == 10            # the 10th .. the 19th
+    assert doc["consecutive_negative_days"] == 10  # the 10th .. the 19th
     assert_coherent([doc])
     # a previous run older than the window cannot vouch for the days in between
     stale = {"x": {**previous["x"], "at": at - timedelta(days=9)}}
@@ -177,15 +192,16 @@ def test_funding_closer_to_zero_than_the_floor_never_lists() -> None:
 def test_missing_families_shrink_instead_of_inflating() -> None:
     """Issue 10: a coin with only funding and one basis print scored five times higher than the
     same coin with full but neutral data. Now missing data counts as no evidence."""
+
     def panel_with(full: bool) -> MarketPanel:
         p = MarketPanel.empty(DAY, ["x"], ["binance"], 169)
         d = p.data
         d["funding_per_hour"][:] = -3e-5
         d["funding_interval_hours"][:] = 8.0
-        d["mark_price"][:, :, -1] = 0.998                   # one basis print, -0.2 %
+        d["mark_price"][:, :, -1] = 0.998  # one basis print, -0.2 %
         d["index_price"][:, :, -1] = 1.0
-        if full:                                             # everything else present and neutral
-            d["mark_price"][:, :, :-1] = 0.998              # the same basis every hour
+        if full:  # everything else present and neutral
+            d["mark_price"][:, :, :-1] = 0.998  # the same basis every hour
             d["index_price"][:, :, :-1] = 1.0
             d["price"][:] = 0.998
             d["open_interest_usd"][:] = 1e6
@@ -199,26 +215,31 @@ def test_missing_families_shrink_instead_of_inflating() -> None:
     assert sparse.score[0] <= full.score[0] + 1e-12
     # basis, and the price path (from the mark, where a venue has no trade price)
     k = CONFIG.confirmation
-    assert sparse.coverage["market_confirmation"][0] == pytest.approx((k.basis + k.price) / (
-        CONFIG.confirmation.oi + CONFIG.confirmation.basis + CONFIG.confirmation.cvd
-        + CONFIG.confirmation.crowding + CONFIG.confirmation.price))
+    assert sparse.coverage["market_confirmation"][0] == pytest.approx(
+        (k.basis + k.price)
+        / (
+            CONFIG.confirmation.oi
+            + CONFIG.confirmation.basis
+            + CONFIG.confirmation.cvd
+            + CONFIG.confirmation.crowding
+            + CONFIG.confirmation.price
+        )
+    )
     assert full.coverage["market_confirmation"][0] == 1.0
 
 
 def test_non_finite_and_non_positive_values_are_rejected_and_counted_per_venue() -> None:
     at = DAY
-    good = [MarketSample("x", "binance", at - timedelta(hours=h), -0.0002, 8.0, 1e6, 1.0, 1.0, 1.0)
-            for h in range(72)]
+    good = [MarketSample("x", "binance", at - timedelta(hours=h), -0.0002, 8.0, 1e6, 1.0, 1.0, 1.0) for h in range(72)]
     bad = [
-        MarketSample("x", "okx", at, float("inf"), 8.0, 1e6, 1.0, 1.0, 1.0),         # non-finite
+        MarketSample("x", "okx", at, float("inf"), 8.0, 1e6, 1.0, 1.0, 1.0),  # non-finite
         MarketSample("x", "okx", at - timedelta(hours=1), -0.0002, 8.0, -5.0, 1.0, 1.0, 0.0),  # OI < 0, price 0
         MarketSample("x", "okx", at - timedelta(hours=2), -0.0002, None, 1e6, -1.0, 1.0, 1.0),  # no interval
-        MarketSample("x", "nosuchvenue", at, -0.0002, 8.0, 1e6, 1.0, 1.0, 1.0),       # unknown venue
+        MarketSample("x", "nosuchvenue", at, -0.0002, 8.0, 1e6, 1.0, 1.0, 1.0),  # unknown venue
     ]
     panel = build_market_panel(at, market_frames(good + bad), 169)
     assert panel.rejected == {
-        "okx": {"non_finite": 1, "negative_open_interest": 1, "price_not_positive": 2,
-                "missing_funding_interval": 1},
+        "okx": {"non_finite": 1, "negative_open_interest": 1, "price_not_positive": 2, "missing_funding_interval": 1},
         "nosuchvenue": {"unknown_venue": 1},
     }
     out = score_panels(panel, OnchainPanel.empty(1), CONFIG)

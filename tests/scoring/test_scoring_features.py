@@ -35,10 +35,13 @@ def flat_panel(coins: int, venues: list[str], hours: int, fph: float) -> MarketP
     return panel
 
 
-def samples(coin: str, venue: str, rate: float, interval: float, hours: int, every: int = 1,
-            oi: float = 1e6) -> list[MarketSample]:
-    return [MarketSample(coin, venue, AT - timedelta(hours=h), rate, interval, oi, 1.0, 1.0, 1.0)
-            for h in range(0, hours, every)]
+def samples(
+    coin: str, venue: str, rate: float, interval: float, hours: int, every: int = 1, oi: float = 1e6
+) -> list[MarketSample]:
+    return [
+        MarketSample(coin, venue, AT - timedelta(hours=h), rate, interval, oi, 1.0, 1.0, 1.0)
+        for h in range(0, hours, every)
+    ]
 
 
 def test_funding_is_normalized_per_hour_across_intervals() -> None:
@@ -53,8 +56,7 @@ def test_funding_is_normalized_per_hour_across_intervals() -> None:
 
 
 def test_cross_venue_mean_is_oi_weighted() -> None:
-    rows = (samples("x", "binance", -0.0008, 8.0, 72, oi=3e6)
-            + samples("x", "okx", 0.0008, 8.0, 72, oi=1e6))
+    rows = samples("x", "binance", -0.0008, 8.0, 72, oi=3e6) + samples("x", "okx", 0.0008, 8.0, 72, oi=1e6)
     f = compute_features(build_market_panel(AT, market_frames(rows), 72), OnchainPanel.empty(1), CONFIG)
     assert f.avg_funding_72h[0] == pytest.approx((3 * -0.0008 + 1 * 0.0008) / 4)
     # one venue negative of two: breadth = 1 / max(2, min(3, 2 venues in the data)) = 0.5
@@ -65,8 +67,12 @@ def test_streak_is_measured_in_hours_with_hourly_and_daily_samples() -> None:
     """The day rule (methodology "Day rule") on hourly and on daily data. The run is 2026-11-20
     12:00; complete days are the 19th and earlier."""
     hourly = samples("x", "binance", 0.0001, 8.0, 169)
-    hourly = [s if s.at <= AT - timedelta(hours=30) else
-              MarketSample(s.coin_id, s.venue, s.at, -0.0001, 8.0, 1e6, 1.0, 1.0, 1.0) for s in hourly]
+    hourly = [
+        s
+        if s.at <= AT - timedelta(hours=30)
+        else MarketSample(s.coin_id, s.venue, s.at, -0.0001, 8.0, 1e6, 1.0, 1.0, 1.0)
+        for s in hourly
+    ]
     f = compute_features(build_market_panel(AT, market_frames(hourly), 169), OnchainPanel.empty(1), CONFIG)
     # negative from the 19th 07:00: the 19th's mean is negative (17 of 24 hours), so one day,
     # starting at its first negative hour, 30 h before the run (inclusive)
@@ -79,29 +85,30 @@ def test_streak_is_measured_in_hours_with_hourly_and_daily_samples() -> None:
     # print is in force for a day (its spacing) plus the allowance, so every hour has funding:
     # negative from the 18th 12:00. The 18th's mean is 0 (half positive), not negative; the 19th
     # is negative: one day, from the 19th 00:00.
-    daily = [MarketSample("x", "binance", AT - timedelta(days=d), -0.0001 if d < 3 else 0.0001,
-                          8.0, 1e6, 1.0, 1.0, 1.0) for d in range(7)]
+    daily = [
+        MarketSample("x", "binance", AT - timedelta(days=d), -0.0001 if d < 3 else 0.0001, 8.0, 1e6, 1.0, 1.0, 1.0)
+        for d in range(7)
+    ]
     f = compute_features(build_market_panel(AT, market_frames(daily), 169), OnchainPanel.empty(1), CONFIG)
     assert f.consecutive_negative_days[0] == 1
     assert f.streak_hours[0] == 37
-    assert f.hours_observed[0] == 72        # the funding in force covers every hour of the window
+    assert f.hours_observed[0] == 72  # the funding in force covers every hour of the window
     assert f.negative_share[0] == pytest.approx(49 / 72)
     assert f.funding_current[0] == pytest.approx(-0.0001)
 
 
 def test_a_dataset_with_daily_samples_on_one_venue_still_scores() -> None:
-    daily = [MarketSample("x", "binance", AT - timedelta(days=d), -0.0003, 8.0, 1e6, 0.999, 1.0, 1.0)
-             for d in range(7)]
+    daily = [MarketSample("x", "binance", AT - timedelta(days=d), -0.0003, 8.0, 1e6, 0.999, 1.0, 1.0) for d in range(7)]
     panel = build_market_panel(AT, market_frames(daily), 169)
     out = score_panels(panel, OnchainPanel.empty(1), CONFIG)
     assert out.gate[0]
     assert 0 < out.score[0] <= 10
-    assert out.features.breadth[0] == 1.0   # the only venue of the dataset is negative
+    assert out.features.breadth[0] == 1.0  # the only venue of the dataset is negative
 
 
 def test_breadth_shrinks_for_a_coin_on_one_venue_of_many() -> None:
     panel = flat_panel(2, ["binance", "okx", "bybit", "gate"], 72, 0.00001)
-    panel.data["funding_per_hour"][0, 1:] = np.nan        # coin 0 listed on binance only
+    panel.data["funding_per_hour"][0, 1:] = np.nan  # coin 0 listed on binance only
     panel.data["funding_per_hour"][0, 0] = -0.00002
     f = compute_features(panel, OnchainPanel.empty(2), CONFIG)
     assert f.breadth[0] == pytest.approx(1 / 3)
@@ -142,7 +149,7 @@ def test_market_wide_dip_is_removed_but_an_idiosyncratic_coin_stays() -> None:
 
 def test_positive_market_carry_is_never_subtracted() -> None:
     panel = flat_panel(40, ["binance"], 72, 0.0003 / 8)
-    panel.data["funding_per_hour"][3] = 0.0001 / 8   # below the market, but positive
+    panel.data["funding_per_hour"][3] = 0.0001 / 8  # below the market, but positive
     out = score_panels(panel, OnchainPanel.empty(40), CONFIG)
     assert not out.gate.any()
 
@@ -197,14 +204,30 @@ def test_every_phase_is_reachable_by_its_rule() -> None:
 
     assert phase({"x": two_days_ago}) == "hedge-pressure"
     assert phase({"funding_per_hour": 0.0001}) == "none"
-    assert set(PHASES) == {"short-squeeze-risk", "active-hedge-pressure", "persistent-shorting",
-                           "supply-risk-supported", "emerging-pressure", "hedge-pressure", "none"}
+    assert set(PHASES) == {
+        "short-squeeze-risk",
+        "active-hedge-pressure",
+        "persistent-shorting",
+        "supply-risk-supported",
+        "emerging-pressure",
+        "hedge-pressure",
+        "none",
+    }
 
 
 def test_onchain_panel_from_frames_matches_the_sample_path() -> None:
-    rows = [OnchainSample("a", AT - timedelta(hours=h), liquidity_usd=100.0 + h, holders=1000.0 - h,
-                          top10_holders_pct=50.0, sells_24h=10.0, buys_24h=5.0)
-            for h in (0, 6, 24, 30)]
+    rows = [
+        OnchainSample(
+            "a",
+            AT - timedelta(hours=h),
+            liquidity_usd=100.0 + h,
+            holders=1000.0 - h,
+            top10_holders_pct=50.0,
+            sells_24h=10.0,
+            buys_24h=5.0,
+        )
+        for h in (0, 6, 24, 30)
+    ]
     rows.append(OnchainSample("b", AT - timedelta(hours=2), liquidity_usd=7.0))
     ids = ["a", "b", "c"]
     prev = {"a": {"holders": 900.0, "top10_holders_pct": 49.0}}
@@ -232,8 +255,8 @@ def test_oi_change_counts_only_venues_present_at_both_ends() -> None:
     oi[0, 2, -30:] = np.nan
     f = compute_features(panel, OnchainPanel.empty(1), CONFIG)
     assert f.oi_change_24h[0] == pytest.approx(0.10)
-    assert f.oi_change_fast[0] == pytest.approx(0.0)   # binance flat over the last 4 h, okx flat
-    oi[0, 0, :] = np.nan                                # no venue at both ends: unknown, not 0
+    assert f.oi_change_fast[0] == pytest.approx(0.0)  # binance flat over the last 4 h, okx flat
+    oi[0, 0, :] = np.nan  # no venue at both ends: unknown, not 0
     oi[0, 1, :] = np.nan
     oi[0, 1, -3:] = 5.0e6
     f = compute_features(panel, OnchainPanel.empty(1), CONFIG)
@@ -261,14 +284,16 @@ def test_covering_shorts_count_against_confirmation() -> None:
         panel.data["open_interest_usd"][:, :, -23:] = oi_end
         panel.data["taker_buy_usd"][:, :, -24:] = buy
         panel.data["taker_sell_usd"][:, :, -24:] = sell
-        panel.data["long_short_ratio"][:] = 1.0              # longs thinning in every case
-        panel.data["long_short_ratio"][:, :, -4:] = 0.7      # (against the coin's own history)
+        panel.data["long_short_ratio"][:] = 1.0  # longs thinning in every case
+        panel.data["long_short_ratio"][:, :, -4:] = 0.7  # (against the coin's own history)
         out = score_panels(panel, OnchainPanel.empty(1), CONFIG)
-        return (float(out.sub_scores["market_confirmation"][0]), float(out.components["oi"][0]),
-                float(out.score[0]))
+        return (float(out.sub_scores["market_confirmation"][0]), float(out.components["oi"][0]), float(out.score[0]))
 
-    squeeze, flat, build = confirmation(0.7e6, 60.0, 40.0), confirmation(1e6, 50.0, 50.0), \
-        confirmation(1.3e6, 40.0, 60.0)
+    squeeze, flat, build = (
+        confirmation(0.7e6, 60.0, 40.0),
+        confirmation(1e6, 50.0, 50.0),
+        confirmation(1.3e6, 40.0, 60.0),
+    )
     assert squeeze[1] < 0.0 < build[1] and flat[1] == 0.0
     assert 0.0 <= squeeze[0] < flat[0] < build[0] <= 1.0
     assert squeeze[2] < flat[2] < build[2]

@@ -68,8 +68,9 @@ def random_panels(seed: int, *, gaps: float = 0.1) -> tuple[MarketPanel, Onchain
 
 
 def copy_panel(panel: MarketPanel) -> MarketPanel:
-    return MarketPanel(panel.at, panel.coin_ids, panel.venues, panel.hours,
-                       {k: v.copy() for k, v in panel.data.items()})
+    return MarketPanel(
+        panel.at, panel.coin_ids, panel.venues, panel.hours, {k: v.copy() for k, v in panel.data.items()}
+    )
 
 
 seeds = st.integers(min_value=0, max_value=2**32 - 1)
@@ -110,12 +111,10 @@ finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
 @FAST
 @given(
     funding=st.floats(min_value=0.0, max_value=1e-2),
-    supply=st.lists(st.one_of(st.just(float("nan")), st.floats(min_value=-1e6, max_value=1e6)),
-                    min_size=8, max_size=8),
+    supply=st.lists(st.one_of(st.just(float("nan")), st.floats(min_value=-1e6, max_value=1e6)), min_size=8, max_size=8),
     market=st.lists(st.floats(min_value=-10, max_value=10), min_size=6, max_size=6),
 )
-def test_wallet_and_supply_inputs_alone_never_score(funding: float, supply: list[float],
-                                                    market: list[float]) -> None:
+def test_wallet_and_supply_inputs_alone_never_score(funding: float, supply: list[float], market: list[float]) -> None:
     """Whatever the wallet, supply and market inputs, funding that is not negative scores 0."""
     f = features(funding=funding, supply=supply, market=market)
     out = score_features(f, CONFIG)
@@ -123,27 +122,48 @@ def test_wallet_and_supply_inputs_alone_never_score(funding: float, supply: list
     assert out.phase[0] == "none"
 
 
-def features(*, funding: float, supply: list[float], market: list[float],
-             share: float = 1.0, streak: float = 72.0) -> Features:
+def features(
+    *, funding: float, supply: list[float], market: list[float], share: float = 1.0, streak: float = 72.0
+) -> Features:
     one = lambda x: np.array([x], dtype=np.float64)  # noqa: E731
     return Features(
-        avg_funding_72h=one(funding), idio_funding_72h=one(funding), idio_funding_24h=one(funding),
-        funding_recent=one(funding), idio_funding_recent=one(funding), funding_current=one(funding),
-        idio_funding_current=one(funding), market_funding_current=one(0.0),
-        market_funding_spread=one(0.0), market_funding_72h=one(0.0),
-        negative_share=one(share), streak_hours=one(streak), streak_start_hour=one(np.nan),
-        streak_truncated=np.array([False]), breadth=one(1.0), venues_observed=one(3.0),
-        hours_observed=one(72.0), consecutive_negative_days=one(5.0),
+        avg_funding_72h=one(funding),
+        idio_funding_72h=one(funding),
+        idio_funding_24h=one(funding),
+        funding_recent=one(funding),
+        idio_funding_recent=one(funding),
+        funding_current=one(funding),
+        idio_funding_current=one(funding),
+        market_funding_current=one(0.0),
+        market_funding_spread=one(0.0),
+        market_funding_72h=one(0.0),
+        negative_share=one(share),
+        streak_hours=one(streak),
+        streak_start_hour=one(np.nan),
+        streak_truncated=np.array([False]),
+        breadth=one(1.0),
+        venues_observed=one(3.0),
+        hours_observed=one(72.0),
+        consecutive_negative_days=one(5.0),
         negative_days_truncated=np.array([False]),
-        oi_change_24h=one(market[0]), oi_change_fast=one(market[0] / 4), basis=one(market[1]),
-        taker_sell_imbalance=one(market[2]), taker_sell_imbalance_fast=one(market[2]),
-        long_short_ratio=one(market[3]), long_short_shift=one(np.log(abs(market[3]) + 1e-9)),
+        oi_change_24h=one(market[0]),
+        oi_change_fast=one(market[0] / 4),
+        basis=one(market[1]),
+        taker_sell_imbalance=one(market[2]),
+        taker_sell_imbalance_fast=one(market[2]),
+        long_short_ratio=one(market[3]),
+        long_short_shift=one(np.log(abs(market[3]) + 1e-9)),
         price_change_24h=one(market[4]),
-        price_change_7d=one(market[5]), drawdown_7d=one(abs(market[5]) % 1),
-        dex_sell_imbalance=one(supply[0]), liquidity_change_24h=one(supply[1]),
-        volume_to_liquidity_24h=one(supply[2]), holders=one(abs(supply[3])),
-        holders_change_pct=one(supply[4]), top10_holders_pct=one(supply[5]),
-        top10_holders_pct_change=one(supply[6]), insider_share_pct=one(supply[7]),
+        price_change_7d=one(market[5]),
+        drawdown_7d=one(abs(market[5]) % 1),
+        dex_sell_imbalance=one(supply[0]),
+        liquidity_change_24h=one(supply[1]),
+        volume_to_liquidity_24h=one(supply[2]),
+        holders=one(abs(supply[3])),
+        holders_change_pct=one(supply[4]),
+        top10_holders_pct=one(supply[5]),
+        top10_holders_pct_change=one(supply[6]),
+        insider_share_pct=one(supply[7]),
         old_wallet_swap_pct_1d=one(supply[7]),
     )
 
@@ -182,17 +202,27 @@ def test_more_persistent_funding_never_lowers_the_score(seed: int, hours: int) -
 
 
 @FAST
-@given(share=st.floats(0, 1), extra=st.floats(0, 1), streak=st.floats(0, 200),
-       more_streak=st.floats(0, 200), funding=st.floats(-1e-3, -1e-9))
-def test_score_is_monotone_in_persistence_features(share: float, extra: float, streak: float,
-                                                   more_streak: float, funding: float) -> None:
+@given(
+    share=st.floats(0, 1),
+    extra=st.floats(0, 1),
+    streak=st.floats(0, 200),
+    more_streak=st.floats(0, 200),
+    funding=st.floats(-1e-3, -1e-9),
+)
+def test_score_is_monotone_in_persistence_features(
+    share: float, extra: float, streak: float, more_streak: float, funding: float
+) -> None:
     base = [0.1, -0.001, 0.02, 0.9, -0.01, -0.05]
     supply = [0.02, -0.03, 1.0, 3000.0, 0.0, 50.0, 0.0, 10.0]
-    low = score_features(features(funding=funding, supply=supply, market=base, share=share,
-                                  streak=streak), CONFIG).score[0]
-    high = score_features(features(funding=funding, supply=supply, market=base,
-                                   share=min(1.0, share + extra), streak=streak + more_streak),
-                          CONFIG).score[0]
+    low = score_features(
+        features(funding=funding, supply=supply, market=base, share=share, streak=streak), CONFIG
+    ).score[0]
+    high = score_features(
+        features(
+            funding=funding, supply=supply, market=base, share=min(1.0, share + extra), streak=streak + more_streak
+        ),
+        CONFIG,
+    ).score[0]
     assert high >= low - 1e-12
 
 
@@ -212,10 +242,14 @@ def test_identical_inputs_give_identical_output(seed: int) -> None:
 def test_coin_order_does_not_matter(seed: int) -> None:
     panel, on = random_panels(seed)
     perm = np.random.default_rng(seed).permutation(COINS)
-    shuffled = MarketPanel(panel.at, [panel.coin_ids[i] for i in perm], panel.venues, panel.hours,
-                           {k: v[perm] for k, v in panel.data.items()})
-    on2 = OnchainPanel(*({k: v[perm] for k, v in part.items()}
-                         for part in (on.latest, on.day_ago, on.previous_run)))
+    shuffled = MarketPanel(
+        panel.at,
+        [panel.coin_ids[i] for i in perm],
+        panel.venues,
+        panel.hours,
+        {k: v[perm] for k, v in panel.data.items()},
+    )
+    on2 = OnchainPanel(*({k: v[perm] for k, v in part.items()} for part in (on.latest, on.day_ago, on.previous_run)))
     a = score_panels(panel, on, CONFIG).score
     b = score_panels(shuffled, on2, CONFIG).score
     np.testing.assert_allclose(a[perm], b, rtol=0, atol=1e-12)
@@ -230,27 +264,54 @@ def test_features_of_random_panels_are_finite_where_data_exists() -> None:
 
 # --- issue 10: coherence properties --------------------------------------------------------------
 
-PUBLIC_REQUIRED = ("score", "avg_funding_72h", *SUB_SCORES, "price_change_24h", "price_change_7d",
-                   "consecutive_negative_days")
-PUBLIC_NULLABLE = ("top10_holders_pct", "volume_to_liquidity_24h", "old_wallet_swap_pct_1d",
-                   "holders_change_pct", "top10_holders_pct_change")
+PUBLIC_REQUIRED = (
+    "score",
+    "avg_funding_72h",
+    *SUB_SCORES,
+    "price_change_24h",
+    "price_change_7d",
+    "consecutive_negative_days",
+)
+PUBLIC_NULLABLE = (
+    "top10_holders_pct",
+    "volume_to_liquidity_24h",
+    "old_wallet_swap_pct_1d",
+    "holders_change_pct",
+    "top10_holders_pct_change",
+)
 
 
 @FAST
-@given(market=st.lists(st.floats(min_value=-0.5, max_value=0.5), min_size=6, max_size=6),
-       supply=st.lists(st.floats(min_value=0.0, max_value=1e5), min_size=8, max_size=8),
-       missing=st.lists(st.booleans(), min_size=14, max_size=14),
-       funding=st.floats(min_value=-1e-3, max_value=-2e-5))
-def test_missing_data_never_raises_a_score(market: list[float], supply: list[float], missing: list[bool],
-                                           funding: float) -> None:
+@given(
+    market=st.lists(st.floats(min_value=-0.5, max_value=0.5), min_size=6, max_size=6),
+    supply=st.lists(st.floats(min_value=0.0, max_value=1e5), min_size=8, max_size=8),
+    missing=st.lists(st.booleans(), min_size=14, max_size=14),
+    funding=st.floats(min_value=-1e-3, max_value=-2e-5),
+)
+def test_missing_data_never_raises_a_score(
+    market: list[float], supply: list[float], missing: list[bool], funding: float
+) -> None:
     """Removing any inputs never scores higher than having them present with evidence that is
     neutral or confirming (signed OI/taker flow clamped at neutral). The old weighted mean
     renormalized over what was present, so a coin with little data could outscore full data."""
     market = [market[0], market[1], abs(market[2]), market[3] + 1.0, market[4], market[5]]
     present = features(funding=funding, supply=supply, market=market)
-    names = ["oi_change_24h", "oi_change_fast", "basis", "taker_sell_imbalance", "taker_sell_imbalance_fast",
-             "long_short_ratio", "long_short_shift", "price_change_7d", "drawdown_7d", "dex_sell_imbalance",
-             "liquidity_change_24h", "volume_to_liquidity_24h", "top10_holders_pct", "old_wallet_swap_pct_1d"]
+    names = [
+        "oi_change_24h",
+        "oi_change_fast",
+        "basis",
+        "taker_sell_imbalance",
+        "taker_sell_imbalance_fast",
+        "long_short_ratio",
+        "long_short_shift",
+        "price_change_7d",
+        "drawdown_7d",
+        "dex_sell_imbalance",
+        "liquidity_change_24h",
+        "volume_to_liquidity_24h",
+        "top10_holders_pct",
+        "old_wallet_swap_pct_1d",
+    ]
     clamp = {"oi_change_24h", "oi_change_fast", "taker_sell_imbalance", "taker_sell_imbalance_fast"}
     values = {n: getattr(present, n).copy() for n in names}
     for n in clamp:
@@ -315,10 +376,16 @@ poison = st.sampled_from([float("inf"), float("-inf"), float("nan"), 0.0, -1.0, 
 
 
 @FAST
-@given(seed=seeds, field=st.sampled_from(sorted(MARKET_FIELDS)), value=poison,
-       share=st.sampled_from([0.01, 0.2, 1.0]), onchain=st.sampled_from(sorted(ONCHAIN_FIELDS)))
-def test_a_non_finite_input_never_reaches_a_served_field(seed: int, field: str, value: float, share: float,
-                                                        onchain: str) -> None:
+@given(
+    seed=seeds,
+    field=st.sampled_from(sorted(MARKET_FIELDS)),
+    value=poison,
+    share=st.sampled_from([0.01, 0.2, 1.0]),
+    onchain=st.sampled_from(sorted(ONCHAIN_FIELDS)),
+)
+def test_a_non_finite_input_never_reaches_a_served_field(
+    seed: int, field: str, value: float, share: float, onchain: str
+) -> None:
     panel, on = random_panels(seed)
     rng = np.random.default_rng(seed)
     cells = rng.random(panel.shape) < share

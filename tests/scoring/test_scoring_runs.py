@@ -20,10 +20,23 @@ from store import open_store
 
 AT = datetime(2026, 11, 20, tzinfo=UTC)
 SEED_FIELDS = {
-    "coin_id", "symbol", "name", "score", "avg_funding_72h", *SUB_SCORES, "manipulation_phase",
-    "consecutive_negative_days", "price_change_24h", "price_change_7d", "top10_holders_pct",
-    "volume_to_liquidity_24h", "old_wallet_swap_pct_1d", "holders_change_pct",
-    "top10_holders_pct_change", "signal_start_date", "updated_at",
+    "coin_id",
+    "symbol",
+    "name",
+    "score",
+    "avg_funding_72h",
+    *SUB_SCORES,
+    "manipulation_phase",
+    "consecutive_negative_days",
+    "price_change_24h",
+    "price_change_7d",
+    "top10_holders_pct",
+    "volume_to_liquidity_24h",
+    "old_wallet_swap_pct_1d",
+    "holders_change_pct",
+    "top10_holders_pct_change",
+    "signal_start_date",
+    "updated_at",
 }
 
 
@@ -121,6 +134,7 @@ async def test_history_per_coin_and_changes_against_the_previous_run(world: Any)
         expected = docs[c]["holders"] / prev[c]["holders"] - 1
         assert docs[c]["holders_change_pct"] == pytest.approx(expected, abs=1e-6)
         assert docs[c]["top10_holders_pct_change"] == pytest.approx(
-            docs[c]["top10_holders_pct"] - prev[c]["top10_holders_pct"], abs=0.02)
+            docs[c]["top10_holders_pct"] - prev[c]["top10_holders_pct"], abs=0.02
+        )
     # the first run had no previous run: no change is invented
     assert all(d["holders_change_pct"] is None for d in prev.values())

@@ -57,8 +57,16 @@ def test_the_cli_prints_one_json_object_last(capsys: pytest.CaptureFixture[str])
     assert main(["validate", "--synthetic", "--seed", "5", "--coins", "40", "--days", "10"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     result = json.loads(last)
-    assert {"roc_auc", "roc_auc_gated", "baselines", "precision_at_20", "market_dip_share_ge5",
-            "market_dip_share_listed", "wave_share_listed", "wave_share_ge5"} <= result.keys()
+    assert {
+        "roc_auc",
+        "roc_auc_gated",
+        "baselines",
+        "precision_at_20",
+        "market_dip_share_ge5",
+        "market_dip_share_listed",
+        "wave_share_listed",
+        "wave_share_ge5",
+    } <= result.keys()
     assert set(result["baselines"]) == {"last_funding", "funding_72h", "streak"}
     assert result["seed"] == 5 and result["coins"] == 40
 
@@ -82,8 +90,7 @@ def test_the_validator_scores_what_the_source_delivers() -> None:
     for k in range(end + 1):
         samples, _ = market.advance(ORIGIN + timedelta(hours=k + 1))
         rows.extend(samples)
-    built = build_market_panel(panel.at, market_frames(rows), 169,
-                               coin_ids=panel.coin_ids)
+    built = build_market_panel(panel.at, market_frames(rows), 169, coin_ids=panel.coin_ids)
     for name, values in panel.data.items():
         np.testing.assert_allclose(built[name], values, rtol=1e-12, equal_nan=True, err_msg=name)
     config = load_model_config()

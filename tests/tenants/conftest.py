@@ -40,8 +40,9 @@ class Instance:
 
     async def http_gql(self, key: str, query: str, **variables: Any) -> dict[str, Any]:
         """The same through the app's ``/graphql`` endpoint (the root schema)."""
-        response = await self.http.post("/graphql", json={"query": query, "variables": variables},
-                                        headers={"Authorization": f"Bearer {key}"})
+        response = await self.http.post(
+            "/graphql", json={"query": query, "variables": variables}, headers={"Authorization": f"Bearer {key}"}
+        )
         body: dict[str, Any] = response.json()
         return body
 
@@ -55,8 +56,9 @@ class Instance:
             principal = await self.services.authenticator.authenticate(f"Bearer {key}", "127.0.0.1")
         except TenantError as exc:
             return {"data": None, "errors": [{"message": str(exc), "extensions": {"code": exc.code}}]}  # type: ignore[attr-defined]
-        result = await _LOCAL_SCHEMA.execute(query, variable_values=variables,
-                                             context_value=Context.build(self.services, principal))
+        result = await _LOCAL_SCHEMA.execute(
+            query, variable_values=variables, context_value=Context.build(self.services, principal)
+        )
         out: dict[str, Any] = {"data": result.data}
         if result.errors:
             out["errors"] = [{"message": e.message, "extensions": e.extensions or {}} for e in result.errors]
@@ -88,17 +90,24 @@ async def _wait_run(app: Any, within: float = 60.0) -> None:
 
 
 @asynccontextmanager
-async def instance(settings: Settings, store: StoreHandle | None = None, *, prime: bool = True
-                   ) -> AsyncIterator[Instance]:
-    app = build_app(settings, source=DemoSource(SMALL_DEMO), run_scheduler=False, prime=prime,
-                     announce=lambda line: None, store=store)
+async def instance(
+    settings: Settings, store: StoreHandle | None = None, *, prime: bool = True
+) -> AsyncIterator[Instance]:
+    app = build_app(
+        settings,
+        source=DemoSource(SMALL_DEMO),
+        run_scheduler=False,
+        prime=prime,
+        announce=lambda line: None,
+        store=store,
+    )
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(app.router.lifespan_context(app))
         if prime or store is not None:
             await _wait_run(app)
         http = await stack.enter_async_context(
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("10.0.0.1", 1234)),
-                              base_url="http://test"))
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("10.0.0.1", 1234)), base_url="http://test")
+        )
         yield Instance(app, http)
 
 
@@ -154,13 +163,15 @@ AUDIT = """query($tenantId: ID, $first: Int, $after: String) {
 
 
 async def new_tenant(inst: Instance, admin_key: str, name: str, plan: str = "pro", **limits: Any) -> str:
-    data = await inst.ok(admin_key, CREATE_TENANT, name=name, plan=plan, rpm=limits.get("rpm"),
-                         quota=limits.get("quota"))
+    data = await inst.ok(
+        admin_key, CREATE_TENANT, name=name, plan=plan, rpm=limits.get("rpm"), quota=limits.get("quota")
+    )
     return str(data["createTenant"]["id"])
 
 
-async def new_key(inst: Instance, actor_key: str, tenant_id: str, scopes: list[str], name: str = "k",
-                  **extra: Any) -> tuple[str, str]:
+async def new_key(
+    inst: Instance, actor_key: str, tenant_id: str, scopes: list[str], name: str = "k", **extra: Any
+) -> tuple[str, str]:
     data = await inst.ok(actor_key, ISSUE, tenantId=tenant_id, name=name, scopes=scopes, **extra)
     return data["issueApiKey"]["key"], data["issueApiKey"]["apiKey"]["keyId"]
 
@@ -194,8 +205,22 @@ class RestartableRedis:
         import subprocess
 
         self.proc = subprocess.Popen(  # noqa: S603
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:

@@ -145,8 +145,9 @@ async def test_warm_cache_skips_argon2_and_honours_expiry_and_forget() -> None:
         await auth.authenticate(f"Bearer {key}", "c")
     # expiry is checked on every warm hit
     tenant = (await service.repo.list_tenants())[0]["tenant_id"]
-    soon = await service.issue(tenant, "soon", ["signals:read"],
-                               expires_at=datetime.now(UTC) + timedelta(milliseconds=300))
+    soon = await service.issue(
+        tenant, "soon", ["signals:read"], expires_at=datetime.now(UTC) + timedelta(milliseconds=300)
+    )
     await auth.authenticate(f"Bearer {soon.key}", "c")
     await asyncio.sleep(0.35)
     with pytest.raises(InvalidKey):

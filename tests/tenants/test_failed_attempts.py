@@ -142,9 +142,11 @@ async def test_real_key_first_request_does_not_wait_behind_forged_key_clients() 
     while hashing.acquire(blocking=False):
         hashes += 1
     quiet_ms, attacked_ms = statistics.median(quiet), statistics.median(attacked)
-    print(f"\nfirst request of a real key: {quiet_ms:.1f} ms quiet, {attacked_ms:.1f} ms (median of "
-          f"{len(attacked)}, max {max(attacked):.1f}) under 30 forged-key clients; {hashes} argon2 "
-          f"verifications in ~{0.3 + 0.05 * len(attacked) + sum(attacked) / 1000:.2f} s")
+    print(
+        f"\nfirst request of a real key: {quiet_ms:.1f} ms quiet, {attacked_ms:.1f} ms (median of "
+        f"{len(attacked)}, max {max(attacked):.1f}) under 30 forged-key clients; {hashes} argon2 "
+        f"verifications in ~{0.3 + 0.05 * len(attacked) + sum(attacked) / 1000:.2f} s"
+    )
     # what is left is CPU contention on two cores, not queueing; before the fix: 1.7 s (30 ahead)
     assert attacked_ms <= 4 * quiet_ms + 100
     assert hashes <= 30 + 12  # one per fresh address, then the key id is throttled; plus the real keys

@@ -41,8 +41,10 @@ async def test_a_key_grants_only_scopes_it_holds() -> None:
         reader_manager, _ = await new_key(inst, admin, t, ["keys:manage", "signals:read"])
         _, read_id = await new_key(inst, admin, t, ["signals:read"], name="reader")
         # keys:manage alone cannot mint or rotate a key that reads the data it cannot read
-        for query, variables in ((ISSUE, {"tenantId": t, "name": "n", "scopes": ["signals:read"]}),
-                                 (ROTATE, {"keyId": read_id, "grace": 0})):
+        for query, variables in (
+            (ISSUE, {"tenantId": t, "name": "n", "scopes": ["signals:read"]}),
+            (ROTATE, {"keyId": read_id, "grace": 0}),
+        ):
             body = await inst.gql(manage_only, query, **variables)
             assert error_of(body)[0] == "insufficient_scope" and "sk_live_" not in str(body)
         # with both scopes it may; still never admin
@@ -56,8 +58,7 @@ async def test_every_key_handing_path_uses_one_grant_check() -> None:
     repo = TenantRepository(MemoryClient()["g"])
     service = KeyService(repo, KeyHasher("test"))
     tenant = (await repo.create_tenant("t", "free"))["tenant_id"]
-    manager = Principal(tenant_id=tenant, key_id="key_manager00000", scopes=frozenset({"keys:manage"}),
-                        plan="free")
+    manager = Principal(tenant_id=tenant, key_id="key_manager00000", scopes=frozenset({"keys:manage"}), plan="free")
     with pytest.raises(PermissionDenied):
         service.check_grant(manager, ["admin"])
     with pytest.raises(PermissionDenied):

@@ -43,7 +43,7 @@ async def test_issue_list_and_audit_never_show_a_secret() -> None:
         assert actions == ["key.issued", "tenant.created"]
         admin_key_id = parse_key(c.admin_key).key_id
         assert all(e["node"]["actorKeyId"] == admin_key_id for e in audit["auditLog"]["edges"])
-        secret = key[len("sk_live_"):]
+        secret = key[len("sk_live_") :]
         for text in (json.dumps(listing), json.dumps(audit)):
             assert secret not in text and key[-10:] not in text and "argon2" not in text
         stored = await c.store.db["api_keys"].find_one({"key_id": key_id})
@@ -146,8 +146,9 @@ async def test_expiry() -> None:
         [row] = (await inst.ok(admin, LIST_KEYS, tenantId=tenant))["apiKeys"]
         assert row["state"] == "EXPIRED"
         past = (datetime.now(UTC) - timedelta(seconds=5)).isoformat()
-        code, _ = error_of(await inst.gql(admin, ISSUE, tenantId=tenant, name="x", scopes=["signals:read"],
-                                          expiresAt=past))
+        code, _ = error_of(
+            await inst.gql(admin, ISSUE, tenantId=tenant, name="x", scopes=["signals:read"], expiresAt=past)
+        )
         assert code == "parameter_invalid"
 
 
@@ -168,8 +169,11 @@ async def test_tenant_isolation_reveals_nothing() -> None:
             (ROTATE, {"keyId": key_b_id, "grace": 60}, {"keyId": missing_key, "grace": 60}),
             (REVOKE, {"keyId": key_b_id}, {"keyId": missing_key}),
             (AUDIT, {"tenantId": b}, {"tenantId": missing_tenant}),
-            (ISSUE, {"tenantId": b, "name": "x", "scopes": ["signals:read"]},
-             {"tenantId": missing_tenant, "name": "x", "scopes": ["signals:read"]}),
+            (
+                ISSUE,
+                {"tenantId": b, "name": "x", "scopes": ["signals:read"]},
+                {"tenantId": missing_tenant, "name": "x", "scopes": ["signals:read"]},
+            ),
         ]
         for query, real, missing in pairs:
             refused = await inst.gql(manager_a, query, **real)
@@ -203,8 +207,11 @@ async def test_scope_checks() -> None:
         manager, _ = await new_key(inst, admin, t, ["keys:manage"])
         # signals:read: the data, not the keys
         assert (await inst.rest(reader)).status_code == 200
-        for query, variables in ((LIST_KEYS, {"tenantId": t}), ("{ tenants { id } }", {}),
-                                 (ISSUE, {"tenantId": t, "name": "n", "scopes": ["signals:read"]})):
+        for query, variables in (
+            (LIST_KEYS, {"tenantId": t}),
+            ("{ tenants { id } }", {}),
+            (ISSUE, {"tenantId": t, "name": "n", "scopes": ["signals:read"]}),
+        ):
             assert error_of(await inst.gql(reader, query, **variables))[0] == "insufficient_scope"
         # keys:manage: its keys, not the data, not tenants, not the admin scope
         response = await inst.rest(manager)
@@ -214,16 +221,25 @@ async def test_scope_checks() -> None:
         code, _ = error_of(await inst.gql(manager, ISSUE, tenantId=t, name="n", scopes=["admin"]))
         assert code == "insufficient_scope"
         # every key sees itself
-        viewer = await inst.ok(reader, "{ viewer { tenant { id plan } apiKey { scopes } "
-                                       "rateLimit { limitPerMinute tenantLimitPerMinute quotaPerMonth } "
-                                       "usage { month requests quota } } }")
+        viewer = await inst.ok(
+            reader,
+            "{ viewer { tenant { id plan } apiKey { scopes } "
+            "rateLimit { limitPerMinute tenantLimitPerMinute quotaPerMonth } "
+            "usage { month requests quota } } }",
+        )
         assert viewer["viewer"]["tenant"] == {"id": t, "plan": "pro"}
-        assert viewer["viewer"]["rateLimit"] == {"limitPerMinute": 600, "tenantLimitPerMinute": 600,
-                                                 "quotaPerMonth": 1_000_000}
+        assert viewer["viewer"]["rateLimit"] == {
+            "limitPerMinute": 600,
+            "tenantLimitPerMinute": 600,
+            "quotaPerMonth": 1_000_000,
+        }
         assert viewer["viewer"]["usage"]["requests"] == 1 and viewer["viewer"]["usage"]["quota"] == 1_000_000
         # bad arguments are 4xx-like errors, not crashes
-        for variables in ({"name": "x", "plan": "gold"}, {"name": "", "plan": "free"},
-                          {"name": "x", "plan": "free", "rpm": 0}):
+        for variables in (
+            {"name": "x", "plan": "gold"},
+            {"name": "", "plan": "free"},
+            {"name": "x", "plan": "free", "rpm": 0},
+        ):
             code, _ = error_of(await inst.gql(admin, CREATE_TENANT, **variables))
             assert code == "parameter_invalid"
         code, _ = error_of(await inst.gql(admin, ISSUE, tenantId=t, name="n", scopes=["root"]))
@@ -259,18 +275,20 @@ async def test_admin_operations_through_the_graphql_endpoint(redis_url: str) -> 
     on two instances sharing one store and one Redis."""
     async with cluster(redis_url=redis_url) as c:
         await asyncio.wait_for(c.b.services.bus.subscribed.wait(), 5)
-        created = await c.a.http_gql(c.admin_key, CREATE_TENANT, name="over-http", plan="free", rpm=None,
-                                     quota=None)
+        created = await c.a.http_gql(c.admin_key, CREATE_TENANT, name="over-http", plan="free", rpm=None, quota=None)
         assert not created.get("errors"), created
         tenant = created["data"]["createTenant"]["id"]
         issued = await c.a.http_gql(c.admin_key, ISSUE, tenantId=tenant, name="http", scopes=["keys:manage"])
         key = issued["data"]["issueApiKey"]["key"]
         key_id = issued["data"]["issueApiKey"]["apiKey"]["keyId"]
         viewer = await c.b.http_gql(key, "{ viewer { tenant { id name } apiKey { keyId scopes } } }")
-        assert viewer["data"]["viewer"] == {"tenant": {"id": tenant, "name": "over-http"},
-                                            "apiKey": {"keyId": key_id, "scopes": ["keys:manage"]}}
-        response = await c.b.http.post("/graphql", json={"query": "{ viewer { apiKey { keyId } } }"},
-                                       headers={"Authorization": f"Bearer {key}"})
+        assert viewer["data"]["viewer"] == {
+            "tenant": {"id": tenant, "name": "over-http"},
+            "apiKey": {"keyId": key_id, "scopes": ["keys:manage"]},
+        }
+        response = await c.b.http.post(
+            "/graphql", json={"query": "{ viewer { apiKey { keyId } } }"}, headers={"Authorization": f"Bearer {key}"}
+        )
         assert int(response.headers["RateLimit-Limit"]) == 60  # free plan
         other = await c.a.http_gql(key, LIST_KEYS, tenantId=c.a.app.state.bootstrap[1].record["tenant_id"])
         assert error_of(other)[0] == "not_found"
@@ -278,8 +296,11 @@ async def test_admin_operations_through_the_graphql_endpoint(redis_url: str) -> 
         assert revoked["data"]["revokeApiKey"]["state"] == "REVOKED"
 
         async def refused_on_b() -> bool:
-            r = await c.b.http.post("/graphql", json={"query": "{ viewer { apiKey { keyId } } }"},
-                                    headers={"Authorization": f"Bearer {key}"})
+            r = await c.b.http.post(
+                "/graphql",
+                json={"query": "{ viewer { apiKey { keyId } } }"},
+                headers={"Authorization": f"Bearer {key}"},
+            )
             return r.status_code == 401
 
         assert await eventually(refused_on_b, within=1.0) < 1.0

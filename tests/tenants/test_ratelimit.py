@@ -29,10 +29,18 @@ class FakeClock:
         return self.now
 
 
-def principal(key: str = "key_a", tenant: str = "ten_a", rpm: int = 60, month: int = 10_000,
-              key_rpm: int | None = None) -> Principal:
-    return Principal(tenant_id=tenant, key_id=key, scopes=frozenset({"signals:read"}), plan="free",
-                     per_minute=rpm, per_month=month, key_per_minute=key_rpm or rpm)
+def principal(
+    key: str = "key_a", tenant: str = "ten_a", rpm: int = 60, month: int = 10_000, key_rpm: int | None = None
+) -> Principal:
+    return Principal(
+        tenant_id=tenant,
+        key_id=key,
+        scopes=frozenset({"signals:read"}),
+        plan="free",
+        per_minute=rpm,
+        per_month=month,
+        key_per_minute=key_rpm or rpm,
+    )
 
 
 def test_gcra_burst_then_one_per_interval() -> None:
@@ -92,7 +100,11 @@ async def test_lua_and_local_agree(redis_url: str) -> None:
         for want in (8, 8, 4, 2, 1, 1, 1, 1, 1, 1, 1):
             r, loc = await redis_backend.acquire(req, want, 0), local.acquire_now(req, want, 0)
             assert (r.granted, r.key_remaining, r.tenant_remaining, r.quota_remaining) == (
-                loc.granted, loc.key_remaining, loc.tenant_remaining, loc.quota_remaining)
+                loc.granted,
+                loc.key_remaining,
+                loc.tenant_remaining,
+                loc.quota_remaining,
+            )
         given_back = await redis_backend.acquire(req, 0, 5)
         assert given_back.granted == 0 and given_back.quota_remaining == local.acquire_now(req, 0, 5).quota_remaining
     finally:

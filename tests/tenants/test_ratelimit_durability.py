@@ -30,8 +30,15 @@ def restartable(tmp_path: Path) -> Iterator[RestartableRedis]:
 
 
 def _principal(rpm: int = 600, month: int = 1_000_000) -> Principal:
-    return Principal(tenant_id="ten_d", key_id="key_d", scopes=frozenset({"signals:read"}), plan="pro",
-                     per_minute=rpm, per_month=month, key_per_minute=rpm)
+    return Principal(
+        tenant_id="ten_d",
+        key_id="key_d",
+        scopes=frozenset({"signals:read"}),
+        plan="pro",
+        per_minute=rpm,
+        per_month=month,
+        key_per_minute=rpm,
+    )
 
 
 async def test_monthly_quota_survives_a_redis_restart(restartable: RestartableRedis) -> None:

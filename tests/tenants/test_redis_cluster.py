@@ -34,7 +34,11 @@ async def test_limits_use_a_lane_per_node_and_agree_with_the_local_arithmetic(re
                 r, loc = await backend.acquire(req, want, 0), local.acquire_now(req, want, 0)
                 assert r is not None
                 assert (r.granted, r.key_remaining, r.tenant_remaining, r.quota_remaining) == (
-                    loc.granted, loc.key_remaining, loc.tenant_remaining, loc.quota_remaining)
+                    loc.granted,
+                    loc.key_remaining,
+                    loc.tenant_remaining,
+                    loc.quota_remaining,
+                )
         owners = {client.get_node_from_key(f"insider:rl:{{{t}}}:t").name for t in tenants}
         assert len(owners) >= 2 and set(backend._node_lanes) == owners  # one lane per node used
         assert backend.lane_calls >= len(tenants) * 4 - len(owners) * 2  # nearly every call on a lane
@@ -91,8 +95,9 @@ async def test_revocation_goes_over_sharded_pubsub(redis_cluster_url: str) -> No
     try:
         await asyncio.wait_for(bus.subscribed.wait(), 10)
         await sender.initialize()
-        pubsub_numsub = await sender.execute_command("PUBSUB", "SHARDNUMSUB", bus.channel,
-                                                     target_nodes=sender.get_node_from_key(bus.channel))
+        pubsub_numsub = await sender.execute_command(
+            "PUBSUB", "SHARDNUMSUB", bus.channel, target_nodes=sender.get_node_from_key(bus.channel)
+        )
         assert int(pubsub_numsub[1]) == 1  # a sharded subscription on the node owning the channel
         await KeyChangeBus(Authenticator(repo, KeyHasher("test")), sender).publish("key_abc")
         for _ in range(100):
@@ -120,14 +125,16 @@ async def test_the_lane_follows_a_slot_that_moves(redis_cluster_url: str) -> Non
         slot = client.keyslot(key)
         source = client.get_node_from_key(key)
         target = next(n for n in client.get_primaries() if n.name != source.name)
-        ids = {n.name: (await client.execute_command("CLUSTER", "MYID", target_nodes=n)) for n in
-               client.get_primaries()}
+        ids = {
+            n.name: (await client.execute_command("CLUSTER", "MYID", target_nodes=n)) for n in client.get_primaries()
+        }
         src_id, dst_id = (i.decode() if isinstance(i, bytes) else i for i in (ids[source.name], ids[target.name]))
         await client.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id, target_nodes=target)
         await client.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id, target_nodes=source)
         keys = await client.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100, target_nodes=source)
-        await client.execute_command("MIGRATE", target.host, target.port, "", 0, 5000, "KEYS", *keys,
-                                     target_nodes=source)
+        await client.execute_command(
+            "MIGRATE", target.host, target.port, "", 0, 5000, "KEYS", *keys, target_nodes=source
+        )
         for node in client.get_primaries():
             await client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id, target_nodes=node)
         lane_calls = backend.lane_calls

@@ -20,8 +20,11 @@ DATA = "/v1/insider-selling/data"
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("INSIDER_") and k not in ("MONGODB_URI", "REDIS_URL", "MONGODB_DATABASE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("INSIDER_") and k not in ("MONGODB_URI", "REDIS_URL", "MONGODB_DATABASE")
+    }
     env.update(extra)
     return env
 
@@ -29,7 +32,12 @@ def _env(**extra: str) -> dict[str, str]:
 def test_workers_with_mongodb_but_no_redis_are_refused_with_one_line() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "insider_selling.cli", "serve", "--workers", "2", "--port", "1"],
-        env=_env(MONGODB_URI="mongodb://127.0.0.1:9"), capture_output=True, text=True, timeout=60, cwd=ROOT)
+        env=_env(MONGODB_URI="mongodb://127.0.0.1:9"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, lines
@@ -95,10 +103,12 @@ async def _through_uvicorn(app: Any, kwargs: dict[str, Any]) -> AsyncIterator[ht
 
 async def _fresh_address_after_20_failures(http: httpx.AsyncClient) -> int:
     for i in range(20):
-        await http.get(DATA, headers={"Authorization": f"Bearer {generate_key().full}",
-                                      "X-Forwarded-For": f"203.0.113.{i + 1}"})
-    response = await http.get(DATA, headers={"Authorization": f"Bearer {generate_key().full}",
-                                             "X-Forwarded-For": "198.51.100.7"})
+        await http.get(
+            DATA, headers={"Authorization": f"Bearer {generate_key().full}", "X-Forwarded-For": f"203.0.113.{i + 1}"}
+        )
+    response = await http.get(
+        DATA, headers={"Authorization": f"Bearer {generate_key().full}", "X-Forwarded-For": "198.51.100.7"}
+    )
     return response.status_code
 
 

@@ -30,8 +30,16 @@ from scoring.pipeline import RunResult
 from tests.conftest import ROOT, SMALL_DEMO, _free_port, make_settings
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCREENSHOTS = ROOT / "build" / "screenshots"
 #: The browser's own console line for a response with an error status (expected in key tests).
 HTTP_ERROR_LOG = re.compile(r"^Failed to load resource: the server responded with a status of (401|403)\b")
@@ -55,6 +63,7 @@ class Server:
 
     def score_run(self) -> RunResult:
         """One more ingest-and-score cycle, 30 minutes after the latest succeeded run."""
+
         async def go() -> RunResult:
             latest = await self.services.runs.latest_succeeded()
             return await self.services.cycle.run_once(latest["at"] + timedelta(minutes=30))
@@ -64,8 +73,12 @@ class Server:
         return result
 
     def graphql(self, query: str, variables: dict[str, Any] | None = None, *, key: str | None = None) -> Any:
-        response = httpx.post(f"{self.base}/graphql", json={"query": query, "variables": variables or {}},
-                              headers={"Authorization": f"Bearer {key or self.admin_key}"}, timeout=30)
+        response = httpx.post(
+            f"{self.base}/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers={"Authorization": f"Bearer {key or self.admin_key}"},
+            timeout=30,
+        )
         body = response.json()
         assert response.status_code == 200 and "errors" not in body, body
         return body["data"]
@@ -76,8 +89,9 @@ def server() -> Iterator[Server]:
     """The app as ``make run`` serves it (default argon2 profile, so a first key check costs what it
     costs in production), with a small demo market and no timed scheduler: tests score runs."""
     settings = make_settings(argon2_profile="owasp")
-    app = build_app(settings, source=DemoSource(SMALL_DEMO), run_scheduler=False, prime=True,
-                     announce=lambda line: None)
+    app = build_app(
+        settings, source=DemoSource(SMALL_DEMO), run_scheduler=False, prime=True, announce=lambda line: None
+    )
     port = _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     uv = uvicorn.Server(config)
@@ -127,8 +141,11 @@ class Watch:
     allowed_http_errors: int = 0  # browser log lines for refused requests that a test expects
 
     def check(self) -> None:
-        foreign = [u for u in self.requests if not u.startswith((self.origin, self.origin.replace("http", "ws", 1)))
-                   and not u.startswith("data:")]
+        foreign = [
+            u
+            for u in self.requests
+            if not u.startswith((self.origin, self.origin.replace("http", "ws", 1))) and not u.startswith("data:")
+        ]
         assert foreign == [], f"requests to another origin: {foreign}"
         unexpected = [e for e in self.errors if not HTTP_ERROR_LOG.match(e)]
         assert unexpected == [], f"console or page errors: {unexpected}"
@@ -139,8 +156,13 @@ class Watch:
 @pytest.fixture
 def context(browser: Any, server: Server) -> Iterator[Any]:
     # not UTC on purpose: every time shown says UTC, and must be
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server.base,
-                                  service_workers="block", timezone_id="Asia/Kolkata", locale="en-GB")
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900},
+        base_url=server.base,
+        service_workers="block",
+        timezone_id="Asia/Kolkata",
+        locale="en-GB",
+    )
     yield context
     context.close()
 
@@ -174,7 +196,6 @@ def screenshot(page: Any, name: str, *, full_page: bool = True) -> Path:
 
 
 CONTRAST_JS = (Path(__file__).with_name("contrast.js")).read_text()
-
 
 
 def assert_contrast(page: Any) -> int:

@@ -21,8 +21,9 @@ FIRST_LOAD_BUDGET_MS = 1000
 
 
 def rest(server: Server, key: str, **params: Any) -> list[dict[str, Any]]:
-    response = httpx.get(f"{server.base}/v1/insider-selling/data", params=params,
-                         headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    response = httpx.get(
+        f"{server.base}/v1/insider-selling/data", params=params, headers={"Authorization": f"Bearer {key}"}, timeout=30
+    )
     assert response.status_code == 200, response.text
     coins: list[dict[str, Any]] = response.json()["data"]["coins"]
     return coins
@@ -39,10 +40,13 @@ def enter_key(page: Any, key: str) -> float:
 
 
 def rows(page: Any) -> list[dict[str, str]]:
-    return page.eval_on_selector_all("#board tbody tr", """trs => trs.map(tr => ({
+    return page.eval_on_selector_all(
+        "#board tbody tr",
+        """trs => trs.map(tr => ({
         id: tr.dataset.coinId, score: tr.querySelector('.score').textContent,
         phase: tr.children[2].textContent, days: tr.children[4].textContent,
-        changed: tr.classList.contains('changed') }))""")
+        changed: tr.classList.contains('changed') }))""",
+    )
 
 
 def assert_key_kept_out(page: Any, watch: Watch, key: str) -> None:
@@ -76,7 +80,8 @@ def test_landing_page_links(page: Any, server: Server) -> None:
 
 
 def test_demo_key_shows_the_rest_leaderboard_fast_and_the_key_stays_out_of_urls_and_storage(
-        page: Any, server: Server, watch: Watch) -> None:
+    page: Any, server: Server, watch: Watch
+) -> None:
     started = enter_key(page, server.read_key)
     page.wait_for_selector("#board tbody tr")
     wall_ms = (time.perf_counter() - started) * 1000
@@ -119,8 +124,7 @@ def test_demo_key_shows_the_rest_leaderboard_fast_and_the_key_stays_out_of_urls_
     assert_key_kept_out(page, watch, server.read_key)
 
 
-def test_live_update_then_the_coin_view_has_one_point_per_stored_run(page: Any, server: Server,
-                                                                     watch: Watch) -> None:
+def test_live_update_then_the_coin_view_has_one_point_per_stored_run(page: Any, server: Server, watch: Watch) -> None:
     enter_key(page, server.read_key)
     expect(page.locator("#live")).to_have_attribute("data-state", "live")
     before = page.locator("#run-line time").first.get_attribute("datetime")
@@ -140,28 +144,42 @@ def test_live_update_then_the_coin_view_has_one_point_per_stored_run(page: Any, 
     assert len(stored) == len(succeeded) >= 3
     assert page.get_attribute("#score-chart", "data-points") == str(len(stored))
     assert page.eval_on_selector_all("#history-table tbody tr", "trs => trs.map(t => t.dataset.runId)") == [
-        d["run_id"] for d in stored]
+        d["run_id"] for d in stored
+    ]
     assert page.locator("#sub-scores li").count() == 7
     run = server.call(server.services.leaderboard.current_run())
     doc = server.call(server.services.runs.coin_score(run["run_id"], coin_id))
     if doc.get("coverage") is not None:  # Coin.coverage: each family's share of inputs with data
         shown = page.eval_on_selector_all("#coverage li", "lis => lis.map(li => li.querySelector('.val').textContent)")
-        assert shown == [f"{doc['coverage'][k]:.2f}" for k in ("hedge_pressure", "market_confirmation",
-                                                                 "sell_side_flow", "supply_context")]
+        assert shown == [
+            f"{doc['coverage'][k]:.2f}"
+            for k in ("hedge_pressure", "market_confirmation", "sell_side_flow", "supply_context")
+        ]
     else:
         expect(page.locator("#coverage")).to_have_text(re.compile("no data"))
     assert page.locator("#venues tbody tr").count() == len(doc["venues"]) > 0
     for venue in doc["venues"]:
         row = page.locator(f'#venues tr[data-venue="{venue["venue"]}"]')
-        expect(row.locator("td").first).to_have_text(f'{venue["funding_interval_hours"]:g} h')
-    expect(page.locator("#streak")).to_have_text(f'{doc["consecutive_negative_days"]} '
-                                                 f'{"day" if doc["consecutive_negative_days"] == 1 else "days"}')
-    nulls = [k for k in ("top10_holders_pct", "top10_holders_pct_change", "holders_change_pct",
-                         "volume_to_liquidity_24h", "old_wallet_swap_pct_1d") if doc.get(k) is None]
+        expect(row.locator("td").first).to_have_text(f"{venue['funding_interval_hours']:g} h")
+    expect(page.locator("#streak")).to_have_text(
+        f"{doc['consecutive_negative_days']} {'day' if doc['consecutive_negative_days'] == 1 else 'days'}"
+    )
+    nulls = [
+        k
+        for k in (
+            "top10_holders_pct",
+            "top10_holders_pct_change",
+            "holders_change_pct",
+            "volume_to_liquidity_24h",
+            "old_wallet_swap_pct_1d",
+        )
+        if doc.get(k) is None
+    ]
     assert page.locator("#onchain .nodata").count() == len(nulls)  # "no data", never a 0
     page.mouse.move(*_chart_point(page))  # the newest run, with its time in the legend
     expect(page.locator("#score-chart .u-legend .u-series").first).to_contain_text(
-        f"{stored[0]['at']:%Y-%m-%d %H:%M} UTC")
+        f"{stored[0]['at']:%Y-%m-%d %H:%M} UTC"
+    )
     assert_contrast(page)
     screenshot(page, "coin-view")
 
@@ -205,8 +223,10 @@ def test_a_wrong_key_and_a_revoked_key_each_get_their_message(page: Any, server:
     assert_key_kept_out(page, watch, wrong)
 
     tenant = server.graphql('mutation { createTenant(name: "browser", plan: "pro") { id } }')["createTenant"]["id"]
-    issued = server.graphql('mutation($t: ID!) { issueApiKey(tenantId: $t, name: "b", scopes: ["signals:read"]) '
-                            "{ key apiKey { keyId } } }", {"t": tenant})["issueApiKey"]
+    issued = server.graphql(
+        'mutation($t: ID!) { issueApiKey(tenantId: $t, name: "b", scopes: ["signals:read"]) { key apiKey { keyId } } }',
+        {"t": tenant},
+    )["issueApiKey"]
     key, key_id = issued["key"], issued["apiKey"]["keyId"]
     page.locator("#key-input").fill(key)
     page.locator("#key-input").press("Enter")
@@ -260,7 +280,8 @@ def test_api_docs_page_renders_the_openapi_document(page: Any) -> None:
 
 
 def test_graphiql_has_the_header_template_and_loads_the_schema_once_a_key_is_set(
-        context: Any, server: Server, watch: Watch) -> None:
+    context: Any, server: Server, watch: Watch
+) -> None:
     page = context.new_page()
     attach(page, watch)
     posts: list[str] = []
