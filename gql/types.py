@@ -20,6 +20,7 @@ from strawberry.types import Info
 
 from gql.context import Context
 from scoring.contract import COIN_FIELDS, VENUES
+from scoring.model import SUB_SCORES  # the seven sub-scores, in the seed's order (Coin.subScores)
 
 __all__ = [
     "DATETIME",
@@ -40,17 +41,6 @@ __all__ = [
     "format_datetime",
     "parse_datetime",
 ]
-
-#: The seven sub-scores, in the seed's order (grouped under ``Coin.subScores``).
-SUB_SCORES = (
-    "funding_magnitude",
-    "funding_persistence",
-    "wallet_concentration",
-    "holder_quality_deterioration",
-    "coordination_risk",
-    "distribution_pressure",
-    "market_confirmation",
-)
 
 
 def format_datetime(value: datetime | str) -> str:
