@@ -4,11 +4,14 @@ and a primed app (demo data scored once) for the API tests."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -261,3 +264,52 @@ def redis_cluster_url(redis_cluster_server: RedisCluster) -> str:
         client.flushall()
         client.close()
     return redis_cluster_server.url
+
+
+KEY_LINE = re.compile(r"^(bootstrap admin key|demo read key): (sk_live_[0-9A-Za-z]{40})$")
+
+
+@dataclass(slots=True)
+class Served:
+    base: str
+    keys: dict[str, str]  # "bootstrap admin key" and "demo read key", as printed
+    lines: list[str]  # stderr up to the second key
+    proc: subprocess.Popen[str]
+
+
+@contextmanager
+def serve_process(**env: str) -> Iterator[Served]:
+    """A real ``insider-selling serve`` in the embedded mode (test argon2 profile, none of the
+    developer's settings) on a free port, yielded once it has printed its two keys; ``env`` adds
+    settings. The keys are printed before uvicorn listens: callers wait for the port themselves."""
+    port = _free_port()
+    environ = {
+        k: v for k, v in os.environ.items() if not k.startswith("INSIDER_") and k not in ("MONGODB_URI", "REDIS_URL")
+    }
+    environ.update(INSIDER_ARGON2_PROFILE="test", **env)
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "insider_selling.cli", "serve", "--port", str(port)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=environ,
+    )
+    try:
+        keys: dict[str, str] = {}
+        lines: list[str] = []
+        deadline = time.monotonic() + 60
+        assert proc.stderr is not None
+        while len(keys) < 2 and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            lines.append(line)
+            match = KEY_LINE.match(line.rstrip("\n"))
+            if match:
+                keys[match.group(1)] = match.group(2)
+        assert len(keys) == 2, "".join(lines)
+        yield Served(f"http://127.0.0.1:{port}", keys, lines, proc)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=20)

@@ -4,11 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
-import re
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,60 +13,31 @@ import httpx
 import pytest
 
 from insider_selling.cli import build_parser, main
-
-KEY_LINE = re.compile(r"^(bootstrap admin key|demo read key): (sk_live_[0-9A-Za-z]{40})$")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.conftest import _free_port, serve_process
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[str, dict[str, str]]]:
-    port = _free_port()
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("INSIDER_") and k not in ("MONGODB_URI", "REDIS_URL")
-    }
-    env.update(INSIDER_DEMO_COINS="20", INSIDER_ARGON2_PROFILE="test", INSIDER_HISTORY_HOURS="24")
-    proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "insider_selling.cli", "serve", "--port", str(port)],
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
-    keys: dict[str, str] = {}
-    lines: list[str] = []
-    deadline = time.monotonic() + 60
-    assert proc.stderr is not None
-    while len(keys) < 2 and time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        lines.append(line)
-        match = KEY_LINE.match(line.rstrip("\n"))
-        if match:
-            keys[match.group(1)] = match.group(2)
-    assert len(keys) == 2, "".join(lines)
-    base = f"http://127.0.0.1:{port}"
-    while time.monotonic() < deadline:  # the keys are printed before uvicorn listens
+    with serve_process(INSIDER_DEMO_COINS="20", INSIDER_HISTORY_HOURS="24") as served:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # the keys are printed before uvicorn listens
+            try:
+                httpx.get(f"{served.base}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        # Keep reading the server's log so that a full pipe never blocks it.
+        stderr = served.proc.stderr
+        drain = threading.Thread(target=lambda: [None for _ in stderr or ()], daemon=True)
+        drain.start()
         try:
-            httpx.get(f"{base}/healthz", timeout=2)
-            break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    # Keep reading the server's log so that a full pipe never blocks it.
-    drain = threading.Thread(target=lambda: [None for _ in proc.stderr or ()], daemon=True)
-    drain.start()
-    try:
-        yield base, keys
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        drain.join(timeout=5)
-        proc.stderr.close()
+            yield served.base, served.keys
+        finally:
+            served.proc.terminate()
+            served.proc.wait(timeout=20)
+            drain.join(timeout=5)
+            if stderr is not None:
+                stderr.close()
 
 
 def admin(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
