@@ -171,8 +171,9 @@ class DataEndpoint:
         """Answer one request; returns the HTTP status sent.
 
         A warm key whose lease still has tokens is answered without awaiting anything but the
-        response itself: :meth:`Authenticator.authenticate_warm` and :meth:`RequestLimiter.take` are
-        the synchronous paths; the full ones run only when those cannot decide."""
+        response itself: :meth:`Authenticator.authenticate_warm`, :meth:`RequestLimiter.take` and
+        :meth:`Leaderboard.fresh` are the synchronous paths; the full ones run only when those
+        cannot decide."""
         if started is None:
             started = time.perf_counter()
         rid = self._ids.next_bytes()
@@ -206,12 +207,16 @@ class DataEndpoint:
                     limits = await limiter.check_encoded(principal)
             limit, min_score = self._parse(scope["query_string"])
             leaderboard = services.leaderboard
-            run = await leaderboard.current_run()
-            if run is None:
-                raise ApiError(
-                    503, "not_ready", "the first scoring run has not finished yet; retry shortly", retry_after=5
-                )
-            data = await leaderboard.data_bytes(run, limit, min_score)
+            fresh = leaderboard.fresh(limit, min_score)
+            if fresh is None:
+                run = await leaderboard.current_run()
+                if run is None:
+                    raise ApiError(
+                        503, "not_ready", "the first scoring run has not finished yet; retry shortly", retry_after=5
+                    )
+                data = await leaderboard.data_bytes(run, limit, min_score)
+            else:
+                run, data = fresh
         except Exception as exc:  # this handler sits outside Starlette's error middleware
             request_id = rid.decode()
             headers = {} if limits is None else _limit_headers(limits)
@@ -235,7 +240,7 @@ class DataEndpoint:
                 b'","timestamp":"',
                 self._timestamp(),
                 b'","elapsed_ms":',
-                b"%r" % round((time.perf_counter() - started) * 1000.0, 3),
+                b"%d.%03d" % divmod(int((time.perf_counter() - started) * 1e6), 1000),
                 b"}}",
             )
         )

@@ -106,6 +106,8 @@ def _server_options(settings: Settings) -> dict[str, Any]:
         "http": http_protocol(),
         "timeout_keep_alive": settings.connection_timeout,
         "ws_max_size": MAX_FRAME,
+        # no "server: uvicorn" on every response: it tells a scanner what to try, and costs a header
+        "server_header": False,
     }
 
 

@@ -51,6 +51,16 @@ class Leaderboard:
     def invalidate(self) -> None:
         self._checked = float("-inf")
 
+    def fresh(self, limit: int, min_score: float) -> tuple[dict[str, Any], bytes] | None:
+        """The hot path, without I/O: the current run and its encoded ``data`` for these
+        parameters, when the run needs no re-read and the bytes are cached; else ``None`` (then
+        :meth:`current_run` and :meth:`data_bytes` decide)."""
+        run = self._run
+        if run is None or self._clock() - self._checked >= self.refresh_seconds:
+            return None
+        data = self._bytes.get((run["run_id"], limit, min_score))
+        return None if data is None else (run, data)
+
     async def current_run(self) -> dict[str, Any] | None:
         now = self._clock()
         if now - self._checked >= self.refresh_seconds:
