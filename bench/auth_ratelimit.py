@@ -3,16 +3,19 @@
     .venv/bin/python bench/auth_ratelimit.py [--runs 5] [--seconds 3] [--connections 32] [--cluster]
 
 One run starts a private redis-server (``--cluster``: a 3-node Redis Cluster; or uses
-``--redis-url``), then two uvicorn servers on
-127.0.0.1, each one process:
+``--redis-url``), then uvicorn servers on 127.0.0.1, each one process:
 
-- **floor**: a bare Starlette endpoint returning the same response bytes the full path returns;
+- **floor**: a bare Starlette endpoint returning the same response bytes the full path returns, on
+  uvicorn's defaults (two more floors are printed too: one sending the full path's response headers
+  as well, and one on the server and options ``insider-selling serve`` uses);
 - **full**: ``build_app`` with Redis, argon2id (OWASP profile), the REST handler with a real
   ``sk_live_`` key of a tenant whose limits are high enough never to refuse (so every request
   pays the whole path: key check, Redis-leased GCRA per key and tenant, monthly quota, data).
 
-Load comes from ``wrk`` (one thread) when installed, else a bounded asyncio/httpx loop. The two
-servers are measured alternately ``--runs`` times; the medians and their ratio are printed.
+Load comes from ``wrk`` (one thread) when installed, else a bounded asyncio/httpx loop. The
+servers are measured in turn, ``--runs`` rounds; the medians and their ratio are printed, and the
+median of the ratios within each round (this machine's slow and fast spells last seconds and hit
+the servers of one round alike).
 """
 
 from __future__ import annotations
@@ -59,7 +62,9 @@ def wait_port(port: int, timeout: float = 60.0) -> None:
 # -- the two servers (run in child processes) --
 
 
-def serve_floor(port: int, body_file: Path, headers_file: Path | None = None) -> None:
+def serve_floor(port: int, body_file: Path, headers_file: Path | None = None, product_server: bool = False) -> None:
+    """``product_server``: uvicorn with the options ``insider-selling serve`` uses (its HTTP
+    protocol, request deadlines, no server header) instead of uvicorn's defaults."""
     import uvicorn
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -73,7 +78,13 @@ def serve_floor(port: int, body_file: Path, headers_file: Path | None = None) ->
         return Response(body, media_type="application/json", headers=headers)
 
     app = Starlette(routes=[Route("/v1/insider-selling/data", endpoint, methods=["GET"])])
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    options: dict[str, object] = {}
+    if product_server:
+        from insider_selling.cli import _server_options
+        from insider_selling.settings import Settings
+
+        options = {**_server_options(Settings(log_level="warning")), "host": "127.0.0.1", "port": port}
+    uvicorn.run(app, **{"host": "127.0.0.1", "port": port, "log_level": "warning", "access_log": False, **options})
 
 
 def serve_full(port: int, redis_url: str, key_file: Path) -> None:
@@ -310,9 +321,10 @@ def main() -> int:
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--headers", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--product-server", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve == "floor":
-        serve_floor(args.port, args.file, args.headers)
+        serve_floor(args.port, args.file, args.headers, args.product_server)
         return 0
     if args.serve == "full":
         serve_full(args.port, args.redis_url, args.file)
@@ -419,10 +431,22 @@ def main() -> int:
                 env=env,
             )
         )
+        # the third floor: the same bytes as the first, from the server `insider-selling serve` runs
+        # (its HTTP protocol and options), so that what the server saves is not counted as the REST
+        # path's
+        product_port = free_port()
+        children.append(
+            subprocess.Popen(  # noqa: S603
+                [*me, "--serve", "floor", "--port", str(product_port), "--file", str(body_file), "--product-server"],
+                env=env,
+            )
+        )
         wait_port(floor_port)
         wait_port(same_port)
+        wait_port(product_port)
         floor_url = f"http://127.0.0.1:{floor_port}{PATH}"
         same_url = f"http://127.0.0.1:{same_port}{PATH}"
+        product_url = f"http://127.0.0.1:{product_port}{PATH}"
 
         cost_us, hot_us, redis_calls = tenant_path_cost(redis_url)
         load = load_wrk if shutil.which("wrk") else load_httpx
@@ -430,22 +454,40 @@ def main() -> int:
         load(full_url, key, 1.0, args.connections)  # warm-up both
         load(floor_url, key, 1.0, args.connections)
         load(same_url, key, 1.0, args.connections)
-        floors, sames, fulls = [], [], []
+        load(product_url, key, 1.0, args.connections)
+        floors, sames, products, fulls = [], [], [], []
         for _ in range(args.runs):
             floors.append(load(floor_url, key, args.seconds, args.connections))
-            sames.append(load(same_url, key, args.seconds, args.connections))
             fulls.append(load(full_url, key, args.seconds, args.connections))
+            sames.append(load(same_url, key, args.seconds, args.connections))
+            products.append(load(product_url, key, args.seconds, args.connections))
         floor, same, full = statistics.median(floors), statistics.median(sames), statistics.median(fulls)
+        product = statistics.median(products)
+
+        def paired(others: list[float]) -> float:
+            """The median over rounds of full / floor within each round: the machine's slow and fast
+            spells (seconds long here) hit both servers of a round alike."""
+            return statistics.median(f / o for f, o in zip(fulls, others, strict=True))
+
         print(
-            f"load: {tool}, {args.connections} connections, {args.runs} x {args.seconds:g} s each, "
+            f"load: {tool}, {args.connections} connections, {args.runs} rounds x {args.seconds:g} s per server, "
             f"one uvicorn process per server, {len(first.content)} bytes per response"
         )
         print(f"floor (bare Starlette, same bytes): {floor:8.0f} req/s   runs: {[round(x) for x in floors]}")
         what = "in-process limits" if args.embedded else ("Redis Cluster" if args.cluster else "Redis limits")
         print(f"full /v1 (auth + {what}):{' ' * (18 - len(what))}{full:8.0f} req/s   runs: {[round(x) for x in fulls]}")
         print(f"floor with the same headers too:    {same:8.0f} req/s   runs: {[round(x) for x in sames]}")
-        print(f"ratio full / floor:                 {full / floor:8.3f}")
-        print(f"ratio full / floor, same headers:   {full / same:8.3f}")
+        print(f"floor on serve's server and options:{product:8.0f} req/s   runs: {[round(x) for x in products]}")
+        print(
+            f"ratio full / floor:                 {full / floor:8.3f}  (per-round ratios' median: {paired(floors):.3f})"
+        )
+        print(
+            f"ratio full / floor, same headers:   {full / same:8.3f}   (per-round ratios' median: {paired(sames):.3f})"
+        )
+        print(
+            f"ratio full / floor on serve's server:{full / product:7.3f}   "
+            f"(per-round ratios' median: {paired(products):.3f})"
+        )
         print(
             f"auth + limits alone, in-process:    {cost_us:8.1f} us/request (warm key, Redis leases); "
             f"as the REST handler does it: {hot_us:.1f} us/request, {redis_calls} Redis calls per 20000 "

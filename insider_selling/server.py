@@ -20,8 +20,11 @@ same expressions, and everything else (the bytes written, the errors raised) is 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Generator
+from types import FunctionType
 from typing import Any
 
+from uvicorn.protocols.http import httptools_impl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import (
     HEADER_RE,
@@ -42,39 +45,37 @@ _VALUE_FORBIDDEN = bytes(b for b in range(256) if HEADER_VALUE_RE.match(bytes([b
 
 
 class _RequestDeadline:
-    """Mixin for uvicorn's ``H11Protocol`` and ``HttpToolsProtocol`` (their attributes are read
-    through ``_proto``: both define ``transport``, ``loop``, ``cycle`` and ``timeout_keep_alive``).
+    """Mixin for uvicorn's ``H11Protocol`` and ``HttpToolsProtocol`` (both define ``transport``,
+    ``loop``, ``cycle`` and ``timeout_keep_alive``; the annotations below only name them).
 
     A request costs two attribute writes, not a timer: ``_since`` is the loop time at which the
     pending request started arriving (``None`` while none is pending), and one timer per connection
     wakes up once per deadline to close the connection if a request has been pending that long."""
 
+    transport: Any
+    loop: asyncio.AbstractEventLoop
+    cycle: Any
+    timeout_keep_alive: int
     _timer: asyncio.TimerHandle | None = None
     _since: float | None = None
     _deadline_cycle: object = None
 
-    @property
-    def _proto(self) -> Any:
-        return self
-
     def _start_request(self) -> None:
-        proto = self._proto
-        self._deadline_cycle = proto.cycle
-        self._since = proto.loop.time()
+        self._deadline_cycle = self.cycle
+        self._since = self.loop.time()
 
     def _check(self) -> None:
-        proto = self._proto
         self._timer = None
-        if proto.transport.is_closing():
+        if self.transport.is_closing():
             return
-        wait = proto.timeout_keep_alive
+        wait: float = self.timeout_keep_alive
         if self._since is not None:
-            waited = proto.loop.time() - self._since
+            waited = self.loop.time() - self._since
             if waited >= wait:
-                proto.transport.close()
+                self.transport.close()
                 return
             wait -= waited
-        self._timer = proto.loop.call_later(wait, self._check)
+        self._timer = self.loop.call_later(wait, self._check)
 
     def _stop(self) -> None:
         self._since = None
@@ -85,21 +86,20 @@ class _RequestDeadline:
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)  # type: ignore[misc]
         self._start_request()
-        proto = self._proto
-        self._timer = proto.loop.call_later(proto.timeout_keep_alive, self._check)
+        self._timer = self.loop.call_later(self.timeout_keep_alive, self._check)
 
     def data_received(self, data: bytes) -> None:
-        proto = self._proto
-        cycle = proto.cycle
-        if self._since is None and (cycle is None or cycle.response_complete):
-            self._start_request()  # the next request on a kept-alive connection starts arriving
+        if self._since is None:
+            cycle = self.cycle
+            if cycle is None or cycle.response_complete:
+                self._start_request()  # the next request on a kept-alive connection starts arriving
         super().data_received(data)  # type: ignore[misc]
         if self._since is None:
             return
-        if proto.transport.get_protocol() is not proto:  # upgraded to a websocket
+        if self.transport.get_protocol() is not self:  # upgraded to a websocket
             self._stop()
             return
-        cycle = proto.cycle
+        cycle = self.cycle
         if cycle is not None and cycle is not self._deadline_cycle and not cycle.more_body:
             self._since = None  # the whole request is in: the app may take its time
 
@@ -118,7 +118,9 @@ class LeanCycle(RequestResponseCycle):
     hold the bytes that uvicorn's value expression forbids only in its own line ends, so one
     ``translate`` counts them. The head written and the errors raised are uvicorn's."""
 
-    async def send(self, message: Any) -> None:
+    def send(self, message: Any) -> Awaitable[None]:  # type: ignore[override]
+        """Every message but a response head is uvicorn's own coroutine, returned as it is (no
+        coroutine of ours around it); a head is written here and the awaitable returned is done."""
         if (
             self.response_started
             or self.disconnected
@@ -126,8 +128,7 @@ class LeanCycle(RequestResponseCycle):
             or self.flow.write_paused
             or message["type"] != "http.response.start"
         ):
-            await super().send(message)
-            return
+            return RequestResponseCycle.send(self, message)
         self.response_started = True  # before the checks, as uvicorn does: a bad head closes the connection
         self.waiting_for_100_continue = False
         status_code = message["status"]
@@ -164,6 +165,19 @@ class LeanCycle(RequestResponseCycle):
             self.chunked_encoding = True
             head += b"transfer-encoding: chunked\r\n"
         self.transport.write(head + b"\r\n")
+        return _DONE
+
+
+class _Done:
+    """An awaitable that is already done (what :meth:`LeanCycle.send` returns for a head)."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return iter(())  # type: ignore[return-value]
+
+
+_DONE = _Done()
 
 
 class TimedH11Protocol(_RequestDeadline, H11Protocol):
@@ -174,11 +188,13 @@ class TimedHttpToolsProtocol(_RequestDeadline, HttpToolsProtocol):
     """uvicorn's httptools protocol (uvicorn's default when httptools is installed, as
     ``uvicorn[standard]`` does) with the request deadline and :class:`LeanCycle`."""
 
-    def on_headers_complete(self) -> None:
-        super().on_headers_complete()
-        cycle = self.cycle
-        if type(cycle) is RequestResponseCycle:
-            cycle.__class__ = LeanCycle
+    # uvicorn's own ``on_headers_complete``, with ``RequestResponseCycle`` in its globals naming
+    # LeanCycle: the cycle is created as a LeanCycle by uvicorn's code, whichever version is installed
+    on_headers_complete = FunctionType(
+        HttpToolsProtocol.on_headers_complete.__code__,
+        {**vars(httptools_impl), "RequestResponseCycle": LeanCycle},
+        "on_headers_complete",
+    )
 
 
 def http_protocol() -> str:

@@ -62,8 +62,12 @@ def _cycle(cls: type[RequestResponseCycle], method: str, keep_alive: bool) -> Re
 def _start(cls: type[RequestResponseCycle], message: dict[str, Any], method: str, keep_alive: bool) -> tuple:
     cycle = _cycle(cls, method, keep_alive)
     error = None
+
+    async def send() -> None:  # as an app awaits it
+        await cycle.send(message)  # type: ignore[arg-type]
+
     try:
-        asyncio.run(cycle.send(message))  # type: ignore[arg-type]
+        asyncio.run(send())
     except RuntimeError as exc:
         error = "error"
         assert str(exc) in ("Invalid HTTP header name.", "Invalid HTTP header value.")
