@@ -402,6 +402,7 @@ class _Lease:
     principal: Principal | None = None
     ample: bool = False  # last batch granted in full: prefetch the next one
     prefetching: bool = False
+    landed: asyncio.Future[None] | None = None  # done when the prefetch in flight lands
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -495,6 +496,13 @@ class RateLimiter:
         if taken is not None:
             return taken
         lease = self._leases.get(principal.key_id)
+        if lease is not None and lease.landed is not None:
+            # the next batch is on its way: wait for it together with every other request that ran
+            # out (one wake-up for all), not one by one through the lock
+            await asyncio.shield(lease.landed)
+            taken = self.take(principal, cost)
+            if taken is not None:
+                return taken
         if lease is None:
             lease = self._leases[principal.key_id] = _Lease()
             if len(self._leases) > 100_000:
@@ -506,9 +514,11 @@ class RateLimiter:
     def _start_prefetch(self, principal: Principal, lease: _Lease) -> None:
         """Lease the next batch before this one runs out, so that no request waits for Redis."""
         lease.prefetching = True
+        landed = lease.landed = asyncio.get_running_loop().create_future()
         task = asyncio.create_task(self._prefetch(principal, lease))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _: _landed(lease, landed))  # also when cancelled before it ran
 
     async def _prefetch(self, principal: Principal, lease: _Lease) -> None:
         try:
@@ -531,6 +541,8 @@ class RateLimiter:
                     lease.want = min(self.lease_max, lease.want * 2)
         finally:
             lease.prefetching = False
+            if lease.landed is not None:
+                _landed(lease, lease.landed)
 
     async def _refill(self, principal: Principal, lease: _Lease, cost: int) -> Encoded:
         now = self._clock()
@@ -649,6 +661,14 @@ class RateLimiter:
 
     def pending_usage(self, tenant_id: str, month: str) -> int:
         return self.usage.get((tenant_id, month), 0)
+
+
+def _landed(lease: _Lease, landed: asyncio.Future[None]) -> None:
+    """The prefetch that ``landed`` stands for is over: wake every request waiting for it."""
+    if lease.landed is landed:
+        lease.landed = None
+    if not landed.done():
+        landed.set_result(None)
 
 
 def _set_limit(lease: _Lease, limit: int) -> None:

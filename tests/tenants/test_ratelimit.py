@@ -306,3 +306,66 @@ async def test_lane_survives_a_script_flush_and_a_lost_connection(redis_url: str
         assert sorted(g.key_remaining for g in both) == [577, 578, 579]
     finally:
         await client.aclose()
+
+
+class _GatedBackend(RedisBackend):
+    """A shared backend (so leases are fetched ahead) whose answers wait for ``gate``; the
+    arithmetic is :class:`LocalBackend`'s."""
+
+    def __init__(self) -> None:  # no Redis client: nothing here talks to Redis
+        self.local = LocalBackend()
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.calls = 0
+
+    async def acquire(self, req: Request, want: int, give_back: int, need: int = 1, seed: int = 0):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        await self.gate.wait()
+        return self.local.acquire_now(req, want, give_back, need)
+
+
+async def _run_out_while_a_prefetch_is_in_flight() -> tuple[RateLimiter, _GatedBackend, Principal]:
+    backend = _GatedBackend()
+    limiter = RateLimiter(backend, lease_max=16, clock=FakeClock(0.0))
+    p = principal(rpm=1_000_000, month=10_000_000)
+    for _ in range(200):  # leases grow to 16 tokens, fetched ahead of need
+        await limiter.check_encoded(p)
+        await asyncio.sleep(0)
+    await limiter.drain()
+    backend.gate.clear()  # Redis is slow from now on
+    while limiter.take(p) is not None:  # the batch runs out; the next one is in flight
+        pass
+    lease = limiter._leases[p.key_id]
+    assert lease.prefetching and lease.landed is not None
+    return limiter, backend, p
+
+
+async def test_requests_that_run_out_wait_for_the_batch_in_flight_together() -> None:
+    limiter, backend, p = await _run_out_while_a_prefetch_is_in_flight()
+    for _ in range(3):
+        await asyncio.sleep(0)  # the prefetch reaches Redis (and waits there)
+    calls = backend.calls
+
+    waiters = [asyncio.create_task(limiter.check_encoded(p)) for _ in range(10)]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not any(w.done() for w in waiters) and backend.calls == calls  # no round trip each
+    backend.gate.set()  # the batch lands
+    turns = 0
+    while not all(w.done() for w in waiters) and turns < 30:
+        await asyncio.sleep(0)
+        turns += 1
+    # all ten woke at once and were served from the batch (one by one through the lease's lock
+    # would take a turn of the event loop each)
+    assert all(w.done() for w in waiters) and turns <= 4, turns
+    assert backend.calls == calls and all(w.result()[0] == b"1000000" for w in waiters)
+
+
+async def test_a_prefetch_cancelled_before_it_ran_strands_no_request() -> None:
+    limiter, backend, p = await _run_out_while_a_prefetch_is_in_flight()
+    for task in list(limiter._tasks):
+        task.cancel()
+    waiter = asyncio.create_task(limiter.check_encoded(p))
+    await asyncio.sleep(0)
+    backend.gate.set()
+    assert (await asyncio.wait_for(waiter, 2.0))[0] == b"1000000"
