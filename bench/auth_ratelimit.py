@@ -35,11 +35,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 # run as a script, bench/ would come first on sys.path and its modules could shadow packages
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
+
+if TYPE_CHECKING:
+    from insider_selling.settings import Settings
 
 PATH = "/v1/insider-selling/data?limit=20&min_score=4"
 
@@ -59,7 +63,15 @@ def wait_port(port: int, timeout: float = 60.0) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
 
 
-# -- the two servers (run in child processes) --
+# -- the servers (run in child processes) --
+
+
+def serve_options(settings: Settings, port: int) -> dict[str, object]:
+    """uvicorn's options as ``insider-selling serve`` sets them (request deadlines, its HTTP
+    protocol, no forwarded headers without trusted proxies), on 127.0.0.1:``port``."""
+    from insider_selling.cli import _server_options
+
+    return {**_server_options(settings), "host": "127.0.0.1", "port": port}
 
 
 def serve_floor(port: int, body_file: Path, headers_file: Path | None = None, product_server: bool = False) -> None:
@@ -80,10 +92,9 @@ def serve_floor(port: int, body_file: Path, headers_file: Path | None = None, pr
     app = Starlette(routes=[Route("/v1/insider-selling/data", endpoint, methods=["GET"])])
     options: dict[str, object] = {}
     if product_server:
-        from insider_selling.cli import _server_options
         from insider_selling.settings import Settings
 
-        options = {**_server_options(Settings(log_level="warning")), "host": "127.0.0.1", "port": port}
+        options = serve_options(Settings(log_level="warning"), port)
     uvicorn.run(app, **{"host": "127.0.0.1", "port": port, "log_level": "warning", "access_log": False, **options})
 
 
@@ -92,7 +103,6 @@ def serve_full(port: int, redis_url: str, key_file: Path) -> None:
 
     from ingest.demo import DemoConfig, DemoSource
     from insider_selling.app import build_app
-    from insider_selling.cli import _server_options
     from insider_selling.settings import Settings
 
     settings = Settings(
@@ -109,7 +119,7 @@ def serve_full(port: int, redis_url: str, key_file: Path) -> None:
     async def main() -> None:
         # the options `insider-selling serve` runs with (request deadlines, no forwarded headers
         # without trusted proxies), on this port
-        options = {**_server_options(settings), "host": "127.0.0.1", "port": port}
+        options = serve_options(settings, port)
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", **options))
         task = asyncio.create_task(server.serve())
         while not server.started:  # noqa: ASYNC110 - uvicorn offers no event for it

@@ -401,9 +401,12 @@ class _Lease:
     month: str = ""
     principal: Principal | None = None
     ample: bool = False  # last batch granted in full: prefetch the next one
-    prefetching: bool = False
-    landed: asyncio.Future[None] | None = None  # done when the prefetch in flight lands
+    landed: asyncio.Future[None] | None = None  # the prefetch in flight: done when it lands
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def prefetching(self) -> bool:
+        return self.landed is not None
 
 
 def headers(limit: int, remaining: int, reset: float) -> dict[str, str]:
@@ -513,7 +516,6 @@ class RateLimiter:
 
     def _start_prefetch(self, principal: Principal, lease: _Lease) -> None:
         """Lease the next batch before this one runs out, so that no request waits for Redis."""
-        lease.prefetching = True
         landed = lease.landed = asyncio.get_running_loop().create_future()
         task = asyncio.create_task(self._prefetch(principal, lease))
         self._tasks.add(task)
@@ -539,8 +541,7 @@ class RateLimiter:
                 lease.ample = grant.granted >= lease.want
                 if lease.ample:  # demand keeps up with the batches: grow them
                     lease.want = min(self.lease_max, lease.want * 2)
-        finally:
-            lease.prefetching = False
+        finally:  # wakes the waiters a turn before the task's done callback would
             if lease.landed is not None:
                 _landed(lease, lease.landed)
 
