@@ -1,18 +1,42 @@
-# Two commands on a fresh machine: `make run` and `make test`. Each creates .venv and installs.
+# Two commands on a fresh machine: `make run` and `make test`. Each creates .venv and installs into it
+# exactly what uv.lock pins (hashes checked, --locked: a lock that disagrees with pyproject.toml fails).
+# `make run` installs the runtime only; `make test` adds the dev extra. `make lock` re-resolves.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# uv from PATH, or bootstrapped (hash-checked) into .tools/ from deploy/uv-requirements.txt
+UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+export UV_PYTHON := $(PYTHON)
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+SYNC := $(UV) sync --locked --inexact --no-dev
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test check bench clean assets
+.PHONY: run test check bench clean assets lock lock-upgrade
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+.tools/bin/uv: deploy/uv-requirements.txt
+	$(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet --require-hashes --no-deps -r deploy/uv-requirements.txt
+	touch $@
 
-run: $(STAMP)
+$(RUN_STAMP): pyproject.toml uv.lock | $(UV)
+	$(SYNC)
+	touch $@
+
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(SYNC) --extra dev
+	touch $(RUN_STAMP) $@
+
+# Re-resolve after editing pyproject.toml (keeps every pin that still fits); commit uv.lock with it.
+lock: | $(UV)
+	$(UV) lock
+
+# Move every pin to the newest release the bounds allow; then `make test` before committing.
+lock-upgrade: | $(UV)
+	$(UV) lock --upgrade
+
+run: $(RUN_STAMP)
 	$(BIN)/insider-selling serve
 
 test: $(STAMP)
@@ -42,4 +66,4 @@ assets:
 	git status --short -- gql/static/vendor
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .hypothesis
