@@ -42,6 +42,7 @@ run: $(RUN_STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy --no-error-summary insider_selling store gql tenants scoring ingest
 	$(BIN)/python -m pytest
 
 # Prints findings only (nothing on a clean tree); every tool runs, and the exit status is 1 if any found something.
