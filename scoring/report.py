@@ -44,7 +44,14 @@ from scoring.commands import (
 )
 from scoring.config import load_model_config
 from scoring.errors import ScoringError
-from scoring.evaluation import Pairs, SelectionStats, difference_ci, forward_excess, selection_stats
+from scoring.evaluation import (
+    Pairs,
+    SelectionStats,
+    block_hours,
+    difference_ci,
+    forward_excess,
+    selection_stats,
+)
 from scoring.panel import hour_floor
 
 __all__ = [
@@ -315,6 +322,9 @@ class DatasetReport:
     first_run: str
     last_run: str
     split: str
+    analysed_from: str
+    analysed_why: str
+    survivorship: str
     step_hours: int
     model_version: str
     seconds: dict[str, float]
@@ -333,6 +343,9 @@ class DatasetReport:
             "first_run": self.first_run,
             "last_run": self.last_run,
             "split": self.split,
+            "analysed_from": self.analysed_from,
+            "analysed_why": self.analysed_why,
+            "survivorship": self.survivorship,
             "step_hours": self.step_hours,
             "model_version": self.model_version,
             "seconds": self.seconds,
@@ -370,8 +383,26 @@ def _first_funding(replay: Replay) -> datetime:
     raise BacktestError("the dataset has no funding rows")
 
 
-def coverage(data: ScoredRuns, split: datetime) -> dict[str, dict[str, float]]:
-    """Per half, the median per run of coins scored, with funding, with OI, with a price, listed."""
+def survivorship(data: ScoredRuns) -> str:
+    """What the dataset says about coins that stopped trading: the count whose prices end more than
+    a day before the dataset's last price (delisted, or a gap), out of all coins with prices."""
+    has = np.isfinite(data.price)
+    priced = has.any(axis=1)
+    if not priced.any():
+        return "no prices: survivorship cannot be judged"
+    last = np.where(priced, data.price.shape[1] - 1 - np.argmax(has[:, ::-1], axis=1), -1)
+    end = int(last.max())
+    stopped = int(((last >= 0) & (last < end - 24)).sum())
+    return (
+        f"{stopped} of {int(priced.sum())} coins with prices stop trading more than a day before the data end. "
+        "The source lists the symbols it collected at the end of its window, so coins delisted before then "
+        "(the tail a short signal targets) are likely missing: treat the figures as survivors only."
+    )
+
+
+def coverage(data: ScoredRuns, split: datetime, start: datetime | None = None) -> dict[str, dict[str, float]]:
+    """Per half, the median per run of coins scored, with funding, with OI, with a price, listed
+    (the earlier half from ``start``, the first analysed run)."""
     t = np.clip(data.pairs.hour, 0, data.price.shape[1] - 1)
     has = {
         "coins": np.ones(t.size, dtype=bool),
@@ -381,8 +412,9 @@ def coverage(data: ScoredRuns, split: datetime) -> dict[str, dict[str, float]]:
         "listed": data.score > 0,
     }
     later = np.array([data.run_times[k] >= split for k in range(len(data.runs))])
+    analysed = np.array([start is None or data.run_times[k] >= start for k in range(len(data.runs))])
     out: dict[str, dict[str, float]] = {}
-    for half, runs in (("earlier", ~later), ("later", later)):
+    for half, runs in (("earlier", analysed & ~later), ("later", later)):
         out[half] = {
             name: float(np.median(np.bincount(data.pairs.run[mask], minlength=len(data.runs))[runs]))
             if runs.any()
@@ -392,18 +424,52 @@ def coverage(data: ScoredRuns, split: datetime) -> dict[str, dict[str, float]]:
     return out
 
 
-def evaluate(data: ScoredRuns, *, reps: int, seed: int) -> tuple[Calibration, list[dict[str, Any]], datetime]:
-    """Calibrate on the earlier half and measure every selection on both halves."""
+#: The one comparison declared before the data were looked at, per dataset: the model's top 5 of
+#: each run against the top 5 by 72 h funding alone, 7 d forward, on the later (held-out) half.
+PRIMARY = ("later", "7d", f"top {TOP_N} of", f"72 h funding: the {TOP_N} most")
+#: The analysed runs start where open interest covers at least this share of the priced coins (so
+#: calibration and test see the same inputs); a dataset without open interest is analysed whole.
+OI_COVERAGE = 0.5
+
+
+def inputs_start(data: ScoredRuns) -> tuple[int, str]:
+    """Index of the first run whose priced coins have open interest for at least
+    :data:`OI_COVERAGE` of them, and why; 0 when no run has open interest at all."""
+    t = np.clip(data.pairs.hour, 0, data.price.shape[1] - 1)
+    runs = len(data.runs)
+    priced = np.bincount(data.pairs.run[np.isfinite(data.price[data.pairs.coin, t])], minlength=runs)
+    with_oi = np.bincount(data.pairs.run[data.has_oi[data.pairs.coin, t]], minlength=runs)
+    if not with_oi.any():
+        return 0, "no open interest in the dataset: every run is analysed (both halves without it)"
+    for k in sorted(range(runs), key=lambda i: data.run_times[i]):
+        if priced[k] and with_oi[k] >= OI_COVERAGE * priced[k]:
+            return int(k), (
+                f"open interest covers {OI_COVERAGE:.0%} of the priced coins from this run on: earlier runs are "
+                "left out, so the calibrated and the tested model see the same inputs"
+            )
+    return 0, "open interest never covers half the priced coins: every run is analysed"
+
+
+def evaluate(
+    data: ScoredRuns, *, reps: int, seed: int
+) -> tuple[Calibration, list[dict[str, Any]], datetime, datetime, str]:
+    """Calibrate on the earlier half and measure every selection on both halves: ``(calibration,
+    table, start, split, why the start)``. The analysed runs start where the inputs are complete
+    (:func:`inputs_start`); the halves split them in the middle."""
     score = data.score
     f72 = _funding_72h(data.funding, data.pairs)
     streak = _streak_hours(data.funding, data.pairs)
-    first, last = min(data.run_times), max(data.run_times)
+    start_run, why = inputs_start(data)
+    first, last = data.run_times[start_run], max(data.run_times)
+    start_hour = int(first.timestamp()) // 3600 - data.hour0
     split = hour_floor(first + (last - first) / 2)
     split_hour = int(split.timestamp()) // 3600 - data.hour0
     returns = {name: forward_excess(data.price, data.pairs, h) for name, h in HORIZONS}
+    by_mean = {name: forward_excess(data.price, data.pairs, h, benchmark="mean")[1] for name, h in HORIZONS}
+    analysed = data.pairs.hour >= start_hour
     halves = {
         # purged: an earlier-half pair counts only if its forward window ends by the split
-        name: (data.pairs.hour + h <= split_hour, data.pairs.hour >= split_hour)
+        name: (analysed & (data.pairs.hour + h <= split_hour), data.pairs.hour >= split_hour)
         for name, h in HORIZONS
     }
     cal = calibrate(score, f72, returns["24h"][1], halves["24h"][0], data.pairs)
@@ -412,11 +478,14 @@ def evaluate(data: ScoredRuns, *, reps: int, seed: int) -> tuple[Calibration, li
     chosen = selections(data, score, f72, streak, cal)
     masks = {label: mask for _, label, mask in chosen}
     for half_index, half in enumerate(("earlier", "later")):
-        for name, _ in HORIZONS:
+        for name, hours in HORIZONS:
             ret, excess = returns[name]
+            block = block_hours(hours)
             in_half = halves[name][half_index]
             for group, label, mask in chosen:
-                stats: SelectionStats = selection_stats(mask & in_half, ret, excess, data.pairs, reps=reps, rng=rng)
+                sel = mask & in_half
+                stats: SelectionStats = selection_stats(sel, ret, excess, data.pairs, reps=reps, rng=rng, block=block)
+                mean_bench = by_mean[name][sel & np.isfinite(by_mean[name])]
                 table.append(
                     {
                         "half": half,
@@ -424,6 +493,7 @@ def evaluate(data: ScoredRuns, *, reps: int, seed: int) -> tuple[Calibration, li
                         "group": group,
                         "selection": label,
                         **stats.as_dict(),
+                        "mean_excess_vs_universe_mean": float(mean_bench.mean()) if mean_bench.size else math.nan,
                         "significant": stats.significant,
                     }
                 )
@@ -431,8 +501,9 @@ def evaluate(data: ScoredRuns, *, reps: int, seed: int) -> tuple[Calibration, li
                 model = next(label for label in masks if label.startswith(model_prefix))
                 rival = next(label for label in masks if label.startswith(rival_prefix))
                 diff, lo, hi = difference_ci(
-                    masks[model] & in_half, masks[rival] & in_half, excess, data.pairs, reps=reps, rng=rng
+                    masks[model] & in_half, masks[rival] & in_half, excess, data.pairs, reps=reps, rng=rng, block=block
                 )
+                primary = (half, name, model_prefix, rival_prefix) == PRIMARY
                 table.append(
                     {
                         "half": half,
@@ -443,9 +514,10 @@ def evaluate(data: ScoredRuns, *, reps: int, seed: int) -> tuple[Calibration, li
                         "difference": diff,
                         "ci95_low": lo,
                         "ci95_high": hi,
+                        "primary": primary,
                     }
                 )
-    return cal, table, split
+    return cal, table, first, split, why
 
 
 async def dataset_report(
@@ -497,7 +569,7 @@ async def dataset_report(
         )
         t0 = time.perf_counter()
         data = await load_scored_runs(handle.db, frames=replay.frames)
-        cal, table, split = evaluate(data, reps=reps, seed=seed)
+        cal, table, analysed_from, split, why = evaluate(data, reps=reps, seed=seed)
         checks = check_rows(
             data.rows,
             data.run_times,
@@ -516,13 +588,16 @@ async def dataset_report(
         first_run=_iso(min(data.run_times)),
         last_run=_iso(max(data.run_times)),
         split=_iso(split),
+        analysed_from=_iso(analysed_from),
+        analysed_why=why,
+        survivorship=survivorship(data),
         step_hours=int(step.total_seconds() // 3600),
         model_version=config.version,
         seconds={k: round(v, 1) for k, v in seconds.items()},
         checks=checks,
         calibration=cal,
         table=table,
-        coverage=coverage(data, split),
+        coverage=coverage(data, split, analysed_from),
     )
     return report, data
 
@@ -547,21 +622,91 @@ def _pct(x: float) -> str:
     return "—" if x != x else f"{x * 100:+.2f}%"
 
 
+def _ci(low: float, high: float) -> str:
+    return f"[{_pct(low)}, {_pct(high)}]"
+
+
 def _table_md(report: DatasetReport, half: str, horizon: str) -> list[str]:
     lines = [
-        "| selection | n | coins | runs | mean excess | 95 % CI | hit rate |",
-        "|---|---:|---:|---:|---:|---|---:|",
+        "| selection | n | coins | runs | mean excess (vs median) | 95 % CI (coins × time blocks) "
+        "| coin-only CI (earlier method) | mean excess (vs mean) | hit rate |",
+        "|---|---:|---:|---:|---:|---|---|---:|---:|",
     ]
     for row in report.table:
         if row["half"] != half or row["horizon"] != horizon or row["group"] == "comparison":
             continue
         label = row["selection"] if row["group"] == "model" else f"*baseline:* {row['selection']}"
-        ci = f"[{_pct(row['ci95_low'])}, {_pct(row['ci95_high'])}]" + (" \\*" if row["significant"] else "")
         hit = "—" if row["hit_rate"] != row["hit_rate"] else f"{row['hit_rate']:.2f}"
         lines.append(
-            f"| {label} | {row['n']} | {row['coins']} | {row['runs']} | "
-            f"{_pct(row['mean_excess_return'])} | {ci} | {hit} |"
+            f"| {label} | {row['n']} | {row['coins']} | {row['runs']} | {_pct(row['mean_excess_return'])} | "
+            f"{_ci(row['ci95_low'], row['ci95_high'])} | {_ci(row['coin_only_ci95_low'], row['coin_only_ci95_high'])} "
+            f"| {_pct(row.get('mean_excess_vs_universe_mean', math.nan))} | {hit} |"
         )
+    return lines
+
+
+def primary_row(report: DatasetReport) -> dict[str, Any] | None:
+    for row in report.table:
+        if row["group"] == "comparison" and row.get("primary"):
+            return row
+    return None
+
+
+def primary_line(report: DatasetReport) -> str:
+    """The pre-declared comparison's result in one sentence, whatever it is."""
+    half, horizon, model_label, rival_label = PRIMARY
+    row = primary_row(report)
+    model = _by_label(report, half, horizon, model_label)
+    rival = _by_label(report, half, horizon, rival_label)
+    if (
+        row is None
+        or model is None
+        or rival is None
+        or not model["n"]
+        or not rival["n"]
+        or row["difference"] != row["difference"]
+    ):
+        return f"`{report.name}`: **no result** — the held-out half has no 7 d forward returns for both selections."
+    lo, hi = row["ci95_low"], row["ci95_high"]
+    if hi < 0:
+        verdict = "**the model's picks did worse than funding alone's beyond noise: an edge beyond 72 h funding**"
+    elif lo > 0:
+        verdict = "**the model's picks did better than funding alone's: no edge (funding alone picked weaker coins)**"
+    else:
+        verdict = "**no edge: the difference from 72 h funding alone is within noise**"
+    return (
+        f"`{report.name}`: {verdict}. Held-out half, 7 d forward excess return (vs the universe median): model top "
+        f"{TOP_N} {_pct(model['mean_excess_return'])} {_ci(model['ci95_low'], model['ci95_high'])} (n {model['n']}), "
+        f"72 h funding top {TOP_N} {_pct(rival['mean_excess_return'])} {_ci(rival['ci95_low'], rival['ci95_high'])} "
+        f"(n {rival['n']}); model minus funding {_pct(row['difference'])} {_ci(lo, hi)}, "
+        f"{model['blocks']} two-week block(s) of time."
+    )
+
+
+def interval_widths(report: DatasetReport) -> list[str]:
+    """The same selections' interval widths, the coin-only bootstrap (earlier reports) against the
+    two-way one: median ratio per half and horizon."""
+    lines = ["| half | horizon | rows | median width, coin-only | median width, coins × time | median ratio |"]
+    lines.append("|---|---|---:|---:|---:|---:|")
+    for half in ("earlier", "later"):
+        for horizon, _ in HORIZONS:
+            old, new = [], []
+            for row in report.table:
+                if row["half"] != half or row["horizon"] != horizon or row["group"] == "comparison":
+                    continue
+                a = row["coin_only_ci95_high"] - row["coin_only_ci95_low"]
+                b = row["ci95_high"] - row["ci95_low"]
+                if a == a and b == b and a > 0:
+                    old.append(a)
+                    new.append(b)
+            if not old:
+                lines.append(f"| {half} | {horizon} | 0 | — | — | — |")
+                continue
+            ratio = float(np.median(np.array(new) / np.array(old)))
+            lines.append(
+                f"| {half} | {horizon} | {len(old)} | {_pct(float(np.median(old)))} | {_pct(float(np.median(new)))} "
+                f"| {ratio:.2f}× |"
+            )
     return lines
 
 
@@ -595,7 +740,8 @@ def _comparisons_md(report: DatasetReport, half: str, horizon: str) -> list[str]
     for row in report.table:
         if row["half"] == half and row["horizon"] == horizon and row["group"] == "comparison":
             ci = f"[{_pct(row['ci95_low'])}, {_pct(row['ci95_high'])}]"
-            lines.append(f"| {row['selection']} | {row['versus']} | {_pct(row['difference'])} | {ci} |")
+            label = ("**primary:** " if row.get("primary") else "") + row["selection"]
+            lines.append(f"| {label} | {row['versus']} | {_pct(row['difference'])} | {ci} |")
     return lines
 
 
@@ -686,6 +832,19 @@ def render_markdown(reports: Sequence[DatasetReport], *, command: str, generated
         "",
         f"Generated by `{command}` on {generated:%Y-%m-%d %H:%M} UTC. Do not edit by hand: rerun the command.",
         "",
+        "## The primary result",
+        "",
+        f"One comparison per dataset was declared before the data were looked at: the model's top {TOP_N} of "
+        f"each run against the top {TOP_N} by 72 h funding alone, 7 d forward excess return, on the held-out "
+        "later half. Everything after this section is exploratory: many selections, horizons and halves, "
+        "with no correction for multiple comparisons, so no single interval there that excludes 0 is evidence.",
+        "",
+    ]
+    lines += [f"- {primary_line(r)}" for r in reports]
+    lines += ["", "Survivorship:", ""]
+    lines += [f"- `{r.name}`: {r.survivorship}" for r in reports]
+    lines += [
+        "",
         "## Method",
         "",
         "- Each dataset folder is imported with `insider-selling import` (hourly snapshot rows; a value fills "
@@ -693,17 +852,24 @@ def render_markdown(reports: Sequence[DatasetReport], *, command: str, generated
         "one run every step, starting 72 h after the first funding print. The step is coprime with 24, so "
         "runs fall on every hour of the day.",
         "- A pair is one coin at one run. Its forward return over 24 h or 7 d uses the coin's last price at or "
-        "before each end; its excess return subtracts the equal-weighted mean return of every coin with "
-        "prices at that run (the universe). A negative excess return is what the score predicts.",
-        "- 95 % confidence intervals come from a bootstrap that resamples whole coins (1000 draws); `*` marks an "
-        "interval that excludes 0. Hit rate: the share of pairs that did worse than the universe.",
+        "before each end; its excess return subtracts the **median** return of every coin with prices at "
+        "that run (the universe), so a few outliers cannot move the benchmark; the excess over the "
+        "equal-weighted mean is a secondary column. A negative excess return is what the score predicts.",
+        "- 95 % intervals come from a two-way bootstrap (1000 draws) that resamples coins and blocks of time "
+        "(one week for 24 h returns, two weeks for 7 d returns) together: one coin's overlapping windows "
+        "and all coins' shared dates are not independent draws. The coin-only bootstrap of earlier reports "
+        "is shown beside it, and the widths of both are compared for the same selections. With few blocks of "
+        "time (the block count is given) even the two-way interval is optimistic. Hit rate: the share of "
+        "pairs that did worse than the universe.",
         "- Baselines need no model: a negative-funding streak of at least 1, 3 or 5 days (hours since the "
         "last non-negative hourly cross-venue funding), and ranking by the mean raw funding of the last 72 h.",
+        "- Same inputs on both halves: the analysed runs start where open interest covers at least "
+        f"{OI_COVERAGE:.0%} of the priced coins (a dataset without open interest is analysed whole), and the "
+        "halves split the analysed runs in the middle.",
         "- Calibration: the two threshold choices (the model's score cut-off and the 72 h funding cut-off) "
         "are picked on the earlier half only, by the lowest mean 24 h excess return with at least "
-        f"{MIN_PAIRS} pairs and {MIN_COINS} coins, and then applied unchanged to both halves. The halves split "
-        "the run period in the middle; an earlier-half pair counts only if its forward window ends before "
-        "the split (no overlap with the later half).",
+        f"{MIN_PAIRS} pairs and {MIN_COINS} coins, and then applied unchanged to both halves. An earlier-half "
+        "pair counts only if its forward window ends before the split (no overlap with the later half).",
         "",
     ]
     for r in reports:
@@ -719,7 +885,9 @@ def render_markdown(reports: Sequence[DatasetReport], *, command: str, generated
         lines += [f"- {imp['samples']} hourly market rows, {imp['coins']} coins, {imp['first']} .. {imp['last']}", ""]
         lines += [
             f"Replay: {r.runs} runs every {r.step_hours} h, {r.first_run} .. {r.last_run}, model "
-            f"`{r.model_version}`; halves split at {r.split}.",
+            f"`{r.model_version}`; analysed from {r.analysed_from} ({r.analysed_why}); halves split at {r.split}.",
+            "",
+            f"Survivorship: {r.survivorship}",
             "",
         ]
         for half, cov in r.coverage.items():
@@ -745,19 +913,24 @@ def render_markdown(reports: Sequence[DatasetReport], *, command: str, generated
         ]
         for half in ("earlier", "later"):
             for horizon, _ in HORIZONS:
-                lines += [f"### {r.name}: {half} half, forward {horizon}", ""]
+                lines += [f"### {r.name}: {half} half, forward {horizon} (exploratory)", ""]
                 lines += _table_md(r, half, horizon)
                 lines += [
                     "",
-                    "Head to head (the difference of mean excess returns, bootstrap over coins; "
-                    "negative: the model's picks did worse, as it predicts):",
+                    "Head to head (the difference of mean excess returns, two-way bootstrap; "
+                    "negative: the model's picks did worse, as it predicts; **primary** marks the pre-declared one):",
                     "",
                 ]
                 lines += _comparisons_md(r, half, horizon)
                 lines.append("")
         if r.png:
             lines += [f"![{r.name}]({r.png})", ""]
-        lines += ["What this dataset shows:", ""]
+        lines += [
+            "Interval widths for the same selections, the coin-only bootstrap against coins × time blocks:",
+            "",
+        ]
+        lines += interval_widths(r)
+        lines += ["", "What this dataset shows (exploratory, uncorrected for multiple comparisons):", ""]
         lines += [f"- {line}" for line in findings(r)]
         lines.append("")
     return "\n".join(lines)
