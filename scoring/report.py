@@ -430,6 +430,8 @@ PRIMARY = ("later", "7d", f"top {TOP_N} of", f"72 h funding: the {TOP_N} most")
 #: The analysed runs start where open interest covers at least this share of the priced coins (so
 #: calibration and test see the same inputs); a dataset without open interest is analysed whole.
 OI_COVERAGE = 0.5
+#: Fewer independent blocks of time than this and the primary result says its interval is too narrow.
+MIN_BLOCKS = 5
 
 
 def inputs_start(data: ScoredRuns) -> tuple[int, str]:
@@ -679,7 +681,13 @@ def primary_line(report: DatasetReport) -> str:
         f"{TOP_N} {_pct(model['mean_excess_return'])} {_ci(model['ci95_low'], model['ci95_high'])} (n {model['n']}), "
         f"72 h funding top {TOP_N} {_pct(rival['mean_excess_return'])} {_ci(rival['ci95_low'], rival['ci95_high'])} "
         f"(n {rival['n']}); model minus funding {_pct(row['difference'])} {_ci(lo, hi)}, "
-        f"{model['blocks']} two-week block(s) of time."
+        f"{model['blocks']} two-week block(s) of time"
+        + (
+            f" — too few for any interval to carry the market's shared shocks (at least {MIN_BLOCKS} are needed): "
+            "these intervals are too narrow, and no conclusion in either direction is supported."
+            if model["blocks"] < MIN_BLOCKS
+            else "."
+        )
     )
 
 
@@ -704,8 +712,8 @@ def interval_widths(report: DatasetReport) -> list[str]:
                 continue
             ratio = float(np.median(np.array(new) / np.array(old)))
             lines.append(
-                f"| {half} | {horizon} | {len(old)} | {_pct(float(np.median(old)))} | {_pct(float(np.median(new)))} "
-                f"| {ratio:.2f}× |"
+                f"| {half} | {horizon} | {len(old)} | {float(np.median(old)) * 100:.2f} points "
+                f"| {float(np.median(new)) * 100:.2f} points | {ratio:.2f}× |"
             )
     return lines
 
