@@ -3,8 +3,11 @@
 Columns ``symbol, open_time, close`` (``open, high, low`` and the volume columns are read past). A kline's
 close is known only when it closes, so it becomes a price at ``open_time + spacing`` (the
 symbol's most common spacing between opens), valid until the next close: an hourly kline opening
-at 10:00 is the 11:00 price. A multiplied symbol's price is divided by its multiplier
-(``1000PEPEUSDT`` quotes 1000 PEPE).
+at 10:00 is the 11:00 price. A *one-print* kline (``open``, ``high``, ``low`` and ``close`` all
+equal, as files that sample a mark price at funding times write them) is a point price, not a bar:
+its price was already known at its open time, so it is placed there (an 8-hourly sample is not
+served 8 h late). A multiplied symbol's price is divided by its multiplier (``1000PEPEUSDT`` quotes
+1000 PEPE).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from ingest.importers.base import (
     Importer,
     Observation,
     PricePoint,
+    Reject,
     coin_from_symbol,
     epoch_ms,
     finite,
@@ -25,6 +29,14 @@ from ingest.importers.base import (
 )
 
 __all__ = ["BinanceKlines"]
+
+
+def _one_print(row: dict[str, str], close: float) -> bool:
+    """The kline's open, high and low are present and equal to its close (a point price)."""
+    try:
+        return all(finite(row.get(k), k) == close for k in ("open", "high", "low"))
+    except Reject:
+        return False
 
 
 class BinanceKlines(Importer):
@@ -41,7 +53,7 @@ class BinanceKlines(Importer):
             at_ms=epoch_ms(row["open_time"], "open_time"),
             price=close / multiplier,
             contract=row["symbol"].strip().upper(),
-            bar=True,
+            bar=not _one_print(row, close),
         )
 
     def finish(self, observations: list[Observation], report: FileReport) -> list[Observation]:

@@ -84,6 +84,31 @@ def test_binance_files_become_hourly_rows_without_look_ahead(tmp_path: Path) -> 
     assert summary["coins"] == 1 and summary["samples"] == len(market)
 
 
+def test_one_print_klines_are_prices_at_their_own_time_not_bars(tmp_path: Path) -> None:
+    """Issue 21, item 5: an 8-hourly file of one-print klines (a mark sampled at funding times) is a
+    point price at each open time; the same spacing with real bars is the close, 8 h later."""
+    for name, row, first_hour in (
+        ("points", "{p},{p},{p},{p}", 0),  # open = high = low = close
+        ("bars", "{o},{hi},{lo},{p}", 8),
+    ):
+        src = tmp_path / name
+        src.mkdir()
+        _csv(
+            src / "klines.csv",
+            "symbol,open_time,open,high,low,close,volume",
+            [
+                f"BTCUSDT,{T0 + h * H}," + row.format(p=100.0 + h, o=99.0 + h, hi=101.0 + h, lo=98.0 + h) + ",5"
+                for h in (0, 8, 16, 24)
+            ],
+        )
+        import_directory(src, tmp_path / f"{name}-snap")
+        _, market, _ = read_snapshots(tmp_path / f"{name}-snap")
+        prices = {s.at: s.price for s in market if s.price is not None}
+        assert min(prices) == _at(first_hour)
+        assert prices[_at(first_hour)] == 100.0  # the first kline's close
+        assert prices[_at(first_hour + 7)] == 100.0 and prices[_at(first_hour + 8)] == 108.0
+
+
 def test_every_bad_row_is_counted_with_its_reason(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
