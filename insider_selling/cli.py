@@ -283,9 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
     from scoring.commands import register_commands
 
     register_commands(sub)  # backtest --replay, validate --synthetic|--history, export-demo
-    from scoring.report import register_report
+    from scoring.report import register_calibrate, register_report
 
     register_report(sub)  # report --data DIR --out DIR
+    register_calibrate(sub)  # calibrate --data DIR --dataset NAME
 
     admin = sub.add_parser("admin", help="operator commands: tenants, keys and the audit log of a running server")
     admin_sub = admin.add_subparsers(dest="admin_command", required=True, metavar="ADMIN_COMMAND")

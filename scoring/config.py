@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import tomllib
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from scoring.errors import ModelConfigError
 
@@ -124,6 +125,30 @@ class Composite(_Section):
     squeeze_oi_full: float
 
 
+class Scale(_Section):
+    """The published scale: a strictly increasing map from the composite (after the knee's
+    saturation) to the score, piecewise linear through the ``raw`` -> ``score`` knots and bending
+    smoothly toward the cap above the last knot (the same slope at the knot, never reaching it).
+    The knots are fitted on real data (``insider-selling calibrate``; ``fitted_on`` says where).
+    No knots: the composite is the score."""
+
+    raw: tuple[float, ...] = ()
+    score: tuple[float, ...] = ()
+    fitted_on: str = ""
+
+    @model_validator(mode="after")
+    def _knots(self) -> Scale:
+        if len(self.raw) != len(self.score):
+            raise ValueError("scale.raw and scale.score need the same number of knots")
+        if self.raw:
+            if len(self.raw) < 2 or self.raw[0] != 0.0 or self.score[0] != 0.0:
+                raise ValueError("the scale starts at the knot (0, 0) and has at least two knots")
+            for values in (self.raw, self.score):
+                if any(b <= a for a, b in pairwise(values)):
+                    raise ValueError("scale knots must be strictly increasing")
+        return self
+
+
 class Phase(_Section):
     active_acceleration: float
     active_oi: float
@@ -147,6 +172,7 @@ class ModelConfig(_Section):
     holder_quality: HolderQuality
     coordination: Coordination
     composite: Composite
+    scale: Scale = Scale()
     phase: Phase
 
 

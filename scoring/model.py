@@ -5,6 +5,7 @@ Pure and vectorized: arrays in, arrays out. See ``docs/methodology.md`` for ever
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +15,17 @@ from scoring.config import ModelConfig
 from scoring.features import Features, compute_features
 from scoring.panel import MarketPanel, OnchainPanel, clean_panel
 
-__all__ = ["COVERAGE", "PHASES", "SUB_SCORES", "ModelOutput", "gate_of", "saturate", "score_features", "score_panels"]
+__all__ = [
+    "COVERAGE",
+    "PHASES",
+    "SUB_SCORES",
+    "ModelOutput",
+    "gate_of",
+    "published_scale",
+    "saturate",
+    "score_features",
+    "score_panels",
+]
 
 F64 = npt.NDArray[np.float64]
 
@@ -72,6 +83,20 @@ def saturate(raw: F64, knee: float, cap: float) -> F64:
     return np.where(raw <= knee, raw, above)
 
 
+def published_scale(composite: F64, raw: Sequence[float], score: Sequence[float], cap: float) -> F64:
+    """The composite on the published scale (:class:`scoring.config.Scale`): piecewise linear
+    through the knots, then ``last + (cap - last)(1 - exp(-slope (x - x_last) / (cap - last)))``
+    with the last segment's slope, so the map is strictly increasing, continuous in value and slope
+    at the last knot, and always below ``cap``. No knots: the composite unchanged."""
+    if not raw:
+        return composite
+    inner = np.interp(composite, raw, score)
+    slope = (score[-1] - score[-2]) / (raw[-1] - raw[-2])
+    room = cap - score[-1]
+    tail = score[-1] + room * -np.expm1(-np.maximum(composite - raw[-1], 0.0) * slope / room)
+    return np.where(composite <= raw[-1], inner, tail)
+
+
 def _signed_ramp(x: F64, full: float) -> F64:
     """-1 at x <= -full, linear through 0 to 1 at x >= full; NaN stays NaN."""
     return np.clip(x / full, -1.0, 1.0)
@@ -103,6 +128,8 @@ class ModelOutput:
     components: dict[str, F64]
     #: per family (:data:`COVERAGE`), the share of its input weight that had data, in [0, 1]
     coverage: dict[str, F64]
+    #: the composite before the published scale (0 where the gate is closed)
+    composite: F64
 
 
 #: The families whose inputs can be missing, as reported by ``Coin.coverage``.
@@ -245,7 +272,8 @@ def score_features(f: Features, config: ModelConfig) -> ModelOutput:
         )
         core = core * (1.0 - cp.squeeze_penalty * squeezed)
     raw = cp.scale * core * (1.0 + cp.supply_boost * supply)
-    score = np.where(gate, np.clip(saturate(raw, cp.saturation_knee, cp.cap), 0.0, cp.cap), 0.0)
+    composite = np.clip(saturate(raw, cp.saturation_knee, cp.cap), 0.0, cp.cap)
+    score = np.where(gate, np.clip(published_scale(composite, c.scale.raw, c.scale.score, cp.cap), 0.0, cp.cap), 0.0)
 
     sub_scores = {
         "funding_magnitude": magnitude,
@@ -301,7 +329,9 @@ def score_features(f: Features, config: ModelConfig) -> ModelOutput:
         "mix": mix,
         "raw_score": raw,
     }
-    return ModelOutput(f, gate, sub_scores, hedge, core, supply, score, phase, components, coverage)
+    return ModelOutput(
+        f, gate, sub_scores, hedge, core, supply, score, phase, components, coverage, np.where(gate, composite, 0.0)
+    )
 
 
 def score_panels(panel: MarketPanel, onchain: OnchainPanel, config: ModelConfig) -> ModelOutput:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import math
 import re
@@ -23,6 +24,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +44,7 @@ from scoring.commands import (
     load_scored_runs,
     parse_step,
 )
-from scoring.config import load_model_config
+from scoring.config import ModelConfig, load_model_config
 from scoring.errors import ScoringError
 from scoring.evaluation import (
     Pairs,
@@ -61,6 +63,7 @@ __all__ = [
     "check_rows",
     "dataset_report",
     "raw_candidates",
+    "register_calibrate",
     "register_report",
     "write_validation",
 ]
@@ -325,6 +328,8 @@ class DatasetReport:
     analysed_from: str
     analysed_why: str
     survivorship: str
+    bands: list[dict[str, Any]]
+    documented_call: tuple[float, int, int, int]
     step_hours: int
     model_version: str
     seconds: dict[str, float]
@@ -346,6 +351,10 @@ class DatasetReport:
             "analysed_from": self.analysed_from,
             "analysed_why": self.analysed_why,
             "survivorship": self.survivorship,
+            "bands": self.bands,
+            "documented_call": dict(
+                zip(("median", "min", "max", "runs_listing_none"), self.documented_call, strict=True)
+            ),
             "step_hours": self.step_hours,
             "model_version": self.model_version,
             "seconds": self.seconds,
@@ -452,6 +461,76 @@ def inputs_start(data: ScoredRuns) -> tuple[int, str]:
     return 0, "open interest never covers half the priced coins: every run is analysed"
 
 
+def analysis_window(data: ScoredRuns) -> tuple[datetime, datetime, str]:
+    """``(first analysed run, split, why that start)``: the runs from :func:`inputs_start`, split
+    in the middle into the earlier (calibration) and the later (held-out) half."""
+    start_run, why = inputs_start(data)
+    first, last = data.run_times[start_run], max(data.run_times)
+    return first, hour_floor(first + (last - first) / 2), why
+
+
+#: Where the published bands fall among the listed coins of real data (the earlier half of the
+#: analysed runs, with the live service's inputs): the median listed coin reads 2.5, the top tenth
+#: 5 and the top hundredth 7.5; above that the score bends toward 10 without reaching it.
+SCALE_TARGETS = ((0.5, 2.5), (0.9, 5.0), (0.99, 7.5))
+#: The documented call (the seed's example): ``limit=20&min_score=4``.
+DOCUMENTED_CALL = (20, 4.0)
+#: The published score bands.
+BANDS = ((0.0, 2.5, "(0, 2.5)"), (2.5, 5.0, "[2.5, 5)"), (5.0, 7.5, "[5, 7.5)"), (7.5, 10.01, "[7.5, 10]"))
+
+
+def fit_scale(data: ScoredRuns) -> tuple[tuple[float, ...], tuple[float, ...], str]:
+    """The scale's knots from replayed runs scored *without* a scale (the score is then the
+    composite): the composite's quantiles of :data:`SCALE_TARGETS` among the listed coins of the
+    earlier half of the analysed runs, and where that was."""
+    first, split, _ = analysis_window(data)
+    earlier = np.array([first <= data.run_times[k] < split for k in range(len(data.runs))])
+    composite = data.score
+    listed = composite[(composite > 0) & earlier[data.pairs.run]]
+    if listed.size < 100:
+        raise BacktestError(f"only {listed.size} listed scores in the calibration half: too few to fit a scale")
+    raw = tuple(round(float(np.quantile(listed, q)), 4) for q, _ in SCALE_TARGETS)
+    if any(b <= a for a, b in pairwise((0.0, *raw))):
+        raise BacktestError(f"the listed scores' quantiles {raw} are not strictly increasing")
+    where = f"{_iso(first)} .. {_iso(split)}, {listed.size} listed scores"
+    return (0.0, *raw), (0.0, *(t for _, t in SCALE_TARGETS)), where
+
+
+def documented_call_counts(data: ScoredRuns) -> tuple[float, int, int, int]:
+    """Per run, how many coins the documented call (``limit=20&min_score=4``) lists: ``(median,
+    min, max, runs listing none)``."""
+    limit, floor = DOCUMENTED_CALL
+    counts = np.minimum(np.bincount(data.pairs.run[data.score >= floor], minlength=len(data.runs)), limit)
+    if not counts.size:
+        return 0.0, 0, 0, 0
+    return float(np.median(counts)), int(counts.min()), int(counts.max()), int((counts == 0).sum())
+
+
+def band_table(data: ScoredRuns, *, reps: int, seed: int) -> list[dict[str, Any]]:
+    """Each published score band on the held-out half: its share of the listed pairs, and the
+    realized 24 h and 7 d excess returns (vs the universe median) with two-way intervals."""
+    _, split, _ = analysis_window(data)
+    split_hour = int(split.timestamp()) // 3600 - data.hour0
+    later = data.pairs.hour >= split_hour
+    score = data.score
+    listed = (score > 0) & later
+    rng = np.random.default_rng(seed)
+    rows: list[dict[str, Any]] = []
+    for lo, hi, label in BANDS:
+        band = listed & (score >= lo) & (score < hi) & (score > 0)
+        row: dict[str, Any] = {
+            "band": label,
+            "pairs": int(band.sum()),
+            "share_of_listed": float(band.sum() / max(int(listed.sum()), 1)),
+        }
+        for name, hours in HORIZONS:
+            ret, excess = forward_excess(data.price, data.pairs, hours)
+            stats = selection_stats(band, ret, excess, data.pairs, reps=reps, rng=rng, block=block_hours(hours))
+            row[name] = {"n": stats.n, "mean_excess": stats.mean_excess, "ci95": [stats.ci_low, stats.ci_high]}
+        rows.append(row)
+    return rows
+
+
 def evaluate(
     data: ScoredRuns, *, reps: int, seed: int
 ) -> tuple[Calibration, list[dict[str, Any]], datetime, datetime, str]:
@@ -461,10 +540,8 @@ def evaluate(
     score = data.score
     f72 = _funding_72h(data.funding, data.pairs)
     streak = _streak_hours(data.funding, data.pairs)
-    start_run, why = inputs_start(data)
-    first, last = data.run_times[start_run], max(data.run_times)
+    first, split, why = analysis_window(data)
     start_hour = int(first.timestamp()) // 3600 - data.hour0
-    split = hour_floor(first + (last - first) / 2)
     split_hour = int(split.timestamp()) // 3600 - data.hour0
     returns = {name: forward_excess(data.price, data.pairs, h) for name, h in HORIZONS}
     by_mean = {name: forward_excess(data.price, data.pairs, h, benchmark="mean")[1] for name, h in HORIZONS}
@@ -533,6 +610,7 @@ async def dataset_report(
     start: datetime | None = None,
     end: datetime | None = None,
     log: Callable[[str], None] = print,
+    config: ModelConfig | None = None,
 ) -> tuple[DatasetReport, ScoredRuns]:
     """Import ``source`` (in memory, or into snapshot files in ``work``), replay it every ``step``
     and evaluate it."""
@@ -556,7 +634,7 @@ async def dataset_report(
         f"{name}: imported {imported.samples} hourly rows of {imported.coins} coins "
         f"in {seconds['import']:.1f} s" + (f", read back in {seconds['load']:.1f} s" if "load" in seconds else "")
     )
-    config = load_model_config()
+    config = config or load_model_config()
     # the first run has a full funding window: 72 h after the first funding print
     start = start or hour_floor(_first_funding(replay) + timedelta(hours=config.window.funding_hours))
     handle = await open_store(None, f"report-{name}")
@@ -593,6 +671,8 @@ async def dataset_report(
         analysed_from=_iso(analysed_from),
         analysed_why=why,
         survivorship=survivorship(data),
+        bands=band_table(data, reps=reps, seed=seed),
+        documented_call=documented_call_counts(data),
         step_hours=int(step.total_seconds() // 3600),
         model_version=config.version,
         seconds={k: round(v, 1) for k, v in seconds.items()},
@@ -919,6 +999,24 @@ def render_markdown(reports: Sequence[DatasetReport], *, command: str, generated
             f"(the {r.calibration.funding_quantile:g} quantile).",
             "",
         ]
+        med, lo, hi, none = r.documented_call
+        lines += [
+            f"The documented call (`limit={DOCUMENTED_CALL[0]}&min_score={DOCUMENTED_CALL[1]:g}`) lists, per run: "
+            f"median {med:g}, min {lo}, max {hi} coins; {none} of {r.runs} runs list none.",
+            "",
+            f"### {r.name}: score bands on the held-out half",
+            "",
+            "| band | share of listed pairs | 24 h excess (vs median) | 95 % CI | 7 d excess (vs median) | 95 % CI |",
+            "|---|---:|---:|---|---:|---|",
+        ]
+        for band in r.bands:
+            day, week = band["24h"], band["7d"]
+            lines.append(
+                f"| {band['band']} | {band['share_of_listed'] * 100:.1f} % ({band['pairs']}) | "
+                f"{_pct(day['mean_excess'])} | {_ci(*day['ci95'])} | "
+                f"{_pct(week['mean_excess'])} | {_ci(*week['ci95'])} |"
+            )
+        lines.append("")
         for half in ("earlier", "later"):
             for horizon, _ in HORIZONS:
                 lines += [f"### {r.name}: {half} half, forward {horizon} (exploratory)", ""]
@@ -999,6 +1097,61 @@ async def run_report(args: argparse.Namespace) -> int:
     path = write_validation(reports, args.out, command=command)
     print(f"wrote {path}, validation.json and {', '.join(r.png for r in reports)}")
     return 0 if all(r.checks.passed for r in reports) else 1
+
+
+async def run_calibrate(args: argparse.Namespace) -> int:
+    """Replay one dataset scored without a scale, fit the scale's knots, and print them as the
+    ``[scale]`` section of ``scoring/model.toml``, with the documented call's listing counts under
+    the current and the fitted scale."""
+    step = parse_step(args.step)
+    (folder,) = _datasets(args.data, [args.dataset])
+    unscaled = load_model_config(scale={})
+    current = load_model_config()
+    _, data = await dataset_report(
+        folder.name, folder, None, step=step, reps=10, log=lambda m: print(m, file=sys.stderr), config=unscaled
+    )
+    raw, score, where = fit_scale(data)
+    fitted = load_model_config(scale={"raw": list(raw), "score": list(score)})
+    from scoring.model import published_scale
+
+    composite = data.score
+    counts: dict[str, tuple[float, int, int, int]] = {}
+    for name, cfg in (("unscaled", unscaled), ("current", current), ("fitted", fitted)):
+        scaled = np.where(
+            composite > 0, published_scale(composite, cfg.scale.raw, cfg.scale.score, cfg.composite.cap), 0.0
+        )
+        rows = [{**row, "score": float(v)} for row, v in zip(data.rows, scaled, strict=True)]
+        counts[name] = documented_call_counts(dataclasses.replace(data, rows=rows))
+    for name, (med, lo, hi, none) in counts.items():
+        print(
+            f"# documented call, {name} scale: median {med:g}, min {lo}, max {hi} coins per run; "
+            f"{none} of {len(data.runs)} runs list none",
+            file=sys.stderr,
+        )
+    print("[scale]")
+    print(f"raw = [{', '.join(f'{x:g}' for x in raw)}]")
+    print(f"score = [{', '.join(f'{x:g}' for x in score)}]")
+    print(f'fitted_on = "{folder.name}, {where}"')
+    return 0
+
+
+def _calibrate_command(args: argparse.Namespace, settings: Any) -> int:
+    try:
+        return asyncio.run(run_calibrate(args))
+    except (ScoringError, IngestError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def register_calibrate(sub: Any) -> None:
+    cal = sub.add_parser(
+        "calibrate",
+        help="fit the published score scale on a real dataset's earlier half; prints the [scale] section",
+    )
+    cal.add_argument("--data", type=Path, required=True, metavar="DIR", help="a folder of dataset folders")
+    cal.add_argument("--dataset", required=True, metavar="NAME", help="the dataset folder to fit on")
+    cal.add_argument("--step", default="7h", help="time between runs (default 7h)")
+    cal.set_defaults(handler=_calibrate_command)
 
 
 def _report_command(args: argparse.Namespace, settings: Any) -> int:

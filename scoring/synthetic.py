@@ -172,6 +172,8 @@ def synthetic_validation(
     dip_scores: list[F64] = []
     wave_scores: list[F64] = []
     after_dip_scores: list[F64] = []
+    dip_published: list[F64] = []
+    wave_published: list[F64] = []
     previous: dict[str, F64] | None = None
     runs = 0
     for end in range(warmup_hours - 1, len(times), step_hours):
@@ -198,12 +200,17 @@ def synthetic_validation(
         if k:
             top = np.lexsort((np.arange(score.size), -score))[:k]
             precisions.append(float(np.sum(labels[top] & (score[top] > 0))) / k)
+        # the confounder checks read the composite (the model before the published scale, which
+        # is fitted on real data): "≥ 5" keeps the meaning it had when the bars were set
+        composite = out.composite
         if market.dip_active(at):
-            dip_scores.append(score[~labels])
+            dip_scores.append(composite[~labels])
+            dip_published.append(score[~labels])
         elif market.market_dip[1] <= at < market.market_dip[1] + timedelta(hours=72):
-            after_dip_scores.append(score[~labels])
+            after_dip_scores.append(composite[~labels])
         if market.wave_active(at):
-            wave_scores.append(score[~labels])
+            wave_scores.append(composite[~labels])
+            wave_published.append(score[~labels])
 
     scores = np.concatenate(all_scores)
     labels = np.concatenate(all_labels)
@@ -224,6 +231,8 @@ def synthetic_validation(
         }
     dip_listed, dip_ge5 = _shares(dip_scores)
     wave_listed, wave_ge5 = _shares(wave_scores)
+    _, dip_ge5_published = _shares(dip_published)
+    _, wave_ge5_published = _shares(wave_published)
     return {
         "seed": seed,
         "hard": hard,
@@ -244,6 +253,8 @@ def synthetic_validation(
         "market_dip_share_ge5": dip_ge5,
         "wave_share_listed": wave_listed,
         "wave_share_ge5": wave_ge5,
+        "market_dip_share_ge5_published_scale": dip_ge5_published,
+        "wave_share_ge5_published_scale": wave_ge5_published,
         "after_dip_72h_share_ge5": metric(float(np.mean(after >= 5.0)) if after.size else float("nan")),
         "recall_listed": metric(float(np.mean(listed[labels])) if labels.any() else float("nan")),
         "false_listed_share": round(float(np.mean(listed[~labels])), 4),

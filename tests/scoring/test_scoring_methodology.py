@@ -36,6 +36,7 @@ def test_the_worked_example_matches_the_code() -> None:
         "mix": out.components["mix"][0],
         "core": out.core[0],
         "supply": out.supply[0],
+        "composite": out.composite[0],
         "score": out.score[0],
         "consecutive_negative_days": f.consecutive_negative_days[0],
         "streak_hours": f.streak_hours[0],
@@ -50,7 +51,7 @@ def test_the_worked_example_matches_the_code() -> None:
     assert out.phase[0] == "active-hedge-pressure"
     assert "Phase: `active-hedge-pressure`." in DOC.read_text()
     doc_row = coin_documents(panel.at, panel, out, {}, config.version)[0]
-    assert doc_row["score"] == 3.4
+    assert doc_row["score"] == 8.06
     assert doc_row["signal_start_date"] == "2026-11-18T13:00:00Z"
     assert doc_row["manipulation_phase"] == "active-hedge-pressure"
     assert np.isclose(doc_row["avg_funding_72h"], -0.000095)
