@@ -69,7 +69,7 @@ def build_source(settings: Settings) -> Source:
         )
     from ingest.demo import DemoConfig, DemoSource
 
-    return DemoSource(DemoConfig(seed=settings.demo_seed, coins=settings.demo_coins))
+    return DemoSource(DemoConfig.market_like(seed=settings.demo_seed, coins=settings.demo_coins))
 
 
 def settle_heap() -> None:
