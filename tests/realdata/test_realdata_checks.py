@@ -123,8 +123,26 @@ async def test_real_data_slices_give_coherent_rows_at_any_hour(shared_data: Path
     listed = [r for r in table if r["selection"] == "listed (score > 0)" and r["n"] > 1]
     assert listed and all(r["ci95_low"] <= r["mean_excess_return"] <= r["ci95_high"] for r in listed)
     md = write_validation([report], tmp_path / "docs", command="report").read_text()
-    assert "### binance-usdm-2026q1: later half, forward 7d" in md and "Verdict, later half" in md
+    assert "### binance-usdm-2026q1: later half, forward 7d" in md and "## The primary result" in md
     assert (tmp_path / "docs" / f"validation-{BINANCE}.png").read_bytes()[:4] == b"\x89PNG"
 
     daily_checks = await _replay_checks(tmp_path / "m-snap", datetime(2025, 11, 8, tzinfo=UTC), 48)
     _assert_coherent(daily_checks, "multi-venue, daily samples")
+
+
+async def test_the_documented_call_lists_coins_on_a_real_market(shared_data: Path) -> None:
+    """Issue 21, item 2: on the Binance replay's held-out half (open interest present, every coin),
+    the documented call ``limit=20&min_score=4`` lists coins in most runs, and the published bands
+    hold shares of the listed coins like those the scale was fitted to (median 2.5, top tenth 5)."""
+    from scoring.report import BANDS, documented_call_counts
+
+    start = datetime(2026, 3, 6, 6, tzinfo=UTC)
+    _, data = await dataset_report(
+        BINANCE, shared_data / BINANCE, step=parse_step("7h"), reps=10, start=start, log=lambda _: None
+    )
+    median, low, high, none = documented_call_counts(data)
+    assert len(data.runs) >= 40 and none <= len(data.runs) // 10 and median >= 10 and high == 20, (median, low, none)
+    score = data.score
+    listed = score[score > 0]
+    shares = [float(((listed >= lo) & (listed < hi)).mean()) for lo, hi, _ in BANDS]
+    assert 0.25 <= shares[0] <= 0.65 and 0.05 <= shares[2] + shares[3] <= 0.25, shares
