@@ -266,7 +266,12 @@ class TrackRecord:
         return sorted({str(v) for v in await self.records.distinct("model_version") if v})
 
     async def load(
-        self, window: str, *, model_version: str | None = None, start: datetime | None = None, end: datetime | None = None
+        self,
+        window: str,
+        *,
+        model_version: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
     ) -> list[dict[str, Any]]:
         query: dict[str, Any] = {"window": window}
         if model_version is not None:
@@ -302,9 +307,7 @@ def summarize(
     lengths = [len(r["coin_ids"]) for r in records]
     run = np.repeat(np.arange(len(records), dtype=np.int64), lengths)
     coin = np.array([coin_index[c] for r in records for c in r["coin_ids"]], dtype=np.int64)
-    hour = np.repeat(
-        np.array([int(_utc(r["at"]).timestamp()) // 3600 for r in records], dtype=np.int64), lengths
-    )
+    hour = np.repeat(np.array([int(_utc(r["at"]).timestamp()) // 3600 for r in records], dtype=np.int64), lengths)
     pairs = Pairs(run, coin, hour)
 
     def column(name: str, dtype: Any = np.float64) -> Any:
