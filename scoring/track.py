@@ -22,8 +22,10 @@ listed coins over a chain of runs whose windows do not overlap.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -63,6 +65,8 @@ MAX_TOP_N = 50
 #: Runs handled per window by one :meth:`TrackRecord.close_windows` call (a backlog drains over runs).
 BATCH = 200
 SUCCEEDED = "succeeded"
+#: Summaries kept by :meth:`TrackRecord.summary`.
+SUMMARY_CACHE = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,13 +158,17 @@ def track_figures(
 
 
 class TrackRecord:
-    """The ``track_record`` collection and the runs' ``track`` summaries."""
+    """The ``track_record`` collection and the runs' ``track`` summaries; :meth:`summary` keeps
+    its latest answers (at most :data:`SUMMARY_CACHE` of them, each bounded by the series limit),
+    keyed by the arguments and the number of stored records, which only grows."""
 
-    def __init__(self, db: Any) -> None:
+    def __init__(self, db: Any, *, reps: int = 1000) -> None:
         self.records = db["track_record"]
         self.runs = db["runs"]
         self.scores = db["scores"]
         self.snapshots = SnapshotStore(db)
+        self.reps = reps
+        self._summaries: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
 
     # writing -----------------------------------------------------------------------------------
 
@@ -287,6 +295,30 @@ class TrackRecord:
             await self.records.find(query, {"_id": 0}).sort([("at", ASCENDING), ("run_id", ASCENDING)]).to_list()
         )
         return docs
+
+    async def summary(
+        self,
+        window: str,
+        *,
+        model_version: str | None = None,
+        band: str | None = None,
+        top_n: int = TOP_N,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> dict[str, Any]:
+        """:func:`summarize` over the stored records (computed off the event loop)."""
+        count = await self.records.count_documents({"window": window})
+        key = (window, model_version, band, top_n, start, end, count)
+        cached = self._summaries.get(key)
+        if cached is not None:
+            self._summaries.move_to_end(key)
+            return cached
+        records = await self.load(window, model_version=model_version, start=start, end=end)
+        result = await asyncio.to_thread(summarize, records, window, top_n=top_n, band=band, reps=self.reps)
+        self._summaries[key] = result
+        while len(self._summaries) > SUMMARY_CACHE:
+            self._summaries.popitem(last=False)
+        return result
 
 
 def summarize(
