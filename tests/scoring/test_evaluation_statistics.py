@@ -36,7 +36,7 @@ def test_the_median_benchmark_leaves_each_runs_median_excess_at_zero(coins: int,
     price[rng.random((coins, hours)) < 0.1] = np.nan
     run = np.repeat(np.arange(runs), coins)
     pairs = Pairs(run.astype(np.int64), np.tile(np.arange(coins), runs).astype(np.int64), (run * 5).astype(np.int64))
-    ret, excess = forward_excess(price, pairs, 24)
+    _ret, excess = forward_excess(price, pairs, 24)
     for k in range(runs):
         x = excess[(pairs.run == k) & np.isfinite(excess)]
         if x.size:
