@@ -138,6 +138,9 @@ async def _summary(
     summary = await _reader(services).summary(
         window, model_version=model_version, band=band, top_n=top_n, start=first, end=last
     )
+    current = await services.leaderboard.current_run()
+    if not summary["simulated"] and current is not None and current.get("source") == "demo":
+        summary = {**summary, "simulated": True}  # this server scores the demo's simulated market
     return summary, first, last
 
 
@@ -243,7 +246,9 @@ class TrackRecordReport:
     from_: datetime = strawberry.field(name="from", description="Earliest run time covered.")
     to: datetime = strawberry.field(description="Latest run time covered.")
     model_versions: list[str]
-    simulated: bool = strawberry.field(description="The runs scored the demo's simulated market.")
+    simulated: bool = strawberry.field(
+        description="The runs, or this server's current run, scored the demo's simulated market."
+    )
     bootstrap_reps: int
     block_hours: int
     selections: list[TrackSelection]
