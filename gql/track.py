@@ -116,8 +116,16 @@ def _span(start: datetime | None, end: datetime | None) -> tuple[datetime, datet
     """The run times covered: ``end`` defaults to now, ``start`` to :data:`DEFAULT_SPAN_DAYS`
     earlier, and a longer range is cut to the :data:`MAX_SPAN_DAYS` days ending at ``end``."""
     end = end or datetime.now(UTC)
-    start = start or end - timedelta(days=DEFAULT_SPAN_DAYS)
-    return max(start, end - timedelta(days=MAX_SPAN_DAYS)), end
+    start = start or _before(end, DEFAULT_SPAN_DAYS)
+    return max(start, _before(end, MAX_SPAN_DAYS)), end
+
+
+def _before(at: datetime, days: int) -> datetime:
+    """``days`` before ``at``, or the earliest time there is."""
+    try:
+        return at - timedelta(days=days)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def _reader(services: Services) -> TrackRecord:

@@ -52,9 +52,10 @@ def format_datetime(value: datetime | str) -> str:
         return value
     value = value if value.tzinfo else value.replace(tzinfo=UTC)
     value = value.astimezone(UTC)
+    year = f"{value.year:04d}"  # strftime's %Y does not pad years before 1000
     if value.microsecond:
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return year + value.strftime("-%m-%dT%H:%M:%S.%fZ")
+    return year + value.strftime("-%m-%dT%H:%M:%SZ")
 
 
 def parse_datetime(value: object) -> datetime:
