@@ -112,12 +112,14 @@ def _model_version(value: str | None, param: str = "model_version") -> str | Non
     return value
 
 
-def _span(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
-    """The run times covered: ``end`` defaults to now, ``start`` to :data:`DEFAULT_SPAN_DAYS`
-    earlier, and a longer range is cut to the :data:`MAX_SPAN_DAYS` days ending at ``end``."""
-    end = end or datetime.now(UTC)
-    start = start or _before(end, DEFAULT_SPAN_DAYS)
-    return max(start, _before(end, MAX_SPAN_DAYS)), end
+def _span(start: datetime | None, end: datetime | None) -> datetime:
+    """The earliest run time covered: ``start``, by default :data:`DEFAULT_SPAN_DAYS` before
+    ``end``, and a longer range is cut to the :data:`MAX_SPAN_DAYS` days ending at ``end``. Without
+    ``end`` the range runs up to now, counted from the start of the hour (so that answers are
+    cached for an hour, see ``TrackRecord.summary``)."""
+    base = end or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    start = start or _before(base, DEFAULT_SPAN_DAYS)
+    return max(start, _before(base, MAX_SPAN_DAYS))
 
 
 def _before(at: datetime, days: int) -> datetime:
@@ -142,10 +144,11 @@ async def _summary(
     start: datetime | None,
     end: datetime | None,
 ) -> tuple[dict[str, Any], datetime, datetime]:
-    first, last = _span(start, end)
+    first = _span(start, end)
     summary = await _reader(services).summary(
-        window, model_version=model_version, band=band, top_n=top_n, start=first, end=last
+        window, model_version=model_version, band=band, top_n=top_n, start=first, end=end
     )
+    last = end or datetime.now(UTC).replace(microsecond=0)
     current = await services.leaderboard.current_run()
     if not summary["simulated"] and current is not None and current.get("source") == "demo":
         summary = {**summary, "simulated": True}  # this server scores the demo's simulated market

@@ -82,6 +82,8 @@ async def test_a_stored_track_record_never_changes_when_the_model_version_change
         before = {w: _frozen(await track.load(w)) for w in WINDOWS}
         assert before["24h"] and all(r["model_version"] == config.version for r in before["24h"])
         runs_before = {r["run_id"]: r.get("track") for r in await handle.db["runs"].find({}, {"_id": 0}).to_list()}
+        cached = await track.summary("24h")
+        assert await track.summary("24h") is cached  # nothing new: the same answer, not recomputed
 
         later = config.model_copy(update={"version": "track-test-next"})
         await backtest(
@@ -92,6 +94,7 @@ async def test_a_stored_track_record_never_changes_when_the_model_version_change
         await handle.db["market_snapshots"].delete_many({})
         assert await track.close_windows(last + timedelta(days=30)) > 0
         assert await track.close_windows(last + timedelta(days=31)) == 0
+        assert (await track.summary("24h"))["runs"] > cached["runs"]  # new records: recomputed
         after = {w: await track.load(w) for w in WINDOWS}
         for window in WINDOWS:
             kept = {r["run_id"]: r for r in after[window]}
