@@ -169,6 +169,7 @@ class TrackRecord:
         self.snapshots = SnapshotStore(db)
         self.reps = reps
         self._summaries: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+        self._computing = asyncio.Lock()
 
     # writing -----------------------------------------------------------------------------------
 
@@ -313,11 +314,17 @@ class TrackRecord:
         if cached is not None:
             self._summaries.move_to_end(key)
             return cached
-        records = await self.load(window, model_version=model_version, start=start, end=end)
-        result = await asyncio.to_thread(summarize, records, window, top_n=top_n, band=band, reps=self.reps)
-        self._summaries[key] = result
-        while len(self._summaries) > SUMMARY_CACHE:
-            self._summaries.popitem(last=False)
+        # one computation at a time per process: the bootstrap of a long range takes seconds of
+        # CPU, and requests for the same figures wait for the first one's answer
+        async with self._computing:
+            cached = self._summaries.get(key)
+            if cached is not None:
+                return cached
+            records = await self.load(window, model_version=model_version, start=start, end=end)
+            result = await asyncio.to_thread(summarize, records, window, top_n=top_n, band=band, reps=self.reps)
+            self._summaries[key] = result
+            while len(self._summaries) > SUMMARY_CACHE:
+                self._summaries.popitem(last=False)
         return result
 
 

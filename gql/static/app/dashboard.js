@@ -488,7 +488,9 @@ async function renderTrack(refresh = false) {
     state.disposeChart = trackChart(chartBox, t.series, t.topN);
   }
   clearTimeout(state.trackTimer);
-  state.trackTimer = setTimeout(() => { if (state.route && state.route.name === "track") renderTrack(true); }, POLL_SECONDS * 1000);
+  state.trackTimer = setTimeout(() => {  // windows close between announced runs too
+    if (keyStore.get() && !$("app-view").hidden && state.route && state.route.name === "track") renderTrack(true);
+  }, POLL_SECONDS * 1000);
   focusHeading(refresh);
 }
 
