@@ -115,6 +115,7 @@ def test_track_record_tab_draws_the_chart_and_the_table_equals_the_api(
 
     # more runs close: the tab updates when the next run is announced, without a reload
     _replay_runs(server, replay, middle + timedelta(hours=8), replay.last)
+    expect(page.locator("#live")).to_have_attribute("data-state", "live")
     server.score_run()  # a live run: the dashboard hears of it and refreshes the open tab
     after = api_track(server)
     assert after["runs"] > api["runs"]
