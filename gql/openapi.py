@@ -62,8 +62,8 @@ def openapi_document(version: str = "0.1.0") -> dict[str, Any]:
         "ETag": {
             "schema": {"type": "string"},
             "description": (
-                'Weak tag of the scoring run and the parameters, e.g. W/"run_...-100-0.0"; send it back in '
-                "If-None-Match"
+                'Weak tag of the scoring run and the parameters, e.g. W/"run_...-100-0.0" (with as_of, the '
+                "time asked for too); send it back in If-None-Match"
             ),
         },
         "Cache-Control": {

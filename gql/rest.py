@@ -339,20 +339,27 @@ class DataEndpoint:
             limit, min_score, as_of = self._parse(scope["query_string"])
         except ApiError:
             return False  # the full path answers the 400
-        if as_of is not None:
-            return False  # answered in full: the run in force is resolved there
-        run = await services.leaderboard.current_run()
-        if run is None:
-            return False
-        validators = self._validators or self._start_validators(services)
-        etag = validators.rest_etag(run, limit, min_score)
+        if as_of is not None:  # the run in force then, and the time asked for
+            from gql.track import run_as_of
+
+            try:
+                past = await run_as_of(services, as_of, "as_of")
+            except ApiError:
+                return False  # the full path answers the error
+            (_, etag), (_, cache_control) = self._as_of_pair(services, past, limit, min_score, as_of, int(time.time()))
+        else:
+            run = await services.leaderboard.current_run()
+            if run is None:
+                return False
+            validators = self._validators or self._start_validators(services)
+            etag, cache_control = validators.rest_etag(run, limit, min_score), validators.cache_control(run)
         if not matches(if_none_match, etag):
             return False
         await send(
             {
                 "type": "http.response.start",
                 "status": 304,
-                "headers": [(b"x-request-id", rid), (b"etag", etag), (b"cache-control", validators.cache_control(run))],
+                "headers": [(b"x-request-id", rid), (b"etag", etag), (b"cache-control", cache_control)],
             }
         )
         await send({"type": "http.response.body", "body": b""})

@@ -114,6 +114,12 @@ async def test_as_of_answers_equal_what_was_served_then(replayed: Replayed) -> N
     latest = replayed.runs[-1]
     past = await api.http.get(DATA, params={"as_of": format_datetime(replayed.runs[0].at)}, headers=_auth(api))
     assert past.headers["Cache-Control"] == "private, max-age=3600"
+    again = await api.http.get(
+        DATA,
+        params={"as_of": format_datetime(replayed.runs[0].at)},
+        headers={**_auth(api), "If-None-Match": past.headers["ETag"]},
+    )
+    assert again.status_code == 304 and again.headers["ETag"] == past.headers["ETag"]
     now = await api.http.get(DATA, params={"as_of": format_datetime(datetime.now(UTC))}, headers=_auth(api))
     assert now.json()["data"] == replayed.rest[latest.run_id]
     assert now.headers["ETag"] != (await api.http.get(DATA, headers=_auth(api))).headers["ETag"]
