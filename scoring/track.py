@@ -94,10 +94,6 @@ def _utc(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
-def _iso(at: datetime) -> str:
-    return _utc(at).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
