@@ -267,9 +267,6 @@ class TrackRecord:
 
     # reading -----------------------------------------------------------------------------------
 
-    async def model_versions(self) -> list[str]:
-        return sorted({str(v) for v in await self.records.distinct("model_version") if v})
-
     async def load(
         self,
         window: str,

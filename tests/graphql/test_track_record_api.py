@@ -10,6 +10,7 @@ import bisect
 import csv
 import io
 import itertools
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -123,6 +124,21 @@ async def test_as_of_answers_equal_what_was_served_then(replayed: Replayed) -> N
     now = await api.http.get(DATA, params={"as_of": format_datetime(datetime.now(UTC))}, headers=_auth(api))
     assert now.json()["data"] == replayed.rest[latest.run_id]
     assert now.headers["ETag"] != (await api.http.get(DATA, headers=_auth(api))).headers["ETag"]
+
+
+async def test_graphql_get_with_as_of_is_cached_and_tagged_per_time(replayed: Replayed) -> None:
+    api = replayed.api
+    tags = []
+    for result in replayed.runs[:2]:
+        params = {"query": BOARD, "variables": json.dumps({"asOf": format_datetime(result.at)})}
+        first = await api.http.get("/graphql", params=params, headers=_auth(api))
+        second = await api.http.get("/graphql", params=params, headers=_auth(api))
+        assert first.status_code == second.status_code == 200
+        # the second answer comes from the response cache: the same data, the same tag
+        assert first.json()["data"] == second.json()["data"] == {"insiderSelling": replayed.graphql[result.run_id]}
+        assert first.headers["ETag"] == second.headers["ETag"]
+        tags.append(first.headers["ETag"])
+    assert tags[0] != tags[1]
 
 
 async def test_run_by_id_and_its_ranking_equal_what_it_served(replayed: Replayed) -> None:
