@@ -35,6 +35,7 @@ from gql.rest import DATA_PATH, DataEndpoint, RestFastPath, error_response, new_
 from gql.schema import schema
 from gql.services import Services
 from gql.sockets import ConnectionTimeouts
+from gql.track import TRACK_PATH, track_record_endpoint
 
 __all__ = ["ServicesFactory", "WebConfig", "create_app"]
 
@@ -138,6 +139,7 @@ def create_app(services: ServicesFactory, *, web: WebConfig | None = None, metri
     data_endpoint = DataEndpoint()
     routes: list[BaseRoute] = [
         Route(DATA_PATH, data_endpoint, methods=["GET"]),
+        Route(TRACK_PATH, track_record_endpoint, methods=["GET"]),
         Route("/v1/openapi.json", openapi, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

@@ -24,6 +24,7 @@ from gql.context import Context
 from gql.errors import ApiError
 from gql.loaders import Loaders
 from gql.rest import parse_params
+from gql.track import run_as_of
 from gql.types import (
     COIN_GRAPHQL_FIELDS,
     SUB_SCORES,
@@ -46,6 +47,8 @@ __all__ = [
     "insider_selling",
     "next_run_at",
     "projection",
+    "run_by_id",
+    "run_ranking",
     "runs",
     "score_history",
     "score_updates",
@@ -168,11 +171,15 @@ def next_run_at(services: Any, run: Mapping[str, Any], now: datetime | None = No
     return last + (missed + 1) * interval
 
 
-def _signal(context: Context, run: dict[str, Any]) -> Signal:
+def _signal(context: Context, run: dict[str, Any], past: bool = False) -> Signal:
     services = context.services
     interval = services.leaderboard.interval_seconds
     block = signal_block(interval)
-    next_run = next_run_at(services, run)
+    if past:  # a run served earlier: the slot that was planned after it
+        at = int((run["at"] if run["at"].tzinfo else run["at"].replace(tzinfo=UTC)).timestamp())
+        next_run = datetime.fromtimestamp(at - at % interval + interval, UTC)
+    else:
+        next_run = next_run_at(services, run)
     return Signal(
         methodology=str(block["methodology"]),
         update_frequency=str(block["update_frequency"]),
@@ -184,10 +191,12 @@ def _signal(context: Context, run: dict[str, Any]) -> Signal:
     )
 
 
-def _board(info: Info[Context, Any], run: dict[str, Any], limit: int, min_score: float) -> InsiderSelling:
+def _board(
+    info: Info[Context, Any], run: dict[str, Any], limit: int, min_score: float, past: bool = False
+) -> InsiderSelling:
     return InsiderSelling(
         description=DESCRIPTION,
-        signal=_signal(info.context, run),
+        signal=_signal(info.context, run, past),
         _run_id=run["run_id"],
         _limit=limit,
         _min_score=min_score,
@@ -198,10 +207,34 @@ def _board(info: Info[Context, Any], run: dict[str, Any], limit: int, min_score:
 # -- root fields -------------------------------------------------------------------------------
 
 
-async def insider_selling(info: Info[Context, Any], limit: int = 100, min_score: float = 0.0) -> InsiderSelling:
+async def insider_selling(
+    info: Info[Context, Any], limit: int = 100, min_score: float = 0.0, as_of: datetime | None = None
+) -> InsiderSelling:
     limit, min_score = _validate_board(limit, min_score)
+    if as_of is not None:  # point in time: the run in force then, from the stored runs
+        run = await run_as_of(info.context.services, as_of, "asOf")
+        current = await info.context.loaders.current_run()
+        return _board(info, run, limit, min_score, past=current is None or current["run_id"] != run["run_id"])
     run = await _require_run(info.context)
     return _board(info, run, limit, min_score)
+
+
+async def run_by_id(info: Info[Context, Any], run_id: str) -> ScoringRun | None:
+    if not 0 < len(run_id) <= 100:
+        raise ApiError(400, "parameter_invalid", "id must be 1 to 100 characters", param="id")
+    doc = await info.context.services.runs.get_run(run_id)
+    return None if doc is None else ScoringRun.from_doc(doc)
+
+
+async def run_ranking(
+    info: Info[Context, Any], run: dict[str, Any], limit: int, min_score: float
+) -> InsiderSelling | None:
+    """What ``run`` served: its ranking, when it succeeded and retention has not pruned it."""
+    limit, min_score = _validate_board(limit, min_score)
+    if run.get("status") != "succeeded" or run.get("pruned"):
+        return None
+    current = await info.context.loaders.current_run()
+    return _board(info, run, limit, min_score, past=current is None or current["run_id"] != run["run_id"])
 
 
 async def coin(info: Info[Context, Any], coin_id: str) -> Coin | None:

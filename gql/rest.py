@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gql.caching import RateLimitFields, RunValidators, matches
 from gql.errors import ApiError, from_exception
 from gql.metrics import Metrics
+from gql.types import parse_datetime
 from tenants.errors import TenantError
 from tenants.principal import Principal
 from tenants.ratelimit import Encoded
@@ -28,14 +29,22 @@ from tenants.ratelimit import Encoded
 if TYPE_CHECKING:
     from gql.services import Services
 
-__all__ = ["DATA_PATH", "DataEndpoint", "RestFastPath", "error_response", "new_request_id", "parse_params"]
+__all__ = [
+    "DATA_PATH",
+    "DataEndpoint",
+    "RestFastPath",
+    "error_response",
+    "new_request_id",
+    "parse_data_params",
+    "parse_params",
+]
 
 DATA_PATH = "/v1/insider-selling/data"
 log = logging.getLogger("insider_selling.rest")
 
 _INT = re.compile(r"^[+]?[0-9]{1,6}$")
 _NUM = re.compile(r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")
-PARAMS = ("limit", "min_score")
+PARAMS = ("limit", "min_score", "as_of")
 #: Longest query string whose parse result is cached (4096 of them at most: under 2 MiB).
 MAX_CACHED_QUERY = 128
 
@@ -87,10 +96,16 @@ def error_response(
 def parse_params(items: list[tuple[str, str]]) -> tuple[int, float]:
     """Validate the query string: ``limit`` (integer 1-500, default 100) and ``min_score``
     (finite number 0-10, default 0). Unknown and repeated parameters are errors."""
+    limit, min_score, _ = parse_data_params(items)
+    return limit, min_score
+
+
+def parse_data_params(items: list[tuple[str, str]]) -> tuple[int, float, datetime | None]:
+    """:func:`parse_params`, and ``as_of`` (an ISO 8601 time with a timezone; default none: now)."""
     seen: dict[str, str] = {}
     for name, value in items:
         if name not in PARAMS:
-            message = f"unknown parameter {name!r}; allowed: limit, min_score"
+            message = f"unknown parameter {name!r}; allowed: limit, min_score, as_of"
             raise ApiError(400, "parameter_unknown", message, param=name)
         if name in seen:
             raise ApiError(400, "parameter_repeated", f"{name} may be given only once", param=name)
@@ -108,7 +123,13 @@ def parse_params(items: list[tuple[str, str]]) -> tuple[int, float]:
         if not math.isfinite(number) or not 0.0 <= number <= 10.0:
             raise ApiError(400, "parameter_invalid", "min_score must be a number from 0 to 10", param="min_score")
         min_score = number
-    return limit, min_score
+    as_of = None
+    if "as_of" in seen:
+        try:
+            as_of = parse_datetime(seen["as_of"].strip())
+        except ValueError as error:
+            raise ApiError(400, "parameter_invalid", f"as_of: {error}", param="as_of") from None
+    return limit, min_score, as_of
 
 
 async def authenticate(services: Services, request: Request) -> Principal:
@@ -129,7 +150,7 @@ class DataEndpoint:
     """
 
     def __init__(self) -> None:
-        self._params: dict[bytes, tuple[int, float] | ApiError] = {}
+        self._params: dict[bytes, tuple[int, float, datetime | None] | ApiError] = {}
         self._second = -1
         self._stamp = b""
         self._ids = RequestIds()
@@ -149,11 +170,11 @@ class DataEndpoint:
             self._stamp = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ").encode()
         return self._stamp
 
-    def _parse(self, query_string: bytes) -> tuple[int, float]:
+    def _parse(self, query_string: bytes) -> tuple[int, float, datetime | None]:
         parsed = self._params.get(query_string)
         if parsed is None:
             try:
-                parsed = parse_params(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+                parsed = parse_data_params(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
             except ApiError as error:
                 parsed = error
             # bounded in bytes: a valid query string is short ("limit=500&min_score=7.25"); longer
@@ -205,15 +226,21 @@ class DataEndpoint:
                 limits = limiter.take(principal)
                 if limits is None:
                     limits = await limiter.check_encoded(principal)
-            limit, min_score = self._parse(scope["query_string"])
+            limit, min_score, as_of = self._parse(scope["query_string"])
             leaderboard = services.leaderboard
-            fresh = leaderboard.fresh(limit, min_score)
-            if fresh is None:
-                run = await leaderboard.current_run()
-                if run is None:
+            fresh = leaderboard.fresh(limit, min_score) if as_of is None else None
+            if as_of is not None:  # point in time: what the run in force then served
+                from gql.track import run_as_of
+
+                run = await run_as_of(services, as_of, "as_of")
+                data = await leaderboard.past_data_bytes(run, limit, min_score)
+            elif fresh is None:
+                latest = await leaderboard.current_run()
+                if latest is None:
                     raise ApiError(
                         503, "not_ready", "the first scoring run has not finished yet; retry shortly", retry_after=5
                     )
+                run = latest
                 data = await leaderboard.data_bytes(run, limit, min_score)
             else:
                 run, data = fresh
@@ -250,8 +277,10 @@ class DataEndpoint:
         if cached[0] is not run or cached[1] != second:
             cached = self._validator_headers = (run, second, {})
         query = scope["query_string"]
-        pair = cached[2].get(query)
-        if pair is None:
+        pair = cached[2].get(query) if as_of is None else None
+        if as_of is not None:  # the run in force then and the time asked for are both in the tag
+            pair = self._as_of_pair(services, run, limit, min_score, as_of, second)
+        elif pair is None:
             pair = self._validator_pair(services, run, limit, min_score, second)
             if len(cached[2]) < 256 and len(query) <= MAX_CACHED_QUERY:  # bounded in bytes too
                 cached[2][query] = pair
@@ -284,6 +313,19 @@ class DataEndpoint:
             (b"cache-control", validators.cache_control(run, second)),
         )
 
+    def _as_of_pair(
+        self, services: Services, run: dict[str, Any], limit: int, min_score: float, as_of: datetime, second: int
+    ) -> tuple[tuple[bytes, bytes], tuple[bytes, bytes]]:
+        stamp = as_of.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ").encode()
+        tag = b'W/"%s-%d-%s-%s"' % (run["run_id"].encode(), limit, repr(min_score).encode(), stamp)
+        current = services.leaderboard.cached_run
+        if current is not None and current["run_id"] == run["run_id"]:  # as long as it stays current
+            validators = self._validators or self._start_validators(services)
+            cache_control = validators.cache_control(run, second)
+        else:
+            cache_control = b"private, max-age=3600"  # a past run's ranking does not change
+        return (b"etag", tag), (b"cache-control", cache_control)
+
     def _start_validators(self, services: Services) -> RunValidators:
         self._validators = RunValidators(services.leaderboard.interval_seconds)
         return self._validators
@@ -294,21 +336,30 @@ class DataEndpoint:
         """Answer ``304`` when ``If-None-Match`` names the current response; the caller has
         authenticated the key and checked its scope, and nothing is charged."""
         try:
-            limit, min_score = self._parse(scope["query_string"])
+            limit, min_score, as_of = self._parse(scope["query_string"])
         except ApiError:
             return False  # the full path answers the 400
-        run = await services.leaderboard.current_run()
-        if run is None:
-            return False
-        validators = self._validators or self._start_validators(services)
-        etag = validators.rest_etag(run, limit, min_score)
+        if as_of is not None:  # the run in force then, and the time asked for
+            from gql.track import run_as_of
+
+            try:
+                past = await run_as_of(services, as_of, "as_of")
+            except ApiError:
+                return False  # the full path answers the error
+            (_, etag), (_, cache_control) = self._as_of_pair(services, past, limit, min_score, as_of, int(time.time()))
+        else:
+            run = await services.leaderboard.current_run()
+            if run is None:
+                return False
+            validators = self._validators or self._start_validators(services)
+            etag, cache_control = validators.rest_etag(run, limit, min_score), validators.cache_control(run)
         if not matches(if_none_match, etag):
             return False
         await send(
             {
                 "type": "http.response.start",
                 "status": 304,
-                "headers": [(b"x-request-id", rid), (b"etag", etag), (b"cache-control", validators.cache_control(run))],
+                "headers": [(b"x-request-id", rid), (b"etag", etag), (b"cache-control", cache_control)],
             }
         )
         await send({"type": "http.response.body", "body": b""})

@@ -30,7 +30,9 @@ from gql.errors import ApiError
 from gql.execution import FastExecutor
 from gql.permissions import SignalsRead
 from gql.pipeline import MAX_TOKENS, AdmittedDocument
+from gql.track import DEFAULT_SPAN_DAYS, MAX_SPAN_DAYS, ScoreBand, TrackRecordReport, TrackWindow, track_record
 from gql.types import DATETIME, Coin, InsiderSelling, ScoreHistoryConnection, ScoringRun, Signal
+from scoring.track import MAX_TOP_N, TOP_N
 from tenants.errors import TenantError
 
 __all__ = ["MAX_ALIASES", "MAX_DEPTH", "MAX_TOKENS", "schema"]
@@ -69,8 +71,17 @@ class Query(AdminQuery):
         info: Info[Context, None],
         limit: Annotated[int, strawberry.argument(description="Maximum coins, 1 to 500.")] = 100,
         min_score: Annotated[float, strawberry.argument(description="Only scores >= this, 0 to 10.")] = 0.0,
+        as_of: Annotated[
+            datetime | None,
+            strawberry.argument(
+                description=(
+                    "Point in time: what the run in force then served (from the stored runs); an error "
+                    "before the retention limit."
+                )
+            ),
+        ] = None,
     ) -> InsiderSelling:
-        return await resolvers.insider_selling(info, limit, min_score)
+        return await resolvers.insider_selling(info, limit, min_score, as_of)
 
     @strawberry.field(
         permission_classes=[SignalsRead],
@@ -110,6 +121,43 @@ class Query(AdminQuery):
         first: Annotated[int, strawberry.argument(description=f"How many, 1 to {resolvers.MAX_RUNS}.")] = 10,
     ) -> list[ScoringRun]:
         return await resolvers.runs(info, first)
+
+    @strawberry.field(permission_classes=[SignalsRead], description="One scoring run by its id (null when unknown).")
+    async def run(self, info: Info[Context, None], id: strawberry.ID) -> ScoringRun | None:
+        return await resolvers.run_by_id(info, str(id))
+
+    @strawberry.field(
+        permission_classes=[SignalsRead],
+        description=(
+            "The live track record: realized forward excess returns (against the universe median) of the "
+            "runs whose window has closed, with 95 % intervals, by selection; and the chart's series."
+        ),
+    )
+    async def track_record(
+        self,
+        info: Info[Context, None],
+        window: Annotated[TrackWindow, strawberry.argument(description="24 h or 7 d returns.")] = TrackWindow.H24,
+        model_version: Annotated[
+            str | None, strawberry.argument(description="Only runs scored by this model version.")
+        ] = None,
+        band: Annotated[
+            ScoreBand | None, strawberry.argument(description="Only this score band among the bands.")
+        ] = None,
+        top_n: Annotated[
+            int, strawberry.argument(name="topN", description=f"The top N of each run, 1 to {MAX_TOP_N}.")
+        ] = TOP_N,
+        from_: Annotated[
+            datetime | None,
+            strawberry.argument(name="from", description=f"Earliest run time (default: {DEFAULT_SPAN_DAYS} days ago)."),
+        ] = None,
+        to: Annotated[
+            datetime | None,
+            strawberry.argument(
+                description=f"Latest run time (default now); at most {MAX_SPAN_DAYS} days are covered."
+            ),
+        ] = None,
+    ) -> TrackRecordReport:
+        return await track_record(info, window, model_version, band, top_n, from_, to)
 
 
 @strawberry.type

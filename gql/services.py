@@ -10,6 +10,7 @@ from gql.caching import RateLimitFields
 from gql.errors import ApiError
 from scoring.leaderboard import Leaderboard
 from scoring.runs import RunStore
+from scoring.track import TrackRecord
 from store import StoreHandle
 from tenants.auth import Authenticator
 from tenants.errors import LimiterUnavailable, RateLimited
@@ -108,3 +109,4 @@ class Services:
     scheduler: RunSchedule | None = None  # when this process schedules runs (embedded mode)
     cycle: Any = None  # the ingest-and-score cycle when this process runs it (tests drive it)
     bootstrap: tuple[IssuedKey, IssuedKey] | None = None  # (admin, read) keys issued at an empty embedded start
+    track: TrackRecord | None = None  # the track record's reader (its summaries cached per app)

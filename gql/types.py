@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Annotated, Any, Self
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import strawberry
 from graphql import GraphQLError
@@ -21,6 +21,9 @@ from strawberry.types import Info
 from gql.context import Context
 from scoring.contract import COIN_FIELDS, VENUES
 from scoring.model import SUB_SCORES  # the seven sub-scores, in the seed's order (Coin.subScores)
+
+if TYPE_CHECKING:
+    from gql.track import RunTrackRecord
 
 __all__ = [
     "DATETIME",
@@ -49,9 +52,10 @@ def format_datetime(value: datetime | str) -> str:
         return value
     value = value if value.tzinfo else value.replace(tzinfo=UTC)
     value = value.astimezone(UTC)
+    year = f"{value.year:04d}"  # strftime's %Y does not pad years before 1000
     if value.microsecond:
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return year + value.strftime("-%m-%dT%H:%M:%S.%fZ")
+    return year + value.strftime("-%m-%dT%H:%M:%SZ")
 
 
 def parse_datetime(value: object) -> datetime:
@@ -332,6 +336,29 @@ class ScoringRun:
     listed: int | None = strawberry.field(description="Coins with a score above 0 (when succeeded).")
     error: str | None = strawberry.field(description="Why the run failed, when it did.")
     venues: list[VenueOutcome] = strawberry.field(description="Each venue's outcome (when finished).")
+    _doc: strawberry.Private[dict[str, Any]]
+
+    @strawberry.field(
+        description=(
+            "The run's realized forward excess returns, one per window that has closed (24h, 7d), "
+            "stored once under the run's model version."
+        )
+    )
+    def track_record(self) -> list[Annotated[RunTrackRecord, strawberry.lazy("gql.track")]]:
+        from gql.track import run_track_records
+
+        return run_track_records(self._doc)
+
+    @strawberry.field(description="The ranking this run served (null unless it succeeded and is still stored in full).")
+    async def ranking(
+        self,
+        info: Info[Context, None],
+        limit: Annotated[int, strawberry.argument(description="Maximum coins, 1 to 500.")] = 100,
+        min_score: Annotated[float, strawberry.argument(description="Only scores >= this, 0 to 10.")] = 0.0,
+    ) -> InsiderSelling | None:
+        from gql.resolvers import run_ranking
+
+        return await run_ranking(info, self._doc, limit, min_score)
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> ScoringRun:
@@ -346,4 +373,5 @@ class ScoringRun:
             listed=doc.get("listed"),
             error=doc.get("error"),
             venues=[VenueOutcome.from_doc(v) for v in doc.get("venues") or ()],
+            _doc=doc,
         )

@@ -32,6 +32,7 @@ from scoring.config import load_model_config
 from scoring.leaderboard import Leaderboard
 from scoring.pipeline import RunResult, ScoringPipeline
 from scoring.runs import RunStore
+from scoring.track import TrackRecord
 from scoring.updates import RunUpdates
 from store import StoreHandle, open_store
 from tenants.auth import Authenticator
@@ -151,6 +152,7 @@ def build_app(
             bus=bus,
             redis=redis,
             updates=updates,
+            track=TrackRecord(store.db),
         )
         if settings.embedded:
             issued = await services.keys.bootstrap_embedded()

@@ -42,6 +42,8 @@ class Leaderboard:
         self._cached_bytes = 0
         self.max_cached_bytes = max_cached_bytes
         self._top: dict[str, list[dict[str, Any]]] = {}
+        self._past: OrderedDict[tuple[str, int, float], bytes] = OrderedDict()
+        self._past_bytes = 0
 
     @property
     def cached_run(self) -> dict[str, Any] | None:
@@ -81,6 +83,34 @@ class Leaderboard:
             top = [{name: doc.get(name) for name in COIN_FIELDS} for doc in top]
             self._top = {run_id: top}
         return [c for c in top if c["score"] >= min_score][:limit]
+
+    async def past_data_bytes(self, run: dict[str, Any], limit: int, min_score: float) -> bytes:
+        """The encoded ``data`` object ``run`` served (point-in-time reads): the same fields and
+        order as :meth:`data_bytes`, read from its stored scores, cached apart from the current
+        run's (at most 64 entries and ``max_cached_bytes // 2`` bytes)."""
+        key = (run["run_id"], limit, min_score)
+        cached = self._past.get(key)
+        if cached is not None:
+            self._past.move_to_end(key)
+            return cached
+        docs = await self.runs.leaderboard(
+            run["run_id"], limit=limit, min_score=min_score, projection=PUBLIC_PROJECTION
+        )
+        coins = [{name: doc.get(name) for name in COIN_FIELDS} for doc in docs]
+        data = {
+            "coins": coins,
+            "count": len(coins),
+            "description": DESCRIPTION,
+            "signal": signal_block(self.interval_seconds),
+        }
+        encoded = orjson.dumps(data)
+        if len(encoded) <= self.max_cached_bytes // 8:
+            self._past[key] = encoded
+            self._past_bytes += len(encoded)
+            while len(self._past) > 64 or self._past_bytes > self.max_cached_bytes // 2:
+                _, old = self._past.popitem(last=False)
+                self._past_bytes -= len(old)
+        return encoded
 
     async def data_bytes(self, run: dict[str, Any], limit: int, min_score: float) -> bytes:
         """The encoded ``data`` object of the REST envelope, cached per (run, limit, min_score)."""

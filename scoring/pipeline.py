@@ -25,6 +25,7 @@ from scoring.panel import (
     hour_floor,
 )
 from scoring.runs import RunStore, new_run_id
+from scoring.track import TrackRecord
 
 __all__ = ["RunResult", "ScoringPipeline", "coin_documents"]
 
@@ -187,6 +188,7 @@ class ScoringPipeline:
         only while no newer token has committed."""
         self.snapshots = SnapshotStore(db)
         self.runs = RunStore(db)
+        self.track = TrackRecord(db)
         self.config = config
         self.source = source
         self.fencing_token = fencing_token
@@ -223,6 +225,10 @@ class ScoringPipeline:
             return RunResult(run_id, at, "failed", error=error, outcomes=list(outcomes))
         await self.runs.mark_visible(run_id)
         result.outcomes = list(outcomes)
+        try:  # the track record of earlier runs whose windows this run's time has closed
+            await self.track.close_windows(at)
+        except Exception:  # bookkeeping: the run has succeeded regardless; the next run retries
+            log.exception("track record update failed", extra={"run_id": run_id})
         log.info(
             "scoring run succeeded",
             extra={

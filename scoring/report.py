@@ -55,6 +55,8 @@ from scoring.evaluation import (
     selection_stats,
 )
 from scoring.panel import hour_floor
+from scoring.track import WINDOWS as TRACK_WINDOWS
+from scoring.track import TrackRecord, summarize
 
 __all__ = [
     "CHECK_HOURS",
@@ -337,6 +339,8 @@ class DatasetReport:
     calibration: Calibration
     table: list[dict[str, Any]]
     coverage: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: the live track record of the replayed runs, as the service publishes it (scoring.track)
+    track_record: dict[str, Any] = field(default_factory=dict)
     png: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -376,6 +380,7 @@ class DatasetReport:
                 "funding_quantile": self.calibration.funding_quantile,
             },
             "coverage": self.coverage,
+            "track_record": self.track_record,
             "table": self.table,
             "png": self.png,
         }
@@ -649,6 +654,9 @@ async def dataset_report(
         )
         t0 = time.perf_counter()
         data = await load_scored_runs(handle.db, frames=replay.frames)
+        # the replay's runs realized their windows as the live service does (scoring.track)
+        track = TrackRecord(handle.db, reps=reps)
+        track_record = {w: summarize(await track.load(w), w, reps=reps, seed=seed)["selections"] for w in TRACK_WINDOWS}
         cal, table, analysed_from, split, why = evaluate(data, reps=reps, seed=seed)
         checks = check_rows(
             data.rows,
@@ -680,6 +688,7 @@ async def dataset_report(
         calibration=cal,
         table=table,
         coverage=coverage(data, split, analysed_from),
+        track_record=track_record,
     )
     return report, data
 

@@ -101,6 +101,36 @@ class RunStore:
         )
         return doc
 
+    async def in_force(self, as_of: datetime) -> dict[str, Any] | None:
+        """The run whose ranking was served at ``as_of``: the latest succeeded run timed at or
+        before it (a run is served from its market time on, until the next one succeeds)."""
+        doc: dict[str, Any] | None = await self.runs.find_one(
+            {"status": SUCCEEDED, "at": {"$lte": as_of}},
+            {"_id": 0},
+            sort=[("at", DESCENDING), ("finished_at", DESCENDING)],
+        )
+        return doc
+
+    async def retained_since(self) -> datetime | None:
+        """The earliest time whose served ranking is still stored in full: the first succeeded run
+        after the latest one that retention pruned (or the first succeeded run); ``None`` when
+        there is no run at all."""
+        pruned = await self.runs.find_one(
+            {"status": SUCCEEDED, "pruned": True}, {"at": 1, "_id": 0}, sort=[("at", DESCENDING)]
+        )
+        query: dict[str, Any] = {"status": SUCCEEDED, "pruned": {"$ne": True}}
+        if pruned is not None:
+            query["at"] = {"$gt": pruned["at"]}
+        first = await self.runs.find_one(query, {"at": 1, "_id": 0}, sort=[("at", ASCENDING)])
+        if first is None:
+            return None
+        at: datetime = first["at"]
+        return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+    async def get_run(self, run_id: str) -> dict[str, Any] | None:
+        doc: dict[str, Any] | None = await self.runs.find_one({"run_id": run_id}, {"_id": 0})
+        return doc
+
     async def recent_runs(self, limit: int = 20) -> list[dict[str, Any]]:
         cursor = self.runs.find({}, {"_id": 0}).sort([("started_at", DESCENDING)]).limit(limit)
         runs: list[dict[str, Any]] = await cursor.to_list()

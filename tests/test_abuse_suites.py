@@ -97,6 +97,8 @@ def test_schemathesis_rest_every_check(log_lines: Secrets) -> None:
     admin, read = app.state.bootstrap
     load_all_checks()
     checks = CHECKS.get_all()
+    past_checks = [c for c in checks if c.__name__ != "positive_data_acceptance"]
+    assert len(past_checks) == len(checks) - 1
     cases = 0
     for result in schema.get_all_operations():
         operation = result.ok()
@@ -113,7 +115,10 @@ def test_schemathesis_rest_every_check(log_lines: Secrets) -> None:
                 sent = {name.lower() for name in (case.headers or {})}
                 valid = mode is GenerationMode.POSITIVE or "authorization" in sent  # noqa: B023 (run() runs now)
                 auth = {"Authorization": f"Bearer {admin.key}"} if valid else None
-                response = case.call_and_validate(headers=auth, checks=checks)
+                # which past times are still stored (retention) is not a thing OpenAPI can state: a
+                # schema-valid as_of before the first stored run is a documented 400 (before_retention)
+                past = "as_of" in (case.query or {})
+                response = case.call_and_validate(headers=auth, checks=past_checks if past else checks)
                 check_answer(
                     response.status_code,
                     response.text,

@@ -78,12 +78,15 @@ async def test_health_ready_metrics_openapi(api: ApiClient) -> None:
     assert float(age.split()[1]) >= 0
     doc = (await api.http.get("/v1/openapi.json")).json()
     op = doc["paths"]["/v1/insider-selling/data"]["get"]
-    assert {p["name"] for p in op["parameters"] if p["in"] == "query"} == {"limit", "min_score"}
+    assert {p["name"] for p in op["parameters"] if p["in"] == "query"} == {"limit", "min_score", "as_of"}
     assert {p["name"] for p in op["parameters"] if p["in"] == "header"} == {"If-None-Match"}
     assert {"ETag", "Cache-Control", "RateLimit-Policy", "RateLimit"} <= set(op["responses"]["200"]["headers"])
     assert "304" in op["responses"]
     assert {"200", "400", "401", "403", "429", "503"} <= set(op["responses"])
     assert doc["openapi"].startswith("3.")
+    track = doc["paths"]["/v1/insider-selling/track-record"]["get"]
+    assert {p["name"] for p in track["parameters"]} == {"window", "model_version", "band", "top_n", "from", "to"}
+    assert set(track["responses"]["200"]["content"]) == {"application/json", "text/csv"}
 
 
 def test_logs_never_carry_a_key() -> None:

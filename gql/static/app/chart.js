@@ -62,3 +62,47 @@ export function scoreChart(el, runs) {
   observer.observe(el);
   return () => { observer.disconnect(); plot.destroy(); };
 }
+
+/**
+ * The track record's chart: cumulative excess return (percent) of the top N and of every listed
+ * coin against the universe median, over `points` ([{closesAt, topCumulative, listedCumulative}], the
+ * chain of runs whose windows do not overlap, oldest first); the universe is the zero line. The
+ * element gets `data-points` and `data-series` from what uPlot holds.
+ */
+export function trackChart(el, points, topN) {
+  el.textContent = "";
+  const xs = points.map((p) => Date.parse(p.closesAt) / 1000);  // a return is realized when its window closes
+  const top = points.map((p) => p.topCumulative * 100);
+  const listed = points.map((p) => p.listedCumulative * 100);
+  const universe = points.map(() => 0);
+  const width = Math.max(280, Math.floor(el.getBoundingClientRect().width) || 600);
+  const pctValue = (u, v) => (v == null ? "—" : `${v > 0 ? "+" : ""}${v.toFixed(2)} %`);
+  const opts = {
+    width,
+    height: 260,
+    tzDate: utc,
+    scales: { x: { time: true, range: (u, min, max) => (min === max ? [min - 86400, max + 86400] : [min, max]) } },
+    axes: [
+      { stroke: "#1b1f24", grid: { stroke: "#e3e7ec" }, values: timeTicks },
+      { stroke: "#1b1f24", grid: { stroke: "#e3e7ec" }, label: "cumulative excess return, %", size: 60 },
+    ],
+    series: [
+      { label: "window closed", value: (u, v) => (v == null ? "—" : fmtTime(utc(v))) },
+      { label: `Top ${topN}`, stroke: "#b5473a", width: 2, points: { show: true, size: 6, fill: "#b5473a" }, value: pctValue },
+      { label: "All listed", stroke: "#0a58b8", width: 2, dash: [6, 4], points: { show: true, size: 6, fill: "#0a58b8" }, value: pctValue },
+      { label: "Universe (median)", stroke: "#4b5563", width: 1, value: pctValue },
+    ],
+    legend: { live: true },
+    cursor: { points: { size: 8 } },
+  };
+  const plot = new uPlot(opts, [xs, top, listed, universe], el);
+  el.dataset.points = String(plot.data[0].length);
+  el.dataset.series = plot.series.slice(1).map((s) => s.label).join("|");
+  const resize = () => {
+    const w = Math.max(280, Math.floor(el.getBoundingClientRect().width));
+    if (w && Math.abs(w - plot.width) > 8) plot.setSize({ width: w, height: 260 });
+  };
+  const observer = new ResizeObserver(resize);
+  observer.observe(el);
+  return () => { observer.disconnect(); plot.destroy(); };
+}

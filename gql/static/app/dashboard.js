@@ -1,6 +1,6 @@
-// The dashboard: key -> leaderboard, coin view, run status, validation; live through scoreUpdates,
+// The dashboard: key -> leaderboard, coin view, run status, track record, validation; live through scoreUpdates,
 // polling when the socket is down. Plain ES module, no build step. Views are chosen by the URL's
-// hash (#/, #/coin/<id>, #/status, #/validation); the key is never part of it.
+// hash (#/, #/coin/<id>, #/status, #/track, #/validation); the key is never part of it.
 import { ApiError, graphql, keyMessage, keyStore, subscribe } from "./api.js";
 
 const POLL_SECONDS = 30;
@@ -36,6 +36,10 @@ const COIN_QUERY = `query CoinView($id: ID!) {
 const STATUS_QUERY = `query Status { signal { lastRunAt nextRunAt modelVersion updateFrequency }
   runs(first: 10) { runId status at startedAt finishedAt coins listed error
     venues { venue exchange status latencyMs markets requests rejected error } } }`;
+const TRACK_QUERY = `query Track($window: TrackWindow!) {
+  trackRecord(window: $window) { window benchmark topN runs from to modelVersions simulated bootstrapReps blockHours
+    selections { id kind label n coins runs meanExcessReturn ci95Low ci95High hitRate }
+    series { runId at closesAt topCumulative listedCumulative } } }`;
 const COLUMNS = [
   { key: "rank", label: "#", num: true },
   { key: "symbol", label: "Coin" },
@@ -50,7 +54,7 @@ const COLUMNS = [
 const state = {
   board: null, limit: 100, minScore: 0, phase: "", sort: { key: "rank", dir: "ascending" },
   changed: new Map(), unsubscribe: null, pollTimer: null, retryTimer: null, retryDelay: 5000,
-  firstLoad: false, route: null, disposeChart: null,
+  firstLoad: false, route: null, disposeChart: null, trackWindow: "H24", trackTimer: null,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -197,6 +201,7 @@ function applyBoard(next, isUpdate) {
   if (state.route && state.route.name === "board") renderBoardBody();
   if (isUpdate && prev && state.route && state.route.name === "coin") renderCoin(state.route.id, true);
   if (isUpdate && prev && state.route && state.route.name === "status") renderStatus();
+  if (isUpdate && prev && state.route && state.route.name === "track") renderTrack(true);  // windows may have closed
 }
 
 // -- leaderboard -----------------------------------------------------------------------------
@@ -431,6 +436,64 @@ async function renderStatus() {
   focusHeading(false);
 }
 
+// -- track record ----------------------------------------------------------------------------
+
+const ret = (v) => (v == null ? noData() : pct(v * 100));
+const ci = (lo, hi) => (lo == null || hi == null ? noData() : `[${(lo * 100).toFixed(2)}, ${(hi * 100).toFixed(2)}] %`);
+
+async function renderTrack(refresh = false) {
+  const view = $("view");
+  if (!refresh) view.replaceChildren(el("p", { class: "hint", text: "Loading…" }));
+  let data;
+  try { data = await graphql(TRACK_QUERY, { window: state.trackWindow }); } catch (error) { handleError(error); return; }
+  if (!state.route || state.route.name !== "track") return;
+  const t = data.trackRecord;
+  const label = t.window === "H24" ? "24 h" : "7 d";
+  const windows = el("div", { class: "filters", role: "group", "aria-label": "Window" },
+    [["H24", "24 h"], ["D7", "7 d"]].map(([value, text]) => el("button", {
+      type: "button", class: value === state.trackWindow ? null : "secondary", "aria-pressed": String(value === state.trackWindow),
+      "data-window": value, text: `${text} returns`,
+      onclick: () => { state.trackWindow = value; renderTrack(true); },
+    })));
+  const simulated = t.simulated ? el("p", { class: "message warn", id: "track-simulated",
+    text: "Simulated market: this server runs the demo, so these are returns of a simulated market, not of real coins. " +
+      "Nothing here is evidence about real markets." }) : null;
+  const chartBox = el("div", { id: "track-chart", class: "chart", role: "img",
+    "aria-label": `Cumulative ${label} excess return of the top ${t.topN} and of every listed coin against the universe median` });
+  const rows = t.selections.map((s) => el("tr", { "data-id": s.id },
+    el("th", { scope: "row", text: s.label }), el("td", { text: String(s.n) }), el("td", { text: String(s.coins) }),
+    el("td", { text: String(s.runs) }), el("td", {}, ret(s.meanExcessReturn)), el("td", {}, ci(s.ci95Low, s.ci95High)),
+    el("td", {}, s.hitRate == null ? noData() : s.hitRate.toFixed(2))));
+  view.replaceChildren(
+    el("h1", { id: "view-h", tabindex: "-1", text: "Track record" }),
+    simulated,
+    el("p", { class: "hint", id: "track-summary" },
+      `Realized ${label} forward returns of ${t.runs} closed runs against the universe median, computed when each window ` +
+      `closed from the prices stored then, under each run's own model version (${t.modelVersions.join(", ") || "none yet"}). ` +
+      "It updates as runs close."),
+    windows,
+    t.series.length ? chartBox : el("p", { class: "nodata", id: "track-empty", text: "No run's window has closed yet." }),
+    el("p", { class: "hint" }, `The chart compounds the mean excess of each run in a chain whose ${label} windows do not overlap; ` +
+      "the universe is the zero line."),
+    el("h2", { text: "By selection and score band" }),
+    el("div", { class: "table-wrap" }, el("table", { class: "grid", id: "track-table" },
+      el("caption", { text: `Mean ${label} excess return with its 95 % interval (bootstrap over coins and ${t.blockHours / 24}-day blocks, ${t.bootstrapReps} draws); hit rate = share below the universe` }),
+      el("thead", {}, el("tr", {}, ["Selection", "Pairs", "Coins", "Runs", "Mean excess", "95 % interval", "Hit rate"]
+        .map((h) => el("th", { scope: "col", text: h })))),
+      el("tbody", {}, rows))));
+  if (state.disposeChart) { state.disposeChart(); state.disposeChart = null; }
+  if (t.series.length) {
+    const { trackChart } = await import("./chart.js");
+    if (!state.route || state.route.name !== "track") return;
+    state.disposeChart = trackChart(chartBox, t.series, t.topN);
+  }
+  clearTimeout(state.trackTimer);
+  state.trackTimer = setTimeout(() => {  // windows close between announced runs too
+    if (keyStore.get() && !$("app-view").hidden && state.route && state.route.name === "track") renderTrack(true);
+  }, POLL_SECONDS * 1000);
+  focusHeading(refresh);
+}
+
 // -- validation ------------------------------------------------------------------------------
 
 async function renderValidation() {
@@ -476,6 +539,7 @@ function parseRoute() {
   if (coin) return { name: "coin", id: decodeURIComponent(coin[1]) };
   if (hash === "/status") return { name: "status" };
   if (hash === "/validation") return { name: "validation" };
+  if (hash === "/track") return { name: "track" };
   return { name: "board" };
 }
 
@@ -499,6 +563,7 @@ async function route() {
     focusHeading(false);
   } else if (state.route.name === "coin") await renderCoin(state.route.id);
   else if (state.route.name === "status") await renderStatus();
+  else if (state.route.name === "track") await renderTrack();
   else await renderValidation();
 }
 
