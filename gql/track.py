@@ -122,6 +122,14 @@ def _span(start: datetime | None, end: datetime | None) -> datetime:
     return max(start, _before(base, MAX_SPAN_DAYS))
 
 
+def _after_hour(at: datetime) -> datetime:
+    """The start of the next hour (the latest time there is, when none follows)."""
+    try:
+        return at.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC)
+
+
 def _before(at: datetime, days: int) -> datetime:
     """``days`` before ``at``, or the earliest time there is."""
     try:
@@ -144,7 +152,11 @@ async def _summary(
     start: datetime | None,
     end: datetime | None,
 ) -> tuple[dict[str, Any], datetime, datetime]:
-    first = _span(start, end)
+    # whole hours on both ends: distinct ranges that cover the same runs share one computation
+    # (a summary costs a bootstrap; a client cannot buy a fresh one per second of ``from``)
+    if end is not None and end != end.replace(minute=0, second=0, microsecond=0):
+        end = _after_hour(end)
+    first = _span(start, end).replace(minute=0, second=0, microsecond=0)
     summary = await _reader(services).summary(
         window, model_version=model_version, band=band, top_n=top_n, start=first, end=end
     )

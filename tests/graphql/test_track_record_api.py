@@ -269,6 +269,33 @@ async def test_track_record_filters(replayed: Replayed) -> None:
     assert span["from"] == "2025-11-30T00:00:00Z" and span["to"] == "2026-12-01T00:00:00Z"
 
 
+async def test_ranges_within_the_same_hours_share_one_computation(
+    replayed: Replayed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A summary costs a bootstrap: ``from``/``to`` moved by seconds inside the same hours must not
+    buy a fresh one each time (the range is widened to whole hours before the cache is asked)."""
+    import scoring.track
+
+    calls = 0
+    real = scoring.track.summarize
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scoring.track, "summarize", counting)
+    api = replayed.api
+    answers = []
+    for second in range(1, 30, 7):
+        params = {"from": f"2025-12-01T10:00:{second:02d}Z", "to": f"2026-12-01T09:{second:02d}:00Z"}
+        response = await api.http.get(TRACK, params=params, headers=_auth(api))
+        assert response.status_code == 200
+        answers.append(response.json()["data"])
+    assert calls == 1
+    assert {(a["from"], a["to"]) for a in answers} == {("2025-12-01T10:00:00Z", "2026-12-01T10:00:00Z")}
+
+
 BAD_TRACK = [
     ("window=1h", "window", "parameter_invalid"),
     ("window=", "window", "parameter_invalid"),
