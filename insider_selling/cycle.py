@@ -10,18 +10,13 @@ from datetime import UTC, datetime, timedelta
 from ingest.source import Source
 from ingest.storage import SnapshotStore
 from scoring.pipeline import RunResult, ScoringPipeline
+from scoring.schedule import align
 
 __all__ = ["Cycle", "Scheduler"]
 
 log = logging.getLogger("insider_selling.cycle")
 
 OnSuccess = Callable[[RunResult], Awaitable[None]]
-
-
-def align(at: datetime, interval_seconds: int) -> datetime:
-    """Floor ``at`` to the interval grid (cycles of 30 min land on :00 and :30)."""
-    epoch = int(at.timestamp())
-    return datetime.fromtimestamp(epoch - epoch % interval_seconds, UTC)
 
 
 class Cycle:
@@ -105,4 +100,6 @@ class Scheduler:
                 log.exception("cycle failed; the previous leaderboard stays in place")
 
     def next_run_at(self) -> datetime:
+        """The slot :meth:`run_forever` sleeps until (``scoring.schedule.next_run_at`` tells the
+        same to the API processes from the stored runs)."""
         return align(self.clock(), self.interval) + timedelta(seconds=self.interval)
