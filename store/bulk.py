@@ -33,7 +33,7 @@ async def update_each(collection: Any, updates: Sequence[Update], *, ordered: bo
     if not updates:
         return 0
     if isinstance(collection, MemoryCollection):
-        return collection.update_each(updates)
+        return collection.update_each(updates, ordered=ordered)
     result = await collection.bulk_write(
         [UpdateOne(dict(u.filter), dict(u.update), upsert=u.upsert) for u in updates], ordered=ordered
     )

@@ -645,11 +645,36 @@ class MemoryCollection:
             del self._docs[seq]
         return _Result(deleted_count=len(found))
 
-    def update_each(self, updates: Sequence[Any]) -> int:
-        """:func:`store.bulk.update_each` on the stand-in: each ``Update`` in order; the matched count."""
-        matched = 0
-        for u in updates:
-            matched += self._update(u.filter, u.update, upsert=u.upsert, many=False, keep=False)[0].matched_count
+    def update_each(self, updates: Sequence[Any], *, ordered: bool = True) -> int:
+        """:func:`store.bulk.update_each` on the stand-in: each ``Update`` in order; the matched
+        count. A failed update raises ``BulkWriteError`` after the others, as ``bulk_write`` does
+        (ordered: none after the first failure)."""
+        matched = upserted = modified = 0
+        errors: list[dict[str, Any]] = []
+        for index, u in enumerate(updates):
+            try:
+                result = self._update(u.filter, u.update, upsert=u.upsert, many=False, keep=False)[0]
+            except DuplicateKeyError as exc:
+                errors.append({"index": index, "code": 11000, "errmsg": str(exc)})
+                if ordered:
+                    break
+                continue
+            matched += result.matched_count
+            modified += result.modified_count
+            upserted += result.upserted_id is not None
+        if errors:
+            raise BulkWriteError(
+                {
+                    "writeErrors": errors,
+                    "writeConcernErrors": [],
+                    "nInserted": 0,
+                    "nUpserted": upserted,
+                    "nMatched": matched,
+                    "nModified": modified,
+                    "nRemoved": 0,
+                    "upserted": [],
+                }
+            )
         return matched
 
     async def bulk_write(self, requests: Sequence[Any], **_: Any) -> _Result:

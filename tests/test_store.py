@@ -262,6 +262,20 @@ async def test_unordered_insert_many_inserts_the_rest_and_raises_a_bulk_error_as
         await coll.insert_one({"key_id": "a"})
 
 
+async def test_a_failed_bulk_update_raises_a_bulk_error_after_the_others_as_the_server_does(
+    store: StoreHandle,
+) -> None:
+    coll = store.db["api_keys"]
+    await coll.insert_many([{"key_id": "a", "tenant_id": "t"}, {"key_id": "b", "tenant_id": "t"}])
+    clash = Update({"key_id": "a"}, {"$set": {"key_id": "b"}})  # the unique index refuses it
+    for ordered, applied in ((True, None), (False, 1)):
+        with pytest.raises(BulkWriteError) as caught:
+            await update_each(coll, [clash, Update({"key_id": "b"}, {"$set": {"n": 1}})], ordered=ordered)
+        assert [(e["index"], e["code"]) for e in caught.value.details["writeErrors"]] == [(0, 11000)]
+        assert caught.value.details["nMatched"] == (0 if ordered else 1)
+        assert (await coll.find_one({"key_id": "b"}, {"_id": 0, "n": 1})) == ({} if applied is None else {"n": 1})
+
+
 async def test_index_information_describes_ttl_and_unique_indexes_as_the_server_does(store: StoreHandle) -> None:
     info = await store.db["market_snapshots"].index_information()
     ttl = [v for v in info.values() if "expireAfterSeconds" in v]
