@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,21 +169,34 @@ def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoServ
 STORE_BACKENDS = ("memory", "mongodb")
 
 
+OpenStore = Callable[[], Awaitable[StoreHandle]]
+
+
 @pytest.fixture(params=STORE_BACKENDS)
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[StoreHandle]:
-    """An open store with its indexes, on each backend: the in-memory stand-in and the wire server
-    (a fresh database per test, dropped afterwards). Where they disagree the wire server is right."""
-    database = f"insider_test_{secrets.token_hex(6)}"
-    uri = None
-    if request.param == "mongodb":
-        uri = request.getfixturevalue("mongo_server").uri
-    handle = await open_store(uri, database)
-    try:
-        yield handle
-    finally:
+async def open_stores(request: pytest.FixtureRequest) -> AsyncIterator[OpenStore]:
+    """Opens stores with their indexes, each on a fresh database, on each backend in turn: the
+    in-memory stand-in and the wire server. Every store it opened is dropped and closed after the
+    test. Where the backends disagree the wire server is right."""
+    uri = request.getfixturevalue("mongo_server").uri if request.param == "mongodb" else None
+    opened: list[tuple[StoreHandle, str]] = []
+
+    async def open_one() -> StoreHandle:
+        database = f"insider_test_{secrets.token_hex(6)}"
+        handle = await open_store(uri, database)
+        opened.append((handle, database))
+        return handle
+
+    yield open_one
+    for handle, database in opened:
         if handle.kind == "mongodb":
             await handle.client.drop_database(database)
         await handle.aclose()
+
+
+@pytest.fixture
+async def store(open_stores: OpenStore) -> StoreHandle:
+    """An open store on each backend (see ``open_stores``): tests that touch the store take this."""
+    return await open_stores()
 
 
 def make_settings(**overrides: Any) -> Settings:
