@@ -13,7 +13,7 @@ SYNC := $(UV) sync --locked --inexact --no-dev
 RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test check bench clean assets lock lock-upgrade
+.PHONY: run test check bench clean assets lock lock-upgrade secantus-lock
 
 .tools/bin/uv: deploy/uv-requirements.txt
 	$(PYTHON) -m venv .tools
@@ -36,10 +36,26 @@ lock: | $(UV)
 lock-upgrade: | $(UV)
 	$(UV) lock --upgrade
 
+# SecantusDB, the MongoDB wire-protocol server the store tests also run on (GPL-2.0-only): only ever
+# a separate server process from its own venv, never a dependency of the package, never imported.
+# Installed hash-checked from tests/secantus-requirements.txt; tests/conftest.py starts it.
+SECANTUS := .secantus
+SECANTUS_STAMP := $(SECANTUS)/.installed
+
+$(SECANTUS_STAMP): tests/secantus-requirements.txt | $(UV)
+	$(UV) venv --quiet --allow-existing $(SECANTUS)
+	$(UV) pip install --quiet --python $(SECANTUS)/bin/python --require-hashes --no-deps -r tests/secantus-requirements.txt
+	touch $@
+
+# Re-pin SecantusDB and its dependencies (with hashes); the version is the one tried in issue 18.
+secantus-lock: | $(UV)
+	echo "secantusdb==0.7.0b3" | $(UV) pip compile - --quiet --generate-hashes --universal --python-version 3.11 \
+		--custom-compile-command "make secantus-lock" -o tests/secantus-requirements.txt
+
 run: $(RUN_STAMP)
 	$(BIN)/insider-selling serve
 
-test: $(STAMP)
+test: $(STAMP) $(SECANTUS_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy --no-error-summary insider_selling store gql tenants scoring ingest
@@ -67,4 +83,4 @@ assets:
 	git status --short -- gql/static/vendor
 
 clean:
-	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .tools $(SECANTUS) .pytest_cache .mypy_cache .ruff_cache .hypothesis

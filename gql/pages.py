@@ -19,7 +19,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from gql.graphql_app import GRAPHIQL_ASSETS_PATH
+from scoring.schedule import next_run_at
 
 __all__ = [
     "DOCS",
@@ -132,13 +133,9 @@ class RunStatusReader:
         latest = await services.runs.recent_runs(1)
         last = latest[0] if latest else None
         succeeded = await services.leaderboard.current_run()
+        # from the stored runs and the interval: the scheduler may run in another process
         interval = services.leaderboard.interval_seconds
-        if services.scheduler is not None:
-            next_at: datetime | None = services.scheduler.next_run_at()
-        elif succeeded is not None:
-            next_at = succeeded["at"] + timedelta(seconds=interval)
-        else:
-            next_at = None
+        next_at = next_run_at(last["at"], interval, services.clock()) if last else None
         self._value = RunStatus(
             last_at=last["at"] if last else None,
             last_status=last["status"] if last else None,

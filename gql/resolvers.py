@@ -13,7 +13,7 @@ import base64
 import binascii
 import math
 from collections.abc import AsyncGenerator, Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from graphql import FieldNode, FragmentDefinitionNode, FragmentSpreadNode, GraphQLError, InlineFragmentNode
@@ -38,6 +38,7 @@ from gql.types import (
     Signal,
 )
 from scoring.contract import DESCRIPTION, signal_block
+from scoring.schedule import next_run_at as planned_run_at
 from tenants.auth import key_is_usable
 
 __all__ = [
@@ -154,21 +155,11 @@ async def _require_run(context: Context) -> dict[str, Any]:
     return run
 
 
-def next_run_at(services: Any, run: Mapping[str, Any], now: datetime | None = None) -> datetime:
-    """When the next run is planned: the in-process scheduler's next slot, or (a worker in another
-    process) the first slot of the run interval after ``now`` counted from the latest succeeded
-    run, so it is never in the past after failed runs or a restart."""
-    scheduler = services.scheduler
-    if scheduler is not None:
-        planned: datetime = scheduler.next_run_at()
-        return planned
-    interval = timedelta(seconds=services.settings.score_interval_seconds)
-    last: datetime = run["at"] if run["at"].tzinfo else run["at"].replace(tzinfo=UTC)
-    now = now or datetime.now(UTC)
-    if last + interval > now:
-        return last + interval
-    missed = (now - last) // interval
-    return last + (missed + 1) * interval
+def next_run_at(services: Any, run: Mapping[str, Any]) -> datetime:
+    """When the next run is planned, from the stored run and the configured interval (the
+    leaderboard's, handed over by the composition root): the scheduler may live in another
+    process (``insider-selling worker``), so this process never asks one."""
+    return planned_run_at(run["at"], services.leaderboard.interval_seconds, services.clock())
 
 
 def _signal(context: Context, run: dict[str, Any], past: bool = False) -> Signal:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gql.caching import RateLimitFields
@@ -25,13 +26,7 @@ if TYPE_CHECKING:
     from scoring.updates import RunUpdates
     from tenants.service import IssuedKey
 
-__all__ = ["ApiLimiter", "LimitError", "RequestLimiter", "RunSchedule", "Services"]
-
-
-class RunSchedule(Protocol):
-    def next_run_at(self) -> datetime:
-        """When the next scoring run is due."""
-        ...
+__all__ = ["ApiLimiter", "LimitError", "RequestLimiter", "Services"]
 
 
 class RequestLimiter(Protocol):
@@ -106,7 +101,8 @@ class Services:
     bus: KeyChangeBus | None = None  # key changes to every worker
     redis: Redis | None = None
     updates: RunUpdates | None = None  # run notifications for GraphQL subscriptions
-    scheduler: RunSchedule | None = None  # when this process schedules runs (embedded mode)
     cycle: Any = None  # the ingest-and-score cycle when this process runs it (tests drive it)
+    # "now", for the planned next run (scoring.schedule); the scheduler may be in another process
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     bootstrap: tuple[IssuedKey, IssuedKey] | None = None  # (admin, read) keys issued at an empty embedded start
     track: TrackRecord | None = None  # the track record's reader (its summaries cached per app)

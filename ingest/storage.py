@@ -11,7 +11,7 @@ from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, UpdateOne
+from pymongo import ASCENDING
 
 from ingest.snapshot import (
     FORMAT_VERSION,
@@ -25,6 +25,7 @@ from ingest.snapshot import (
     unpack_column,
 )
 from ingest.source import SnapshotBatch
+from store import Update, update_each
 
 __all__ = ["SnapshotStore"]
 
@@ -70,8 +71,9 @@ class SnapshotStore:
         """Upsert the batch's coins and frames; returns the number of market frames written
         (history frames that filled a gap not included)."""
         if batch.coins:
-            await self.coins.bulk_write(
-                [UpdateOne({"coin_id": c.coin_id}, {"$set": asdict(c)}, upsert=True) for c in batch.coins],
+            await update_each(
+                self.coins,
+                [Update({"coin_id": c.coin_id}, {"$set": asdict(c)}, upsert=True) for c in batch.coins],
                 ordered=False,
             )
         # Replace-by-time: a re-collected sample time overwrites its frames (idempotent cycles).

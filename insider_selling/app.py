@@ -204,7 +204,7 @@ def build_app(
                 on_success=[on_success],
             )
             scheduler = Scheduler(cycle, settings.score_interval_seconds)
-            services.cycle, services.scheduler = cycle, scheduler
+            services.cycle = cycle
 
             async def start() -> None:
                 if prime:

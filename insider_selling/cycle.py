@@ -5,23 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from ingest.source import Source
 from ingest.storage import SnapshotStore
 from scoring.pipeline import RunResult, ScoringPipeline
+from scoring.schedule import next_run_at
 
 __all__ = ["Cycle", "Scheduler"]
 
 log = logging.getLogger("insider_selling.cycle")
 
 OnSuccess = Callable[[RunResult], Awaitable[None]]
-
-
-def align(at: datetime, interval_seconds: int) -> datetime:
-    """Floor ``at`` to the interval grid (cycles of 30 min land on :00 and :30)."""
-    epoch = int(at.timestamp())
-    return datetime.fromtimestamp(epoch - epoch % interval_seconds, UTC)
 
 
 class Cycle:
@@ -95,7 +90,7 @@ class Scheduler:
     async def run_forever(self) -> None:
         while True:
             now = self.clock()
-            nxt = align(now, self.interval) + timedelta(seconds=self.interval)
+            nxt = next_run_at(None, self.interval, now)  # what every API process tells its clients
             await asyncio.sleep(max(0.0, (nxt - now).total_seconds()))
             try:
                 self.last_result = await self.cycle.run_once(nxt)
@@ -103,6 +98,3 @@ class Scheduler:
                 raise
             except Exception:
                 log.exception("cycle failed; the previous leaderboard stays in place")
-
-    def next_run_at(self) -> datetime:
-        return align(self.clock(), self.interval) + timedelta(seconds=self.interval)

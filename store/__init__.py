@@ -4,7 +4,8 @@ Both expose the same collection API (``find``, ``find_one``, ``insert_many``, ``
 ``create_index``...), so every repository is written once against PyMongo's async API.
 """
 
+from store.bulk import Update, update_each
 from store.connection import StoreHandle, open_store
 from store.errors import StoreError, StoreUnavailable
 
-__all__ = ["StoreError", "StoreHandle", "StoreUnavailable", "open_store"]
+__all__ = ["StoreError", "StoreHandle", "StoreUnavailable", "Update", "open_store", "update_each"]

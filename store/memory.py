@@ -3,16 +3,19 @@
 It implements the part of MongoDB's collection API this code base uses, with the awaitable surface
 of ``pymongo.AsyncMongoClient``: ``await coll.find_one()``, ``coll.find()`` returning a cursor with
 ``sort/skip/limit/to_list`` and ``async for``, ``insert_*``, ``update_*`` with ``upsert``,
-``find_one_and_update``, ``delete_*``, ``bulk_write``, ``count_documents``, ``distinct`` and unique
-indexes. Queries support equality (also against arrays), ``$eq $ne $gt $gte $lt $lte $in $nin
-$exists $and $or`` and dotted paths; updates ``$set $unset $inc $setOnInsert $max $min $push``.
+``find_one_and_update``, ``delete_*``, ``count_documents``, ``distinct`` and unique indexes; bulk
+updates go through :func:`store.update_each` (PyMongo's operation objects are opaque). Queries
+support equality (also against arrays), ``$eq $ne $gt $gte $lt $lte $in $nin $exists $and $or``
+and dotted paths; updates ``$set $unset $inc $setOnInsert $max $min $push``.
 
 Documents are copied on the way in and out, as a server would. The first field of every index is
 also a hash index used to narrow equality and ``$in`` queries. TTL indexes are accepted and not
 enforced: the embedded store lives as long as its process. Every operation is counted per
 collection in ``MemoryClient.ops``, so tests can assert how many queries a request costs.
 
-The same test suite (``tests/test_store.py``) runs against a real MongoDB when ``MONGODB_URI`` is set.
+Only PyMongo's public API is used (``tests/test_store.py`` checks it). Every test that touches the
+store runs on this stand-in and on a real MongoDB wire server (the ``store`` fixture in
+``tests/conftest.py``); where they disagree, the server is right and this module is fixed.
 """
 
 from __future__ import annotations
@@ -22,12 +25,12 @@ import itertools
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 __all__ = ["MemoryClient", "MemoryCollection", "MemoryCursor", "MemoryDatabase"]
 
@@ -35,12 +38,17 @@ _MISSING = object()
 
 
 def _copy(value: Any) -> Any:
+    """A document (or query) as it comes back from the server: BSON has no tuples, keeps
+    milliseconds, and stores UTC (a naive datetime is taken as UTC; the client is ``tz_aware``)."""
     if isinstance(value, dict):
         return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return [_copy(v) for v in value]
     if isinstance(value, datetime):
-        # BSON keeps milliseconds
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        elif value.tzinfo is not UTC:
+            value = value.astimezone(UTC)
         return value.replace(microsecond=value.microsecond // 1000 * 1000)
     return value
 
@@ -76,7 +84,9 @@ def _unset(doc: dict[str, Any], path: str) -> None:
     doc.pop(parts[-1], None)
 
 
-_TYPE_ORDER = {type(None): 0, int: 1, float: 1, bool: 1, str: 2, dict: 3, list: 4, bytes: 5, ObjectId: 6, datetime: 7}
+# BSON's comparison order: null (and missing) < numbers < strings < objects < arrays < binary <
+# ObjectId < booleans < dates
+_TYPE_ORDER = {type(None): 0, int: 1, float: 1, str: 2, dict: 3, list: 4, bytes: 5, ObjectId: 6, bool: 7, datetime: 8}
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:
@@ -86,6 +96,17 @@ def _sort_key(value: Any) -> tuple[int, Any]:
     if rank == 3 or rank == 4:
         return (rank, str(value))
     return (rank, value)
+
+
+def _sort_key_of_field(value: Any, descending: bool) -> tuple[int, Any]:
+    """How a sort orders a field: an array by its least element ascending (greatest descending),
+    an empty array before null."""
+    if isinstance(value, list):
+        if not value:
+            return (-1, 0)
+        keys = [_sort_key(v) for v in value]
+        return max(keys) if descending else min(keys)
+    return _sort_key(value)
 
 
 def _comparable(a: Any, b: Any) -> bool:
@@ -240,6 +261,7 @@ class _Index:
     unique: bool
     buckets: dict[Any, dict[int, dict[str, Any]]]
     keys_seen: dict[tuple[Any, ...], int]
+    options: dict[str, Any]  # e.g. expireAfterSeconds (accepted, reported, not enforced)
     ordered: list[Any] | None = None  # the bucket keys, sorted; rebuilt after a key is added
 
     def key_of(self, doc: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -298,8 +320,8 @@ class MemoryCursor:
         docs = self._load()
         for key, direction in reversed(self._sort):
 
-            def by(doc: dict[str, Any], path: str = key) -> tuple[int, Any]:
-                return _sort_key(_get(doc, path))
+            def by(doc: dict[str, Any], path: str = key, descending: bool = direction < 0) -> tuple[int, Any]:
+                return _sort_key_of_field(_get(doc, path), descending)
 
             docs.sort(key=by, reverse=direction < 0)
         docs = docs[self._skip :]
@@ -379,6 +401,8 @@ class MemoryCollection:
         return list(self._docs.items())
 
     def _find(self, query: Mapping[str, Any] | None) -> list[tuple[int, dict[str, Any]]]:
+        if query:
+            query = _copy(dict(query))  # compared as the server compares: UTC datetimes, no tuples
         return [(i, d) for i, d in self._candidates(query) if matches(d, query)]
 
     def _index_add(self, seq: int, doc: dict[str, Any]) -> None:
@@ -436,17 +460,24 @@ class MemoryCollection:
         found = self._find(query)
         if not many:
             found = found[:1]
+        result.matched_count = len(found)
         if not keep and found and self._unindexed_set(update):
             # ``$set`` of fields no index reads: change the documents in place
+            values = [(path, _copy(arg)) for path, arg in update["$set"].items()]
             for _seq, doc in found:
-                _apply_update(doc, update, inserting=False)
-            result.matched_count = result.modified_count = len(found)
+                if any(_get(doc, path) != value for path, value in values):
+                    _apply_update(doc, update, inserting=False)
+                    result.modified_count += 1  # the server counts documents that changed
             return result, before, after
         for seq, doc in found:
             if keep:
                 before.append(_copy(doc))
             new = _copy(doc)
             _apply_update(new, update, inserting=False)
+            if new == doc:
+                if keep:
+                    after.append(new)
+                continue
             self._check_unique(new, ignore=seq)
             self._index_remove(seq, doc)
             doc.clear()
@@ -454,7 +485,6 @@ class MemoryCollection:
             self._index_add(seq, doc)
             if keep:
                 after.append(_copy(doc))
-            result.matched_count += 1
             result.modified_count += 1
         if not found and upsert:
             seed: dict[str, Any] = {}
@@ -524,10 +554,31 @@ class MemoryCollection:
     async def insert_many(self, documents: Iterable[dict[str, Any]], *, ordered: bool = True, **_: Any) -> _Result:
         self._count("insert_many")
         ids = []
-        for document in documents:
-            inserted = self._insert(document)
+        errors: list[dict[str, Any]] = []
+        for index, document in enumerate(documents):
+            try:
+                inserted = self._insert(document)
+            except DuplicateKeyError as exc:
+                # as the server: ordered stops at the first error, unordered inserts the rest
+                errors.append({"index": index, "code": 11000, "errmsg": str(exc), "op": document})
+                if ordered:
+                    break
+                continue
             document.setdefault("_id", inserted)
             ids.append(inserted)
+        if errors:
+            raise BulkWriteError(
+                {
+                    "writeErrors": errors,
+                    "writeConcernErrors": [],
+                    "nInserted": len(ids),
+                    "nUpserted": 0,
+                    "nMatched": 0,
+                    "nModified": 0,
+                    "nRemoved": 0,
+                    "upserted": [],
+                }
+            )
         return _Result(inserted_ids=ids)
 
     async def update_one(self, filter: Mapping[str, Any], update: Any, *, upsert: bool = False, **_: Any) -> _Result:
@@ -594,29 +645,54 @@ class MemoryCollection:
             del self._docs[seq]
         return _Result(deleted_count=len(found))
 
-    async def bulk_write(self, requests: Sequence[Any], *, ordered: bool = True, **_: Any) -> _Result:
-        self._count("bulk_write")
-        total = _Result()
-        for op in requests:
-            kind = type(op).__name__
-            if kind == "InsertOne":
-                self._insert(op._doc)
-            elif kind in ("UpdateOne", "UpdateMany", "ReplaceOne"):
-                r = self._update(op._filter, op._doc, upsert=bool(op._upsert), many=kind == "UpdateMany", keep=False)[0]
-                total.matched_count += r.matched_count
-            elif kind in ("DeleteOne", "DeleteMany"):
-                total.deleted_count += self._delete(op._filter, many=kind == "DeleteMany").deleted_count
-            else:
-                raise NotImplementedError(f"bulk operation {kind}")
-        return total
+    def update_each(self, updates: Sequence[Any], *, ordered: bool = True) -> int:
+        """:func:`store.bulk.update_each` on the stand-in: each ``Update`` in order; the matched
+        count. A failed update raises ``BulkWriteError`` after the others, as ``bulk_write`` does
+        (ordered: none after the first failure)."""
+        matched = upserted = modified = 0
+        errors: list[dict[str, Any]] = []
+        for index, u in enumerate(updates):
+            try:
+                result = self._update(u.filter, u.update, upsert=u.upsert, many=False, keep=False)[0]
+            except DuplicateKeyError as exc:
+                errors.append({"index": index, "code": 11000, "errmsg": str(exc)})
+                if ordered:
+                    break
+                continue
+            matched += result.matched_count
+            modified += result.modified_count
+            upserted += result.upserted_id is not None
+        if errors:
+            raise BulkWriteError(
+                {
+                    "writeErrors": errors,
+                    "writeConcernErrors": [],
+                    "nInserted": 0,
+                    "nUpserted": upserted,
+                    "nMatched": matched,
+                    "nModified": modified,
+                    "nRemoved": 0,
+                    "upserted": [],
+                }
+            )
+        return matched
+
+    async def bulk_write(self, requests: Sequence[Any], **_: Any) -> _Result:
+        # PyMongo's operation objects keep their contents in private attributes: not read here
+        raise TypeError("the in-memory store does not take PyMongo operation objects; use store.update_each")
 
     async def create_index(
-        self, keys: str | Sequence[tuple[str, int]], *, unique: bool = False, name: str | None = None, **_: Any
+        self,
+        keys: str | Sequence[tuple[str, int]],
+        *,
+        unique: bool = False,
+        name: str | None = None,
+        **options: Any,
     ) -> str:
         key_list = [(keys, 1)] if isinstance(keys, str) else [(k, int(d)) for k, d in keys]
         name = name or "_".join(f"{k}_{d}" for k, d in key_list)
         if name not in self._indexes:
-            index = _Index(name, key_list, unique, {}, {})
+            index = _Index(name, key_list, unique, {}, {}, dict(options))
             for seq, doc in self._docs.items():
                 if unique and index.key_of(doc) in index.keys_seen:
                     raise DuplicateKeyError(f"E11000 cannot build unique index {name}: duplicates")
@@ -627,9 +703,10 @@ class MemoryCollection:
         return name
 
     async def index_information(self) -> dict[str, Any]:
-        info: dict[str, Any] = {"_id_": {"key": [("_id", 1)]}}
+        info: dict[str, Any] = {"_id_": {"v": 2, "key": [("_id", 1)]}}
         for index in self._indexes.values():
-            info[index.name] = {"key": index.keys, "unique": index.unique}
+            info[index.name] = {"v": 2, "key": list(index.keys), **({"unique": True} if index.unique else {})}
+            info[index.name].update(index.options)
         return info
 
     async def drop(self) -> None:

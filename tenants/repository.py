@@ -9,6 +9,8 @@ from typing import Any
 
 from pymongo import ASCENDING
 
+from store import Update, update_each
+
 __all__ = ["TenantRepository"]
 
 
@@ -76,26 +78,20 @@ class TenantRepository:
 
     async def touch_keys(self, last_used: Sequence[tuple[str, datetime]]) -> None:
         """Record ``last_used_at`` for many keys in one batch (never on the request path)."""
-        from pymongo import UpdateOne
-
-        if last_used:
-            await self.keys.bulk_write(
-                [UpdateOne({"key_id": k}, {"$max": {"last_used_at": at}}) for k, at in last_used],
-                ordered=False,
-            )
+        await update_each(
+            self.keys, [Update({"key_id": k}, {"$max": {"last_used_at": at}}) for k, at in last_used], ordered=False
+        )
 
     async def add_usage(self, counts: dict[tuple[str, str], int]) -> None:
         """Add request counts per (tenant, month) in one batch."""
-        from pymongo import UpdateOne
-
-        if counts:
-            await self.usage.bulk_write(
-                [
-                    UpdateOne({"tenant_id": t, "month": m}, {"$inc": {"requests": n}}, upsert=True)
-                    for (t, m), n in counts.items()
-                ],
-                ordered=False,
-            )
+        await update_each(
+            self.usage,
+            [
+                Update({"tenant_id": t, "month": m}, {"$inc": {"requests": n}}, upsert=True)
+                for (t, m), n in counts.items()
+            ],
+            ordered=False,
+        )
 
     async def get_usage(self, tenant_id: str, month: str) -> int:
         doc = await self.usage.find_one({"tenant_id": tenant_id, "month": month}, {"_id": 0})

@@ -1,16 +1,18 @@
-"""Shared fixtures: a real Redis server, settings that never read the developer's environment,
-and a primed app (demo data scored once) for the API tests."""
+"""Shared fixtures: a real Redis server, a real MongoDB wire server (SecantusDB), the ``store``
+fixture that runs a test on both store backends, settings that never read the developer's
+environment, and a primed app (demo data scored once) for the API tests."""
 
 from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ import pytest
 from ingest.demo import DemoConfig, DemoSource
 from insider_selling.app import build_app
 from insider_selling.settings import Settings
+from store import StoreHandle, open_store
 
 # Tests never read the developer's environment for our settings.
 for _name in list(os.environ):
@@ -85,6 +88,117 @@ def redis_url(redis_server: RedisServer) -> str:
     return redis_server.url
 
 
+ROOT = Path(__file__).resolve().parent.parent
+# SecantusDB (GPL-2.0-only) runs only as a separate server from its own venv (`make test` installs
+# it from tests/secantus-requirements.txt); it is never imported.
+SECANTUSD = ROOT / ".secantus" / "bin" / "secantusd-py"
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[Any], what: str, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"{what} exited with status {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    pytest.fail(f"{what} did not listen on port {port} within {seconds:.0f} s")
+
+
+@dataclass(frozen=True, slots=True)
+class MongoServer:
+    uri: str  # mongodb://127.0.0.1:P/?directConnection=true
+    port: int
+
+
+@contextmanager
+def secantus_process(storage: Path, config: Path) -> Iterator[MongoServer]:
+    """A SecantusDB wire server on a free port, stopped on exit. ``config`` is an empty TOML file:
+    passing it turns off the server's search for a developer's ``secantusd.toml``."""
+    config.write_text("")
+    port = _free_port()
+    log = (storage.parent / f"{storage.name}.log").open("w")
+    proc = subprocess.Popen(  # noqa: S603
+        [
+            str(SECANTUSD),
+            "--config",
+            str(config),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--storage-path",
+            str(storage),
+            "--log-level",
+            "WARNING",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, proc, "secantusd-py")
+        yield MongoServer(f"mongodb://127.0.0.1:{port}/?directConnection=true", port)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoServer]:
+    """One MongoDB wire server (SecantusDB) for the whole session; each test uses its own database.
+
+    Skipped locally when ``.secantus`` is absent (``make test`` installs it); in CI (``CI=true``)
+    a missing server fails the run."""
+    if not SECANTUSD.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{SECANTUSD} is missing; `make test` installs it (tests/secantus-requirements.txt)")
+        pytest.skip("SecantusDB is not installed (.secantus/); `make test` installs it")
+    workdir = tmp_path_factory.mktemp("secantus")
+    with secantus_process(workdir / "data", workdir / "secantusd.toml") as server:
+        yield server
+
+
+STORE_BACKENDS = ("memory", "mongodb")
+
+
+OpenStore = Callable[[], Awaitable[StoreHandle]]
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+async def open_stores(request: pytest.FixtureRequest) -> AsyncIterator[OpenStore]:
+    """Opens stores with their indexes, each on a fresh database, on each backend in turn: the
+    in-memory stand-in and the wire server. Every store it opened is dropped and closed after the
+    test. Where the backends disagree the wire server is right."""
+    uri = request.getfixturevalue("mongo_server").uri if request.param == "mongodb" else None
+    opened: list[tuple[StoreHandle, str]] = []
+
+    async def open_one() -> StoreHandle:
+        database = f"insider_test_{secrets.token_hex(6)}"
+        handle = await open_store(uri, database)
+        opened.append((handle, database))
+        return handle
+
+    yield open_one
+    for handle, database in opened:
+        if handle.kind == "mongodb":
+            await handle.client.drop_database(database)
+        await handle.aclose()
+
+
+@pytest.fixture
+async def store(open_stores: OpenStore) -> StoreHandle:
+    """An open store on each backend (see ``open_stores``): tests that touch the store take this."""
+    return await open_stores()
+
+
 def make_settings(**overrides: Any) -> Settings:
     """Embedded settings with a cheap argon2 profile and a small demo market, for tests."""
     values: dict[str, Any] = {"argon2_profile": "test", "demo_coins": 80, "history_hours": 192}
@@ -144,9 +258,6 @@ async def api() -> AsyncIterator[ApiClient]:
     """A fresh primed app (embedded store, small demo market), with its bootstrap keys."""
     async for client in start_app():
         yield client
-
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from insider_selling import worker
 from insider_selling.redis_client import connect_redis
 from scoring.config import load_model_config
 from scoring.pipeline import ScoringPipeline
-from store import open_store
+from store import StoreHandle
 from tests.conftest import make_settings
 
 AT = datetime(2026, 11, 20, tzinfo=UTC)
@@ -30,25 +30,21 @@ def any_redis(request: pytest.FixtureRequest) -> str:
     return url
 
 
-async def test_a_stale_fencing_token_cannot_commit() -> None:
-    handle = await open_store(None, "fencing")
-    try:
-        batch = await DemoSource(DemoConfig(seed=3, coins=20)).backfill(AT, 192)
-        await SnapshotStore(handle.db).write_batch(batch)
-        stale = ScoringPipeline(handle.db, load_model_config(), fencing_token=1)
-        current = ScoringPipeline(handle.db, load_model_config(), fencing_token=2)
-        first = await stale.run(AT)  # token 1 commits while it is the newest
-        assert first.status == "succeeded"
-        newer = await current.run(AT + timedelta(minutes=30))  # a newer lock holder commits
-        assert newer.status == "succeeded"
-        late = await stale.run(AT + timedelta(minutes=60))  # the old holder, still running
-        assert late.status == "failed" and "fencing" in (late.error or "")
-        run = await current.runs.latest_succeeded()
-        assert run is not None and run["run_id"] == newer.run_id and run["fencing_token"] == 2
-        assert await current.runs.run_scores(late.run_id) == []  # nothing of it is visible
-        assert (await current.run(AT + timedelta(minutes=90))).status == "succeeded"  # the holder goes on
-    finally:
-        await handle.aclose()
+async def test_a_stale_fencing_token_cannot_commit(store: StoreHandle) -> None:
+    batch = await DemoSource(DemoConfig(seed=3, coins=20)).backfill(AT, 192)
+    await SnapshotStore(store.db).write_batch(batch)
+    stale = ScoringPipeline(store.db, load_model_config(), fencing_token=1)
+    current = ScoringPipeline(store.db, load_model_config(), fencing_token=2)
+    first = await stale.run(AT)  # token 1 commits while it is the newest
+    assert first.status == "succeeded"
+    newer = await current.run(AT + timedelta(minutes=30))  # a newer lock holder commits
+    assert newer.status == "succeeded"
+    late = await stale.run(AT + timedelta(minutes=60))  # the old holder, still running
+    assert late.status == "failed" and "fencing" in (late.error or "")
+    run = await current.runs.latest_succeeded()
+    assert run is not None and run["run_id"] == newer.run_id and run["fencing_token"] == 2
+    assert await current.runs.run_scores(late.run_id) == []  # nothing of it is visible
+    assert (await current.run(AT + timedelta(minutes=90))).status == "succeeded"  # the holder goes on
 
 
 @pytest.mark.redis

@@ -1,39 +1,25 @@
-"""The store suite: runs on the in-memory stand-in, and on a real MongoDB when MONGODB_URI is set.
-
-MONGODB_URI=mongodb://localhost:27017 make test     # also checks the real driver
-"""
+"""The store suite, on both backends (the ``store`` fixture in ``tests/conftest.py``): the in-memory
+stand-in and a real MongoDB wire server (SecantusDB, started once per session). Where the two
+disagree the server is right; the tests named ``..._as_the_server_does`` pin the differences
+found so far, so the stand-in cannot drift back."""
 
 from __future__ import annotations
 
-import os
-import secrets
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+import ast
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
-from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
-from pymongo.errors import DuplicateKeyError
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from ingest.snapshot import Coin, MarketSample, OnchainSample
 from ingest.source import SnapshotBatch
 from ingest.storage import SnapshotStore
 from scoring.runs import RunStore
-from store import StoreHandle, open_store
+from store import StoreHandle, Update, update_each
 
-BACKENDS = ["memory"] + (["mongodb"] if os.environ.get("MONGODB_URI") else [])
-
-
-@pytest.fixture(params=BACKENDS)
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[StoreHandle]:
-    uri = os.environ.get("MONGODB_URI") if request.param == "mongodb" else None
-    database = f"insider_test_{secrets.token_hex(4)}"
-    handle = await open_store(uri, database)
-    try:
-        yield handle
-    finally:
-        if handle.kind == "mongodb":
-            await handle.client.drop_database(database)
-        await handle.aclose()
+STORE_PACKAGE = Path(__file__).resolve().parent.parent / "store"
 
 
 async def test_ping_and_indexes(store: StoreHandle) -> None:
@@ -93,10 +79,19 @@ async def test_updates_upserts_and_returned_documents(store: StoreHandle) -> Non
         return_document=ReturnDocument.AFTER,
     )
     assert after == {"tenant_id": "t", "month": "2026-11", "requests": 9}
-    await coll.bulk_write([UpdateOne({"tenant_id": "u", "month": "2026-11"}, {"$set": {"requests": 1}}, upsert=True)])
+    matched = await update_each(
+        coll,
+        [
+            Update({"tenant_id": "u", "month": "2026-11"}, {"$set": {"requests": 1}}, upsert=True),
+            Update({"tenant_id": "t", "month": "2026-11"}, {"$inc": {"requests": 1}}),
+        ],
+    )
+    assert matched == 1  # the upsert matched nothing
     assert await coll.count_documents({}) == 2
+    assert (await coll.find_one({"tenant_id": "t"}, {"_id": 0, "requests": 1})) == {"requests": 10}
     result = await coll.delete_many({"requests": {"$lt": 5}})
     assert result.deleted_count == 1
+    assert await update_each(coll, []) == 0
 
 
 async def test_unique_indexes_are_enforced(store: StoreHandle) -> None:
@@ -203,3 +198,166 @@ async def test_range_queries_on_an_indexed_field_match_a_scan() -> None:
         got = sorted(d["k"] for d in await coll.find({"at": q}).to_list())
         want = sorted(d["k"] for d in await plain.find({"at": q}).to_list())
         assert got == want
+
+
+# -- where the stand-in and the server disagreed (the server is right) ------------------------
+
+
+async def test_datetimes_come_back_in_utc_with_milliseconds_as_the_server_does(store: StoreHandle) -> None:
+    coll = store.db["runs"]
+    paris = timezone(timedelta(hours=1))
+    await coll.insert_one({"run_id": "aware", "at": datetime(2026, 11, 20, 10, 0, 0, 123456, tzinfo=paris)})
+    await coll.insert_one({"run_id": "naive", "at": datetime(2026, 11, 20, 10, 0, 0)})  # BSON: naive is UTC
+    aware = await coll.find_one({"run_id": "aware"})
+    naive = await coll.find_one({"run_id": "naive"})
+    assert aware is not None and naive is not None
+    assert aware["at"] == datetime(2026, 11, 20, 9, 0, 0, 123000, tzinfo=UTC)
+    assert aware["at"].utcoffset() == timedelta(0)
+    assert naive["at"] == datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC)
+    assert naive["at"].tzinfo is not None
+    # a naive bound compares as UTC too
+    assert await coll.count_documents({"at": {"$gte": datetime(2026, 11, 20, 9, 30)}}) == 1
+
+
+async def test_tuples_come_back_as_lists_as_the_server_does(store: StoreHandle) -> None:
+    await store.db["onchain_snapshots"].insert_one({"at": datetime(2026, 11, 20, tzinfo=UTC), "flags": ("a", "b")})
+    doc = await store.db["onchain_snapshots"].find_one({}, {"_id": 0, "flags": 1})
+    assert doc == {"flags": ["a", "b"]}
+    assert type(doc["flags"]) is list
+    assert await store.db["onchain_snapshots"].count_documents({"flags": "b"}) == 1
+
+
+async def test_modified_count_counts_real_changes_as_the_server_does(store: StoreHandle) -> None:
+    coll = store.db["api_keys"]
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    await coll.insert_one({"key_id": "k", "tenant_id": "t", "last_used_at": at})
+    unchanged = await coll.update_one({"key_id": "k"}, {"$max": {"last_used_at": at - timedelta(days=1)}})
+    assert (unchanged.matched_count, unchanged.modified_count) == (1, 0)
+    same = await coll.update_one({"key_id": "k"}, {"$set": {"tenant_id": "t"}})
+    assert (same.matched_count, same.modified_count) == (1, 0)
+    changed = await coll.update_many({"tenant_id": "t"}, {"$set": {"note": "x"}})
+    assert (changed.matched_count, changed.modified_count) == (1, 1)
+    missing = await coll.update_one({"key_id": "nope"}, {"$set": {"note": "y"}})
+    assert (missing.matched_count, missing.modified_count, missing.upserted_id) == (0, 0, None)
+
+
+async def test_unordered_insert_many_inserts_the_rest_and_raises_a_bulk_error_as_the_server_does(
+    store: StoreHandle,
+) -> None:
+    coll = store.db["api_keys"]
+    await coll.insert_one({"key_id": "b", "tenant_id": "t"})
+    with pytest.raises(BulkWriteError) as caught:
+        await coll.insert_many(
+            [{"key_id": "a", "tenant_id": "t"}, {"key_id": "b", "tenant_id": "t"}, {"key_id": "c", "tenant_id": "t"}],
+            ordered=False,
+        )
+    assert [e["code"] for e in caught.value.details["writeErrors"]] == [11000]
+    assert caught.value.details["nInserted"] == 2
+    assert sorted(await coll.distinct("key_id")) == ["a", "b", "c"]
+    with pytest.raises(BulkWriteError) as ordered:
+        await coll.insert_many([{"key_id": "d", "tenant_id": "t"}, {"key_id": "a"}, {"key_id": "e"}])
+    assert ordered.value.details["nInserted"] == 1
+    assert sorted(await coll.distinct("key_id")) == ["a", "b", "c", "d"]
+    with pytest.raises(DuplicateKeyError):  # one document: the single-write error
+        await coll.insert_one({"key_id": "a"})
+
+
+async def test_a_failed_bulk_update_raises_a_bulk_error_after_the_others_as_the_server_does(
+    store: StoreHandle,
+) -> None:
+    coll = store.db["api_keys"]
+    await coll.insert_many([{"key_id": "a", "tenant_id": "t"}, {"key_id": "b", "tenant_id": "t"}])
+    clash = Update({"key_id": "a"}, {"$set": {"key_id": "b"}})  # the unique index refuses it
+    for ordered, applied in ((True, None), (False, 1)):
+        with pytest.raises(BulkWriteError) as caught:
+            await update_each(coll, [clash, Update({"key_id": "b"}, {"$set": {"n": 1}})], ordered=ordered)
+        assert [(e["index"], e["code"]) for e in caught.value.details["writeErrors"]] == [(0, 11000)]
+        assert caught.value.details["nMatched"] == (0 if ordered else 1)
+        assert (await coll.find_one({"key_id": "b"}, {"_id": 0, "n": 1})) == ({} if applied is None else {"n": 1})
+
+
+async def test_index_information_describes_ttl_and_unique_indexes_as_the_server_does(store: StoreHandle) -> None:
+    info = await store.db["market_snapshots"].index_information()
+    ttl = [v for v in info.values() if "expireAfterSeconds" in v]
+    assert len(ttl) == 1 and ttl[0]["key"] == [("at", 1)] and ttl[0]["expireAfterSeconds"] == 30 * 86_400
+    onchain = await store.db["onchain_snapshots"].index_information()
+    assert onchain["at_ttl"]["key"] == [("at", -1)] and onchain["at_ttl"]["expireAfterSeconds"] == 30 * 86_400
+    runs = await store.db["runs"].index_information()
+    assert runs["run_id_1"]["unique"] is True and "unique" not in runs["status_1_finished_at_-1"]
+    assert runs["_id_"]["key"] == [("_id", 1)]
+
+
+async def test_sorting_puts_missing_and_null_first_and_arrays_by_their_least_element(store: StoreHandle) -> None:
+    coll = store.db["scores"]
+    await coll.insert_many(
+        [
+            {"coin_id": "a", "v": 3},
+            {"coin_id": "b"},
+            {"coin_id": "c", "v": None},
+            {"coin_id": "d", "v": 1.5},
+            {"coin_id": "e", "v": [9, 0]},
+            {"coin_id": "f", "v": True},
+        ]
+    )
+    order = [
+        d["coin_id"] for d in await coll.find({}, {"_id": 0}).sort([("v", ASCENDING), ("coin_id", ASCENDING)]).to_list()
+    ]
+    assert order == ["b", "c", "e", "d", "a", "f"]  # booleans after numbers
+    down = [
+        d["coin_id"]
+        for d in await coll.find({}, {"_id": 0}).sort([("v", DESCENDING), ("coin_id", ASCENDING)]).to_list()
+    ]
+    assert down == ["f", "e", "a", "d", "b", "c"]  # an array by its greatest element
+
+
+# -- the stand-in reads only PyMongo's public API -----------------------------------------------
+
+
+def _foreign_private_names(source: str) -> list[str]:
+    """``_private`` names a module reads that the store package does not define itself: an
+    attribute (``op._doc``), a ``getattr(x, "_name")``, or an import of a private module or name."""
+    own: set[str] = set()
+    for path in STORE_PACKAGE.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                own.add(node.name)
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                own.add(node.attr)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                own.add(node.id)
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                own.add(node.target.id)  # dataclass fields
+    found: list[str] = []
+
+    def private(name: str) -> bool:
+        return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and private(node.attr) and node.attr not in own:
+            found.append(node.attr)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("getattr", "hasattr", "setattr")
+            and len(node.args) > 1
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
+            and private(node.args[1].value)
+        ):
+            found.append(node.args[1].value)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.module.startswith("store"):
+            found += [p for p in node.module.split(".") if private(p)]
+            found += [a.name for a in node.names if private(a.name)]
+        elif isinstance(node, ast.Import):
+            found += [p for a in node.names for p in a.name.split(".") if private(p)]
+    return found
+
+
+@pytest.mark.parametrize("module", sorted(p.name for p in STORE_PACKAGE.glob("*.py")))
+def test_the_store_reads_no_private_pymongo_name(module: str) -> None:
+    assert _foreign_private_names((STORE_PACKAGE / module).read_text()) == []
+
+
+def test_the_private_name_check_catches_what_the_stand_in_used_to_read() -> None:
+    before = "def bulk(op):\n    return op._doc, op._filter, getattr(op, '_upsert')\nfrom pymongo._csot import x\n"
+    assert sorted(_foreign_private_names(before)) == ["_csot", "_doc", "_filter", "_upsert"]

@@ -1,67 +1,100 @@
 """Signal.lastRunAt / nextRunAt and Coin.coverage tell the truth (issue 10 §1-2): after failed runs
-and restarts, and through the per-run response cache."""
+and restarts, through the per-run response cache, and with the scheduler in another process
+(issue 18: ``serve`` next to a separate ``worker``)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
-from gql.resolvers import next_run_at
+from gql.pages import RunStatusReader
 from ingest.demo import DemoConfig, DemoSource
 from ingest.storage import SnapshotStore
 from insider_selling.cycle import Cycle
 from scoring.config import load_model_config
 from scoring.pipeline import ScoringPipeline
-from store import open_store
-from tests.conftest import ApiClient
-from tests.graphql.conftest import data
+from scoring.schedule import next_run_at
+from store import StoreHandle
+from tests.conftest import ApiClient, make_settings, start_app
+from tests.graphql.conftest import data, gql
 
 T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 
 
-def test_next_run_is_never_in_the_past_without_a_scheduler() -> None:
-    """A worker in another process: after runs failed for a while, the next planned run is the
-    next slot after now, not the slot after the last succeeded run (which has passed)."""
-    services = SimpleNamespace(scheduler=None, settings=SimpleNamespace(score_interval_seconds=1800))
-    run = {"at": T0}
-    assert next_run_at(services, run, now=T0 + timedelta(minutes=10)) == T0 + timedelta(minutes=30)
+def test_the_next_run_is_the_next_slot_of_the_grid_never_in_the_past() -> None:
+    """After runs failed for a while, the next planned run is the next slot after now, not the
+    slot after the last succeeded run (which has passed); a run primed off the grid is followed
+    by the grid's next slot, as the worker's scheduler runs it."""
+    run_at = T0
+    assert next_run_at(run_at, 1800, T0 + timedelta(minutes=10)) == T0 + timedelta(minutes=30)
     later = T0 + timedelta(hours=2, minutes=5)  # four slots failed since
-    assert next_run_at(services, run, now=later) == T0 + timedelta(hours=2, minutes=30)
-    assert next_run_at(services, run, now=T0 + timedelta(minutes=30)) == T0 + timedelta(hours=1)
+    assert next_run_at(run_at, 1800, later) == T0 + timedelta(hours=2, minutes=30)
+    assert next_run_at(run_at, 1800, T0 + timedelta(minutes=30)) == T0 + timedelta(hours=1)
+    primed = T0 + timedelta(minutes=7, seconds=3)
+    assert next_run_at(primed, 1800, primed + timedelta(seconds=1)) == T0 + timedelta(minutes=30)
+    assert next_run_at(None, 1800, T0) == T0 + timedelta(minutes=30)
 
 
-class _Planned:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def next_run_at(self) -> datetime:
-        return self.at
+async def test_without_a_scheduler_in_the_serving_process_next_run_at_comes_from_the_stored_runs(
+    store: StoreHandle,
+) -> None:
+    """The production topology in one process: a worker (here its ``Cycle``) scores into the store,
+    and an API app built as ``serve`` builds it next to a separate worker (no scheduler, no priming)
+    answers ``Signal.nextRunAt`` and the run status from the stored run and the interval. Before the
+    fix this answered 500 (``'Services' object has no attribute 'settings'``) and the run status
+    showed the slot after the last run, long past."""
+    source = DemoSource(DemoConfig(seed=3, coins=30))
+    worker = Cycle(source, SnapshotStore(store.db), ScoringPipeline(store.db, load_model_config()), history_hours=192)
+    run_at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)  # the worker stopped since
+    assert (await worker.prime(run_at)).status == "succeeded"
+    settings = make_settings(score_interval_seconds=600)
+    async for api in start_app(settings, store=store, run_scheduler=False, prime=False):
+        for query in (
+            "{ insiderSelling(limit: 5) { signal { lastRunAt nextRunAt } coins { coinId } } }",
+            "{ signal { lastRunAt nextRunAt updateFrequency } }",
+        ):
+            before = datetime.now(UTC)
+            response = await gql(api, query)
+            after = datetime.now(UTC)
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert "errors" not in body, body["errors"]
+            signal = (body["data"].get("insiderSelling") or body["data"])["signal"]
+            planned = datetime.fromisoformat(signal["nextRunAt"])
+            assert signal["lastRunAt"] == run_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+            assert next_run_at(run_at, 600, before) <= planned <= next_run_at(run_at, 600, after)
+            assert before < planned <= after + timedelta(seconds=600)  # the next slot, not one long past
+        before = datetime.now(UTC)
+        status = await RunStatusReader(ttl=0).read(api.services)
+        assert status.next_at is not None and before < status.next_at <= datetime.now(UTC) + timedelta(seconds=600)
+        assert status.last_status == "succeeded"
 
 
 async def test_next_run_at_is_not_frozen_by_the_response_cache(api: ApiClient) -> None:
-    """The response cache is per scoring run; a failed run keeps the run but moves the plan on."""
+    """The response cache is per scoring run; when a slot passes without a new run (it failed),
+    the run stays the same but the plan moves on."""
     query = "{ signal { lastRunAt nextRunAt } }"
     services = api.services
-    saved = services.scheduler
+    saved = services.clock
+    interval = services.leaderboard.interval_seconds
     try:
-        first = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=30)
-        services.scheduler = _Planned(first)
+        now = datetime.now(UTC)
+        services.clock = lambda: now
         a = (await data(api, query))["signal"]
-        services.scheduler = _Planned(first + timedelta(minutes=30))  # that run failed
+        services.clock = lambda: now + timedelta(seconds=interval)  # that slot's run failed
         b = (await data(api, query))["signal"]
     finally:
-        services.scheduler = saved
+        services.clock = saved
+    first = next_run_at(None, interval, now)
     assert a["lastRunAt"] == b["lastRunAt"]
     assert a["nextRunAt"] == first.strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert b["nextRunAt"] == (first + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert b["nextRunAt"] == (first + timedelta(seconds=interval)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-async def test_a_restart_scores_at_its_own_time_and_is_not_hidden() -> None:
+async def test_a_restart_scores_at_its_own_time_and_is_not_hidden(store: StoreHandle) -> None:
     """A run stored before a restart at 09:30; the restart primes at 09:40: the new run is the
     latest, and its rows say 09:40 (old code scored at the backfill's hour, 09:00, behind 09:30)."""
-    handle = await open_store(None, "restart")
-    db: Any = handle.db
+    db: Any = store.db
     source = DemoSource(DemoConfig(seed=3, coins=30))
     pipeline = ScoringPipeline(db, load_model_config())
     await SnapshotStore(db).write_batch(await source.backfill(T0.replace(minute=0), 192))
@@ -75,7 +108,6 @@ async def test_a_restart_scores_at_its_own_time_and_is_not_hidden() -> None:
     assert latest["at"] == restart.replace(microsecond=0)
     board = await pipeline.runs.leaderboard(result.run_id)
     assert board and all(d["updated_at"] == "2026-11-20T09:40:07Z" for d in board)
-    await handle.aclose()
 
 
 async def test_coverage_says_which_families_had_data(api: ApiClient) -> None:

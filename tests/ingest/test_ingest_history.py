@@ -14,7 +14,7 @@ from ingest.source import SnapshotBatch
 from ingest.storage import SnapshotStore
 from ingest.testing import Recorded
 from ingest.venues.base import taker_flow
-from store.memory import MemoryClient
+from store import StoreHandle
 
 
 def hour(h: int, day: int = 27) -> datetime:
@@ -161,18 +161,18 @@ async def test_bybit_follows_the_instruments_cursor(make_source: MakeSource) -> 
     assert {s.coin_id for s in batch.market if s.venue == "bybit"} >= {"btc", "pepe", "wif"}
 
 
-async def test_store_writes_history_only_into_gaps() -> None:
-    store = SnapshotStore(MemoryClient()["test"])
+async def test_store_writes_history_only_into_gaps(store: StoreHandle) -> None:
+    snapshots = SnapshotStore(store.db)
     cycle = MarketSample("wif", "binance", hour(4), -0.0001, 8, price=3.0, open_interest_usd=1.0)
     other = MarketSample("btc", "binance", hour(4), 0.0001, 8, price=95_000.0)
-    await store.write_batch(SnapshotBatch(at=hour(4), market=[cycle, other]))
+    await snapshots.write_batch(SnapshotBatch(at=hour(4), market=[cycle, other]))
     past = [
         MarketSample("wif", "binance", hour(4), -0.0002, 8, price=9.9),  # taken: ignored
         MarketSample("wif", "binance", hour(3), -0.0003, 8, price=3.3),  # a gap: written
     ]
-    await store.write_batch(SnapshotBatch(at=hour(5), history=past))
+    await snapshots.write_batch(SnapshotBatch(at=hour(5), history=past))
     stored = sorted(
-        (s.at, s.coin_id, s.funding_rate, s.price) for s in await store.iter_market_samples(hour(0), hour(6))
+        (s.at, s.coin_id, s.funding_rate, s.price) for s in await snapshots.iter_market_samples(hour(0), hour(6))
     )
     assert stored == [
         (hour(3), "wif", -0.0003, 3.3),

@@ -8,7 +8,7 @@ from typing import Any
 
 from insider_selling.cycle import Cycle
 from scoring.runs import RunStore
-from store.memory import MemoryClient
+from store import StoreHandle
 
 NOW = datetime(2026, 11, 30, 15, 20, tzinfo=UTC)
 COINS = ("alpha", "beta", "gamma")
@@ -29,11 +29,11 @@ async def stored_runs(db: Any, days: int, every: timedelta) -> list[tuple[str, d
     return runs
 
 
-async def test_old_runs_roll_up_to_the_last_run_of_each_day() -> None:
-    db = MemoryClient()["retention"]
-    store = RunStore(db)
+async def test_old_runs_roll_up_to_the_last_run_of_each_day(store: StoreHandle) -> None:
+    db = store.db
+    run_store = RunStore(db)
     runs = await stored_runs(db, days=6, every=timedelta(hours=3))
-    pruned = await store.roll_up(full_days=2, now=NOW)
+    pruned = await run_store.roll_up(full_days=2, now=NOW)
 
     cutoff = datetime(2026, 11, 28, tzinfo=UTC)  # start of today, UTC, minus 2 days
     old = [(r, at) for r, at in runs if at < cutoff]
@@ -51,21 +51,21 @@ async def test_old_runs_roll_up_to_the_last_run_of_each_day() -> None:
         else:
             assert scores == len(COINS) and not docs[run_id].get("pruned")
             assert docs[run_id].get("daily") is (True if at < cutoff else None)
-    assert (await store.latest_succeeded())["run_id"] == runs[-1][0]
+    assert (await run_store.latest_succeeded())["run_id"] == runs[-1][0]
     # history skips pruned runs: the newest N runs that still hold scores
-    history = await store.history(["alpha"], limit_per_coin=len(runs))
+    history = await run_store.history(["alpha"], limit_per_coin=len(runs))
     assert [d["run_id"] for d in history["alpha"]] == [r for r, _ in reversed(runs) if r not in expected_pruned]
     # each old run is handled once
-    assert await store.roll_up(full_days=2, now=NOW) == 0
-    assert await store.roll_up(full_days=2, now=NOW + timedelta(days=1)) > 0
+    assert await run_store.roll_up(full_days=2, now=NOW) == 0
+    assert await run_store.roll_up(full_days=2, now=NOW + timedelta(days=1)) > 0
 
 
-async def test_the_latest_run_survives_a_long_pause() -> None:
-    db = MemoryClient()["pause"]
-    store = RunStore(db)
+async def test_the_latest_run_survives_a_long_pause(store: StoreHandle) -> None:
+    db = store.db
+    run_store = RunStore(db)
     runs = await stored_runs(db, days=1, every=timedelta(hours=6))
-    assert await store.roll_up(full_days=1, now=NOW + timedelta(days=90)) > 0
-    latest = await store.latest_succeeded()
+    assert await run_store.roll_up(full_days=1, now=NOW + timedelta(days=90)) > 0
+    latest = await run_store.latest_succeeded()
     assert latest is not None and latest["run_id"] == runs[-1][0]
     assert await db["scores"].count_documents({"run_id": runs[-1][0]}) == len(COINS)
 

@@ -16,7 +16,7 @@ from insider_selling.cli import main
 from scoring.commands import BacktestError, backtest, export_demo, history_report, load_replay, parse_step
 from scoring.contract import COIN_FIELDS
 from scoring.runs import RunStore
-from store import open_store
+from tests.conftest import OpenStore
 
 
 def test_round_trip_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -47,24 +47,22 @@ def test_round_trip_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixtur
             assert 0.0 <= r["hit_rate"] <= 1.0
 
 
-async def test_backtest_never_sees_the_future(tmp_path: Path) -> None:
+async def test_backtest_never_sees_the_future(tmp_path: Path, open_stores: OpenStore) -> None:
     export_demo(tmp_path, coins=12, days=5)
     replay = load_replay(tmp_path)
-    handle = await open_store(None, "bt")
+    handle = await open_stores()
     results = await backtest(handle.db, replay, step=parse_step("1d"))
     assert [r.status for r in results] == ["succeeded"] * len(results) and len(results) == 2
     runs = await RunStore(handle.db).succeeded_runs()
     assert [r["at"] for r in runs] == [r.at for r in results]
     # replay again, stopping early: the store holds nothing later than the last run
-    handle2 = await open_store(None, "bt2")
+    handle2 = await open_stores()
     first = replay.first + timedelta(hours=72)
     await backtest(handle2.db, replay, start=first, end=first, step=parse_step("1h"))
     latest = await handle2.db["market_snapshots"].find_one({}, sort=[("at", -1)])
     assert latest["at"] <= first
     report = await history_report(handle.db)
     assert report["runs"] == 2
-    await handle.aclose()
-    await handle2.aclose()
 
 
 def test_bad_arguments_are_clear(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from scoring.features import compute_features
 from scoring.model import score_panels
 from scoring.panel import MarketPanel, OnchainPanel, build_market_panel
 from scoring.pipeline import ScoringPipeline, coin_documents
-from store import open_store
+from store import StoreHandle
 
 CONFIG = load_model_config()
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
@@ -248,9 +248,8 @@ def test_non_finite_and_non_positive_values_are_rejected_and_counted_per_venue()
     assert_coherent([doc])
 
 
-async def test_the_run_reports_its_rejections_and_the_served_demo_is_coherent() -> None:
-    handle = await open_store(None, "coherence")
-    db: Any = handle.db
+async def test_the_run_reports_its_rejections_and_the_served_demo_is_coherent(store: StoreHandle) -> None:
+    db: Any = store.db
     source = DemoSource(DemoConfig(seed=5, coins=80))
     end = DAY
     await SnapshotStore(db).write_batch(await source.backfill(end, 192))
@@ -272,4 +271,3 @@ async def test_the_run_reports_its_rejections_and_the_served_demo_is_coherent() 
     assert listed > 0
     first = next(r for r in await pipeline.runs.recent_runs() if r["at"] == end)
     assert first["rejected"] == {"binance": {"non_finite": 1, "negative_open_interest": 1}}
-    await handle.aclose()

@@ -16,7 +16,7 @@ from scoring.config import load_model_config
 from scoring.errors import RunFailed
 from scoring.model import SUB_SCORES
 from scoring.pipeline import ScoringPipeline
-from store import open_store
+from store import StoreHandle
 
 AT = datetime(2026, 11, 20, tzinfo=UTC)
 SEED_FIELDS = {
@@ -41,13 +41,11 @@ SEED_FIELDS = {
 
 
 @pytest.fixture
-async def world() -> AsyncIterator[tuple[Any, DemoSource, ScoringPipeline]]:
-    handle = await open_store(None, "scoring_runs")
+async def world(store: StoreHandle) -> AsyncIterator[tuple[Any, DemoSource, ScoringPipeline]]:
     source = DemoSource(DemoConfig(seed=3, coins=40))
     batch = await source.backfill(AT, 192)
-    await SnapshotStore(handle.db).write_batch(batch)
-    yield handle.db, source, ScoringPipeline(handle.db, load_model_config())
-    await handle.aclose()
+    await SnapshotStore(store.db).write_batch(batch)
+    yield store.db, source, ScoringPipeline(store.db, load_model_config())
 
 
 async def test_a_run_lists_scored_coins_with_every_public_field(world: Any) -> None:
@@ -108,13 +106,11 @@ async def test_an_unexpected_error_fails_the_run_and_propagates(world: Any, monk
     assert latest is not None and latest["run_id"] == first.run_id
 
 
-async def test_no_data_fails_cleanly() -> None:
-    handle = await open_store(None, "empty")
-    pipe = ScoringPipeline(handle.db, load_model_config())
+async def test_no_data_fails_cleanly(store: StoreHandle) -> None:
+    pipe = ScoringPipeline(store.db, load_model_config())
     result = await pipe.run(AT)
     assert result.status == "failed" and "no market snapshots" in (result.error or "")
     assert await pipe.runs.latest_succeeded() is None
-    await handle.aclose()
 
 
 async def test_history_per_coin_and_changes_against_the_previous_run(world: Any) -> None:

@@ -123,15 +123,17 @@ class Cluster:
 
 
 @asynccontextmanager
-async def cluster(**overrides: Any) -> AsyncIterator[Cluster]:
+async def cluster(shared: StoreHandle | None = None, **overrides: Any) -> AsyncIterator[Cluster]:
+    """Two instances on ``shared`` (the ``store`` fixture: each backend), or on a new stand-in."""
     settings = make_settings(**overrides)
-    store = await open_store(None, settings.mongodb_database)
+    store = shared or await open_store(None, settings.mongodb_database)
     try:
         async with instance(settings, store) as a, instance(settings, store, prime=False) as b:
             admin, read = a.app.state.bootstrap
             yield Cluster(store, a, b, admin.key, read.key)
     finally:
-        await store.aclose()
+        if shared is None:
+            await store.aclose()
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within: float, step: float = 0.02) -> float:

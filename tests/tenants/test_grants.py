@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from store.memory import MemoryClient
+from store import StoreHandle
 from tenants.errors import PermissionDenied
 from tenants.hashing import KeyHasher
 from tenants.principal import Principal
@@ -54,8 +54,8 @@ async def test_a_key_grants_only_scopes_it_holds() -> None:
         assert error_of(body)[0] == "insufficient_scope"
 
 
-async def test_every_key_handing_path_uses_one_grant_check() -> None:
-    repo = TenantRepository(MemoryClient()["g"])
+async def test_every_key_handing_path_uses_one_grant_check(store: StoreHandle) -> None:
+    repo = TenantRepository(store.db)
     service = KeyService(repo, KeyHasher("test"))
     tenant = (await repo.create_tenant("t", "free"))["tenant_id"]
     manager = Principal(tenant_id=tenant, key_id="key_manager00000", scopes=frozenset({"keys:manage"}), plan="free")

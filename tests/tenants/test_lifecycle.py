@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from store import StoreHandle
 from tenants.keys import parse_key
 from tests.conftest import make_settings
 from tests.tenants.conftest import (
@@ -27,8 +28,8 @@ from tests.tenants.conftest import (
 )
 
 
-async def test_issue_list_and_audit_never_show_a_secret() -> None:
-    async with cluster() as c:
+async def test_issue_list_and_audit_never_show_a_secret(store: StoreHandle) -> None:
+    async with cluster(store) as c:
         tenant = await new_tenant(c.a, c.admin_key, "acme", "free")
         key, key_id = await new_key(c.a, c.admin_key, tenant, ["signals:read"], name="prod reader")
         assert key.startswith("sk_live_") and key_id.startswith("key_")
@@ -53,8 +54,8 @@ async def test_issue_list_and_audit_never_show_a_secret() -> None:
 
 
 @pytest.mark.redis
-async def test_rotation_grace_both_ways(redis_url: str) -> None:
-    async with cluster(redis_url=redis_url) as c:
+async def test_rotation_grace_both_ways(redis_url: str, store: StoreHandle) -> None:
+    async with cluster(store, redis_url=redis_url) as c:
         await asyncio.wait_for(c.b.services.bus.subscribed.wait(), 5)
         tenant = await new_tenant(c.a, c.admin_key, "rotator")
         old, old_id = await new_key(c.a, c.admin_key, tenant, ["signals:read"])
@@ -93,8 +94,8 @@ async def test_rotation_grace_both_ways(redis_url: str) -> None:
 
 
 @pytest.mark.redis
-async def test_revocation_reaches_a_second_instance_within_one_second(redis_url: str) -> None:
-    async with cluster(redis_url=redis_url) as c:
+async def test_revocation_reaches_a_second_instance_within_one_second(redis_url: str, store: StoreHandle) -> None:
+    async with cluster(store, redis_url=redis_url) as c:
         await asyncio.wait_for(c.b.services.bus.subscribed.wait(), 5)
         tenant = await new_tenant(c.a, c.admin_key, "revokee")
         key, key_id = await new_key(c.a, c.admin_key, tenant, ["signals:read"])
@@ -131,8 +132,8 @@ async def test_revocation_without_redis_is_immediate_in_process() -> None:
         assert (await inst.rest(key)).status_code == 401
 
 
-async def test_expiry() -> None:
-    async with instance(make_settings()) as inst:
+async def test_expiry(store: StoreHandle) -> None:
+    async with instance(make_settings(), store) as inst:
         admin = inst.app.state.bootstrap[0].key
         tenant = await new_tenant(inst, admin, "temp")
         soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
@@ -152,8 +153,8 @@ async def test_expiry() -> None:
         assert code == "parameter_invalid"
 
 
-async def test_tenant_isolation_reveals_nothing() -> None:
-    async with instance(make_settings()) as inst:
+async def test_tenant_isolation_reveals_nothing(store: StoreHandle) -> None:
+    async with instance(make_settings(), store) as inst:
         admin = inst.app.state.bootstrap[0].key
         a = await new_tenant(inst, admin, "tenant-a")
         b = await new_tenant(inst, admin, "tenant-b")
@@ -199,8 +200,8 @@ async def test_tenant_isolation_reveals_nothing() -> None:
         assert entry["targetId"] == own_id
 
 
-async def test_scope_checks() -> None:
-    async with instance(make_settings()) as inst:
+async def test_scope_checks(store: StoreHandle) -> None:
+    async with instance(make_settings(), store) as inst:
         admin = inst.app.state.bootstrap[0].key
         t = await new_tenant(inst, admin, "scoped")
         reader, _ = await new_key(inst, admin, t, ["signals:read"])
@@ -246,8 +247,8 @@ async def test_scope_checks() -> None:
         assert code == "parameter_invalid"
 
 
-async def test_audit_log_pages() -> None:
-    async with instance(make_settings()) as inst:
+async def test_audit_log_pages(store: StoreHandle) -> None:
+    async with instance(make_settings(), store) as inst:
         admin = inst.app.state.bootstrap[0].key
         t = await new_tenant(inst, admin, "paged")
         for i in range(4):
@@ -270,10 +271,10 @@ async def test_audit_log_pages() -> None:
 
 
 @pytest.mark.redis
-async def test_admin_operations_through_the_graphql_endpoint(redis_url: str) -> None:
+async def test_admin_operations_through_the_graphql_endpoint(redis_url: str, store: StoreHandle) -> None:
     """The same operations through ``/graphql`` (the root schema merges AdminQuery/AdminMutation),
     on two instances sharing one store and one Redis."""
-    async with cluster(redis_url=redis_url) as c:
+    async with cluster(store, redis_url=redis_url) as c:
         await asyncio.wait_for(c.b.services.bus.subscribed.wait(), 5)
         created = await c.a.http_gql(c.admin_key, CREATE_TENANT, name="over-http", plan="free", rpm=None, quota=None)
         assert not created.get("errors"), created

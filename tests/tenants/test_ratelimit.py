@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from store.memory import MemoryClient
+from store import StoreHandle
 from tenants.auth import Authenticator
 from tenants.errors import RateLimited
 from tenants.hashing import KeyHasher
@@ -112,7 +112,7 @@ async def test_lua_and_local_agree(redis_url: str) -> None:
 
 
 @pytest.mark.redis
-async def test_limiter_leases_batch_redis_calls_and_give_back(redis_url: str) -> None:
+async def test_limiter_leases_batch_redis_calls_and_give_back(redis_url: str, store: StoreHandle) -> None:
     import redis.asyncio as aioredis
 
     client = aioredis.from_url(redis_url)
@@ -132,7 +132,7 @@ async def test_limiter_leases_batch_redis_calls_and_give_back(redis_url: str) ->
         await limiter.sweep()
         assert int(await client.get(f"insider:rl:{{ten_a}}:q:{month}")) == 1000
         assert limiter.pending_usage("ten_a", month) == 1000
-        repo = TenantRepository(MemoryClient()["usage"])
+        repo = TenantRepository(store.db)
         await flush(Authenticator(repo, KeyHasher("test")), limiter, repo)  # the batched usage write
         assert await repo.get_usage("ten_a", month) == 1000 and limiter.pending_usage("ten_a", month) == 0
     finally:

@@ -9,6 +9,7 @@ import pytest
 
 from insider_selling.redis_client import connect_redis
 from insider_selling.settings import load_settings
+from store import StoreHandle
 from tenants.ratelimit import LocalBackend, RateLimiter, RedisBackend, Request
 from tenants.revocation import KeyChangeBus
 from tests.tenants import test_lifecycle, test_ratelimit
@@ -71,12 +72,12 @@ async def test_monthly_quota_across_instances_on_a_cluster(redis_cluster_url: st
     await test_ratelimit.test_monthly_quota_across_instances(redis_cluster_url)
 
 
-async def test_revocation_reaches_a_second_instance_on_a_cluster(redis_cluster_url: str) -> None:
-    await test_lifecycle.test_revocation_reaches_a_second_instance_within_one_second(redis_cluster_url)
+async def test_revocation_reaches_a_second_instance_on_a_cluster(redis_cluster_url: str, store: StoreHandle) -> None:
+    await test_lifecycle.test_revocation_reaches_a_second_instance_within_one_second(redis_cluster_url, store)
 
 
-async def test_rotation_grace_on_a_cluster(redis_cluster_url: str) -> None:
-    await test_lifecycle.test_rotation_grace_both_ways(redis_cluster_url)
+async def test_rotation_grace_on_a_cluster(redis_cluster_url: str, store: StoreHandle) -> None:
+    await test_lifecycle.test_rotation_grace_both_ways(redis_cluster_url, store)
 
 
 async def test_revocation_goes_over_sharded_pubsub(redis_cluster_url: str) -> None:
