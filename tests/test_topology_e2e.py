@@ -391,7 +391,14 @@ def _run(
     # 5. every root field and every type field of the public schema, generated from it
     def sweep() -> str:
         sdl = build_schema(code_schema.as_str())
-        values = {"coinId": coin_id, "tenantId": tenant_id, "limit": 3, "first": 3}
+        run_id = http.post("/graphql", json={"query": "{ runs(first: 1) { runId } }"}, headers=read).json()
+        values = {
+            "coinId": coin_id,
+            "tenantId": tenant_id,
+            "limit": 3,
+            "first": 3,
+            "id": run_id["data"]["runs"][0]["runId"],
+        }
         seen: set[str] = set()
         documents = root_documents(sdl, values, seen)
         for root, document in documents.items():

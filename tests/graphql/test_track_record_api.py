@@ -54,11 +54,6 @@ class Replayed:
     graphql: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-class _FixedPlan:
-    def next_run_at(self) -> datetime:
-        return datetime(2030, 1, 1, tzinfo=UTC)
-
-
 def _auth(api: ApiClient, key: str | None = None) -> dict[str, str]:
     return {"Authorization": f"Bearer {key or api.read_key}"}
 
@@ -69,8 +64,6 @@ async def replayed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Re
     export_demo(folder, coins=16, days=11)
     replay = load_replay(folder)
     async for api in start_app(prime=False):
-        # no scheduler in this process (prime=False): a fixed plan stands in for it
-        api.services.scheduler = _FixedPlan()
         db = api.services.store.db
         state = Replayed(api, [])
         snapshots = SnapshotStore(db)
