@@ -346,10 +346,6 @@ class GraphQLView(GraphQL[Context, None]):
     ) -> JSONBytes | Response:
         query, variables, name = await self._read(request)
         transport: Transport = "GET" if request.method == "GET" else "POST"
-        if transport == "GET" and "if-none-match" in request.headers:
-            not_modified = await self._not_modified(request, services, principal, query, variables, name, headers)
-            if not_modified is not None:
-                return not_modified
         admission = await self.pipeline.admit(services, principal, query, variables, name, transport, headers)
         doc, operation, requested, limits = (
             admission.document,
@@ -367,6 +363,9 @@ class GraphQLView(GraphQL[Context, None]):
                 key = (doc.normalized, admission.name, admission.variables_key, f"{run['run_id']}|{planned}")
                 if transport == "GET":  # a cacheable answer: ETag and Cache-Control (gql/caching.py)
                     headers.update(self._validator_headers(services, run, key))
+                    # a revalidation is a request: admitted (authenticated, scoped, bounded, charged) above
+                    if not doc.validation and matches(request.headers.get("if-none-match"), headers["ETag"].encode()):
+                        return Response(status_code=304, headers=headers)
                 cached = self.responses.get(key)
                 if cached is not None:
                     cost = {"requested": requested, "actual": cached.actual, **_budget(limits)}
@@ -420,38 +419,6 @@ class GraphQLView(GraphQL[Context, None]):
             run, b"\0".join((text.encode(), (name or "").encode(), variables_key, version.encode()))
         )
         return {"ETag": etag.decode(), "Cache-Control": self._validators.cache_control(run).decode()}
-
-    async def _not_modified(
-        self,
-        request: Request,
-        services: Any,
-        principal: Any,
-        query: object,
-        variables: object,
-        name: object,
-        headers: dict[str, str],
-    ) -> Response | None:
-        """``304`` when ``If-None-Match`` names the current answer of a public query this server has
-        already validated; the key is authenticated and nothing is charged."""
-        if not isinstance(query, str) or not (name is None or isinstance(name, str)):
-            return None
-        if not principal.has("signals:read"):
-            return None
-        doc = self.pipeline.documents.get(query)
-        operation = doc.operation(name) if doc.ast is not None and doc.error is None else None
-        if operation is None or doc.validation is None or doc.validation:  # unseen or invalid: the full path
-            return None
-        if not doc.public.get(operation.name.value if operation.name else None):
-            return None
-        run = await services.leaderboard.current_run()
-        if run is None:
-            return None
-        variables_key = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)
-        version = f"{run['run_id']}|{next_run_at(services, run).isoformat()}"
-        validators = self._validator_headers(services, run, (doc.normalized, name, variables_key, version))
-        if not matches(request.headers.get("if-none-match"), validators["ETag"].encode()):
-            return None
-        return Response(status_code=304, headers={**headers, **validators})
 
     @staticmethod
     def _respond(prefix: bytes, cost: dict[str, Any], status: int, headers: dict[str, str]) -> JSONBytes:

@@ -198,8 +198,6 @@ class DataEndpoint:
                     raise from_exception(exc) from None
             if not principal.has("signals:read"):
                 raise ApiError(403, "insufficient_scope", "this key lacks the signals:read scope")
-            if if_none_match is not None and await self._not_modified(services, scope, if_none_match, rid, send):
-                return 304  # authenticated, and charged nothing (see gql/caching.py)
             limiter = services.limiter
             if limiter is not None:
                 limits = limiter.take(principal)
@@ -231,6 +229,13 @@ class DataEndpoint:
             response = error_response(error, request_id, started, headers)
             await response({"type": "http"}, _no_receive, send)
             return error.status
+        if if_none_match is not None:
+            # a revalidation is a request: authenticated, scope checked and charged above
+            validators = self._validators or self._start_validators(services)
+            etag = validators.rest_etag(run, limit, min_score)
+            if matches(if_none_match, etag):
+                await self._not_modified(principal, limits, validators, run, etag, rid, send)
+                return 304
         body = b"".join(
             (
                 b'{"data":',
@@ -289,30 +294,29 @@ class DataEndpoint:
         return self._validators
 
     async def _not_modified(
-        self, services: Services, scope: Scope, if_none_match: bytes, rid: bytes, send: Send
-    ) -> bool:
-        """Answer ``304`` when ``If-None-Match`` names the current response; the caller has
-        authenticated the key and checked its scope, and nothing is charged."""
-        try:
-            limit, min_score = self._parse(scope["query_string"])
-        except ApiError:
-            return False  # the full path answers the 400
-        run = await services.leaderboard.current_run()
-        if run is None:
-            return False
-        validators = self._validators or self._start_validators(services)
-        etag = validators.rest_etag(run, limit, min_score)
-        if not matches(if_none_match, etag):
-            return False
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 304,
-                "headers": [(b"x-request-id", rid), (b"etag", etag), (b"cache-control", validators.cache_control(run))],
-            }
-        )
+        self,
+        principal: Principal,
+        limits: Encoded | None,
+        validators: RunValidators,
+        run: dict[str, Any],
+        etag: bytes,
+        rid: bytes,
+        send: Send,
+    ) -> None:
+        """``304`` for a request whose ``If-None-Match`` names the current response; the caller has
+        authenticated the key, checked its scope and charged it (see gql/caching.py)."""
+        raw = [(b"x-request-id", rid), (b"etag", etag), (b"cache-control", validators.cache_control(run))]
+        if limits is not None:
+            policy, current = self.ratelimit_fields.both(principal, limits)
+            raw += [
+                (b"ratelimit-limit", limits[0]),
+                (b"ratelimit-remaining", limits[1]),
+                (b"ratelimit-reset", limits[2]),
+                (b"ratelimit-policy", policy),
+                (b"ratelimit", current),
+            ]
+        await send({"type": "http.response.start", "status": 304, "headers": raw})
         await send({"type": "http.response.body", "body": b""})
-        return True
 
 
 _JSON = (b"content-type", b"application/json")
