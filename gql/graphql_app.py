@@ -46,7 +46,15 @@ from gql.caching import RunValidators, matches
 from gql.context import Context
 from gql.cost import actual_cost
 from gql.errors import ApiError, from_exception
-from gql.pipeline import MAX_DOCUMENT, PUBLIC_ROOT_FIELDS, Documents, Pipeline, RequestError, Transport
+from gql.pipeline import (
+    MAX_DOCUMENT,
+    PUBLIC_ROOT_FIELDS,
+    Documents,
+    Pipeline,
+    RequestError,
+    Transport,
+    check_json_depth,
+)
 from gql.resolvers import next_run_at
 from gql.rest import error_response, new_request_id
 from gql.schema import is_expected
@@ -61,6 +69,7 @@ MAX_BODY = MAX_DOCUMENT
 #: A GET request's query string (documents, variables): proxies and uvicorn's h11 parser stop at
 #: about 16 KiB of request head anyway.
 MAX_QUERY_STRING = 16 * 1024
+_BODY_MEMBERS = frozenset({"query", "variables", "operationName", "extensions"})
 
 
 # -- the response cache ------------------------------------------------------------------------
@@ -234,6 +243,12 @@ class GraphQLView(GraphQL[Context, None]):
         self._validators: RunValidators | None = None  # ETag and Cache-Control of public GET queries
         _quiet_expected_errors()
 
+    def decode_json(self, data: str | bytes) -> object:
+        """Websocket messages are read with orjson (the standard library's reader recurses once per
+        level and fails with RecursionError on a deep array; orjson refuses past 1,024 levels with a
+        JSONDecodeError, which the protocol answers with a 4400 close)."""
+        return orjson.loads(data)
+
     @property
     def graphql_ide_html(self) -> str:
         """Strawberry's GraphiQL page, loading its scripts from this server (see ``gql/static``), with the
@@ -323,6 +338,7 @@ class GraphQLView(GraphQL[Context, None]):
                 variables = orjson.loads(raw_vars) if raw_vars else None
             except orjson.JSONDecodeError:
                 raise RequestError(400, "bad_request", "variables must be a JSON object") from None
+            check_json_depth(variables, "variables")
             return query, variables, name
         if "json" not in request.headers.get("content-type", ""):
             raise RequestError(415, "unsupported_media_type", "send Content-Type: application/json")
@@ -339,6 +355,8 @@ class GraphQLView(GraphQL[Context, None]):
             raise RequestError(400, "batching_unsupported", "send one operation per request")
         if not isinstance(payload, dict):
             raise RequestError(400, "bad_request", "the body must be a JSON object with a query")
+        for member, value in payload.items():  # variables, extensions, and whatever else was sent
+            check_json_depth(value, member if member in _BODY_MEMBERS else "the body")
         return payload.get("query"), payload.get("variables"), payload.get("operationName")
 
     async def _execute(

@@ -62,6 +62,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_DOCUMENT",
+    "MAX_JSON_DEPTH",
     "MAX_TOKENS",
     "PUBLIC_ROOT_FIELDS",
     "Admission",
@@ -71,11 +72,16 @@ __all__ = [
     "Pipeline",
     "RequestError",
     "Transport",
+    "check_json_depth",
+    "json_too_deep",
 ]
 
 #: Bytes of one request: an HTTP body, a GET query string's document, a websocket message.
 MAX_DOCUMENT = 64 * 1024
 MAX_TOKENS = 2000
+#: Levels of arrays and objects in any JSON input (variables, extensions, a websocket payload):
+#: orjson reads 1,024 levels but writes only 255, and no real input needs more than a few.
+MAX_JSON_DEPTH = 32
 #: Root fields whose answer depends only on the run and the arguments (not on who asks).
 PUBLIC_ROOT_FIELDS = frozenset({"insiderSelling", "coin", "scoreHistory", "signal", "__typename"})
 _INTROSPECTION = frozenset({"__schema", "__type"})
@@ -115,6 +121,35 @@ class RequestError(Exception):
             out["path"] = self.path
         out["extensions"] = {"code": self.code, **self.extensions}
         return out
+
+
+def json_too_deep(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when ``value`` (decoded JSON) nests arrays and objects more than ``limit`` levels deep;
+    iterative and linear in the value's size (the top level is level 1)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if level > limit:
+            return True
+        stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def check_json_depth(value: object, what: str) -> None:
+    """Refuse ``value`` (the request's ``what``) with a 400 naming the limit when it nests too deep."""
+    if json_too_deep(value):
+        raise RequestError(
+            400,
+            "bad_request",
+            f"{what} nests JSON more than {MAX_JSON_DEPTH} levels deep (the maximum is {MAX_JSON_DEPTH} levels)",
+            param=what,
+        )
 
 
 # -- documents ---------------------------------------------------------------------------------
@@ -355,6 +390,7 @@ class Pipeline:
     ) -> Admission:
         """Read, authorize, bound and charge one operation; ``headers`` receives the RateLimit-*
         values. Raises :class:`RequestError` for every refusal."""
+        check_json_depth(variables, "variables")
         if not isinstance(query, str) or not query.strip():
             raise RequestError(400, "bad_request", "a GraphQL query is required")
         if variables is not None and not isinstance(variables, dict):

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from json import JSONDecodeError
 from typing import TYPE_CHECKING, Any, cast
 
+import orjson
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
@@ -43,7 +44,7 @@ from strawberry.utils.aio import aclosing
 
 from gql.context import Context
 from gql.errors import ApiError
-from gql.pipeline import MAX_DOCUMENT, RequestError
+from gql.pipeline import MAX_DOCUMENT, MAX_JSON_DEPTH, RequestError, json_too_deep
 from tenants.auth import key_is_usable
 
 if TYPE_CHECKING:
@@ -78,7 +79,13 @@ class SocketAdapter(ASGIWebSocketAdapter):
                     if len(text) > MAX_FRAME:
                         await self.ws.close(code=1009, reason=f"messages are limited to {MAX_FRAME} bytes")
                         return
-                    yield self.view.decode_json(text)
+                    message = self.view.decode_json(text)
+                    if json_too_deep(message, MAX_JSON_DEPTH + 2):  # {"payload": {"variables": ...}}
+                        refused = await self._refuse_deep(message)
+                        if refused:
+                            return
+                        continue
+                    yield message
                 except JSONDecodeError as e:
                     if not ignore_parsing_errors:
                         raise NonJsonMessageReceived from e
@@ -86,6 +93,23 @@ class SocketAdapter(ASGIWebSocketAdapter):
             raise NonTextMessageReceived from e
         except (WebSocketDisconnect, RuntimeError):  # closed by the client, or by us meanwhile
             pass
+
+    async def _refuse_deep(self, message: object) -> bool:
+        """A message nested too deep: an ``error`` for its operation when it is a ``subscribe``
+        (the socket serves on), else a 4400 close naming the limit. Returns True when closed."""
+        if isinstance(message, dict) and message.get("type") == "subscribe" and isinstance(message.get("id"), str):
+            error = RequestError(
+                400,
+                "bad_request",
+                f"the message nests JSON more than {MAX_JSON_DEPTH} levels deep "
+                f"(the maximum is {MAX_JSON_DEPTH} levels in variables and extensions)",
+            )
+            await self.ws.send_text(
+                orjson.dumps({"id": message["id"], "type": "error", "payload": [error.error()]}).decode()
+            )
+            return False
+        await self.ws.close(code=4400, reason=f"JSON nested more than {MAX_JSON_DEPTH} levels deep")
+        return True
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):

@@ -1,0 +1,96 @@
+"""Issue 17's GraphQL defects (the second abuse round), one test or more each: what an attacker
+sent, and what must happen now."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import orjson
+import pytest
+from starlette.websockets import WebSocketDisconnect
+
+from tests.graphql.wsclient import Outcome, TestClient, app_client, new_key, socket
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[TestClient]:
+    with app_client() as client:
+        yield client
+
+
+#: the nesting bound of every JSON input (gql.pipeline.MAX_JSON_DEPTH)
+MAX_JSON_DEPTH = 32
+
+
+def nested(levels: int) -> str:
+    """JSON text of an array nested ``levels`` deep (orjson reads 1,024 levels, writes 255)."""
+    return "[" * levels + "]" * levels
+
+
+# -- 3. deeply nested JSON inputs ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["variables", "extensions", "operationName", "query"])
+def test_deep_json_in_a_post_body_is_a_400_naming_the_limit(client: TestClient, where: str) -> None:
+    key, _ = new_key(client, ["signals:read"])
+    body = {"query": '"{__typename}"', "variables": "null", "extensions": "null", "operationName": "null"}
+    body[where] = '{"v":' + nested(600) + "}"
+    text = "{" + ",".join(f'"{name}":{value}' for name, value in body.items()) + "}"
+    response = client.post(
+        "/graphql", content=text, headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == "bad_request"
+    assert f"{MAX_JSON_DEPTH} levels" in error["message"], error
+
+
+def test_deep_variables_in_a_get_are_a_400(client: TestClient) -> None:
+    key, _ = new_key(client, ["signals:read"])
+    deep = '{"v":' + nested(600) + "}"
+    url = "/graphql?query=" + quote("{__typename}") + "&variables=" + quote(deep)
+    response = client.get(url, headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 400 and response.json()["errors"][0]["extensions"]["code"] == "bad_request"
+
+
+def test_variables_at_the_limit_still_work(client: TestClient) -> None:
+    key, _ = new_key(client, ["signals:read"])
+    variables = orjson.loads('{"v":' + nested(MAX_JSON_DEPTH - 1) + "}")
+    response = client.post(
+        "/graphql", json={"query": "{__typename}", "variables": variables}, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_deep_variables_on_a_socket_are_an_error_and_the_socket_lives(client: TestClient) -> None:
+    key, _ = new_key(client, ["signals:read"])
+    with socket(client, key) as ws:
+        assert not isinstance(ws, Outcome)
+        ws.ws.send_text(
+            '{"id":"1","type":"subscribe","payload":{"query":"{__typename}","variables":{"v":' + nested(600) + "}}}"
+        )
+        message = ws.ws.receive_json()
+        assert message["type"] == "error" and message["id"] == "1", message
+        assert message["payload"][0]["extensions"]["code"] == "bad_request"
+        assert ws.run("{ __typename }").code is None  # the socket still serves
+
+
+def test_a_deep_websocket_message_is_refused_never_a_1006(client: TestClient) -> None:
+    key, _ = new_key(client, ["signals:read"])
+    with socket(client, key) as ws:
+        assert not isinstance(ws, Outcome)
+        ws.ws.send_text(
+            '{"id":"1","type":"subscribe","payload":{"query":"{__typename}","extensions":' + nested(600) + "}}"
+        )
+        message = ws.ws.receive_json()
+        assert message["type"] == "error" and f"{MAX_JSON_DEPTH} levels" in message["payload"][0]["message"]
+        ws.ws.send_text('{"type":"ping","payload":' + nested(30_000) + "}")  # past orjson's reader too
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.ws.receive_json()
+        assert closed.value.code == 4400
+    with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as raw:
+        raw.send_text('{"type":"connection_init","payload":{"x":' + nested(600) + "}}")
+        with pytest.raises(WebSocketDisconnect) as closed:
+            raw.receive_json()
+        assert closed.value.code == 4400 and str(MAX_JSON_DEPTH) in closed.value.reason
