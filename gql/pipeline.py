@@ -22,6 +22,7 @@ transport renders its own way (an HTTP status, or an ``error`` message on the so
 
 from __future__ import annotations
 
+import re
 import sys
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
@@ -43,9 +44,11 @@ from graphql import (
     StringValueNode,
     VariableNode,
     get_named_type,
+    get_variable_values,
     parse,
     print_ast,
     specified_rules,
+    validate,
 )
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
@@ -150,6 +153,28 @@ def check_json_depth(value: object, what: str) -> None:
             f"{what} nests JSON more than {MAX_JSON_DEPTH} levels deep (the maximum is {MAX_JSON_DEPTH} levels)",
             param=what,
         )
+
+
+_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
+_QUOTED = re.compile(r"'([^']*)'|\"([^\"]*)\"")
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?", re.IGNORECASE)
+
+
+def _written(text: str) -> frozenset[str]:
+    return frozenset(_NAME.findall(text))
+
+
+def conceal(message: str, written: frozenset[str]) -> str:
+    """``message`` without suggestions and with every quoted part that names something the caller
+    did not write (``on type 'Query'``) replaced by ``'…'``: with introspection off, error messages
+    reveal no more of the schema than the request did."""
+    message = _SUGGESTION.sub("", message)
+
+    def hide(match: re.Match[str]) -> str:
+        inner = match.group(1) if match.group(1) is not None else match.group(2)
+        return match.group(0) if set(_NAME.findall(inner)) <= written else "'…'"
+
+    return _QUOTED.sub(hide, message)
 
 
 # -- documents ---------------------------------------------------------------------------------
@@ -456,9 +481,44 @@ class Pipeline:
         if requested > 1:
             limits = await self.charge(services, principal, requested - 1, headers, total=requested)
         if doc.validation is None:
-            doc.validation = validate_document(self.schema, doc.ast, self._rules)
+            doc.validation = self._validate(doc)
             self.documents.grew(doc, 256 * len(doc.validation))
+        if not doc.validation and operation.variable_definitions:
+            self._check_variables(doc, operation, variables, variables_key)
         return Admission(principal, doc, operation, name, variables, variables_key, requested, limits)
+
+    def _validate(self, doc: Document) -> list[GraphQLError]:
+        """graphql-core's validation; with introspection off, no message names a field, type or
+        argument the caller did not write (no suggestions, and other names replaced)."""
+        assert doc.ast is not None
+        errors = validate(self.schema, doc.ast, self._rules, hide_suggestions=not self.introspection)
+        if self.introspection or not errors:
+            return errors
+        written = _written(doc.text)
+        return [
+            GraphQLError(conceal(e.message, written), e.nodes, e.source, e.positions, e.path, e.original_error)
+            for e in errors
+        ]
+
+    def _check_variables(
+        self, doc: Document, operation: OperationDefinitionNode, variables: dict[str, Any] | None, key: bytes
+    ) -> None:
+        """The variables coerced to their declared types before execution, so that their errors
+        are worded like validation's (suggestions hidden with introspection off)."""
+        coerced = get_variable_values(
+            self.schema, operation.variable_definitions, variables or {}, max_errors=10, hide_suggestions=True
+        )
+        if not isinstance(coerced, list):
+            return
+        written = _written(doc.text) | _written(key.decode("utf-8", "replace"))
+        first = coerced[0]
+        message = first.message if self.introspection else conceal(first.message, written)
+        raise RequestError(
+            400,
+            "graphql_validation_failed",
+            message,
+            locations=[loc._asdict() for loc in first.locations or ()],
+        )
 
     def _known_cost(self, query: str, name: str | None, variables: object) -> int:
         doc = self.documents.peek(query)

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
-from tests.graphql.wsclient import Outcome, TestClient, app_client, new_key, socket
+from tests.graphql.wsclient import Outcome, Socket, TestClient, app_client, new_key, socket
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +94,83 @@ def test_a_deep_websocket_message_is_refused_never_a_1006(client: TestClient) ->
         with pytest.raises(WebSocketDisconnect) as closed:
             raw.receive_json()
         assert closed.value.code == 4400 and str(MAX_JSON_DEPTH) in closed.value.reason
+
+
+# -- 5. no schema names in errors with introspection off ----------------------------------------
+
+#: Documents (and variables) a read-only key may get wrong; each answer's errors may quote only
+#: names the caller wrote.
+MISTAKES: list[tuple[str, dict[str, object] | None]] = [
+    ("{ tenant { id } }", None),
+    ("{ insiderSelling { cont } }", None),
+    ("{ insiderSelling(limt: 5) { count } }", None),
+    ("{ insiderSelling { coins } }", None),
+    ("{ insiderSelling { count { x } } }", None),
+    ("{ coin(coinid: \"x\") { symbol } }", None),
+    ("{ coin { symbol } }", None),
+    ("query($p: Phas) { signal { modelVersion } }", None),
+    ("query($n: Int!) { insiderSelling(limit: $n) { count } }", {"n": "five"}),
+    ("query($n: Int!) { runs(first: $n) { statu } }", {"n": 1}),
+    ("{ runs(first: 1) { status(x: 1) } }", None),
+    ("{ insiderSelling { ... on Tenant { id } } }", None),
+    ("fragment F on Coinn { symbol } { signal { ...F } }", None),
+    ("{ signal { modelVersion @skp(if: true) } }", None),
+]
+
+
+def _schema_names() -> set[str]:
+    from gql.schema import schema
+
+    names: set[str] = set()
+    for type_ in schema._schema.type_map.values():  # the test's own view of what must stay hidden
+        names.add(type_.name)
+        for field_name, field in getattr(type_, "fields", {}).items():
+            names.add(field_name)
+            names.update(getattr(field, "args", {}) or {})
+        names.update(getattr(type_, "values", {}) or {})
+    names.update(d.name for d in schema._schema.directives)
+    return names
+
+
+def _ws_errors(ws: Socket, query: str, variables: dict[str, object] | None) -> list[dict[str, object]]:
+    ws.ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}})
+    errors: list[dict[str, object]] = []
+    while True:
+        message = ws.ws.receive_json()
+        if message["type"] == "error":
+            return errors + message["payload"]
+        if message["type"] == "next":
+            errors += message["payload"].get("errors") or []
+        if message["type"] == "complete":
+            return errors
+
+
+def test_errors_name_nothing_the_caller_did_not_write_when_introspection_is_off() -> None:
+    import re
+
+    hidden_names = _schema_names()
+    with app_client(graphql_introspection=False) as closed:
+        key, _ = new_key(closed, ["signals:read"])
+        for query, variables in MISTAKES:
+            written = set(re.findall(r"[_A-Za-z][_0-9A-Za-z]*", query + orjson.dumps(variables).decode()))
+            for transport in ("POST", "GET", "WS"):
+                if transport == "WS":
+                    with socket(closed, key) as ws:
+                        assert not isinstance(ws, Outcome)
+                        errors = _ws_errors(ws, query, variables)
+                elif transport == "GET":
+                    params = {"query": query} | ({"variables": orjson.dumps(variables).decode()} if variables else {})
+                    errors = closed.get("/graphql", params=params, headers={"Authorization": f"Bearer {key}"}).json()
+                    errors = errors.get("errors") or []
+                else:
+                    body = {"query": query, "variables": variables}
+                    errors = closed.post("/graphql", json=body, headers={"Authorization": f"Bearer {key}"}).json()
+                    errors = errors.get("errors") or []
+                assert errors, (query, transport)
+                for error in errors:
+                    message = error["message"]
+                    assert "did you mean" not in message.lower(), (query, transport, message)
+                    quoted = re.findall(r"'([^']*)'|\"([^\"]*)\"", message)
+                    named = {n for pair in quoted for part in pair for n in re.findall(r"[_A-Za-z][_0-9A-Za-z]*", part)}
+                    leaked = (named & hidden_names) - written
+                    assert not leaked, (query, transport, message)
