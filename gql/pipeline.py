@@ -506,7 +506,7 @@ class Pipeline:
         """The variables coerced to their declared types before execution, so that their errors
         are worded like validation's (suggestions hidden with introspection off)."""
         coerced = get_variable_values(
-            self.schema, operation.variable_definitions, variables or {}, max_errors=10, hide_suggestions=True
+            self.schema, operation.variable_definitions or (), variables or {}, max_errors=10, hide_suggestions=True
         )
         if not isinstance(coerced, list):
             return

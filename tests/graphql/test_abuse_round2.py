@@ -106,7 +106,7 @@ MISTAKES: list[tuple[str, dict[str, object] | None]] = [
     ("{ insiderSelling(limt: 5) { count } }", None),
     ("{ insiderSelling { coins } }", None),
     ("{ insiderSelling { count { x } } }", None),
-    ("{ coin(coinid: \"x\") { symbol } }", None),
+    ('{ coin(coinid: "x") { symbol } }', None),
     ("{ coin { symbol } }", None),
     ("query($p: Phas) { signal { modelVersion } }", None),
     ("query($n: Int!) { insiderSelling(limit: $n) { count } }", {"n": "five"}),
