@@ -235,6 +235,8 @@ def build_app(
         introspection=settings.introspection_enabled,
         graphiql=settings.graphiql_enabled,
         connection_init_timeout=settings.connection_timeout,
+        max_head_bytes=settings.max_head_bytes,
+        max_headers=settings.max_headers,
     )
     return create_app(services, web=web, metrics=metrics)
 

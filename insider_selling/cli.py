@@ -106,6 +106,8 @@ def _server_options(settings: Settings) -> dict[str, Any]:
         "http": http_protocol(),
         "timeout_keep_alive": settings.connection_timeout,
         "ws_max_size": MAX_FRAME,
+        # an oversized head is a 431 (gql.heads); h11 also stops reading it at this size
+        "h11_max_incomplete_event_size": settings.max_head_bytes,
         # no "server: uvicorn" on every response: it tells a scanner what to try, and costs a header
         "server_header": False,
     }

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     # Seconds a connection may take to send a whole request, or stay idle between requests, and
     # a websocket to send connection_init; then it is closed (insider_selling/server.py).
     connection_timeout: float = Field(default=10.0, gt=0, le=300, validation_alias="INSIDER_CONNECTION_TIMEOUT")
+    # A request head (request line and header fields) larger than this many bytes, or with more
+    # header fields than this, is answered 431 (gql/heads.py).
+    max_head_bytes: int = Field(default=64 * 1024, ge=4096, le=1024 * 1024, validation_alias="INSIDER_MAX_HEAD_BYTES")
+    max_headers: int = Field(default=100, ge=16, le=1000, validation_alias="INSIDER_MAX_HEADERS")
     allow_unsafe: bool = Field(default=False, validation_alias="INSIDER_ALLOW_UNSAFE")
     # prometheus_client's multi-process directory: `serve --workers N` sets it to a fresh directory;
     # set it yourself when a process manager starts several `serve` processes (clear it before).
