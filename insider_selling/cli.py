@@ -181,9 +181,13 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
 
     from ingest.commands import import_files
     from ingest.errors import IngestError
+    from ingest.importers.base import ReadLimits
 
+    limits = ReadLimits(max_bytes=settings.import_max_bytes, max_line_bytes=settings.import_max_line_bytes)
     try:
-        result = import_files(args.source, args.out, fmt=args.format, overwrite=args.overwrite, console=Console())
+        result = import_files(
+            args.source, args.out, fmt=args.format, overwrite=args.overwrite, console=Console(), limits=limits
+        )
     except IngestError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
