@@ -53,6 +53,8 @@ class WebConfig:
     graphiql: bool = False
     #: Seconds a websocket may stay open before its graphql-transport-ws ``connection_init``.
     connection_init_timeout: float = 10.0
+    #: Seconds the sockets of a key refused for its limits stay open before they are closed.
+    ws_over_limit_grace: float = 10.0
     #: Bounds of a request head (gql.heads): bytes, and header fields.
     max_head_bytes: int = MAX_HEAD_BYTES
     max_headers: int = MAX_HEADERS
@@ -138,7 +140,9 @@ def create_app(services: ServicesFactory, *, web: WebConfig | None = None, metri
         schema,
         introspection=web.introspection,
         graphiql=web.graphiql,
-        timeouts=ConnectionTimeouts(connection_init=web.connection_init_timeout),
+        timeouts=ConnectionTimeouts(
+            connection_init=web.connection_init_timeout, over_limit_grace=web.ws_over_limit_grace
+        ),
     )
     data_endpoint = DataEndpoint()
     routes: list[BaseRoute] = [

@@ -239,7 +239,7 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.documents = self.pipeline.documents
         self.responses = response_cache if response_cache is not None else ResponseCache()
-        self.sockets = Sockets()
+        self.sockets = Sockets(over_limit_grace=self.timeouts.over_limit_grace)
         self._validators: RunValidators | None = None  # ETag and Cache-Control of public GET queries
         _quiet_expected_errors()
 

@@ -235,6 +235,7 @@ def build_app(
         introspection=settings.introspection_enabled,
         graphiql=settings.graphiql_enabled,
         connection_init_timeout=settings.connection_timeout,
+        ws_over_limit_grace=settings.ws_over_limit_grace,
         max_head_bytes=settings.max_head_bytes,
         max_headers=settings.max_headers,
     )

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     import_max_line_bytes: int = Field(
         default=64 * 1024, ge=256, le=64 << 20, validation_alias="INSIDER_IMPORT_MAX_LINE_BYTES"
     )
+    # Seconds the websockets of a key refused for its limits (429) stay open before they are closed
+    # (gql/sockets.py); an operation of the key admitted meanwhile keeps them.
+    ws_over_limit_grace: float = Field(default=10.0, gt=0, le=600, validation_alias="INSIDER_WS_OVER_LIMIT_GRACE")
     allow_unsafe: bool = Field(default=False, validation_alias="INSIDER_ALLOW_UNSAFE")
     # prometheus_client's multi-process directory: `serve --workers N` sets it to a fresh directory;
     # set it yourself when a process manager starts several `serve` processes (clear it before).

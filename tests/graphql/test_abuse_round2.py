@@ -3,6 +3,8 @@ sent, and what must happen now."""
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Iterator
 from urllib.parse import quote
 
@@ -10,7 +12,9 @@ import orjson
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
-from tests.graphql.wsclient import Outcome, Socket, TestClient, app_client, new_key, socket
+from gql.sockets import PING_BURST
+from tenants.plans import PLANS
+from tests.graphql.wsclient import Outcome, Socket, TestClient, app_client, new_key, services, socket
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +178,83 @@ def test_errors_name_nothing_the_caller_did_not_write_when_introspection_is_off(
                     named = {n for pair in quoted for part in pair for n in re.findall(r"[_A-Za-z][_0-9A-Za-z]*", part)}
                     leaked = (named & hidden_names) - written
                     assert not leaked, (query, transport, message)
+
+
+# -- 6. websockets per key ----------------------------------------------------------------------
+
+
+def _open(client: TestClient, key: str, stack: contextlib.ExitStack) -> int | None:
+    """Open one socket and send ``connection_init``: None when acknowledged (the socket stays open
+    in ``stack``), else the close code."""
+    ws = stack.enter_context(client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]))
+    ws.send_json({"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}})
+    try:
+        message = ws.receive_json()
+    except WebSocketDisconnect as closed:
+        return closed.code
+    assert message == {"type": "connection_ack"}, message
+    return None
+
+
+def _key(client: TestClient, plan: str, *, tenant: str | None = None, rate_limit: int | None = None) -> tuple[str, str]:
+    keys = services(client).keys
+
+    async def go() -> tuple[str, str]:
+        tenant_id = (
+            tenant or (await keys.create_tenant(None, "ws", plan, rate_limit_per_minute=rate_limit))["tenant_id"]
+        )
+        issued = await keys.issue(tenant_id, "k", ["signals:read"])
+        return issued.key, tenant_id
+
+    return client.portal.call(go)
+
+
+def test_open_sockets_are_capped_per_key_and_per_tenant(client: TestClient) -> None:
+    per_key, per_tenant = PLANS["free"].sockets_per_key, PLANS["free"].sockets_per_tenant
+    key, tenant = _key(client, "free")
+    with contextlib.ExitStack() as stack:
+        outcomes = [_open(client, key, stack) for _ in range(per_key + 2)]
+        assert outcomes == [None] * per_key + [1013, 1013], outcomes
+        others = []
+        while len(others) * per_key < per_tenant:  # more keys of the same tenant, up to its cap
+            other, _ = _key(client, "free", tenant=tenant)
+            others += [_open(client, other, stack) for _ in range(per_key)]
+        assert others.count(None) == per_tenant - per_key and set(others) <= {None, 1013}, others
+    # closed sockets are counted no more
+    with contextlib.ExitStack() as stack:
+        assert _open(client, key, stack) is None
+
+
+def test_connection_init_is_charged_and_a_refused_key_opens_nothing(client: TestClient) -> None:
+    key, _ = _key(client, "pro", rate_limit=3)
+    with contextlib.ExitStack() as stack:
+        outcomes = [_open(client, key, stack) for _ in range(5)]
+    assert outcomes == [None, None, None, 1013, 1013], outcomes
+
+
+def test_pings_are_not_a_free_flood(client: TestClient) -> None:
+    key, _ = _key(client, "pro")
+    with contextlib.ExitStack() as stack:
+        ws = stack.enter_context(client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]))
+        ws.send_json({"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}})
+        assert ws.receive_json() == {"type": "connection_ack"}
+        for _ in range(200):
+            ws.send_json({"type": "ping"})
+        pongs = 0
+        with pytest.raises(WebSocketDisconnect) as closed:
+            while True:
+                assert ws.receive_json() == {"type": "pong"}
+                pongs += 1
+        assert closed.value.code == 1008 and pongs <= PING_BURST, pongs
+
+
+def test_sockets_of_a_key_over_its_limits_close_after_the_grace_period() -> None:
+    with app_client(ws_over_limit_grace=0.5) as strict:
+        key, _ = _key(strict, "pro", rate_limit=3)
+        with socket(strict, key) as ws:  # connection_init: 1 of 3
+            assert not isinstance(ws, Outcome)
+            assert [ws.run("{ __typename }").code for _ in range(3)] == [None, None, "budget_exceeded"]
+            started = time.monotonic()
+            with pytest.raises(WebSocketDisconnect) as closed:
+                ws.ws.receive_json()  # nothing sent: the grace period ends and the socket closes
+            assert closed.value.code == 1013 and time.monotonic() - started < 5
