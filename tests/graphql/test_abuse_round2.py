@@ -258,3 +258,66 @@ def test_sockets_of_a_key_over_its_limits_close_after_the_grace_period() -> None
             with pytest.raises(WebSocketDisconnect) as closed:
                 ws.ws.receive_json()  # nothing sent: the grace period ends and the socket closes
             assert closed.value.code == 1013 and time.monotonic() - started < 5
+
+
+# -- 4. the cost follows the work ---------------------------------------------------------------
+
+
+def thirty(offset: float = 0.0) -> str:
+    """The issue's document: thirty aliases of the largest leaderboard, each with another minScore."""
+    aliases = (
+        f"a{i}: insiderSelling(limit: 500, minScore: {i / 100 + offset}) {{ count coins {{ coinId symbol name score }} }}"
+        for i in range(30)
+    )
+    return "{ " + " ".join(aliases) + " }"
+
+
+THIRTY = thirty()
+
+
+def test_the_cost_counts_every_field_of_every_alias(client: TestClient) -> None:
+    from gql.cost import FIELDS_PER_POINT, ROOT_QUERY_FIELDS
+
+    key, _ = new_key(client, ["signals:read"])
+    headers = {"Authorization": f"Bearer {key}"}
+    first = client.post("/graphql", json={"query": THIRTY}, headers=headers)
+    assert first.status_code == 200, first.text
+    # per alias: the root field, count, coins, and 500 coins x 4 leaves (was 16: leaves were free)
+    fields = 30 * (ROOT_QUERY_FIELDS + 1 + 1 + 500 + 500 * 4)
+    assert first.json()["extensions"]["cost"]["requested"] == -(-fields // FIELDS_PER_POINT)
+    # answered from the response cache the second time, and charged the same
+    again = client.post("/graphql", json={"query": THIRTY}, headers=headers)
+    assert again.json()["extensions"]["cost"]["requested"] == first.json()["extensions"]["cost"]["requested"]
+    one = "{ insiderSelling(limit: 500) { coins { coinId symbol name score } } }"
+    single = client.post("/graphql", json={"query": one}, headers=headers).json()["extensions"]["cost"]
+    assert single["requested"] == -(-(ROOT_QUERY_FIELDS + 1 + 500 + 2000) // FIELDS_PER_POINT)
+
+
+def test_aliases_of_the_leaderboard_share_one_store_query(client: TestClient) -> None:
+    key, _ = new_key(client, ["signals:read"])
+    runs = services(client).runs
+    calls = 0
+    original = runs.leaderboard
+
+    async def counted(*args: object, **kwargs: object) -> object:
+        nonlocal calls
+        calls += 1
+        return await original(*args, **kwargs)
+
+    runs.leaderboard = counted
+    try:
+        response = client.post(
+            "/graphql",
+            json={"query": thirty(0.001)},  # not the cost test's document (the response cache holds that)
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    finally:
+        runs.leaderboard = original
+    body = response.json()
+    assert response.status_code == 200 and "errors" not in body, body
+    assert calls == 1, calls  # one query per request, sliced per alias (was one per alias)
+    counts = [body["data"][f"a{i}"]["count"] for i in range(30)]
+    assert counts == sorted(counts, reverse=True) and counts[0] >= counts[-1]
+    for i in range(30):
+        coins = body["data"][f"a{i}"]["coins"]
+        assert all(c["score"] >= i / 100 + 0.001 for c in coins) and len(coins) == counts[i]
