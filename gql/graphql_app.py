@@ -240,6 +240,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.documents = self.pipeline.documents
         self.responses = response_cache if response_cache is not None else ResponseCache()
         self.sockets = Sockets(over_limit_grace=self.timeouts.over_limit_grace)
+        self.heavy = self.pipeline.heavy
         self._validators: RunValidators | None = None  # ETag and Cache-Control of public GET queries
         _quiet_expected_errors()
 
@@ -402,13 +403,14 @@ class GraphQLView(GraphQL[Context, None]):
             if transport == "GET"
             else {StrawberryOperationType.QUERY, StrawberryOperationType.MUTATION}
         )
-        result = await self.schema.execute(
-            doc.text,
-            variable_values=admission.variables,
-            context_value=context,
-            operation_name=admission.name,
-            allowed_operation_types=allowed,
-        )
+        async with self.heavy.turn(requested):
+            result = await self.schema.execute(
+                doc.text,
+                variable_values=admission.variables,
+                context_value=context,
+                operation_name=admission.name,
+                allowed_operation_types=allowed,
+            )
         errors = result.errors or []
         actual = actual_cost(result.data) if result.data is not None else 1
         status = _status(errors, result.data)

@@ -22,10 +22,12 @@ transport renders its own way (an HTTP status, or an ``error`` message on the so
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import sys
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -72,6 +74,7 @@ __all__ = [
     "AdmittedDocument",
     "Document",
     "Documents",
+    "HeavyGate",
     "Pipeline",
     "RequestError",
     "Transport",
@@ -240,9 +243,11 @@ _AST_BYTES_PER_CHAR = 48
 
 class Documents:
     """An LRU of analysed documents keyed by their text, bounded in bytes (the texts come from
-    clients: a size that counts only entries would let 512 documents of 64 KB hold gigabytes)."""
+    clients: a size that counts only entries would let 512 documents of 64 KB hold gigabytes).
+    4 MiB by default: the parsed documents are a hundred thousand objects that every full pass of
+    the cyclic garbage collector walks, and that walk stops the event loop."""
 
-    def __init__(self, max_bytes: int = 16 * 1024 * 1024) -> None:
+    def __init__(self, max_bytes: int = 4 * 1024 * 1024) -> None:
         self.max_bytes = max_bytes
         self.bytes = 0
         self._docs: OrderedDict[str, Document] = OrderedDict()
@@ -312,6 +317,37 @@ class Documents:
             public=public,
             root_fields=roots,
         )
+
+
+# -- the event loop's share ---------------------------------------------------------------------
+
+#: Operations estimated at this cost or more execute one at a time (:class:`HeavyGate`).
+HEAVY_COST = 10
+#: Documents at least this long are parsed and validated one at a time, when not cached already.
+HEAVY_TEXT = 2048
+
+
+class HeavyGate:
+    """The heavy steps of a request (parsing and validating a long document not seen before,
+    executing an operation of :data:`HEAVY_COST` or more) take turns, one at a time per process,
+    each after a turn of the event loop. Each step is bounded (the document's size and tokens, the
+    cost estimate), so the loop's time between two polls of its sockets stays bounded by one such
+    step however many clients send them: ``/healthz`` and cheap requests are not queued behind a
+    pile of expensive ones."""
+
+    def __init__(self) -> None:
+        self._lock: asyncio.Lock | None = None
+
+    @contextlib.asynccontextmanager
+    async def turn(self, heavy: bool | int = True) -> AsyncIterator[None]:
+        if not heavy or (not isinstance(heavy, bool) and heavy < HEAVY_COST):
+            yield
+            return
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            await asyncio.sleep(0)  # let the loop poll its sockets before this step runs
+            yield
 
 
 # -- admission ---------------------------------------------------------------------------------
@@ -391,6 +427,7 @@ class Pipeline:
         self.documents = documents if documents is not None else Documents()
         self._scopes = _required_scopes(schema)
         self._rules = tuple(specified_rules)
+        self.heavy = HeavyGate()
 
     # 1. authenticate
     @staticmethod
@@ -434,7 +471,8 @@ class Pipeline:
                 refused.message = refused.message.replace("(this query costs 1)", f"(this query costs {known})")
                 refused.extensions["cost"] = {"requested": known}
             raise
-        doc = self.documents.get(query)
+        async with self.heavy.turn(len(query) >= HEAVY_TEXT and self.documents.peek(query) is None):
+            doc = self.documents.get(query)
         if doc.ast is None:
             assert doc.error is not None
             raise RequestError(400, "graphql_parse_failed", doc.error.message[:1000])
@@ -481,7 +519,8 @@ class Pipeline:
         if requested > 1:
             limits = await self.charge(services, principal, requested - 1, headers, total=requested)
         if doc.validation is None:
-            doc.validation = self._validate(doc)
+            async with self.heavy.turn(len(query) >= HEAVY_TEXT):
+                doc.validation = self._validate(doc)
             self.documents.grew(doc, 256 * len(doc.validation))
         if not doc.validation and operation.variable_definitions:
             self._check_variables(doc, operation, variables, variables_key)

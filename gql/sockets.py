@@ -36,6 +36,7 @@ from json import JSONDecodeError
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
+from graphql import OperationType
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
@@ -286,6 +287,13 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         """Strawberry's ``run_operation`` with the operation's own context (its admission)."""
         context = self._contexts.get(operation.id, self.context)
+        admission = context.admission
+        # a query or mutation takes its turn like over HTTP; a subscription's pushes are charged one by one
+        heavy = (
+            0
+            if admission is None or admission.operation.operation == OperationType.SUBSCRIPTION
+            else admission.requested
+        )
         try:
             result_source = await self.schema.stream(
                 operation.query,
@@ -295,6 +303,10 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 operation_name=operation.operation_name,
             )
             async with aclosing(result_source):
+                if heavy:  # computed in its turn; sent after it (a slow reader holds no turn)
+                    async with self.view.heavy.turn(heavy):  # type: ignore[attr-defined]
+                        first = await anext(aiter(result_source), None)
+                    result_source = _prepend(first, result_source)
                 await self._send_result_stream(operation, result_source)
             await operation.send_operation_message({"id": operation.id, "type": "complete"})
         except asyncio.CancelledError:
@@ -322,6 +334,14 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def shutdown(self) -> None:
         self._sockets.unregister(self)
         await super().shutdown()
+
+
+async def _prepend(first: Any, rest: Any) -> AsyncGenerator[Any, None]:
+    """``first`` (when there is one), then whatever ``rest`` still yields."""
+    if first is not None:
+        yield first
+    async for item in rest:
+        yield item
 
 
 def _not_after(doc: dict[str, Any]) -> float | None:

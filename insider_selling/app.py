@@ -80,6 +80,12 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+#: A full pass of the cyclic garbage collector stops the event loop for as long as it walks the
+#: young heap (tens of milliseconds with full caches): it runs every 100 second-generation passes
+#: instead of every 10, and garbage without cycles is freed by reference counting meanwhile.
+GC_THRESHOLDS = (700, 10, 100)
+
+
 def build_app(
     settings: Settings,
     *,
@@ -94,6 +100,7 @@ def build_app(
     in production the API processes only serve, and a separate ``insider-selling worker`` ingests
     and scores; ``store`` is an already open store to share (tests run two apps on one store), left
     open."""
+    gc.set_threshold(*GC_THRESHOLDS)
     metrics = Metrics(settings.prometheus_multiproc_dir)
     shared_store = store
     scheduler_inline = settings.embedded if run_scheduler is None else run_scheduler

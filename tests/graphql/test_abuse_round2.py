@@ -265,10 +265,8 @@ def test_sockets_of_a_key_over_its_limits_close_after_the_grace_period() -> None
 
 def thirty(offset: float = 0.0) -> str:
     """The issue's document: thirty aliases of the largest leaderboard, each with another minScore."""
-    aliases = (
-        f"a{i}: insiderSelling(limit: 500, minScore: {i / 100 + offset}) {{ count coins {{ coinId symbol name score }} }}"
-        for i in range(30)
-    )
+    coins = "count coins { coinId symbol name score }"
+    aliases = (f"a{i}: insiderSelling(limit: 500, minScore: {i / 100 + offset}) {{ {coins} }}" for i in range(30))
     return "{ " + " ".join(aliases) + " }"
 
 
