@@ -319,3 +319,32 @@ def test_aliases_of_the_leaderboard_share_one_store_query(client: TestClient) ->
     for i in range(30):
         coins = body["data"][f"a{i}"]["coins"]
         assert all(c["score"] >= i / 100 + 0.001 for c in coins) and len(coins) == counts[i]
+
+
+async def test_heavy_steps_take_turns_and_cheap_ones_do_not_wait() -> None:
+    """Two expensive executions never run in the same turn of the event loop (each takes the gate
+    after a turn), so a probe between them is answered; a cheap one never waits for the gate."""
+    import asyncio
+
+    from gql.pipeline import HEAVY_COST, HeavyGate
+
+    gate = HeavyGate()
+    order: list[str] = []
+
+    async def heavy(name: str) -> None:
+        async with gate.turn(HEAVY_COST):
+            order.append(f"{name} in")
+            await asyncio.sleep(0.01)
+            order.append(f"{name} out")
+
+    async def cheap() -> None:
+        async with gate.turn(HEAVY_COST - 1):
+            order.append("cheap")
+
+    async def probe() -> None:
+        await asyncio.sleep(0)
+        order.append("probe")
+
+    await asyncio.gather(heavy("a"), heavy("b"), cheap(), probe())
+    assert order.index("a out") < order.index("b in")  # one at a time
+    assert order.index("cheap") < order.index("a out") and order.index("probe") < order.index("a out")
