@@ -48,6 +48,7 @@ from gql.cost import actual_cost
 from gql.errors import ApiError, from_exception
 from gql.pipeline import (
     MAX_DOCUMENT,
+    MAX_JSON_DEPTH,
     PUBLIC_ROOT_FIELDS,
     Documents,
     Pipeline,
@@ -337,8 +338,8 @@ class GraphQLView(GraphQL[Context, None]):
             query, name = params.get("query"), params.get("operationName")
             try:
                 variables = orjson.loads(raw_vars) if raw_vars else None
-            except orjson.JSONDecodeError:
-                raise RequestError(400, "bad_request", "variables must be a JSON object") from None
+            except orjson.JSONDecodeError as error:
+                raise _unreadable(error, "variables", "variables must be a JSON object") from None
             check_json_depth(variables, "variables")
             return query, variables, name
         if "json" not in request.headers.get("content-type", ""):
@@ -350,8 +351,8 @@ class GraphQLView(GraphQL[Context, None]):
                 raise RequestError(413, "request_too_large", f"the request body exceeds {MAX_BODY} bytes")
         try:
             payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise RequestError(400, "bad_request", "the body is not valid JSON") from None
+        except orjson.JSONDecodeError as error:
+            raise _unreadable(error, "the body", "the body is not valid JSON") from None
         if isinstance(payload, list):
             raise RequestError(400, "batching_unsupported", "send one operation per request")
         if not isinstance(payload, dict):
@@ -443,6 +444,19 @@ class GraphQLView(GraphQL[Context, None]):
     @staticmethod
     def _respond(prefix: bytes, cost: dict[str, Any], status: int, headers: dict[str, str]) -> JSONBytes:
         return JSONBytes(prefix + b',"extensions":' + orjson.dumps({"cost": cost}) + b"}", status, headers)
+
+
+def _unreadable(error: orjson.JSONDecodeError, what: str, message: str) -> RequestError:
+    """A 400 for JSON that cannot be read; nesting past orjson's own limit (1,024 levels) is named
+    as what it is: deeper than our bound."""
+    if "depth" in str(error).lower() or "recursion" in str(error).lower():
+        return RequestError(
+            400,
+            "bad_request",
+            f"{what} nests JSON more than {MAX_JSON_DEPTH} levels deep (the maximum is {MAX_JSON_DEPTH} levels)",
+            param=what,
+        )
+    return RequestError(400, "bad_request", message)
 
 
 class JSONBytes:

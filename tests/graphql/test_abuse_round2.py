@@ -35,11 +35,12 @@ def nested(levels: int) -> str:
 # -- 3. deeply nested JSON inputs ---------------------------------------------------------------
 
 
+@pytest.mark.parametrize("levels", [600, 5000])  # within orjson's reader (1,024 levels), and past it
 @pytest.mark.parametrize("where", ["variables", "extensions", "operationName", "query"])
-def test_deep_json_in_a_post_body_is_a_400_naming_the_limit(client: TestClient, where: str) -> None:
+def test_deep_json_in_a_post_body_is_a_400_naming_the_limit(client: TestClient, where: str, levels: int) -> None:
     key, _ = new_key(client, ["signals:read"])
     body = {"query": '"{__typename}"', "variables": "null", "extensions": "null", "operationName": "null"}
-    body[where] = '{"v":' + nested(600) + "}"
+    body[where] = '{"v":' + nested(levels) + "}"
     text = "{" + ",".join(f'"{name}":{value}' for name, value in body.items()) + "}"
     response = client.post(
         "/graphql", content=text, headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
@@ -50,12 +51,15 @@ def test_deep_json_in_a_post_body_is_a_400_naming_the_limit(client: TestClient, 
     assert f"{MAX_JSON_DEPTH} levels" in error["message"], error
 
 
-def test_deep_variables_in_a_get_are_a_400(client: TestClient) -> None:
+@pytest.mark.parametrize("levels", [600, 2000])
+def test_deep_variables_in_a_get_are_a_400(client: TestClient, levels: int) -> None:
     key, _ = new_key(client, ["signals:read"])
-    deep = '{"v":' + nested(600) + "}"
+    deep = '{"v":' + nested(levels) + "}"
     url = "/graphql?query=" + quote("{__typename}") + "&variables=" + quote(deep)
     response = client.get(url, headers={"Authorization": f"Bearer {key}"})
-    assert response.status_code == 400 and response.json()["errors"][0]["extensions"]["code"] == "bad_request"
+    error = response.json()["errors"][0]
+    assert response.status_code == 400 and error["extensions"]["code"] == "bad_request"
+    assert f"{MAX_JSON_DEPTH} levels" in error["message"]
 
 
 def test_variables_at_the_limit_still_work(client: TestClient) -> None:
