@@ -83,6 +83,8 @@ CLOSE_KEY_UNUSABLE = 4403
 CLOSE_OVER_LIMIT = 1013
 #: Close code for a ping flood: RFC 6455's "policy violation".
 CLOSE_FLOOD = 1008
+#: Error codes of a push refused for the key's limits.
+_LIMIT_CODES = frozenset({"rate_limited", "quota_exceeded", "budget_exceeded"})
 #: Pings and pongs a socket may send at once, and how fast that allowance refills.
 PING_BURST = 10
 PINGS_PER_SECOND = 1.0
@@ -280,6 +282,17 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         operation.task.add_done_callback(self._task_done)
         self.operations[op_id] = operation
 
+    async def _watched(self, results: Any, principal: Principal | None) -> AsyncGenerator[Any, None]:
+        """The results as they are; one that ends a subscription for the key's limits (a push over
+        the budget or the quota) starts the key's grace period like a refused operation."""
+        async for result in results:
+            errors = getattr(result, "errors", None) or ()
+            if principal is not None and any(
+                (getattr(e, "extensions", None) or {}).get("code") in _LIMIT_CODES for e in errors
+            ):
+                self._sockets.over_limit(principal.key_id)
+            yield result
+
     async def _refuse(self, op_id: str, error: RequestError) -> None:
         message: ErrorMessage = {"id": op_id, "type": "error", "payload": [cast(Any, error.error())]}
         await self.send_message(message)
@@ -307,7 +320,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                     async with self.view.heavy.turn(heavy):  # type: ignore[attr-defined]
                         first = await anext(aiter(result_source), None)
                     result_source = _prepend(first, result_source)
-                await self._send_result_stream(operation, result_source)
+                await self._send_result_stream(operation, self._watched(result_source, context.principal))
             await operation.send_operation_message({"id": operation.id, "type": "complete"})
         except asyncio.CancelledError:
             raise

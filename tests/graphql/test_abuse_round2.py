@@ -352,3 +352,30 @@ async def test_heavy_steps_take_turns_and_cheap_ones_do_not_wait() -> None:
     await asyncio.gather(heavy("a"), heavy("b"), cheap(), probe())
     assert order.index("a out") < order.index("b in")  # one at a time
     assert order.index("cheap") < order.index("a out") and order.index("probe") < order.index("a out")
+
+
+def test_a_subscription_refused_for_the_limits_starts_the_grace_period_too() -> None:
+    from datetime import timedelta
+
+    with app_client(ws_over_limit_grace=0.5) as strict:
+        key, _ = _key(strict, "pro", rate_limit=3)  # connection_init, subscribe, one push
+        subscription = "subscription { scoreUpdates(minScore: 0) { count } }"
+        with strict.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+            ws.send_json({"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}})
+            assert ws.receive_json() == {"type": "connection_ack"}
+            ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": subscription}})
+            updates = services(strict).updates
+            deadline = time.monotonic() + 10
+            while updates.subscribers != 1:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            cycle, runs = services(strict).cycle, services(strict).runs
+            for _ in range(2):  # the first push is the third request; the second is over the limit
+                run = strict.portal.call(runs.latest_succeeded)
+                assert strict.portal.call(cycle.run_once, run["at"] + timedelta(minutes=30)).status == "succeeded"
+                message = ws.receive_json()
+            assert message["payload"]["errors"][0]["extensions"]["code"] == "rate_limited"
+            with pytest.raises(WebSocketDisconnect) as closed:
+                while True:  # the subscription's complete, then the close when the grace period ends
+                    ws.receive_json()
+            assert closed.value.code == 1013
