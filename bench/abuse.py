@@ -1,7 +1,7 @@
 """Hostile load against a real server: ``/healthz`` latency under document bombs, and memory growth
 under distinct inputs.
 
-    .venv/bin/python bench/abuse.py [--runs 3] [--requests 20000] [--probes 400]
+    .venv/bin/python bench/abuse.py [--runs 3] [--requests 20000] [--probes 400] [--plan enterprise]
 
 Each run starts ``insider-selling serve`` (embedded mode, uvicorn, one process, the settings a user
 gets) on a free port, waits for its first scoring run, then:
@@ -11,7 +11,15 @@ gets) on a free port, waits for its first scoring run, then:
    HTTP POST and websocket operations: 24-level fragment bombs (spread doubling and alias
    doubling), 500 repeated fields, fields merged 4 x 4 x 4 x 4 deep, 2 000-token documents,
    64 KiB documents, unknown fragments, deep nesting. Target: p99 <= 50 ms.
-2. **memory**: the server's RSS (``/proc/PID/status``) after a warm-up, then after ``--requests``
+2. **costliest documents**: ``/healthz`` is probed while two clients, each with its own key of the
+   ``--plan`` plan (default ``enterprise``, 6 000 requests a minute), send the most expensive
+   documents that plan allows, back to back (a new ``minScore`` each time, so no cache answers):
+   30 aliases of ``insiderSelling(limit: 500)`` with four coin fields (cost 79, the issue's
+   document) and 100 coins with 199 history rows of four fields each (cost 100). Target: p99 <= 50 ms.
+3. **socket flood**: one key opens 200 sockets at once and sends 500 pings on each open one; a key
+   over its quota opens 200 more. Reported: sockets acknowledged (at most the plan's cap), pongs
+   answered (at most the ping burst per socket), sockets the over-quota key got (0).
+4. **memory**: the server's RSS (``/proc/PID/status``) after a warm-up, then after ``--requests``
    requests with distinct, random-size inputs: REST query strings (up to 8 KiB), GraphQL documents
    (up to 60 KiB, by POST and GET), variables (up to 30 KiB) and websocket frames (up to 60 KiB).
    Target: growth <= 50 MiB.
@@ -151,15 +159,15 @@ class Server:
         Path(self.stderr.name).unlink()
         return bad
 
-    async def limited_key(self, per_minute: int) -> str:
+    async def limited_key(self, per_minute: int | None, plan: str = "free", per_month: int | None = None) -> str:
         async with httpx.AsyncClient(base_url=self.base, headers={"Authorization": f"Bearer {self.admin}"}) as http:
             tenant = (
                 await http.post(
                     "/graphql",
                     json={
-                        "query": 'mutation($l: Int) { createTenant(name: "a", '
-                        'plan: "free", rateLimitPerMinute: $l) { id } }',
-                        "variables": {"l": per_minute},
+                        "query": 'mutation($l: Int, $p: String!, $q: Int) { createTenant(name: "a", '
+                        "plan: $p, rateLimitPerMinute: $l, quotaPerMonth: $q) { id } }",
+                        "variables": {"l": per_minute, "p": plan, "q": per_month},
                     },
                 )
             ).json()
@@ -241,11 +249,101 @@ async def latency(server: Server, probes: int) -> tuple[float, float, int]:
     return p99(floor), p99(under), sent[0]
 
 
+# -- 2. the costliest documents a plan allows -------------------------------------------------
+
+
+def costliest(n: int) -> list[str]:
+    """The two most expensive documents allowed (each just under MAX_COST), with a fresh minScore."""
+    score = f"{(n % 997) / 1000:.3f}"
+    thirty = " ".join(
+        f"a{i}: insiderSelling(limit: 500, minScore: {score}{i:02d}) {{ count coins {{ coinId symbol name score }} }}"
+        for i in range(30)
+    )
+    history = (
+        f"{{ insiderSelling(limit: 100, minScore: {score}) {{ coins {{ coinId "
+        "history(first: 199) { runId score manipulationPhase at } } } }"
+    )
+    return ["{ " + thirty + " }", history]
+
+
+async def costly_client(server: Server, key: str, stop: asyncio.Event, sent: list[int], worker: int) -> None:
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=server.base, headers=headers, timeout=30) as http:
+        n = worker * 100_000
+        while not stop.is_set():
+            n += 1
+            for doc in costliest(n):
+                with contextlib.suppress(httpx.HTTPError):
+                    response = await http.post("/graphql", json={"query": doc})
+                    cost = response.json().get("extensions", {}).get("cost", {}).get("requested", 0)
+                    sent[0] += response.status_code == 200
+                    sent[1] = max(sent[1], cost)
+
+
+async def costly_latency(server: Server, probes: int, plan: str) -> tuple[float, int, int]:
+    keys = [await server.limited_key(None, plan) for _ in range(2)]
+    stop = asyncio.Event()
+    sent = [0, 0]  # answered 200, highest cost seen
+    clients = [asyncio.create_task(costly_client(server, key, stop, sent, n)) for n, key in enumerate(keys)]
+    await asyncio.sleep(0.5)
+    under = await probe(server.base, probes)
+    stop.set()
+    await asyncio.gather(*clients, return_exceptions=True)
+    return p99(under), sent[0], sent[1]
+
+
+# -- 3. socket flood ---------------------------------------------------------------------------
+
+
+async def open_socket(server: Server, key: str) -> websockets.ClientConnection | None:
+    """An acknowledged socket, or None when the server refused or closed it."""
+    try:
+        ws = await websockets.connect(
+            f"ws://127.0.0.1:{server.port}/graphql",
+            subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+            open_timeout=10,
+        )
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}}))
+        if json.loads(await asyncio.wait_for(ws.recv(), 10)).get("type") == "connection_ack":
+            return ws
+        await ws.close()
+    except (websockets.WebSocketException, OSError, TimeoutError):
+        return None
+    return None
+
+
+async def socket_flood(server: Server, sockets: int = 200, pings: int = 500) -> tuple[int, int, int]:
+    """(sockets acknowledged for one key, pongs answered in all, sockets of an over-quota key)."""
+    key = await server.limited_key(None, "pro")
+    opened = [ws for ws in await asyncio.gather(*(open_socket(server, key) for _ in range(sockets))) if ws]
+    pongs = 0
+
+    async def ping_flood(ws: websockets.ClientConnection) -> None:
+        nonlocal pongs
+        with contextlib.suppress(websockets.WebSocketException, OSError, TimeoutError):
+            for _ in range(pings):
+                await ws.send('{"type":"ping"}')
+            while True:
+                if json.loads(await asyncio.wait_for(ws.recv(), 5)).get("type") == "pong":
+                    pongs += 1
+
+    await asyncio.gather(*(ping_flood(ws) for ws in opened))
+    for ws in opened:
+        await ws.close()
+    spent = await server.limited_key(None, "pro", per_month=1)
+    async with httpx.AsyncClient(base_url=server.base) as http:  # the one request of its month
+        await http.get("/v1/insider-selling/data", headers={"Authorization": f"Bearer {spent}"})
+    over = [ws for ws in await asyncio.gather(*(open_socket(server, spent) for _ in range(sockets))) if ws]
+    for ws in over:
+        await ws.close()
+    return len(opened), pongs, len(over)
+
+
 def p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100)[98]
 
 
-# -- 2. memory under distinct inputs -----------------------------------------------------------
+# -- 4. memory under distinct inputs -----------------------------------------------------------
 
 
 def junk(rng: random.Random, size: int) -> str:
@@ -328,6 +426,8 @@ async def one_run(args: argparse.Namespace, seed: int) -> dict[str, float]:
     try:
         await server.ready()
         floor, under, sent = await latency(server, args.probes)
+        costly, answered, highest = await costly_latency(server, args.probes, args.plan)
+        acked, pongs, over_quota = await socket_flood(server)
         before, grown = await memory(server, args.requests, seed)
     finally:
         bad = server.stop()
@@ -335,6 +435,12 @@ async def one_run(args: argparse.Namespace, seed: int) -> dict[str, float]:
         "healthz_p99_floor_ms": floor,
         "healthz_p99_under_bombs_ms": under,
         "bomb_requests": sent,
+        "healthz_p99_under_costliest_ms": costly,
+        "costliest_answered": answered,
+        "costliest_cost": highest,
+        "flood_sockets_acked_of_200": acked,
+        "flood_pongs_of_100000": pongs,
+        "over_quota_sockets_of_200": over_quota,
         "rss_before_mib": before,
         "rss_growth_mib": grown,
         "non_json_stderr_lines": len(bad),
@@ -350,6 +456,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--probes", type=int, default=400)
+    parser.add_argument("--plan", default="enterprise", help="the costliest-document clients' plan")
     parser.add_argument("--probe", nargs=2, metavar=("BASE", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe:
@@ -359,7 +466,11 @@ def main() -> None:
     print(f"medians of {args.runs} runs:")
     for name in results[0]:
         print(f"  {name}: {statistics.median(r[name] for r in results):.2f}")
-    print("targets: healthz_p99_under_bombs_ms <= 50, rss_growth_mib <= 50, non_json_stderr_lines == 0")
+    print(
+        "targets: healthz_p99_under_bombs_ms <= 50, healthz_p99_under_costliest_ms <= 50, rss_growth_mib <= 50, "
+        "non_json_stderr_lines == 0, flood_sockets_acked_of_200 <= the plan's cap (pro: 20), "
+        "flood_pongs_of_100000 <= 10 per socket, over_quota_sockets_of_200 == 0"
+    )
 
 
 if __name__ == "__main__":

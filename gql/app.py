@@ -28,6 +28,7 @@ from starlette.types import ASGIApp
 
 from gql.errors import ApiError
 from gql.graphql_app import GRAPHIQL_ASSETS_DIR, GRAPHIQL_ASSETS_PATH, GraphQLView
+from gql.heads import MAX_HEAD_BYTES, MAX_HEADERS, HeadLimits
 from gql.metrics import Metrics, MetricsMiddleware
 from gql.openapi import openapi_document
 from gql.pages import default_docs_dir, page_routes
@@ -53,11 +54,17 @@ class WebConfig:
     graphiql: bool = False
     #: Seconds a websocket may stay open before its graphql-transport-ws ``connection_init``.
     connection_init_timeout: float = 10.0
+    #: Seconds the sockets of a key refused for its limits stay open before they are closed.
+    ws_over_limit_grace: float = 10.0
+    #: Bounds of a request head (gql.heads): bytes, and header fields.
+    max_head_bytes: int = MAX_HEAD_BYTES
+    max_headers: int = MAX_HEADERS
 
 
 class App(Starlette):
     """Starlette with the REST fast path (:class:`gql.rest.RestFastPath`) in front of its whole
-    middleware stack, error middleware included: the documented path is the hot one."""
+    middleware stack, error middleware included: the documented path is the hot one; and the head
+    bounds (:class:`gql.heads.HeadLimits`) in front of that."""
 
     def __init__(self, *, fast_path: Callable[[ASGIApp], ASGIApp], **kwargs: Any) -> None:
         self._fast_path = fast_path
@@ -134,7 +141,9 @@ def create_app(services: ServicesFactory, *, web: WebConfig | None = None, metri
         schema,
         introspection=web.introspection,
         graphiql=web.graphiql,
-        timeouts=ConnectionTimeouts(connection_init=web.connection_init_timeout),
+        timeouts=ConnectionTimeouts(
+            connection_init=web.connection_init_timeout, over_limit_grace=web.ws_over_limit_grace
+        ),
     )
     data_endpoint = DataEndpoint()
     routes: list[BaseRoute] = [
@@ -151,7 +160,9 @@ def create_app(services: ServicesFactory, *, web: WebConfig | None = None, metri
     if web.graphiql:
         routes.append(Mount(GRAPHIQL_ASSETS_PATH, app=StaticFiles(directory=GRAPHIQL_ASSETS_DIR)))
     app = App(
-        fast_path=lambda stack: RestFastPath(stack, data_endpoint, metrics),
+        fast_path=lambda stack: HeadLimits(
+            RestFastPath(stack, data_endpoint, metrics), max_bytes=web.max_head_bytes, max_headers=web.max_headers
+        ),
         routes=routes,
         middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},

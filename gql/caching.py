@@ -7,10 +7,11 @@ variables>"`` for GraphQL. The tags are weak because ``meta`` (request id, time)
 responses with the same data. ``Cache-Control: private, max-age=N`` lets a client keep the response
 until the next run is due (``N`` seconds); ``private`` because the response answers a key.
 
-**Conditional requests.** ``If-None-Match`` with the current tag is answered ``304 Not Modified``
-after the key is authenticated and its scope checked (a 304 still needs a valid key with
-``signals:read``), and before anything is charged: a 304 counts neither toward the monthly quota
-nor toward the per-minute limits.
+**Conditional requests.** A revalidation is a request: ``If-None-Match`` with the current tag is
+answered ``304 Not Modified`` only after the key is authenticated, its scope checked and the request
+charged like any other (the per-minute limits and the monthly quota), so a key that is refused gets
+the refusal (401, 403, 429), never a 304 nor the current run's tag. ``*`` is not a revalidation of a
+response the client received: it is treated as a miss (RFC 9110 §13.1.2 allows it for GET).
 
 **Rate-limit fields** (draft-ietf-httpapi-ratelimit-headers-10, next to the legacy
 ``RateLimit-Limit``/``-Remaining``/``-Reset``): ``RateLimit-Policy`` lists the caller's quota
@@ -86,15 +87,14 @@ class RunValidators:
 
 
 def matches(if_none_match: bytes | str | None, etag: bytes) -> bool:
-    """``If-None-Match`` against our tag, by weak comparison (RFC 9110 §13.1.2); ``*`` matches."""
+    """``If-None-Match`` against our tag, by weak comparison (RFC 9110 §13.1.2). ``*`` never matches:
+    it revalidates no response in particular, so it gets the full answer."""
     if not if_none_match:
         return False
     raw = if_none_match.encode("latin-1") if isinstance(if_none_match, str) else if_none_match
     opaque = etag[2:] if etag.startswith(b"W/") else etag
     for candidate in raw.split(b","):
         candidate = candidate.strip()
-        if candidate == b"*":
-            return True
         if candidate.startswith(b"W/"):
             candidate = candidate[2:]
         if candidate == opaque:

@@ -1,17 +1,20 @@
 """Query cost: an estimate before execution (charged to the tenant's budget) and the actual cost after.
 
-The unit is the *request*: the budget is the tenant's per-minute request limit, and a query that
-returns about as much as one REST call (a page of up to 1 000 objects) costs 1, like REST. Larger
-queries cost one more per started thousand objects they may return:
+The unit is the *request*: the budget is the tenant's per-minute request limit. The estimate
+follows what the server does to answer: every field it resolves, leaves included, as many times as
+it may be resolved, and a store query for every root field (per alias: thirty aliases are thirty
+answers to build, whether or not a cache holds some of them):
 
-    objects = Σ over object-typed fields of (the number of parents) × (the list size)
-    cost    = max(1, ceil(objects / 1000))
+    fields = Σ over selected fields of (the number of parents) × (the list size, for a list)
+             + :data:`ROOT_QUERY_FIELDS` per root field that reads the store
+    cost   = max(1, ceil(fields / 1000))
 
 A list's size is its ``first``/``limit`` argument (or the default of that argument), or that of
 the parent field for a list without arguments (``insiderSelling(limit: 100) { coins }``), or
-:data:`VENUE_COUNT` for ``venues``; any other list counts :data:`DEFAULT_LIST_SIZE`. Leaves are
-free. A query whose estimate exceeds :data:`MAX_COST` is refused before it runs, whatever the budget.
-The actual cost counts the objects in the response.
+:data:`VENUE_COUNT` for ``venues``; any other list counts :data:`DEFAULT_LIST_SIZE`. A query whose
+estimate exceeds :data:`MAX_COST` is refused before it runs, whatever the budget, which bounds the
+work (and so the event-loop time) of any one request. The same document costs the same whether the
+response cache answers it or not. The actual cost counts the objects in the response.
 """
 
 from __future__ import annotations
@@ -37,9 +40,21 @@ from graphql import (
     get_named_type,
 )
 
-__all__ = ["DEFAULT_LIST_SIZE", "MAX_COST", "OBJECTS_PER_POINT", "Estimate", "actual_cost", "estimate"]
+__all__ = [
+    "DEFAULT_LIST_SIZE",
+    "FIELDS_PER_POINT",
+    "MAX_COST",
+    "OBJECTS_PER_POINT",
+    "ROOT_QUERY_FIELDS",
+    "Estimate",
+    "actual_cost",
+    "estimate",
+]
 
-OBJECTS_PER_POINT = 1000
+FIELDS_PER_POINT = 1000
+OBJECTS_PER_POINT = FIELDS_PER_POINT  # the actual cost's unit (objects in the response)
+#: What one store query weighs, in fields (a root field other than ``__typename``).
+ROOT_QUERY_FIELDS = 100
 MAX_COST = 100
 VENUE_COUNT = 13
 DEFAULT_LIST_SIZE = 100
@@ -55,8 +70,8 @@ class Estimate:
     points: int
 
 
-def points(objects: int) -> int:
-    return max(1, math.ceil(objects / OBJECTS_PER_POINT))
+def points(fields: int) -> int:
+    return max(1, math.ceil(fields / FIELDS_PER_POINT))
 
 
 def _unwrap_list(type_: Any) -> bool:
@@ -91,34 +106,40 @@ def estimate(
     fragments: Mapping[str, FragmentDefinitionNode],
     variables: Mapping[str, Any] | None,
 ) -> Estimate:
-    """Upper bound of the objects the operation may return, in time linear in the document: a
-    fragment's objects per parent are computed once per (fragment, type, list size) and reused
-    wherever it is spread. Safe on any parsed document: unknown fields and fragments are skipped,
+    """Upper bound of the fields the operation may resolve (see the module doc), in time linear
+    in the document: a fragment's fields per parent are computed once per (fragment, type, list
+    size) and reused wherever it is spread. Safe on any parsed document: unknown fields and fragments are skipped,
     and a fragment already being expanded counts nothing again."""
     variables = variables or {}
     defaults: dict[str, Any] = {}
     for definition in operation.variable_definitions or ():
         if isinstance(definition.default_value, IntValueNode):
             defaults[definition.variable.name.value] = int(definition.default_value.value)
-    root = {
+    root_type = {
         OperationType.QUERY: schema.query_type,
         OperationType.MUTATION: schema.mutation_type,
         OperationType.SUBSCRIPTION: schema.subscription_type,
     }.get(operation.operation)
-    if root is None:
+    if root_type is None:
         return Estimate(0, 1)
+    root: GraphQLObjectType = root_type
     memo: dict[tuple[str, str, int | None], int] = {}
     expanding: set[str] = set()
 
     def objects(parent: GraphQLObjectType, selections: Any, parent_size: int | None, depth: int) -> int:
-        """Objects below one instance of ``parent`` (saturating at :data:`_CEILING`)."""
+        """Fields resolved below one instance of ``parent`` (saturating at :data:`_CEILING`)."""
         if depth > _MAX_DEPTH:
             return 0
         total = 0
         for sel in selections:
             if isinstance(sel, FieldNode):
                 field_def = parent.fields.get(sel.name.value)
-                if field_def is None or sel.selection_set is None:
+                if field_def is None:
+                    continue
+                if parent is root and not sel.name.value.startswith("__"):
+                    total += ROOT_QUERY_FIELDS  # a root field: a store query (or a cache lookup)
+                if sel.selection_set is None:
+                    total += 1  # a leaf: resolved and serialized once per parent
                     continue
                 child = get_named_type(field_def.type)
                 size = _int_arg(sel, field_def, variables, defaults)

@@ -46,7 +46,16 @@ from gql.caching import RunValidators, matches
 from gql.context import Context
 from gql.cost import actual_cost
 from gql.errors import ApiError, from_exception
-from gql.pipeline import MAX_DOCUMENT, PUBLIC_ROOT_FIELDS, Documents, Pipeline, RequestError, Transport
+from gql.pipeline import (
+    MAX_DOCUMENT,
+    MAX_JSON_DEPTH,
+    PUBLIC_ROOT_FIELDS,
+    Documents,
+    Pipeline,
+    RequestError,
+    Transport,
+    check_json_depth,
+)
 from gql.resolvers import next_run_at
 from gql.rest import error_response, new_request_id
 from gql.schema import is_expected
@@ -61,6 +70,7 @@ MAX_BODY = MAX_DOCUMENT
 #: A GET request's query string (documents, variables): proxies and uvicorn's h11 parser stop at
 #: about 16 KiB of request head anyway.
 MAX_QUERY_STRING = 16 * 1024
+_BODY_MEMBERS = frozenset({"query", "variables", "operationName", "extensions"})
 
 
 # -- the response cache ------------------------------------------------------------------------
@@ -230,9 +240,16 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.documents = self.pipeline.documents
         self.responses = response_cache if response_cache is not None else ResponseCache()
-        self.sockets = Sockets()
+        self.sockets = Sockets(over_limit_grace=self.timeouts.over_limit_grace)
+        self.heavy = self.pipeline.heavy
         self._validators: RunValidators | None = None  # ETag and Cache-Control of public GET queries
         _quiet_expected_errors()
+
+    def decode_json(self, data: str | bytes) -> object:
+        """Websocket messages are read with orjson (the standard library's reader recurses once per
+        level and fails with RecursionError on a deep array; orjson refuses past 1,024 levels with a
+        JSONDecodeError, which the protocol answers with a 4400 close)."""
+        return orjson.loads(data)
 
     @property
     def graphql_ide_html(self) -> str:
@@ -321,8 +338,9 @@ class GraphQLView(GraphQL[Context, None]):
             query, name = params.get("query"), params.get("operationName")
             try:
                 variables = orjson.loads(raw_vars) if raw_vars else None
-            except orjson.JSONDecodeError:
-                raise RequestError(400, "bad_request", "variables must be a JSON object") from None
+            except orjson.JSONDecodeError as error:
+                raise _unreadable(error, "variables", "variables must be a JSON object") from None
+            check_json_depth(variables, "variables")
             return query, variables, name
         if "json" not in request.headers.get("content-type", ""):
             raise RequestError(415, "unsupported_media_type", "send Content-Type: application/json")
@@ -333,12 +351,14 @@ class GraphQLView(GraphQL[Context, None]):
                 raise RequestError(413, "request_too_large", f"the request body exceeds {MAX_BODY} bytes")
         try:
             payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise RequestError(400, "bad_request", "the body is not valid JSON") from None
+        except orjson.JSONDecodeError as error:
+            raise _unreadable(error, "the body", "the body is not valid JSON") from None
         if isinstance(payload, list):
             raise RequestError(400, "batching_unsupported", "send one operation per request")
         if not isinstance(payload, dict):
             raise RequestError(400, "bad_request", "the body must be a JSON object with a query")
+        for member, value in payload.items():  # variables, extensions, and whatever else was sent
+            check_json_depth(value, member if member in _BODY_MEMBERS else "the body")
         return payload.get("query"), payload.get("variables"), payload.get("operationName")
 
     async def _execute(
@@ -346,10 +366,6 @@ class GraphQLView(GraphQL[Context, None]):
     ) -> JSONBytes | Response:
         query, variables, name = await self._read(request)
         transport: Transport = "GET" if request.method == "GET" else "POST"
-        if transport == "GET" and "if-none-match" in request.headers:
-            not_modified = await self._not_modified(request, services, principal, query, variables, name, headers)
-            if not_modified is not None:
-                return not_modified
         admission = await self.pipeline.admit(services, principal, query, variables, name, transport, headers)
         doc, operation, requested, limits = (
             admission.document,
@@ -367,6 +383,9 @@ class GraphQLView(GraphQL[Context, None]):
                 key = (doc.normalized, admission.name, admission.variables_key, f"{run['run_id']}|{planned}")
                 if transport == "GET":  # a cacheable answer: ETag and Cache-Control (gql/caching.py)
                     headers.update(self._validator_headers(services, run, key))
+                    # a revalidation is a request: admitted (authenticated, scoped, bounded, charged) above
+                    if not doc.validation and matches(request.headers.get("if-none-match"), headers["ETag"].encode()):
+                        return Response(status_code=304, headers=headers)
                 cached = self.responses.get(key)
                 if cached is not None:
                     cost = {"requested": requested, "actual": cached.actual, **_budget(limits)}
@@ -385,13 +404,14 @@ class GraphQLView(GraphQL[Context, None]):
             if transport == "GET"
             else {StrawberryOperationType.QUERY, StrawberryOperationType.MUTATION}
         )
-        result = await self.schema.execute(
-            doc.text,
-            variable_values=admission.variables,
-            context_value=context,
-            operation_name=admission.name,
-            allowed_operation_types=allowed,
-        )
+        async with self.heavy.turn(requested):
+            result = await self.schema.execute(
+                doc.text,
+                variable_values=admission.variables,
+                context_value=context,
+                operation_name=admission.name,
+                allowed_operation_types=allowed,
+            )
         errors = result.errors or []
         actual = actual_cost(result.data) if result.data is not None else 1
         status = _status(errors, result.data)
@@ -421,41 +441,22 @@ class GraphQLView(GraphQL[Context, None]):
         )
         return {"ETag": etag.decode(), "Cache-Control": self._validators.cache_control(run).decode()}
 
-    async def _not_modified(
-        self,
-        request: Request,
-        services: Any,
-        principal: Any,
-        query: object,
-        variables: object,
-        name: object,
-        headers: dict[str, str],
-    ) -> Response | None:
-        """``304`` when ``If-None-Match`` names the current answer of a public query this server has
-        already validated; the key is authenticated and nothing is charged."""
-        if not isinstance(query, str) or not (name is None or isinstance(name, str)):
-            return None
-        if not principal.has("signals:read"):
-            return None
-        doc = self.pipeline.documents.get(query)
-        operation = doc.operation(name) if doc.ast is not None and doc.error is None else None
-        if operation is None or doc.validation is None or doc.validation:  # unseen or invalid: the full path
-            return None
-        if not doc.public.get(operation.name.value if operation.name else None):
-            return None
-        run = await services.leaderboard.current_run()
-        if run is None:
-            return None
-        variables_key = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)
-        version = f"{run['run_id']}|{next_run_at(services, run).isoformat()}"
-        validators = self._validator_headers(services, run, (doc.normalized, name, variables_key, version))
-        if not matches(request.headers.get("if-none-match"), validators["ETag"].encode()):
-            return None
-        return Response(status_code=304, headers={**headers, **validators})
-
     @staticmethod
     def _respond(prefix: bytes, cost: dict[str, Any], status: int, headers: dict[str, str]) -> JSONBytes:
         return JSONBytes(prefix + b',"extensions":' + orjson.dumps({"cost": cost}) + b"}", status, headers)
+
+
+def _unreadable(error: orjson.JSONDecodeError, what: str, message: str) -> RequestError:
+    """A 400 for JSON that cannot be read; nesting past orjson's own limit (1,024 levels) is named
+    as what it is: deeper than our bound."""
+    if "depth" in str(error).lower() or "recursion" in str(error).lower():
+        return RequestError(
+            400,
+            "bad_request",
+            f"{what} nests JSON more than {MAX_JSON_DEPTH} levels deep (the maximum is {MAX_JSON_DEPTH} levels)",
+            param=what,
+        )
+    return RequestError(400, "bad_request", message)
 
 
 class JSONBytes:

@@ -2,8 +2,10 @@
 
 A :class:`Loaders` is built for each request (``gql.context.Context.build``) and dropped with it.
 
-- ``leaderboard(run_id, limit, min_score, projection)``: the ranked coins, memoized per arguments,
-  so ``coins`` and ``count`` share one query.
+- ``leaderboard(run_id, limit, min_score, projection)``: the ranked coins. One query per run and
+  projection reads the whole ranking (at most 500 coins, the largest ``limit``), and each
+  ``(limit, min_score)`` is a slice of it: ``coins`` and ``count`` and thirty aliases with thirty
+  different ``minScore`` values share one store query.
 - ``coin``: coins of the current run by id, batched into one ``$in`` query.
 - ``history``: a coin's earlier runs, batched across coins into one query per distinct
   ``(first, before, projection)`` (a leaderboard of 100 coins asking for history is one query).
@@ -15,7 +17,7 @@ Every read names the fields it needs: the projection comes from the GraphQL sele
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +26,10 @@ from strawberry.dataloader import DataLoader
 if TYPE_CHECKING:
     from gql.services import Services
 
-__all__ = ["HistoryKey", "Loaders"]
+__all__ = ["MAX_BOARD", "HistoryKey", "Loaders"]
+
+#: The largest ``limit`` of a leaderboard (REST's and GraphQL's): one read of this many serves all.
+MAX_BOARD = 500
 
 # (coin_id, first, before, projection)
 HistoryKey = tuple[str, int, datetime | None, tuple[str, ...]]
@@ -39,7 +44,7 @@ class Loaders:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.memo: dict[Any, Any] = {}  # per-request memo (projections of a field node)
-        self._boards: dict[tuple[str, int, float, tuple[str, ...]], asyncio.Future[list[dict[str, Any]]]] = {}
+        self._boards: dict[tuple[str, tuple[str, ...]], asyncio.Future[list[dict[str, Any]]]] = {}
         self._run: asyncio.Future[dict[str, Any] | None] | None = None
         self.history: DataLoader[HistoryKey, list[dict[str, Any]]] = DataLoader(self._load_history)
         self.coin: DataLoader[CoinKey, dict[str, Any] | None] = DataLoader(self._load_coins)
@@ -50,16 +55,20 @@ class Loaders:
             self._run = asyncio.ensure_future(self.services.leaderboard.current_run())
         return await self._run
 
-    def leaderboard(
+    async def leaderboard(
         self, run_id: str, limit: int, min_score: float, projection: tuple[str, ...]
-    ) -> Awaitable[list[dict[str, Any]]]:
-        key = (run_id, limit, min_score, projection)
+    ) -> list[dict[str, Any]]:
+        key = (run_id, projection)
         future = self._boards.get(key)
-        if future is None:
+        if future is None:  # the whole ranking (score > 0, by score descending), once per request
+            fields = projection if "score" in projection else (*projection, "score")
             future = self._boards[key] = asyncio.ensure_future(
-                self.services.runs.leaderboard(run_id, limit=limit, min_score=min_score, projection=_proj(projection))
+                self.services.runs.leaderboard(run_id, limit=MAX_BOARD, min_score=0.0, projection=_proj(fields))
             )
-        return future
+        ranked = await future
+        # the coins with score >= min_score are a prefix of the ranking
+        end = next((i for i, doc in enumerate(ranked) if doc["score"] < min_score), len(ranked))
+        return ranked[: min(end, limit)]
 
     async def _load_coins(self, keys: Sequence[CoinKey]) -> list[dict[str, Any] | None]:
         found: dict[tuple[str, str], dict[str, Any]] = {}

@@ -116,8 +116,9 @@ def openapi_document(version: str = "0.1.0") -> dict[str, Any]:
                             "in": "header",
                             "required": False,
                             "description": (
-                                "An ETag of an earlier response: 304 while the data is unchanged. A 304 "
-                                "needs a valid key but does not count toward the monthly quota."
+                                "An ETag of an earlier response: 304 while the data is unchanged. A "
+                                "revalidation is a request: it needs a valid key with signals:read and is "
+                                "charged like any other (429 when over a limit). '*' is treated as a miss."
                             ),
                             "schema": {"type": "string"},
                         },
@@ -129,8 +130,8 @@ def openapi_document(version: str = "0.1.0") -> dict[str, Any]:
                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DataResponse"}}},
                         },
                         "304": {
-                            "description": "Not modified: If-None-Match names the current data (nothing is charged)",
-                            "headers": {**request_id, **validators},
+                            "description": "Not modified: If-None-Match names the current data (charged as a request)",
+                            "headers": {**request_id, **validators, **rate_headers, **draft_headers},
                         },
                         "400": _error("Invalid, unknown or repeated parameter"),
                         "401": _error("Missing, malformed, unknown, revoked or expired API key"),

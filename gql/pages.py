@@ -9,11 +9,15 @@ origin, so a stray third-party request fails loudly instead of leaking.
 
 The landing page is server-rendered from the run store (times and statuses only: no tenant data),
 so it works without a key, without JavaScript and in every mode.
+
+Every page is rendered by Jinja2 (Starlette's ``Jinja2Templates``) with autoescaping on for every
+template and undefined names refused: no page is assembled by string formatting, so a value from a
+request (a report's name in the path) or from the store reaches the HTML escaped. The one markup
+passed in as such is a report rendered from our own ``docs/*.md`` by markdown-it with raw HTML off.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import time
@@ -25,12 +29,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import jinja2
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
+from markupsafe import Markup
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
 
 from gql.graphql_app import GRAPHIQL_ASSETS_PATH
 from scoring.schedule import next_run_at
@@ -76,18 +83,26 @@ def vendor_manifest() -> dict[str, dict[str, str]]:
     return manifest
 
 
-_SRI = re.compile(r"\{\{sri:([^}]+)\}\}")
+def _sri(path: str) -> str:
+    """A vendored file's ``integrity`` value (``sri("uplot@1.6.32/dist/uPlot.esm.js")`` in a template)."""
+    return vendor_manifest()[path]["sha384"]
 
 
 @cache
-def _template(name: str) -> str:
-    """A page template with ``{{sri:<vendored path>}}`` replaced by that file's integrity."""
-    text = (TEMPLATES / name).read_text()
-    return _SRI.sub(lambda m: vendor_manifest()[m.group(1)]["sha384"], text)
+def templates() -> Jinja2Templates:
+    """The page templates (``static/pages``): autoescape on for all, undefined names are errors."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        auto_reload=False,
+    )
+    env.globals["sri"] = _sri
+    return Jinja2Templates(env=env)
 
 
-def _page(body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
+def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+    return templates().TemplateResponse(request, name, context, status_code=status, headers=SECURITY_HEADERS)
 
 
 def default_docs_dir() -> Path | None:
@@ -99,7 +114,7 @@ def default_docs_dir() -> Path | None:
 
 def graphiql_page() -> str:
     """The GraphiQL page (``gql.graphql_app``): the Authorization template, a hint, no persisted key."""
-    return _template("graphiql.html").replace("{{assets}}", GRAPHIQL_ASSETS_PATH)
+    return templates().get_template("graphiql.html").render(assets=GRAPHIQL_ASSETS_PATH)
 
 
 # -- run status (the landing page) -------------------------------------------------------------
@@ -149,38 +164,27 @@ class RunStatusReader:
         return self._value
 
 
-def _when(value: datetime | None) -> str:
+def _when(value: datetime | None) -> tuple[str, str] | None:
+    """``(ISO 8601 instant, "YYYY-MM-DD HH:MM")`` in UTC for the template's ``<time>``, or None."""
     if value is None:
-        return "—"
-    value = value if value.tzinfo else value.replace(tzinfo=UTC)
-    iso = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return f'<time datetime="{iso}">{value.astimezone(UTC):%Y-%m-%d %H:%M} UTC</time>'
+        return None
+    value = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ"), value.strftime("%Y-%m-%d %H:%M")
 
 
-def _status_html(status: RunStatus) -> str:
-    if status.last_status is None:
-        return (
-            '<p class="status-line" data-status="none">No scoring run has finished yet. In the embedded '
-            "demo mode the first one is ready within seconds of start; reload this page.</p>"
-        )
-    label = {"succeeded": "succeeded", "failed": "failed", "running": "running now"}.get(
-        status.last_status, status.last_status
-    )
-    rows = [
-        (
-            "Last run",
-            f'{_when(status.last_at)} — <strong class="run-{html.escape(status.last_status)}" '
-            f'data-status="{html.escape(status.last_status)}">{html.escape(label)}</strong>',
-        ),
-        (
-            "Last successful run",
-            _when(status.last_succeeded_at) + (f" — {status.listed} coins listed" if status.listed is not None else ""),
-        ),
-        ("Next run (planned)", _when(status.next_at)),
-        ("Model version", html.escape(status.model_version or "—")),
-    ]
-    cells = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
-    return f'<dl class="run-status">{cells}</dl>'
+def _status_context(status: RunStatus | None) -> dict[str, Any]:
+    if status is None:
+        return {"status": None, "times": {}, "status_label": ""}
+    label = {"succeeded": "succeeded", "failed": "failed", "running": "running now"}
+    return {
+        "status": status,
+        "status_label": label.get(status.last_status or "", status.last_status or ""),
+        "times": {
+            "last_at": _when(status.last_at),
+            "last_succeeded_at": _when(status.last_succeeded_at),
+            "next_at": _when(status.next_at),
+        },
+    }
 
 
 # -- the reports (docs/*.md) -------------------------------------------------------------------
@@ -240,27 +244,15 @@ def page_routes(*, docs_dir: Path | None, graphiql: bool) -> list[BaseRoute]:
 
     async def landing(request: Request) -> Response:
         services = getattr(request.app.state, "services", None)
-        status = _status_html(await status_reader.read(services)) if services is not None else ""
-        graphiql_link = (
-            (
-                '<li><a href="/graphql">GraphiQL</a> — write GraphQL queries against the live schema '
-                "(put your key in the Headers tab)</li>"
-            )
-            if graphiql
-            else (
-                "<li>GraphiQL is turned off on this server (<code>INSIDER_GRAPHIQL</code>); "
-                "<code>POST /graphql</code> still answers.</li>"
-            )
-        )
-        body = _template("landing.html").replace("{{status}}", status).replace("{{graphiql}}", graphiql_link)
-        return _page(body)
+        status = await status_reader.read(services) if services is not None else None
+        return _page(request, "landing.html", {**_status_context(status), "graphiql": graphiql})
 
     async def dashboard(request: Request) -> Response:
         published = "present" if report_file("validation") is not None else "missing"
-        return _page(_template("dashboard.html").replace("{{validation}}", published))
+        return _page(request, "dashboard.html", {"validation": published})
 
     async def api_docs(request: Request) -> Response:
-        return _page(_template("api-docs.html"))
+        return _page(request, "api-docs.html", {})
 
     def report_file(name: str) -> Path | None:
         if docs_dir is None:
@@ -270,25 +262,16 @@ def page_routes(*, docs_dir: Path | None, graphiql: bool) -> list[BaseRoute]:
 
     async def report(request: Request) -> Response:
         name = request.path_params["name"]
+        context: dict[str, Any] = {"name": name, "title": "Not found", "markdown": None, "file": None}
         if name not in DOCS:
-            return _page(
-                _report_page(
-                    "Not found",
-                    '<p class="notice">There is no report with this name.</p> <a href="/">Back to the start page</a>.',
-                    name,
-                ),
-                404,
-            )
+            return _page(request, "report.html", context, 404)
         path = report_file(name)
-        title = DOCS[name][1]
+        context.update(title=DOCS[name][1], file=DOCS[name][0])
         if path is None or docs_dir is None:
-            notice = (
-                f'<p class="notice" role="status" data-missing="{name}">The {title.lower()} has not been '
-                f"published on this server yet: <code>docs/{DOCS[name][0]}</code> is not here. "
-                'See the <a href="/docs/methodology">methodology</a> meanwhile.</p>'
-            )
-            return _page(_report_page(title, notice, name), 404)
-        return _page(_report_page(title, render_markdown(path.read_text(encoding="utf-8"), docs_dir), name))
+            return _page(request, "report.html", context, 404)
+        # our own report, rendered by markdown-it with raw HTML off: the one markup passed as such
+        context["markdown"] = Markup(render_markdown(path.read_text(encoding="utf-8"), docs_dir))  # noqa: S704
+        return _page(request, "report.html", context)
 
     routes: list[BaseRoute] = [
         Route("/", landing, methods=["GET"]),
@@ -301,12 +284,3 @@ def page_routes(*, docs_dir: Path | None, graphiql: bool) -> list[BaseRoute]:
     if docs_dir is not None:
         routes.insert(3, Mount("/docs/files", app=StaticFiles(directory=docs_dir, check_dir=False)))
     return routes
-
-
-def _report_page(title: str, content: str, name: str) -> str:
-    return (
-        _template("report.html")
-        .replace("{{title}}", html.escape(title))
-        .replace("{{name}}", name)
-        .replace("{{content}}", content)
-    )

@@ -22,9 +22,12 @@ transport renders its own way (an HTTP status, or an ``error`` message on the so
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import re
 import sys
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -43,9 +46,11 @@ from graphql import (
     StringValueNode,
     VariableNode,
     get_named_type,
+    get_variable_values,
     parse,
     print_ast,
     specified_rules,
+    validate,
 )
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
@@ -62,20 +67,27 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_DOCUMENT",
+    "MAX_JSON_DEPTH",
     "MAX_TOKENS",
     "PUBLIC_ROOT_FIELDS",
     "Admission",
     "AdmittedDocument",
     "Document",
     "Documents",
+    "HeavyGate",
     "Pipeline",
     "RequestError",
     "Transport",
+    "check_json_depth",
+    "json_too_deep",
 ]
 
 #: Bytes of one request: an HTTP body, a GET query string's document, a websocket message.
 MAX_DOCUMENT = 64 * 1024
 MAX_TOKENS = 2000
+#: Levels of arrays and objects in any JSON input (variables, extensions, a websocket payload):
+#: orjson reads 1,024 levels but writes only 255, and no real input needs more than a few.
+MAX_JSON_DEPTH = 32
 #: Root fields whose answer depends only on the run and the arguments (not on who asks).
 PUBLIC_ROOT_FIELDS = frozenset({"insiderSelling", "coin", "scoreHistory", "signal", "__typename"})
 _INTROSPECTION = frozenset({"__schema", "__type"})
@@ -115,6 +127,57 @@ class RequestError(Exception):
             out["path"] = self.path
         out["extensions"] = {"code": self.code, **self.extensions}
         return out
+
+
+def json_too_deep(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when ``value`` (decoded JSON) nests arrays and objects more than ``limit`` levels deep;
+    iterative and linear in the value's size (the top level is level 1)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if level > limit:
+            return True
+        stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def check_json_depth(value: object, what: str) -> None:
+    """Refuse ``value`` (the request's ``what``) with a 400 naming the limit when it nests too deep."""
+    if json_too_deep(value):
+        raise RequestError(
+            400,
+            "bad_request",
+            f"{what} nests JSON more than {MAX_JSON_DEPTH} levels deep (the maximum is {MAX_JSON_DEPTH} levels)",
+            param=what,
+        )
+
+
+_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
+_QUOTED = re.compile(r"'([^']*)'|\"([^\"]*)\"")
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?", re.IGNORECASE)
+
+
+def _written(text: str) -> frozenset[str]:
+    return frozenset(_NAME.findall(text))
+
+
+def conceal(message: str, written: frozenset[str]) -> str:
+    """``message`` without suggestions and with every quoted part that names something the caller
+    did not write (``on type 'Query'``) replaced by ``'…'``: with introspection off, error messages
+    reveal no more of the schema than the request did."""
+    message = _SUGGESTION.sub("", message)
+
+    def hide(match: re.Match[str]) -> str:
+        inner = match.group(1) if match.group(1) is not None else match.group(2)
+        return match.group(0) if set(_NAME.findall(inner)) <= written else "'…'"
+
+    return _QUOTED.sub(hide, message)
 
 
 # -- documents ---------------------------------------------------------------------------------
@@ -180,9 +243,11 @@ _AST_BYTES_PER_CHAR = 48
 
 class Documents:
     """An LRU of analysed documents keyed by their text, bounded in bytes (the texts come from
-    clients: a size that counts only entries would let 512 documents of 64 KB hold gigabytes)."""
+    clients: a size that counts only entries would let 512 documents of 64 KB hold gigabytes).
+    4 MiB by default: the parsed documents are a hundred thousand objects that every full pass of
+    the cyclic garbage collector walks, and that walk stops the event loop."""
 
-    def __init__(self, max_bytes: int = 16 * 1024 * 1024) -> None:
+    def __init__(self, max_bytes: int = 4 * 1024 * 1024) -> None:
         self.max_bytes = max_bytes
         self.bytes = 0
         self._docs: OrderedDict[str, Document] = OrderedDict()
@@ -252,6 +317,37 @@ class Documents:
             public=public,
             root_fields=roots,
         )
+
+
+# -- the event loop's share ---------------------------------------------------------------------
+
+#: Operations estimated at this cost or more execute one at a time (:class:`HeavyGate`).
+HEAVY_COST = 10
+#: Documents at least this long are parsed and validated one at a time, when not cached already.
+HEAVY_TEXT = 2048
+
+
+class HeavyGate:
+    """The heavy steps of a request (parsing and validating a long document not seen before,
+    executing an operation of :data:`HEAVY_COST` or more) take turns, one at a time per process,
+    each after a turn of the event loop. Each step is bounded (the document's size and tokens, the
+    cost estimate), so the loop's time between two polls of its sockets stays bounded by one such
+    step however many clients send them: ``/healthz`` and cheap requests are not queued behind a
+    pile of expensive ones."""
+
+    def __init__(self) -> None:
+        self._lock: asyncio.Lock | None = None
+
+    @contextlib.asynccontextmanager
+    async def turn(self, heavy: bool | int = True) -> AsyncIterator[None]:
+        if not heavy or (not isinstance(heavy, bool) and heavy < HEAVY_COST):
+            yield
+            return
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            await asyncio.sleep(0)  # let the loop poll its sockets before this step runs
+            yield
 
 
 # -- admission ---------------------------------------------------------------------------------
@@ -331,6 +427,7 @@ class Pipeline:
         self.documents = documents if documents is not None else Documents()
         self._scopes = _required_scopes(schema)
         self._rules = tuple(specified_rules)
+        self.heavy = HeavyGate()
 
     # 1. authenticate
     @staticmethod
@@ -355,6 +452,7 @@ class Pipeline:
     ) -> Admission:
         """Read, authorize, bound and charge one operation; ``headers`` receives the RateLimit-*
         values. Raises :class:`RequestError` for every refusal."""
+        check_json_depth(variables, "variables")
         if not isinstance(query, str) or not query.strip():
             raise RequestError(400, "bad_request", "a GraphQL query is required")
         if variables is not None and not isinstance(variables, dict):
@@ -373,7 +471,8 @@ class Pipeline:
                 refused.message = refused.message.replace("(this query costs 1)", f"(this query costs {known})")
                 refused.extensions["cost"] = {"requested": known}
             raise
-        doc = self.documents.get(query)
+        async with self.heavy.turn(len(query) >= HEAVY_TEXT and self.documents.peek(query) is None):
+            doc = self.documents.get(query)
         if doc.ast is None:
             assert doc.error is not None
             raise RequestError(400, "graphql_parse_failed", doc.error.message[:1000])
@@ -420,9 +519,45 @@ class Pipeline:
         if requested > 1:
             limits = await self.charge(services, principal, requested - 1, headers, total=requested)
         if doc.validation is None:
-            doc.validation = validate_document(self.schema, doc.ast, self._rules)
+            async with self.heavy.turn(len(query) >= HEAVY_TEXT):
+                doc.validation = self._validate(doc)
             self.documents.grew(doc, 256 * len(doc.validation))
+        if not doc.validation and operation.variable_definitions:
+            self._check_variables(doc, operation, variables, variables_key)
         return Admission(principal, doc, operation, name, variables, variables_key, requested, limits)
+
+    def _validate(self, doc: Document) -> list[GraphQLError]:
+        """graphql-core's validation; with introspection off, no message names a field, type or
+        argument the caller did not write (no suggestions, and other names replaced)."""
+        assert doc.ast is not None
+        errors = validate(self.schema, doc.ast, self._rules, hide_suggestions=not self.introspection)
+        if self.introspection or not errors:
+            return errors
+        written = _written(doc.text)
+        return [
+            GraphQLError(conceal(e.message, written), e.nodes, e.source, e.positions, e.path, e.original_error)
+            for e in errors
+        ]
+
+    def _check_variables(
+        self, doc: Document, operation: OperationDefinitionNode, variables: dict[str, Any] | None, key: bytes
+    ) -> None:
+        """The variables coerced to their declared types before execution, so that their errors
+        are worded like validation's (suggestions hidden with introspection off)."""
+        coerced = get_variable_values(
+            self.schema, operation.variable_definitions or (), variables or {}, max_errors=10, hide_suggestions=True
+        )
+        if not isinstance(coerced, list):
+            return
+        written = _written(doc.text) | _written(key.decode("utf-8", "replace"))
+        first = coerced[0]
+        message = first.message if self.introspection else conceal(first.message, written)
+        raise RequestError(
+            400,
+            "graphql_validation_failed",
+            message,
+            locations=[loc._asdict() for loc in first.locations or ()],
+        )
 
     def _known_cost(self, query: str, name: str | None, variables: object) -> int:
         doc = self.documents.peek(query)

@@ -219,8 +219,6 @@ class DataEndpoint:
                     raise from_exception(exc) from None
             if not principal.has("signals:read"):
                 raise ApiError(403, "insufficient_scope", "this key lacks the signals:read scope")
-            if if_none_match is not None and await self._not_modified(services, scope, if_none_match, rid, send):
-                return 304  # authenticated, and charged nothing (see gql/caching.py)
             limiter = services.limiter
             if limiter is not None:
                 limits = limiter.take(principal)
@@ -258,6 +256,17 @@ class DataEndpoint:
             response = error_response(error, request_id, started, headers)
             await response({"type": "http"}, _no_receive, send)
             return error.status
+        if if_none_match is not None:
+            # a revalidation is a request: authenticated, scope checked and charged above
+            if as_of is not None:
+                now = int(time.time())
+                (_, etag), (_, cache_control) = self._as_of_pair(services, run, limit, min_score, as_of, now)
+            else:
+                validators = self._validators or self._start_validators(services)
+                etag, cache_control = validators.rest_etag(run, limit, min_score), validators.cache_control(run)
+            if matches(if_none_match, etag):
+                await self._not_modified(principal, limits, etag, cache_control, rid, send)
+                return 304
         body = b"".join(
             (
                 b'{"data":',
@@ -331,39 +340,29 @@ class DataEndpoint:
         return self._validators
 
     async def _not_modified(
-        self, services: Services, scope: Scope, if_none_match: bytes, rid: bytes, send: Send
-    ) -> bool:
-        """Answer ``304`` when ``If-None-Match`` names the current response; the caller has
-        authenticated the key and checked its scope, and nothing is charged."""
-        try:
-            limit, min_score, as_of = self._parse(scope["query_string"])
-        except ApiError:
-            return False  # the full path answers the 400
-        if as_of is not None:  # the run in force then, and the time asked for
-            from gql.track import run_as_of
-
-            try:
-                past = await run_as_of(services, as_of, "as_of")
-            except ApiError:
-                return False  # the full path answers the error
-            (_, etag), (_, cache_control) = self._as_of_pair(services, past, limit, min_score, as_of, int(time.time()))
-        else:
-            run = await services.leaderboard.current_run()
-            if run is None:
-                return False
-            validators = self._validators or self._start_validators(services)
-            etag, cache_control = validators.rest_etag(run, limit, min_score), validators.cache_control(run)
-        if not matches(if_none_match, etag):
-            return False
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 304,
-                "headers": [(b"x-request-id", rid), (b"etag", etag), (b"cache-control", cache_control)],
-            }
-        )
+        self,
+        principal: Principal,
+        limits: Encoded | None,
+        etag: bytes,
+        cache_control: bytes,
+        rid: bytes,
+        send: Send,
+    ) -> None:
+        """``304`` for a request whose ``If-None-Match`` names the response it would get (the current
+        run's, or with ``as_of`` the run in force then); the caller has authenticated the key,
+        checked its scope and charged it (see gql/caching.py)."""
+        raw = [(b"x-request-id", rid), (b"etag", etag), (b"cache-control", cache_control)]
+        if limits is not None:
+            policy, current = self.ratelimit_fields.both(principal, limits)
+            raw += [
+                (b"ratelimit-limit", limits[0]),
+                (b"ratelimit-remaining", limits[1]),
+                (b"ratelimit-reset", limits[2]),
+                (b"ratelimit-policy", policy),
+                (b"ratelimit", current),
+            ]
+        await send({"type": "http.response.start", "status": 304, "headers": raw})
         await send({"type": "http.response.body", "body": b""})
-        return True
 
 
 _JSON = (b"content-type", b"application/json")

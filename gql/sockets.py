@@ -12,7 +12,15 @@
   timer closes them at the expiry itself. While the bus cannot hear Redis, the keys of open
   sockets are re-read every :data:`SWEEP_SECONDS`.
 - A text message longer than :data:`MAX_FRAME` closes the socket (1009); uvicorn's ``ws_max_size``
-  refuses larger frames before they are read.
+  refuses larger frames before they are read. A message nested deeper than the JSON bound is an
+  ``error`` for its operation, or a 4400 close.
+- Abuse bounds (issue 17): ``connection_init`` is charged one request like any other; a key may
+  hold at most its plan's open sockets (per key and per tenant, :func:`tenants.plans.socket_caps`,
+  counted by each process); a refusal there closes the socket with 1013 (try again later). Pings
+  and pongs share a bucket of :data:`PING_BURST` messages refilled at :data:`PINGS_PER_SECOND`;
+  a flood closes the socket with 1008. When a key is refused for its limits (429), its sockets are
+  closed (1013) after the grace period (``INSIDER_WS_OVER_LIMIT_GRACE``) unless one of its
+  operations is admitted meanwhile.
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ from datetime import UTC, datetime
 from json import JSONDecodeError
 from typing import TYPE_CHECKING, Any, cast
 
+import orjson
+from graphql import OperationType
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
@@ -43,13 +53,24 @@ from strawberry.utils.aio import aclosing
 
 from gql.context import Context
 from gql.errors import ApiError
-from gql.pipeline import MAX_DOCUMENT, RequestError
+from gql.pipeline import MAX_DOCUMENT, MAX_JSON_DEPTH, RequestError, json_too_deep
 from tenants.auth import key_is_usable
+from tenants.plans import socket_caps
+from tenants.principal import Principal
 
 if TYPE_CHECKING:
     from gql.services import Services
 
-__all__ = ["MAX_FRAME", "SWEEP_SECONDS", "ConnectionTimeouts", "SocketAdapter", "Sockets", "TransportWSHandler"]
+__all__ = [
+    "MAX_FRAME",
+    "PINGS_PER_SECOND",
+    "PING_BURST",
+    "SWEEP_SECONDS",
+    "ConnectionTimeouts",
+    "SocketAdapter",
+    "Sockets",
+    "TransportWSHandler",
+]
 
 log = logging.getLogger("insider_selling.gql.sockets")
 
@@ -58,13 +79,24 @@ MAX_FRAME = MAX_DOCUMENT + 8 * 1024
 SWEEP_SECONDS = 0.5
 #: Close code for a key that stopped working (revoked, expired, grace over).
 CLOSE_KEY_UNUSABLE = 4403
+#: Close code for a key over its limits (requests, quota, open sockets): RFC 6455's "try again later".
+CLOSE_OVER_LIMIT = 1013
+#: Close code for a ping flood: RFC 6455's "policy violation".
+CLOSE_FLOOD = 1008
+#: Error codes of a push refused for the key's limits.
+_LIMIT_CODES = frozenset({"rate_limited", "quota_exceeded", "budget_exceeded"})
+#: Pings and pongs a socket may send at once, and how fast that allowance refills.
+PING_BURST = 10
+PINGS_PER_SECOND = 1.0
 
 
 @dataclass(frozen=True, slots=True)
 class ConnectionTimeouts:
-    """Seconds a websocket may stay open without sending ``connection_init``."""
+    """Seconds a websocket may stay open without sending ``connection_init``, and seconds the
+    sockets of a key refused for its limits stay open before they are closed."""
 
     connection_init: float = 10.0
+    over_limit_grace: float = 10.0
 
 
 class SocketAdapter(ASGIWebSocketAdapter):
@@ -78,7 +110,13 @@ class SocketAdapter(ASGIWebSocketAdapter):
                     if len(text) > MAX_FRAME:
                         await self.ws.close(code=1009, reason=f"messages are limited to {MAX_FRAME} bytes")
                         return
-                    yield self.view.decode_json(text)
+                    message = self.view.decode_json(text)
+                    if json_too_deep(message, MAX_JSON_DEPTH + 2):  # {"payload": {"variables": ...}}
+                        refused = await self._refuse_deep(message)
+                        if refused:
+                            return
+                        continue
+                    yield message
                 except JSONDecodeError as e:
                     if not ignore_parsing_errors:
                         raise NonJsonMessageReceived from e
@@ -86,6 +124,23 @@ class SocketAdapter(ASGIWebSocketAdapter):
             raise NonTextMessageReceived from e
         except (WebSocketDisconnect, RuntimeError):  # closed by the client, or by us meanwhile
             pass
+
+    async def _refuse_deep(self, message: object) -> bool:
+        """A message nested too deep: an ``error`` for its operation when it is a ``subscribe``
+        (the socket serves on), else a 4400 close naming the limit. Returns True when closed."""
+        if isinstance(message, dict) and message.get("type") == "subscribe" and isinstance(message.get("id"), str):
+            error = RequestError(
+                400,
+                "bad_request",
+                f"the message nests JSON more than {MAX_JSON_DEPTH} levels deep "
+                f"(the maximum is {MAX_JSON_DEPTH} levels in variables and extensions)",
+            )
+            await self.ws.send_text(
+                orjson.dumps({"id": message["id"], "type": "error", "payload": [error.error()]}).decode()
+            )
+            return False
+        await self.ws.close(code=4400, reason=f"JSON nested more than {MAX_JSON_DEPTH} levels deep")
+        return True
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
@@ -97,6 +152,27 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         super().__init__(*args, **kwargs)
         self._contexts: dict[str, Context] = {}
         self.closed = False
+        self._pings = float(PING_BURST)
+        self._pinged = time.monotonic()
+
+    async def _flooded(self) -> bool:
+        """Take one ping or pong from the socket's allowance; close the socket when none is left."""
+        now = time.monotonic()
+        self._pings = min(float(PING_BURST), self._pings + (now - self._pinged) * PINGS_PER_SECOND)
+        self._pinged = now
+        if self._pings < 1.0:
+            await self.close(CLOSE_FLOOD, f"more than {PING_BURST} pings at once or {PINGS_PER_SECOND:g} per second")
+            return True
+        self._pings -= 1.0
+        return False
+
+    async def handle_ping(self, message: Any) -> None:
+        if not await self._flooded():
+            await super().handle_ping(message)
+
+    async def handle_pong(self, message: Any) -> None:
+        if not await self._flooded():
+            await super().handle_pong(message)
 
     @property
     def _sockets(self) -> Sockets:
@@ -115,18 +191,36 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             header = self.context.authorization
         self.context.authorization = header
         try:
-            self.context.principal = await self.view.pipeline.authenticate(  # type: ignore[attr-defined]
+            principal = self.context.principal = await self.view.pipeline.authenticate(  # type: ignore[attr-defined]
                 self.context.services, header, self.context.client
             )
         except ApiError:
-            if self.connection_init_timeout_task:
-                self.connection_init_timeout_task.cancel()
-            self.connection_init_received = True
-            await self.close(CLOSE_KEY_UNUSABLE, "Forbidden")
+            await self._refuse_init(CLOSE_KEY_UNUSABLE, "Forbidden")
+            return
+        # the socket is counted before anything is awaited, so concurrent inits cannot pass the cap
+        refusal = self._sockets.reserve(self, principal)
+        if refusal is not None:
+            await self._refuse_init(CLOSE_OVER_LIMIT, refusal)
+            return
+        try:  # connection_init is a request: it is charged like one
+            await self.view.pipeline.charge(self.context.services, principal, 1, {})  # type: ignore[attr-defined]
+        except RequestError as error:
+            self._sockets.unregister(self)
+            if error.status == 429:
+                self._sockets.over_limit(principal.key_id)
+            await self._refuse_init(CLOSE_OVER_LIMIT, error.message[:120])
             return
         await super().handle_connection_init(message)
         if self.connection_acknowledged:
             await self._sockets.register(self)
+        else:
+            self._sockets.unregister(self)
+
+    async def _refuse_init(self, code: int, reason: str) -> None:
+        if self.connection_init_timeout_task:
+            self.connection_init_timeout_task.cancel()
+        self.connection_init_received = True
+        await self.close(code, reason)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         if not self.connection_acknowledged or message["id"] in self.operations:
@@ -168,8 +262,11 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 {},
             )
         except RequestError as error:
+            if error.status == 429:
+                self._sockets.over_limit(principal.key_id)
             await self._refuse(op_id, error)
             return
+        self._sockets.admitted(principal.key_id)
         self._contexts[op_id] = Context.build(
             services,
             principal,
@@ -185,6 +282,17 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         operation.task.add_done_callback(self._task_done)
         self.operations[op_id] = operation
 
+    async def _watched(self, results: Any, principal: Principal | None) -> AsyncGenerator[Any, None]:
+        """The results as they are; one that ends a subscription for the key's limits (a push over
+        the budget or the quota) starts the key's grace period like a refused operation."""
+        async for result in results:
+            errors = getattr(result, "errors", None) or ()
+            if principal is not None and any(
+                (getattr(e, "extensions", None) or {}).get("code") in _LIMIT_CODES for e in errors
+            ):
+                self._sockets.over_limit(principal.key_id)
+            yield result
+
     async def _refuse(self, op_id: str, error: RequestError) -> None:
         message: ErrorMessage = {"id": op_id, "type": "error", "payload": [cast(Any, error.error())]}
         await self.send_message(message)
@@ -192,6 +300,13 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         """Strawberry's ``run_operation`` with the operation's own context (its admission)."""
         context = self._contexts.get(operation.id, self.context)
+        admission = context.admission
+        # a query or mutation takes its turn like over HTTP; a subscription's pushes are charged one by one
+        heavy = (
+            0
+            if admission is None or admission.operation.operation == OperationType.SUBSCRIPTION
+            else admission.requested
+        )
         try:
             result_source = await self.schema.stream(
                 operation.query,
@@ -201,7 +316,11 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 operation_name=operation.operation_name,
             )
             async with aclosing(result_source):
-                await self._send_result_stream(operation, result_source)
+                if heavy:  # computed in its turn; sent after it (a slow reader holds no turn)
+                    async with self.view.heavy.turn(heavy):  # type: ignore[attr-defined]
+                        first = await anext(aiter(result_source), None)
+                    result_source = _prepend(first, result_source)
+                await self._send_result_stream(operation, self._watched(result_source, context.principal))
             await operation.send_operation_message({"id": operation.id, "type": "complete"})
         except asyncio.CancelledError:
             raise
@@ -230,6 +349,14 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().shutdown()
 
 
+async def _prepend(first: Any, rest: Any) -> AsyncGenerator[Any, None]:
+    """``first`` (when there is one), then whatever ``rest`` still yields."""
+    if first is not None:
+        yield first
+    async for item in rest:
+        yield item
+
+
 def _not_after(doc: dict[str, Any]) -> float | None:
     ends = []
     for name in ("expires_at", "grace_until"):
@@ -242,9 +369,16 @@ def _not_after(doc: dict[str, Any]) -> float | None:
 class Sockets:
     """The open sockets of one app, by key id, closed when their key stops working."""
 
-    def __init__(self, sweep_seconds: float = SWEEP_SECONDS) -> None:
+    def __init__(self, sweep_seconds: float = SWEEP_SECONDS, over_limit_grace: float = 10.0) -> None:
         self.sweep_seconds = sweep_seconds
+        self.over_limit_grace = over_limit_grace
         self._by_key: dict[str, set[TransportWSHandler]] = {}
+        self._by_tenant: dict[str, set[TransportWSHandler]] = {}
+        # key id -> (loop time of its last refusal for its limits, of its last admission), and the
+        # timer that closes its sockets when the grace period after a refusal ends
+        self._refused: dict[str, float] = {}
+        self._admitted: dict[str, float] = {}
+        self._grace: dict[str, asyncio.TimerHandle] = {}
         self._timers: dict[TransportWSHandler, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._services: Services | None = None
@@ -252,6 +386,41 @@ class Sockets:
 
     def __len__(self) -> int:
         return sum(len(handlers) for handlers in self._by_key.values())
+
+    def reserve(self, handler: TransportWSHandler, principal: Principal) -> str | None:
+        """Count ``handler`` as an open socket of its key and tenant, or say why it may not open
+        (its plan's caps, :func:`tenants.plans.socket_caps`)."""
+        per_key, per_tenant = socket_caps(principal.plan)
+        by_key = self._by_key.get(principal.key_id, set())
+        by_tenant = self._by_tenant.get(principal.tenant_id, set())
+        if len(by_key - {handler}) >= per_key:
+            return f"this key has {per_key} sockets open, the most its plan allows"
+        if len(by_tenant - {handler}) >= per_tenant:
+            return f"this tenant has {per_tenant} sockets open, the most its plan allows"
+        self._by_key.setdefault(principal.key_id, set()).add(handler)
+        self._by_tenant.setdefault(principal.tenant_id, set()).add(handler)
+        return None
+
+    def over_limit(self, key_id: str) -> None:
+        """``key_id`` was refused for its limits: close its sockets when the grace period ends,
+        unless one of its operations is admitted meanwhile."""
+        loop = asyncio.get_running_loop()
+        self._refused[key_id] = loop.time()
+        if key_id not in self._grace and key_id in self._by_key:
+            self._grace[key_id] = loop.call_later(self.over_limit_grace, self._grace_over, key_id)
+
+    def admitted(self, key_id: str) -> None:
+        if key_id in self._refused:
+            self._admitted[key_id] = asyncio.get_running_loop().time()
+
+    def _grace_over(self, key_id: str) -> None:
+        self._grace.pop(key_id, None)
+        refused = self._refused.pop(key_id, 0.0)
+        if self._admitted.pop(key_id, float("-inf")) > refused:
+            return  # the key is within its limits again
+        for handler in list(self._by_key.get(key_id, ())):
+            self.unregister(handler)
+            self._spawn(handler.close(CLOSE_OVER_LIMIT, "the API key is over its limits"))
 
     async def register(self, handler: TransportWSHandler) -> None:
         services = handler.context.services
@@ -263,6 +432,7 @@ class Sockets:
             if services.bus is not None:
                 services.bus.add_listener(self.key_changed)
         self._by_key.setdefault(principal.key_id, set()).add(handler)
+        self._by_tenant.setdefault(principal.tenant_id, set()).add(handler)
         doc = await services.authenticator.repo.get_key(principal.key_id)
         self._apply(principal.key_id, doc)
         if self._sweeper is None or self._sweeper.done():
@@ -274,11 +444,18 @@ class Sockets:
             timer.cancel()
         principal = handler.context.principal
         if principal is not None:
-            handlers = self._by_key.get(principal.key_id)
-            if handlers is not None:
-                handlers.discard(handler)
-                if not handlers:
-                    del self._by_key[principal.key_id]
+            for index, name in ((self._by_key, principal.key_id), (self._by_tenant, principal.tenant_id)):
+                handlers = index.get(name)
+                if handlers is not None:
+                    handlers.discard(handler)
+                    if not handlers:
+                        del index[name]
+            if principal.key_id not in self._by_key:
+                timer = self._grace.pop(principal.key_id, None)
+                if timer is not None:
+                    timer.cancel()
+                self._refused.pop(principal.key_id, None)
+                self._admitted.pop(principal.key_id, None)
 
     def key_changed(self, key_id: str | None) -> None:
         """A :class:`KeyChangeBus` listener: re-check ``key_id``'s sockets (every socket for None)."""

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from ingest.files import write_snapshots
 from ingest.importers import ImportResult, import_directory
+from ingest.importers.base import ReadLimits
 from ingest.live import LiveSource
 from ingest.onchain import CoinGecko, DexScreener, GoPlus
 from ingest.progress import Stages
@@ -254,14 +255,20 @@ def import_summary(result: ImportResult) -> list[str]:
 
 
 def import_files(
-    source: Path, out: Path, *, fmt: str | None = None, overwrite: bool = False, console: Console | None = None
+    source: Path,
+    out: Path,
+    *,
+    fmt: str | None = None,
+    overwrite: bool = False,
+    console: Console | None = None,
+    limits: ReadLimits | None = None,
 ) -> ImportResult:
     """``insider-selling import DIR --out SNAPDIR``: a progress bar on a terminal, a line per stage
     otherwise, and the per-file summary at the end."""
     console = console or Console(stderr=False)
     reporter = _StagesReporter(Stages("import", console))
     try:
-        result = import_directory(source, out, fmt=fmt, reporter=reporter, overwrite=overwrite)
+        result = import_directory(source, out, fmt=fmt, reporter=reporter, overwrite=overwrite, limits=limits)
     finally:
         reporter.close()
     for line in import_summary(result):

@@ -81,6 +81,12 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+#: A full pass of the cyclic garbage collector stops the event loop for as long as it walks the
+#: young heap (tens of milliseconds with full caches): it runs every 100 second-generation passes
+#: instead of every 10, and garbage without cycles is freed by reference counting meanwhile.
+GC_THRESHOLDS = (700, 10, 100)
+
+
 def build_app(
     settings: Settings,
     *,
@@ -95,6 +101,7 @@ def build_app(
     in production the API processes only serve, and a separate ``insider-selling worker`` ingests
     and scores; ``store`` is an already open store to share (tests run two apps on one store), left
     open."""
+    gc.set_threshold(*GC_THRESHOLDS)
     metrics = Metrics(settings.prometheus_multiproc_dir)
     shared_store = store
     scheduler_inline = settings.embedded if run_scheduler is None else run_scheduler
@@ -237,6 +244,9 @@ def build_app(
         introspection=settings.introspection_enabled,
         graphiql=settings.graphiql_enabled,
         connection_init_timeout=settings.connection_timeout,
+        ws_over_limit_grace=settings.ws_over_limit_grace,
+        max_head_bytes=settings.max_head_bytes,
+        max_headers=settings.max_headers,
     )
     return create_app(services, web=web, metrics=metrics)
 

@@ -106,6 +106,8 @@ def _server_options(settings: Settings) -> dict[str, Any]:
         "http": http_protocol(),
         "timeout_keep_alive": settings.connection_timeout,
         "ws_max_size": MAX_FRAME,
+        # an oversized head is a 431 (gql.heads); h11 also stops reading it at this size
+        "h11_max_incomplete_event_size": settings.max_head_bytes,
         # no "server: uvicorn" on every response: it tells a scanner what to try, and costs a header
         "server_header": False,
     }
@@ -179,9 +181,13 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
 
     from ingest.commands import import_files
     from ingest.errors import IngestError
+    from ingest.importers.base import ReadLimits
 
+    limits = ReadLimits(max_bytes=settings.import_max_bytes, max_line_bytes=settings.import_max_line_bytes)
     try:
-        result = import_files(args.source, args.out, fmt=args.format, overwrite=args.overwrite, console=Console())
+        result = import_files(
+            args.source, args.out, fmt=args.format, overwrite=args.overwrite, console=Console(), limits=limits
+        )
     except IngestError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -58,6 +58,19 @@ class Settings(BaseSettings):
     # Seconds a connection may take to send a whole request, or stay idle between requests, and
     # a websocket to send connection_init; then it is closed (insider_selling/server.py).
     connection_timeout: float = Field(default=10.0, gt=0, le=300, validation_alias="INSIDER_CONNECTION_TIMEOUT")
+    # A request head (request line and header fields) larger than this many bytes, or with more
+    # header fields than this, is answered 431 (gql/heads.py).
+    max_head_bytes: int = Field(default=64 * 1024, ge=4096, le=1024 * 1024, validation_alias="INSIDER_MAX_HEAD_BYTES")
+    max_headers: int = Field(default=100, ge=16, le=1000, validation_alias="INSIDER_MAX_HEADERS")
+    # `insider-selling import`: the most bytes one file may hold once decompressed, and the longest
+    # line; both are checked while the file streams (ingest/importers/base.py).
+    import_max_bytes: int = Field(default=1 << 30, ge=1024, le=1 << 40, validation_alias="INSIDER_IMPORT_MAX_BYTES")
+    import_max_line_bytes: int = Field(
+        default=64 * 1024, ge=256, le=64 << 20, validation_alias="INSIDER_IMPORT_MAX_LINE_BYTES"
+    )
+    # Seconds the websockets of a key refused for its limits (429) stay open before they are closed
+    # (gql/sockets.py); an operation of the key admitted meanwhile keeps them.
+    ws_over_limit_grace: float = Field(default=10.0, gt=0, le=600, validation_alias="INSIDER_WS_OVER_LIMIT_GRACE")
     allow_unsafe: bool = Field(default=False, validation_alias="INSIDER_ALLOW_UNSAFE")
     # prometheus_client's multi-process directory: `serve --workers N` sets it to a fresh directory;
     # set it yourself when a process manager starts several `serve` processes (clear it before).

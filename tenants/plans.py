@@ -1,13 +1,14 @@
 """Plans and their default limits; a tenant may carry custom limits instead.
 
-| plan         | requests per minute | requests per month |
-|--------------|--------------------:|-------------------:|
-| `free`       |                  60 |             10 000 |
-| `pro`        |                 600 |          1 000 000 |
-| `enterprise` |               6 000 |         50 000 000 |
+| plan         | requests per minute | requests per month | open sockets per key | per tenant |
+|--------------|--------------------:|-------------------:|---------------------:|-----------:|
+| `free`       |                  60 |             10 000 |                    5 |         10 |
+| `pro`        |                 600 |          1 000 000 |                   20 |         50 |
+| `enterprise` |               6 000 |         50 000 000 |                  100 |        500 |
 
 The per-minute limit applies to each key and, separately, to the whole tenant (all its keys
-together); the monthly quota applies to the tenant and resets at 00:00 UTC on the 1st.
+together); the monthly quota applies to the tenant and resets at 00:00 UTC on the 1st. The socket
+caps bound the graphql-transport-ws sockets open at once (each API process counts its own).
 """
 
 from __future__ import annotations
@@ -18,20 +19,29 @@ from typing import Any
 
 from tenants.errors import InvalidArgument
 
-__all__ = ["PLANS", "Limits", "limits_for", "validate_limits"]
+__all__ = ["PLANS", "Limits", "limits_for", "socket_caps", "validate_limits"]
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
     per_minute: int
     per_month: int
+    sockets_per_key: int = 5
+    sockets_per_tenant: int = 10
 
 
 PLANS: dict[str, Limits] = {
-    "free": Limits(per_minute=60, per_month=10_000),
-    "pro": Limits(per_minute=600, per_month=1_000_000),
-    "enterprise": Limits(per_minute=6_000, per_month=50_000_000),
+    "free": Limits(per_minute=60, per_month=10_000, sockets_per_key=5, sockets_per_tenant=10),
+    "pro": Limits(per_minute=600, per_month=1_000_000, sockets_per_key=20, sockets_per_tenant=50),
+    "enterprise": Limits(per_minute=6_000, per_month=50_000_000, sockets_per_key=100, sockets_per_tenant=500),
 }
+
+
+def socket_caps(plan: str) -> tuple[int, int]:
+    """(open sockets per key, per tenant) of ``plan`` (an unknown plan gets free's)."""
+    limits = PLANS.get(plan, PLANS["free"])
+    return limits.sockets_per_key, limits.sockets_per_tenant
+
 
 MAX_PER_MINUTE = 1_000_000_000
 MAX_PER_MONTH = 2_000_000_000  # GraphQL Int is 32-bit
@@ -65,4 +75,6 @@ def limits_for(tenant: Mapping[str, Any] | None) -> Limits:
     return Limits(
         per_minute=int(custom.get("per_minute", base.per_minute)),
         per_month=int(custom.get("per_month", base.per_month)),
+        sockets_per_key=base.sockets_per_key,
+        sockets_per_tenant=base.sockets_per_tenant,
     )

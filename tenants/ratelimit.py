@@ -430,7 +430,18 @@ def _seconds(reset: float) -> bytes:
 
 
 def _encoded(lease: _Lease, now: float) -> Encoded:
-    return lease.limit_text, b"%d" % (lease.remaining + lease.tokens), _seconds(lease.reset_at - now)
+    return (
+        lease.limit_text,
+        b"%d" % _remaining(lease.limit, lease.remaining, lease.tokens),
+        _seconds(lease.reset_at - now),
+    )
+
+
+def _remaining(limit: int, remaining: int, held: int) -> int:
+    """What the key may still spend: the backend's remaining after the last grant plus this
+    worker's unused tokens, at most the limit. A batch fetched ahead while the bucket refilled
+    reports a remaining that already counts the refill, and the tokens still held would count again."""
+    return min(limit, remaining + held)
 
 
 def _decoded(values: Encoded) -> dict[str, str]:
@@ -581,7 +592,7 @@ class RateLimiter:
         # the backend had plenty (it granted the whole batch): refill ahead of need from now on
         lease.ample = self.shared and want >= 8 and grant.granted >= want
         self.usage[(principal.tenant_id, lease.month)] += cost
-        return lease.limit_text, b"%d" % (remaining + lease.tokens), _seconds(reset)
+        return lease.limit_text, b"%d" % _remaining(limit, remaining, lease.tokens), _seconds(reset)
 
     async def _acquire(self, req: Request, want: int, give_back: int, need: int = 1) -> Grant:
         backend = self.backend

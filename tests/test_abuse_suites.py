@@ -5,6 +5,7 @@ line. Each suite prints its case count (``pytest -s``)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -192,3 +193,129 @@ def test_generated_graphql_documents(client: TestClient, log_lines: Secrets, kin
     assert cases >= 200
     assert not log_lines.leaks, log_lines.leaks[:3]
     assert not log_lines.errors, log_lines.errors[:3]
+
+
+# -- issue 17: revalidation and deep JSON, generated -------------------------------------------
+
+#: Levels of nesting the generated variables reach (the bound is gql.pipeline.MAX_JSON_DEPTH).
+DEEP = st.integers(min_value=33, max_value=1000)
+
+
+def _exhausted_key(client: TestClient) -> str:
+    """A key whose tenant has spent its month (one request of a one-request quota)."""
+    services = client.app.state.services  # type: ignore[attr-defined]
+
+    async def go() -> str:
+        tenant = await services.keys.create_tenant(None, "spent", "pro", quota_per_month=1)
+        return str((await services.keys.issue(tenant["tenant_id"], "k", ["signals:read"])).key)
+
+    key = client.portal.call(go)
+    assert client.get("/v1/insider-selling/data", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    return key
+
+
+def test_schemathesis_rest_revalidation(client: TestClient) -> None:
+    """schemathesis' valid REST requests, each sent again with ``If-None-Match`` (``*``, a stale tag,
+    the current tag, junk) by a key within its limits and by an exhausted one: a 304 only for the
+    current tag and a key that may spend, the refusal for the exhausted key (without the tag), a
+    full answer for ``*``; never a 5xx."""
+    import schemathesis
+    from schemathesis.generation import GenerationMode
+
+    schema = schemathesis.openapi.from_dict(client.get("/v1/openapi.json").json())
+    operation = next(r.ok() for r in schema.get_all_operations() if r.ok().method.upper() == "GET")
+    _, read = client.app.state.bootstrap  # type: ignore[attr-defined]
+    good, spent = read.key, _exhausted_key(client)
+    cases = 0
+
+    @profile(60)
+    @given(
+        case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
+        which=st.sampled_from(["*", "stale", "current", "junk", "list"]),
+        junk=st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40),
+    )
+    def run(case: Any, which: str, junk: str) -> None:
+        nonlocal cases
+        cases += 1
+        params = {k: v for k, v in (case.query or {}).items() if k in ("limit", "min_score")}
+        fresh = client.get("/v1/insider-selling/data", params=params, headers={"Authorization": f"Bearer {good}"})
+        if fresh.status_code != 200:
+            assert fresh.status_code < 500
+            return
+        etag = fresh.headers["ETag"]
+        value = {
+            "*": "*",
+            "stale": 'W/"run_old-1-0.0"',
+            "current": etag,
+            "junk": junk,
+            "list": f'"a", {etag}, *',
+        }[which]
+        for key in (good, spent):
+            started = time.perf_counter()
+            response = client.get(
+                "/v1/insider-selling/data",
+                params=params,
+                headers={"Authorization": f"Bearer {key}", "If-None-Match": value},
+            )
+            check_answer(response.status_code, response.text, time.perf_counter() - started, [good, spent], value)
+            if key == spent:
+                assert response.status_code == 429 and "ETag" not in response.headers, (which, response.status_code)
+            elif which in ("current", "list"):
+                assert response.status_code == 304 and "RateLimit-Remaining" in response.headers
+            else:
+                assert response.status_code == 200 and response.json()["data"] == fresh.json()["data"], which
+
+    run()
+    print(f"schemathesis revalidation: {cases} cases")
+    assert cases >= 50
+
+
+def test_generated_graphql_revalidation_and_deep_variables(client: TestClient) -> None:
+    """hypothesis-graphql queries sent by GET with ``If-None-Match`` (``*``, stale, current) by a
+    key within its limits and an exhausted one, and by POST with variables nested past the bound."""
+    from hypothesis_graphql import queries
+
+    admin, read = client.app.state.bootstrap  # type: ignore[attr-defined]
+    schema = _served_schema(client, admin.key)
+    good, spent = read.key, _exhausted_key(client)
+    cases = 0
+
+    @profile(120)
+    @given(
+        document=queries(
+            schema, fields=["insiderSelling", "signal", "coin"], custom_scalars={"DateTime": _datetimes()}
+        ),
+        depth=DEEP,
+        which=st.sampled_from(["*", "stale", "current"]),
+    )
+    def run(document: str, depth: int, which: str) -> None:
+        nonlocal cases
+        cases += 1
+        headers = {"Authorization": f"Bearer {good}"}
+        first = client.get("/graphql", params={"query": document}, headers=headers)
+        assert first.status_code < 500, (document, first.text[:300])
+        etag = first.headers.get("ETag")
+        if etag is not None:
+            value = {"*": "*", "stale": 'W/"run_old-0"', "current": etag}[which]
+            again = client.get("/graphql", params={"query": document}, headers={**headers, "If-None-Match": value})
+            assert again.status_code == (304 if which == "current" else 200), (which, again.status_code)
+            refused = client.get(
+                "/graphql",
+                params={"query": document},
+                headers={"Authorization": f"Bearer {spent}", "If-None-Match": value},
+            )
+            assert refused.status_code == 429 and "ETag" not in refused.headers
+        deep = "[" * depth + "]" * depth
+        started = time.perf_counter()
+        posted = client.post(
+            "/graphql",
+            content='{"query": ' + json.dumps(document) + ', "variables": {"v": ' + deep + "}}",
+            headers={**headers, "Content-Type": "application/json"},
+        )
+        check_answer(posted.status_code, posted.text, time.perf_counter() - started, [good, spent], document)
+        assert posted.status_code == 400, posted.text[:300]
+        assert posted.json()["errors"][0]["extensions"]["code"] == "bad_request"
+
+    run()
+    print(f"hypothesis-graphql revalidation and deep variables: {cases} documents")
+    assert cases >= 100

@@ -1,5 +1,6 @@
-"""HTTP caching: ETag and Cache-Control on REST and GraphQL GET, authenticated 304s that cost no
-quota, and the IETF draft rate-limit fields next to the legacy ones."""
+"""HTTP caching: ETag and Cache-Control on REST and GraphQL GET, 304s that pass authentication,
+scope and the limits like any request (``*`` is a miss), and the IETF draft rate-limit fields next
+to the legacy ones."""
 
 from __future__ import annotations
 
@@ -43,14 +44,20 @@ async def test_rest_etag_cache_control_and_304(api: ApiClient) -> None:
     other = await api.http.get(DATA, params={"limit": 21, "min_score": 4}, headers=bearer(api.read_key))
     assert other.headers["ETag"] != etag
 
-    for if_none_match in (etag, etag.removeprefix("W/"), f'"x", {etag}', "*"):
+    for if_none_match in (etag, etag.removeprefix("W/"), f'"x", {etag}'):
         cached = await api.http.get(
             DATA, params={"limit": 20, "min_score": 4}, headers=bearer(api.read_key, **{"If-None-Match": if_none_match})
         )
         assert cached.status_code == 304, if_none_match
         assert cached.content == b"" and cached.headers["ETag"] == etag
         assert cached.headers["X-Request-Id"].startswith("req_") and "Cache-Control" in cached.headers
-        assert "RateLimit-Remaining" not in cached.headers  # nothing was charged
+        assert int(cached.headers["RateLimit-Remaining"]) <= int(cached.headers["RateLimit-Limit"])  # charged
+    # "*" is no revalidation of a response the client never received: a miss (RFC 9110 13.1.2)
+    for if_none_match in ("*", '"x", *'):
+        star = await api.http.get(
+            DATA, params={"limit": 20, "min_score": 4}, headers=bearer(api.read_key, **{"If-None-Match": if_none_match})
+        )
+        assert star.status_code == 200 and star.json()["data"] == first.json()["data"], if_none_match
     stale = await api.http.get(
         DATA,
         params={"limit": 20, "min_score": 4},
@@ -66,19 +73,36 @@ async def test_rest_etag_cache_control_and_304(api: ApiClient) -> None:
     assert moved.status_code == 200 and moved.headers["ETag"] == 'W/"run_next-20-4.0"'
 
 
-async def test_a_304_costs_no_quota(api: ApiClient) -> None:
-    key = await issue(api, quota=2)
+async def test_a_revalidation_is_a_request_charged_and_refused_like_any_other(api: ApiClient) -> None:
+    """Issue 17 #1: a key over its quota got 3,000 x 304 (``If-None-Match`` skipped every limit)."""
+    key = await issue(api, quota=3)
     ok = await api.http.get(DATA, headers=bearer(key))
     assert ok.status_code == 200
-    for _ in range(5):
-        cached = await api.http.get(DATA, headers=bearer(key, **{"If-None-Match": ok.headers["ETag"]}))
-        assert cached.status_code == 304
-    assert (await api.http.get(DATA, headers=bearer(key))).status_code == 200  # the second of two
-    refused = await api.http.get(DATA, headers=bearer(key))
-    assert refused.status_code == 429 and refused.json()["error"]["code"] == "quota_exceeded"
-    # still answered: a 304 never counts
-    cached = await api.http.get(DATA, headers=bearer(key, **{"If-None-Match": ok.headers["ETag"]}))
-    assert cached.status_code == 304
+    inm = {"If-None-Match": ok.headers["ETag"]}
+    assert (await api.http.get(DATA, headers=bearer(key, **inm))).status_code == 304  # the second of three
+    assert (await api.http.get(DATA, headers=bearer(key))).status_code == 200  # the third
+    for headers in (bearer(key, **inm), bearer(key, **{"If-None-Match": "*"}), bearer(key)):
+        refused = await api.http.get(DATA, headers=headers)
+        assert refused.status_code == 429 and refused.json()["error"]["code"] == "quota_exceeded", headers
+        assert "ETag" not in refused.headers  # not even the current run id
+    url = f"/graphql?query={quote(QUERY)}"
+    for headers in (bearer(key, **inm), bearer(key, **{"If-None-Match": "*"})):
+        refused = await api.http.get(url, headers=headers)
+        assert refused.status_code == 429 and "ETag" not in refused.headers
+
+
+async def test_a_graphql_revalidation_passes_the_per_minute_limit(api: ApiClient) -> None:
+    keys = api.services.keys
+    tenant = await keys.create_tenant(None, "cache-minute", "free", rate_limit_per_minute=2)
+    key = (await keys.issue_key(None, tenant["tenant_id"], "k", ["signals:read"])).key
+    url = f"/graphql?query={quote(QUERY)}"
+    first = await api.http.get(url, headers=bearer(key))
+    assert first.status_code == 200
+    inm = {"If-None-Match": first.headers["ETag"]}
+    again = await api.http.get(url, headers=bearer(key, **inm))
+    assert again.status_code == 304 and again.headers["RateLimit-Remaining"] == "0"
+    refused = await api.http.get(url, headers=bearer(key, **inm))
+    assert refused.status_code == 429 and "Retry-After" in refused.headers and "ETag" not in refused.headers
 
 
 async def test_a_304_still_needs_a_valid_key(api: ApiClient) -> None:
@@ -109,7 +133,10 @@ async def test_graphql_get_etag_and_304(api: ApiClient) -> None:
     for _ in range(3):
         cached = await api.http.get(url, headers=bearer(api.read_key, **{"If-None-Match": etag}))
         assert cached.status_code == 304 and cached.content == b"" and cached.headers["ETag"] == etag
-    assert api.services.ratelimiter.pending_usage(principal.tenant_id, month) == used
+        assert "RateLimit-Remaining" in cached.headers
+    assert api.services.ratelimiter.pending_usage(principal.tenant_id, month) == used + 3  # charged
+    star = await api.http.get(url, headers=bearer(api.read_key, **{"If-None-Match": "*"}))
+    assert star.status_code == 200 and star.json()["data"] == first.json()["data"]
     assert (await api.http.get(url, headers={"If-None-Match": etag})).status_code == 401
     # other variables, another tag; POST, viewer and errors carry none
     other = await api.http.get(f"/graphql?query={quote(QUERY.replace('5', '6'))}", headers=bearer(api.read_key))

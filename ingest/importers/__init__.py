@@ -21,7 +21,7 @@ import orjson
 
 from ingest.errors import ImportFormatError
 from ingest.files import HEADER
-from ingest.importers.base import FileReport, Importer, Observation, read_header
+from ingest.importers.base import FileReport, Importer, Observation, ReadLimits, read_header
 from ingest.importers.binance_funding import BinanceFunding
 from ingest.importers.binance_klines import BinanceKlines
 from ingest.importers.binance_open_interest import BinanceOpenInterest
@@ -118,10 +118,10 @@ def _inputs(source: Path) -> tuple[list[Path], list[Path]]:
 
 
 def read_files(
-    source: Path, *, fmt: str | None = None, reporter: Reporter | None = None
+    source: Path, *, fmt: str | None = None, reporter: Reporter | None = None, limits: ReadLimits | None = None
 ) -> tuple[list[Observation], ImportResult]:
     """Read every CSV file in ``source`` (or the one file) with its detected importer (or the
-    ``fmt`` one). Returns the kept observations and the per-file reports."""
+    ``fmt`` one), each within ``limits``. Returns the kept observations and the per-file reports."""
     reporter = reporter or _Silent()
     if fmt is not None and fmt not in IMPORTERS:
         raise ImportFormatError(f"unknown --format {fmt!r}; known: {', '.join(IMPORTERS)}")
@@ -129,7 +129,7 @@ def read_files(
     result = ImportResult(files=[], ignored=ignored)
     observations: list[Observation] = []
     for path in paths:
-        header = read_header(path)
+        header = read_header(path, limits)
         importer = IMPORTERS[fmt] if fmt is not None else detect(header)
         if importer is None:
             report = FileReport(path, "unknown")
@@ -140,7 +140,7 @@ def read_files(
             continue
         report = FileReport(path, importer.name)
         reporter.stage(f"read {path.name} ({importer.name})")
-        observations.extend(importer.read(path, report, tick=reporter.advance))
+        observations.extend(importer.read(path, report, tick=reporter.advance, limits=limits))
         result.files.append(report)
     return observations, result
 
@@ -247,11 +247,12 @@ def import_frames(
     *,
     fmt: str | None = None,
     reporter: Reporter | None = None,
+    limits: ReadLimits | None = None,
 ) -> tuple[ImportResult, list[Coin], list[dict[str, object]]]:
     """The import without files: the per-file reports, the coins and the store frames (for a
     replay in the same process, as ``insider-selling report`` does)."""
     reporter = reporter or _Silent()
-    observations, result = read_files(source, fmt=fmt, reporter=reporter)
+    observations, result = read_files(source, fmt=fmt, reporter=reporter, limits=limits)
     reporter.stage("lay on the hourly grid")
     series = list(hourly_series(observations))
     coins = [Coin(c, c.upper(), c.upper()) for c in sorted({s.coin_id for s in series})]
@@ -271,9 +272,16 @@ def _summarize(result: ImportResult, series: list[HourlySeries], coins: list[Coi
 
 
 def import_directory(
-    source: Path, out: Path, *, fmt: str | None = None, reporter: Reporter | None = None, overwrite: bool = False
+    source: Path,
+    out: Path,
+    *,
+    fmt: str | None = None,
+    reporter: Reporter | None = None,
+    overwrite: bool = False,
+    limits: ReadLimits | None = None,
 ) -> ImportResult:
-    """Convert the CSV files in ``source`` into snapshot files in ``out`` (see the module doc).
+    """Convert the CSV files in ``source`` into snapshot files in ``out`` (see the module doc);
+    each file is streamed within ``limits`` (decompressed size, line length).
 
     ``out`` must hold no ``*.jsonl`` files (a replay reads them all), unless ``overwrite``: then
     the ``snapshots-*.jsonl`` files of an earlier import are removed first.
@@ -289,7 +297,7 @@ def import_directory(
         for p in ours:
             p.unlink()
     reporter = reporter or _Silent()
-    observations, result = read_files(source, fmt=fmt, reporter=reporter)
+    observations, result = read_files(source, fmt=fmt, reporter=reporter, limits=limits)
     reporter.stage("lay on the hourly grid")
     series = list(hourly_series(observations))
     coins = [Coin(c, c.upper(), c.upper()) for c in sorted({s.coin_id for s in series})]

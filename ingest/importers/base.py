@@ -10,17 +10,17 @@ from the spacing of prints, the spacing of klines).
 from __future__ import annotations
 
 import abc
+import contextlib
 import csv
 import dataclasses
 import functools
 import gzip
-import io
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import BinaryIO, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -38,7 +38,9 @@ __all__ = [
     "Observation",
     "OpenInterestPoint",
     "PricePoint",
+    "ReadLimits",
     "Reject",
+    "bounded_lines",
     "coin_from_base",
     "coin_from_symbol",
     "dedupe",
@@ -47,7 +49,6 @@ __all__ = [
     "funding_rate",
     "group_by_series",
     "one_contract_per_coin",
-    "open_text",
     "read_header",
     "typical_spacing",
     "venue_id",
@@ -126,18 +127,63 @@ class FileReport:
         return sum(self.rejected.values())
 
 
-def open_text(path: Path) -> io.TextIOBase:
-    """Open a ``.csv`` or gzip-compressed ``.csv.gz`` file as text."""
-    if path.name.endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+@dataclass(frozen=True, slots=True)
+class ReadLimits:
+    """Bounds of one input file, checked while it streams (the settings
+    ``INSIDER_IMPORT_MAX_BYTES`` and ``INSIDER_IMPORT_MAX_LINE_BYTES``): its size once decompressed
+    and the length of each line, so that a small gzip holding gigabytes, or one endless line,
+    stops the import early and in bounded memory."""
+
+    max_bytes: int = 1 << 30
+    max_line_bytes: int = 64 * 1024
 
 
-def read_header(path: Path) -> list[str]:
+#: Bytes read (decompressed) at a time.
+CHUNK = 64 * 1024
+
+
+def bounded_lines(path: Path, limits: ReadLimits) -> Generator[str, None, None]:
+    """The lines of a ``.csv`` or ``.csv.gz`` file as text (line ends kept, for ``csv.reader``),
+    read ``CHUNK`` bytes at a time; a file or a line over ``limits`` raises
+    :class:`ImportFormatError` naming the file, the line and the setting."""
+    raw: BinaryIO = gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")  # type: ignore[assignment]  # noqa: SIM115
+    with raw:
+        total = number = 0
+        pending = bytearray()
+        while chunk := raw.read(CHUNK):
+            total += len(chunk)
+            if total > limits.max_bytes:
+                raise ImportFormatError(
+                    f"{path}:{number + 1}: the file holds more than {limits.max_bytes} bytes "
+                    f"(decompressed); raise INSIDER_IMPORT_MAX_BYTES to import it"
+                )
+            start = 0
+            while (end := chunk.find(b"\n", start)) >= 0:
+                pending += chunk[start : end + 1]
+                start = end + 1
+                number += 1
+                if len(pending) - 1 > limits.max_line_bytes:
+                    raise _long_line(path, number, limits)
+                yield pending.decode("utf-8")
+                pending.clear()
+            pending += chunk[start:]
+            if len(pending) > limits.max_line_bytes:
+                raise _long_line(path, number + 1, limits)
+        if pending:
+            yield pending.decode("utf-8")
+
+
+def _long_line(path: Path, number: int, limits: ReadLimits) -> ImportFormatError:
+    return ImportFormatError(
+        f"{path}:{number}: the line is longer than {limits.max_line_bytes} bytes; "
+        f"raise INSIDER_IMPORT_MAX_LINE_BYTES to import it"
+    )
+
+
+def read_header(path: Path, limits: ReadLimits | None = None) -> list[str]:
     """The first row of a CSV file, lower-cased and stripped; ``[]`` for an empty file."""
     try:
-        with open_text(path) as text:
-            first = next(csv.reader(text), [])
+        first = next(csv.reader(bounded_lines(path, limits or ReadLimits())), [])
     except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
         raise ImportFormatError(f"{path}: cannot read ({exc})") from exc
     return [c.strip().lower() for c in first]
@@ -242,13 +288,20 @@ class Importer(abc.ABC):
         """Whole-series checks after every row is read (default: none)."""
         return observations
 
-    def read(self, path: Path, report: FileReport, tick: Callable[[int], None] | None = None) -> list[Observation]:
-        """Parse every row of ``path``; rejected rows are counted in ``report``. ``tick(rows)`` is
-        called every :data:`TICK_ROWS` rows (a progress bar)."""
+    def read(
+        self,
+        path: Path,
+        report: FileReport,
+        tick: Callable[[int], None] | None = None,
+        limits: ReadLimits | None = None,
+    ) -> list[Observation]:
+        """Parse every row of ``path`` within ``limits``; rejected rows are counted in ``report``.
+        ``tick(rows)`` is called every :data:`TICK_ROWS` rows (a progress bar)."""
         observations: list[Observation] = []
+        lines = bounded_lines(path, limits or ReadLimits())
         try:
-            with open_text(path) as text:
-                rows = csv.reader(text)
+            with contextlib.closing(lines):
+                rows = csv.reader(lines)
                 header = [c.strip().lower() for c in next(rows, [])]
                 missing = [c for c in self.required if c not in header]
                 if missing:

@@ -77,7 +77,8 @@ async def test_garbage_requests_are_4xx(api: ApiClient) -> None:
 async def test_cost_is_reported_and_too_expensive_is_refused(api: ApiClient) -> None:
     r = await gql(api, "{ insiderSelling(limit: 100) { coins { coinId history(first: 100) { runId } } } }")
     cost = r.json()["extensions"]["cost"]
-    assert cost["requested"] == 11  # 100 coins + 100 x 100 history rows = 10 100 objects
+    # a store query (100) + the root + 100 coins with coinId + 100 x 100 history rows with runId
+    assert cost["requested"] == 21  # 20 401 fields
     assert 1 <= cost["actual"] <= cost["requested"]
     assert cost["limit"] > 0 and 0 <= cost["remaining"] < cost["limit"]
     assert r.headers["RateLimit-Remaining"] == str(cost["remaining"])
@@ -96,14 +97,14 @@ async def test_over_budget_is_refused_with_a_clear_error(api: ApiClient) -> None
         if r.status_code != 200:
             break
         cost = r.json()["extensions"]["cost"]
-        assert cost["requested"] == 2  # 10 coins + 1 000 history rows
+        assert cost["requested"] == 3  # 100 + 1 + 10 coins with coinId + 1 000 history rows with runId
         charged += cost["requested"]
     assert r.status_code == 429, r.text
     assert 0 < charged <= 20
     error = r.json()["errors"][0]
     assert error["extensions"]["code"] == "budget_exceeded"
-    assert error["extensions"]["cost"] == {"requested": 2}
-    assert "this query costs 2" in error["message"]
+    assert error["extensions"]["cost"] == {"requested": 3}
+    assert "this query costs 3" in error["message"]
     assert int(r.headers["Retry-After"]) >= 1
 
 

@@ -108,12 +108,12 @@ def test_header_auth_and_unauthenticated_refused(client: TestClient) -> None:
 
 def test_pushes_are_charged_and_end_past_the_budget(client: TestClient) -> None:
     services = client.app.state.services  # type: ignore[attr-defined]
-    tenant = client.portal.call(lambda: services.keys.create_tenant(None, "tiny", "free", rate_limit_per_minute=2))
+    tenant = client.portal.call(lambda: services.keys.create_tenant(None, "tiny", "free", rate_limit_per_minute=3))
     issued = client.portal.call(lambda: services.keys.issue(tenant["tenant_id"], "ws", ["signals:read"]))
     with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
-        subscribe(ws, {"Authorization": f"Bearer {issued.key}"}, client)  # charged 1 of 2
+        subscribe(ws, {"Authorization": f"Bearer {issued.key}"}, client)  # connection_init 1, subscribe 2 of 3
         run_once(client)
-        first = ws.receive_json()  # charged 2 of 2
+        first = ws.receive_json()  # charged 3 of 3
         assert first["type"] == "next" and first["payload"]["data"]["scoreUpdates"]["count"] >= 0
         run_once(client)
         message = ws.receive_json()  # the third request in the minute is over the limit

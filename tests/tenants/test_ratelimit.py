@@ -369,3 +369,24 @@ async def test_a_prefetch_cancelled_before_it_ran_strands_no_request() -> None:
     await asyncio.sleep(0)
     backend.gate.set()
     assert (await asyncio.wait_for(waiter, 2.0))[0] == b"1000000"
+
+
+async def test_remaining_never_exceeds_the_limit_while_batches_are_fetched_ahead() -> None:
+    """Issue 17 #8: a batch fetched ahead while the bucket has refilled counted the tokens still
+    held twice (Redis's remaining after the grant, plus the lease's unused ones): 6,013 of 6,000."""
+    backend = _GatedBackend()
+    redis_clock = FakeClock(0.0)
+    backend.local = LocalBackend(clock=redis_clock)
+    clock = FakeClock(0.0)
+    limiter = RateLimiter(backend, lease_max=64, clock=clock)
+    p = principal(rpm=6_000, month=10_000_000)
+    seen = []
+    for _ in range(400):
+        limit, remaining, _reset = await limiter.check_encoded(p)
+        seen.append((int(limit), int(remaining)))
+        await asyncio.sleep(0)  # a prefetch may land
+        redis_clock.now += 1.0  # the bucket refills faster than this key spends
+        clock.now += 0.001  # leases stay alive
+    await limiter.drain()
+    assert any(remaining == limit for limit, remaining in seen)  # the full bucket is reported
+    assert all(remaining <= limit for limit, remaining in seen), max(r - lim for lim, r in seen)
