@@ -55,6 +55,7 @@ from gql.pipeline import (
     RequestError,
     Transport,
     check_json_depth,
+    core_schema,
 )
 from gql.resolvers import next_run_at
 from gql.rest import error_response, new_request_id
@@ -234,7 +235,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.introspection = introspection
         self.graphiql = graphiql
         self.pipeline = Pipeline(
-            schema._schema,  # type: ignore[attr-defined]
+            core_schema(schema),
             introspection=introspection,
             documents=documents,
         )

@@ -29,7 +29,7 @@ import sys
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import orjson
 from graphql import (
@@ -38,6 +38,7 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLNamedType,
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
@@ -52,7 +53,9 @@ from graphql import (
     specified_rules,
     validate,
 )
+from strawberry import Schema
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.base import BaseSchema
 from strawberry.schema.schema import validate_document
 
 from gql.bounds import check_shape
@@ -79,6 +82,7 @@ __all__ = [
     "RequestError",
     "Transport",
     "check_json_depth",
+    "core_schema",
     "json_too_deep",
 ]
 
@@ -391,9 +395,43 @@ class AdmittedDocument(SchemaExtension):
             ctx.pre_execution_errors = (
                 [shape_error]
                 if shape_error is not None
-                else validate_document(ctx.schema._schema, ctx.graphql_document, ctx.validation_rules)
+                else validate_document(core_schema(ctx.schema), ctx.graphql_document, ctx.validation_rules)
             )
         yield
+
+
+_CORE_SCHEMAS: dict[int, tuple[Schema, GraphQLSchema]] = {}
+
+
+def core_schema(schema: BaseSchema) -> GraphQLSchema:
+    """The graphql-core schema of a Strawberry schema, built from Strawberry's public attributes.
+
+    Strawberry keeps the schema it executes with in a private attribute; this one is made of the
+    same type objects (``schema.schema_converter`` converts each definition once and returns the
+    same graphql-core type every time), so validation, variable coercion and the cost estimate see
+    exactly the types, scalars and permissions execution uses. Built once per schema."""
+    if not isinstance(schema, Schema):
+        raise TypeError(f"a strawberry.Schema is needed, not {type(schema).__name__}")
+    cached = _CORE_SCHEMAS.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    converter = schema.schema_converter
+
+    def root(kind: type | None) -> GraphQLObjectType | None:
+        return None if kind is None else converter.from_object(kind.__strawberry_definition__)  # type: ignore[attr-defined]
+
+    query = root(schema.query)
+    assert query is not None
+    core = GraphQLSchema(
+        query=query,
+        mutation=root(schema.mutation),
+        subscription=root(schema.subscription),
+        types=[cast(GraphQLNamedType, concrete.implementation) for concrete in converter.type_map.values()],
+    )
+    if len(_CORE_SCHEMAS) >= 64:  # bounded: tests build many schemas
+        _CORE_SCHEMAS.clear()
+    _CORE_SCHEMAS[id(schema)] = (schema, core)
+    return core
 
 
 def _required_scopes(schema: GraphQLSchema) -> dict[tuple[OperationType, str], str]:
