@@ -6,9 +6,9 @@ directory) their values live in that directory's mmap'd files, one per worker pr
 ``/metrics`` answers with a ``MultiProcessCollector`` over the directory: every scrape, whichever
 worker answers it, reports the sum over all workers.
 
-Recording is on every request, and a multiprocess ``inc`` writes an mmap'd file under a lock
-(about 15 µs for a counter and a histogram per request, measured, against a REST request of about
-50 µs). So requests are counted in plain dicts first (no lock, no label lookup: the app records from
+Recording is on every request, and a multiprocess ``inc`` writes an mmap'd file under a lock, a
+cost of the same order as a whole REST request (``docs/performance.md``). So requests are counted
+in plain dicts first (no lock, no label lookup: the app records from
 its one event-loop thread) and moved into the standard metrics in batches: every second
 (:meth:`Metrics.run_flusher`), before each scrape, and at shutdown. Another worker's requests show
 in a scrape at most a second late.
