@@ -6,9 +6,10 @@ Most of a leaderboard response is leaves read straight off an object (``Coin.sco
 executed selection set and then read with ``getattr`` and coerced with the scalar's own
 ``coerce_output_value`` — the same result graphql-core computes, without the per-field machinery.
 
-A field takes the fast path only when all of these hold: Strawberry marked it basic (no resolver,
-no permission or field extension), it has no arguments, its type is a scalar or enum (optionally
-non-null, never a list), and no schema extension wraps resolvers (no middleware). Any value the
+A field takes the fast path only when all of these hold: Strawberry's public ``is_basic_field`` says
+it is basic (no resolver, no permission or field extension), it has no arguments, its type is a
+scalar or enum (optionally non-null, never a list), and no schema extension wraps resolvers (the
+public ``middleware_manager.middlewares`` of graphql-core's execution context is empty). Any value the
 fast path cannot complete exactly (``None`` for a non-null field, a coercion error) is handed back to
 graphql-core's own ``execute_field``, so errors and their paths are the standard ones.
 
@@ -102,7 +103,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
         if cached is not None:
             return cast(_Plan, cached[1])
         middleware = self.middleware_manager
-        no_middleware = middleware is None or not middleware._middleware_resolvers
+        no_middleware = middleware is None or not middleware.middlewares
         plan: _Plan = []
         for response_name, details in grouped_field_set.items():
             node = details[0].node
@@ -116,13 +117,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
                 type_ = field_def.type
                 non_null = isinstance(type_, GraphQLNonNull)
                 inner = type_.of_type if non_null else type_
-                if (
-                    definition is not None
-                    and definition.is_basic_field
-                    and resolve is not None
-                    and getattr(resolve, "_is_default", False)
-                    and is_leaf_type(inner)
-                ):
+                if definition is not None and definition.is_basic_field and resolve is not None and is_leaf_type(inner):
                     attribute = definition.python_name
                     coerce = inner.coerce_output_value
             plan.append((response_name, attribute, coerce, non_null, details))

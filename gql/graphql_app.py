@@ -55,6 +55,7 @@ from gql.pipeline import (
     RequestError,
     Transport,
     check_json_depth,
+    core_schema,
 )
 from gql.resolvers import next_run_at
 from gql.rest import error_response, new_request_id
@@ -234,7 +235,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.introspection = introspection
         self.graphiql = graphiql
         self.pipeline = Pipeline(
-            schema._schema,  # type: ignore[attr-defined]
+            core_schema(schema),
             introspection=introspection,
             documents=documents,
         )
@@ -443,7 +444,8 @@ class GraphQLView(GraphQL[Context, None]):
 
     @staticmethod
     def _respond(prefix: bytes, cost: dict[str, Any], status: int, headers: dict[str, str]) -> JSONBytes:
-        return JSONBytes(prefix + b',"extensions":' + orjson.dumps({"cost": cost}) + b"}", status, headers)
+        # the (possibly large, cached) prefix is sent as it is, then the per-caller end: no copy
+        return JSONBytes(prefix, status, headers, b',"extensions":' + orjson.dumps({"cost": cost}) + b"}")
 
 
 def _unreadable(error: orjson.JSONDecodeError, what: str, message: str) -> RequestError:
@@ -463,13 +465,18 @@ class JSONBytes:
     """An already encoded JSON response sent as two ASGI messages (the hot path skips Starlette's
     ``Response`` header machinery, which costs more than the cache lookup)."""
 
-    __slots__ = ("body", "headers", "status")
+    __slots__ = ("body", "headers", "status", "tail")
 
-    def __init__(self, body: bytes, status: int, headers: dict[str, str]) -> None:
-        self.body, self.status, self.headers = body, status, headers
+    def __init__(self, body: bytes, status: int, headers: dict[str, str], tail: bytes = b"") -> None:
+        self.body, self.status, self.headers, self.tail = body, status, headers, tail
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw = [(b"content-type", b"application/json"), (b"content-length", str(len(self.body)).encode())]
+        length = len(self.body) + len(self.tail)
+        raw = [(b"content-type", b"application/json"), (b"content-length", str(length).encode())]
         raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()]
         await send({"type": "http.response.start", "status": self.status, "headers": raw})
-        await send({"type": "http.response.body", "body": self.body})
+        if self.tail:
+            await send({"type": "http.response.body", "body": self.body, "more_body": True})
+            await send({"type": "http.response.body", "body": self.tail})
+        else:
+            await send({"type": "http.response.body", "body": self.body})

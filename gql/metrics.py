@@ -6,9 +6,9 @@ directory) their values live in that directory's mmap'd files, one per worker pr
 ``/metrics`` answers with a ``MultiProcessCollector`` over the directory: every scrape, whichever
 worker answers it, reports the sum over all workers.
 
-Recording is on every request, and a multiprocess ``inc`` writes an mmap'd file under a lock
-(about 15 µs for a counter and a histogram per request, measured, against a REST request of about
-50 µs). So requests are counted in plain dicts first (no lock, no label lookup: the app records from
+Recording is on every request, and a multiprocess ``inc`` writes an mmap'd file under a lock, a
+cost of the same order as a whole REST request (``docs/performance.md``). So requests are counted
+in plain dicts first (no lock, no label lookup: the app records from
 its one event-loop thread) and moved into the standard metrics in batches: every second
 (:meth:`Metrics.run_flusher`), before each scrape, and at shutdown. Another worker's requests show
 in a scrape at most a second late.
@@ -55,7 +55,7 @@ class RequestStats:
     def __init__(self) -> None:
         self.counts: dict[tuple[str, str, int], int] = {}
         self.buckets: dict[str, list[int]] = {}
-        self.sums: dict[str, float] = {}
+        self.sums: dict[str, list[float]] = {}  # per route, the sum of the latencies in each bucket
 
     def record(self, route: str, method: str, status: int, seconds: float) -> None:
         key = (route, method, status)
@@ -63,11 +63,12 @@ class RequestStats:
         buckets = self.buckets.get(route)
         if buckets is None:
             buckets = self.buckets[route] = [0] * (len(LATENCY_BUCKETS) + 1)
-            self.sums[route] = 0.0
-        buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        self.sums[route] += seconds
+            self.sums[route] = [0.0] * (len(LATENCY_BUCKETS) + 1)
+        i = bisect_left(LATENCY_BUCKETS, seconds)
+        buckets[i] += 1
+        self.sums[route][i] += seconds
 
-    def drain(self) -> tuple[dict[tuple[str, str, int], int], dict[str, list[int]], dict[str, float]]:
+    def drain(self) -> tuple[dict[tuple[str, str, int], int], dict[str, list[int]], dict[str, list[float]]]:
         """Hand over what was recorded and start again (no await in between: nothing is lost)."""
         drained = self.counts, self.buckets, self.sums
         self.counts, self.buckets, self.sums = {}, {}, {}
@@ -84,18 +85,31 @@ class RouteRecorder:
         self.route, self.method = route, method
         self.counts: dict[int, int] = {}
         self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)
-        self.sum = 0.0
+        self.sum = [0.0] * (len(LATENCY_BUCKETS) + 1)
 
     def record(self, status: int, seconds: float) -> None:
         counts = self.counts
         counts[status] = counts.get(status, 0) + 1
-        self.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        self.sum += seconds
+        i = bisect_left(LATENCY_BUCKETS, seconds)
+        self.buckets[i] += 1
+        self.sum[i] += seconds
 
-    def drain(self) -> tuple[dict[int, int], list[int], float]:
+    def drain(self) -> tuple[dict[int, int], list[int], list[float]]:
         drained = self.counts, self.buckets, self.sum
-        self.counts, self.buckets, self.sum = {}, [0] * (len(LATENCY_BUCKETS) + 1), 0.0
+        self.counts, self.buckets = {}, [0] * (len(LATENCY_BUCKETS) + 1)
+        self.sum = [0.0] * (len(LATENCY_BUCKETS) + 1)
         return drained
+
+
+def child_observe_many(child: Histogram, bucket: int, count: int, total: float) -> None:
+    """``count`` observations of the latencies in bucket ``bucket`` whose sum is ``total``."""
+    mean = total / count
+    upper = LATENCY_BUCKETS[bucket] if bucket < len(LATENCY_BUCKETS) else math.inf
+    lower = LATENCY_BUCKETS[bucket - 1] if bucket > 0 else -math.inf
+    if not lower < mean <= upper:  # rounding at an edge: the bound itself is in the bucket
+        mean = upper if mean > upper else math.nextafter(lower, math.inf)
+    for _ in range(count):
+        child.observe(mean)
 
 
 class _LastRunAge(Collector):
@@ -171,19 +185,20 @@ class Metrics:
                 key = (recorder.route, recorder.method, status)
                 counts[key] = counts.get(key, 0) + count
             merged = buckets.setdefault(recorder.route, [0] * (len(LATENCY_BUCKETS) + 1))
+            merged_sums = sums.setdefault(recorder.route, [0.0] * (len(LATENCY_BUCKETS) + 1))
             for i, count in enumerate(route_buckets):
                 merged[i] += count
-            sums[recorder.route] = sums.get(recorder.route, 0.0) + route_sum
+                merged_sums[i] += route_sum[i]
         for (route, method, status), count in counts.items():
             self.requests.labels(route, method, str(status)).inc(count)
         for route, per_bucket in buckets.items():
             child = self.latency.labels(route)
-            # Histogram.observe takes one value; a batch adds to its (non-cumulative) buckets and
-            # sum directly, which is what observe does one value at a time.
+            # Histogram.observe (its public API) takes one value. The latencies of one bucket all
+            # lie in that bucket, so their mean does too: observing the mean once per latency puts
+            # each in its bucket and adds exactly their sum.
             for i, count in enumerate(per_bucket):
                 if count:
-                    child._buckets[i].inc(count)
-            child._sum.inc(sums[route])
+                    child_observe_many(child, i, count, sums[route][i])
 
     async def run_flusher(self, interval: float = 1.0) -> None:
         """Flush every ``interval`` seconds until cancelled, then once more."""

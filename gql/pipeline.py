@@ -29,7 +29,7 @@ import sys
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import orjson
 from graphql import (
@@ -38,6 +38,7 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLNamedType,
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
@@ -52,7 +53,9 @@ from graphql import (
     specified_rules,
     validate,
 )
+from strawberry import Schema
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.base import BaseSchema
 from strawberry.schema.schema import validate_document
 
 from gql.bounds import check_shape
@@ -79,6 +82,7 @@ __all__ = [
     "RequestError",
     "Transport",
     "check_json_depth",
+    "core_schema",
     "json_too_deep",
 ]
 
@@ -391,9 +395,43 @@ class AdmittedDocument(SchemaExtension):
             ctx.pre_execution_errors = (
                 [shape_error]
                 if shape_error is not None
-                else validate_document(ctx.schema._schema, ctx.graphql_document, ctx.validation_rules)
+                else validate_document(core_schema(ctx.schema), ctx.graphql_document, ctx.validation_rules)
             )
         yield
+
+
+_CORE_SCHEMAS: dict[int, tuple[Schema, GraphQLSchema]] = {}
+
+
+def core_schema(schema: BaseSchema) -> GraphQLSchema:
+    """The graphql-core schema of a Strawberry schema, built from Strawberry's public attributes.
+
+    Strawberry keeps the schema it executes with in a private attribute; this one is made of the
+    same type objects (``schema.schema_converter`` converts each definition once and returns the
+    same graphql-core type every time), so validation, variable coercion and the cost estimate see
+    exactly the types, scalars and permissions execution uses. Built once per schema."""
+    if not isinstance(schema, Schema):
+        raise TypeError(f"a strawberry.Schema is needed, not {type(schema).__name__}")
+    cached = _CORE_SCHEMAS.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    converter = schema.schema_converter
+
+    def root(kind: type | None) -> GraphQLObjectType | None:
+        return None if kind is None else converter.from_object(kind.__strawberry_definition__)  # type: ignore[attr-defined]
+
+    query = root(schema.query)
+    assert query is not None
+    core = GraphQLSchema(
+        query=query,
+        mutation=root(schema.mutation),
+        subscription=root(schema.subscription),
+        types=[cast(GraphQLNamedType, concrete.implementation) for concrete in converter.type_map.values()],
+    )
+    if len(_CORE_SCHEMAS) >= 64:  # bounded: tests build many schemas
+        _CORE_SCHEMAS.clear()
+    _CORE_SCHEMAS[id(schema)] = (schema, core)
+    return core
 
 
 def _required_scopes(schema: GraphQLSchema) -> dict[tuple[OperationType, str], str]:
@@ -418,6 +456,49 @@ def _required_scopes(schema: GraphQLSchema) -> dict[tuple[OperationType, str], s
     return out
 
 
+@dataclass(slots=True, frozen=True)
+class Admitted:
+    """What admission decided for one operation it admitted before: the document (parsed, bounded,
+    validated, its variables coerced), the operation, the scope each root field needs and the
+    estimated cost. Nothing in it depends on who asked."""
+
+    document: Document
+    operation: OperationDefinitionNode
+    scopes: tuple[tuple[str, str], ...]  # (root field, scope) in the document's order
+    requested: int
+    size: int
+
+
+class HotAdmissions:
+    """An LRU of :class:`Admitted` keyed by the transport, the document text, the operation name
+    and the variables (their sorted JSON), bounded in entries and in bytes (the documents it holds
+    count in full: an entry keeps its document alive after :class:`Documents` let it go)."""
+
+    def __init__(self, maxsize: int = 1024, max_bytes: int = 4 * 1024 * 1024) -> None:
+        self.maxsize = maxsize
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._entries: OrderedDict[tuple[str, str, str | None, bytes], Admitted] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: tuple[str, str, str | None, bytes]) -> Admitted | None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: tuple[str, str, str | None, bytes], entry: Admitted) -> None:
+        if entry.size > self.max_bytes // 16 or key in self._entries:
+            return
+        self._entries[key] = entry
+        self.bytes += entry.size
+        while len(self._entries) > self.maxsize or self.bytes > self.max_bytes:
+            _, old = self._entries.popitem(last=False)
+            self.bytes -= old.size
+
+
 class Pipeline:
     """The steps every ``/graphql`` operation passes (see the module docstring)."""
 
@@ -428,6 +509,7 @@ class Pipeline:
         self._scopes = _required_scopes(schema)
         self._rules = tuple(specified_rules)
         self.heavy = HeavyGate()
+        self.hot = HotAdmissions()
 
     # 1. authenticate
     @staticmethod
@@ -461,6 +543,11 @@ class Pipeline:
             raise RequestError(400, "bad_request", "operationName must be a string")
         if len(query) > MAX_DOCUMENT:
             raise RequestError(413, "request_too_large", f"the document exceeds {MAX_DOCUMENT} bytes")
+        variables_key = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)
+        hot_key = (transport, query, name, variables_key)
+        admitted = self.hot.get(hot_key)
+        if admitted is not None:
+            return await self._admit_again(services, principal, admitted, name, variables, variables_key, headers)
         # Every operation costs at least one request, charged before its document is even parsed:
         # a key past its limit is refused for the price of a counter, whatever it sends.
         try:
@@ -501,7 +588,6 @@ class Pipeline:
                 405, "method_not_allowed", "only queries may be sent with GET; use POST", headers={"Allow": "POST"}
             )
         self.authorize(principal, doc, operation, name)
-        variables_key = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)
         requested = doc.costs.get((name, variables_key), 0)
         if not requested:
             self._check_datetimes(operation, doc, variables)
@@ -524,7 +610,54 @@ class Pipeline:
             self.documents.grew(doc, 256 * len(doc.validation))
         if not doc.validation and operation.variable_definitions:
             self._check_variables(doc, operation, variables, variables_key)
+        if not doc.validation:  # admitted whole: the next request like it skips the document work
+            size = doc.size + sys.getsizeof(query) + len(variables_key) + 512
+            self.hot.put(hot_key, Admitted(doc, operation, self._root_scopes(doc, operation, name), requested, size))
         return Admission(principal, doc, operation, name, variables, variables_key, requested, limits)
+
+    async def _admit_again(
+        self,
+        services: Services,
+        principal: Principal,
+        admitted: Admitted,
+        name: str | None,
+        variables: dict[str, Any] | None,
+        variables_key: bytes,
+        headers: dict[str, str],
+    ) -> Admission:
+        """An operation admitted before (the same transport, text, name and variables): only what
+        depends on the caller runs again, in the same order and with the same charges as the first
+        time. A key without a root field's scope pays one request and is refused (403); any other
+        pays the operation's estimated cost, in one charge."""
+        for root, scope in admitted.scopes:
+            if not principal.has(scope):
+                await self.charge(services, principal, 1, headers)
+                raise RequestError(
+                    403, "insufficient_scope", f"this key lacks the {scope} scope ({root})", path=[root], scope=scope
+                )
+        limits = await self.charge(services, principal, admitted.requested, headers)
+        return Admission(
+            principal,
+            admitted.document,
+            admitted.operation,
+            name,
+            variables,
+            variables_key,
+            admitted.requested,
+            limits,
+        )
+
+    def _root_scopes(
+        self, doc: Document, operation: OperationDefinitionNode, name: str | None
+    ) -> tuple[tuple[str, str], ...]:
+        """The (root field, scope) pairs :meth:`authorize` checks, in its order."""
+        key = operation.name.value if operation.name else None
+        pairs = []
+        for root in doc.root_fields.get(key if key in doc.root_fields else name, ()):
+            scope = self._scopes.get((operation.operation, root))
+            if scope is not None:
+                pairs.append((root, scope))
+        return tuple(pairs)
 
     def _validate(self, doc: Document) -> list[GraphQLError]:
         """graphql-core's validation; with introspection off, no message names a field, type or

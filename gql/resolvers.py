@@ -16,9 +16,10 @@ from collections.abc import AsyncGenerator, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from graphql import FieldNode, FragmentDefinitionNode, FragmentSpreadNode, GraphQLError, InlineFragmentNode
+from graphql import GraphQLError
 from pymongo import DESCENDING
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField, Selection
 
 from gql.context import Context
 from gql.errors import ApiError
@@ -70,60 +71,52 @@ _HISTORY_FIELDS = {
 }
 
 
-def _children(
-    nodes: Iterable[FieldNode], fragments: Mapping[str, FragmentDefinitionNode]
-) -> dict[str, list[FieldNode]]:
+def _children(nodes: Iterable[SelectedField]) -> dict[str, list[SelectedField]]:
     """The fields selected directly under ``nodes`` (through fragments), by field name."""
-    out: dict[str, list[FieldNode]] = {}
-    seen: set[str] = set()
+    out: dict[str, list[SelectedField]] = {}
 
-    def walk(selections: Iterable[Any]) -> None:
+    def walk(selections: Iterable[Selection]) -> None:
         for sel in selections:
-            if isinstance(sel, FieldNode):
-                out.setdefault(sel.name.value, []).append(sel)
-            elif isinstance(sel, InlineFragmentNode):
-                walk(sel.selection_set.selections)
-            elif isinstance(sel, FragmentSpreadNode):
-                name = sel.name.value
-                if name not in seen and name in fragments:  # validation refuses cycles; be safe anyway
-                    seen.add(name)
-                    walk(fragments[name].selection_set.selections)
+            if isinstance(sel, SelectedField):
+                out.setdefault(sel.name, []).append(sel)
+            else:  # an inline fragment or a fragment spread (validation refuses cycles)
+                walk(sel.selections)
 
     for node in nodes:
-        if node.selection_set is not None:
-            walk(node.selection_set.selections)
+        walk(node.selections)
     return out
 
 
-def _coin_fields(nodes: Iterable[FieldNode], fragments: Mapping[str, FragmentDefinitionNode]) -> tuple[str, ...]:
+def _coin_fields(nodes: Iterable[SelectedField]) -> tuple[str, ...]:
     fields = {"coin_id", "score"}
-    for name in _children(nodes, fragments):
+    for name in _children(nodes):
         if name in COIN_GRAPHQL_FIELDS:
             fields.add(COIN_GRAPHQL_FIELDS[name])
         fields.update(_COIN_EXTRA.get(name, ()))
     return tuple(sorted(fields))
 
 
-def _history_fields(nodes: Iterable[FieldNode], fragments: Mapping[str, FragmentDefinitionNode]) -> tuple[str, ...]:
+def _history_fields(nodes: Iterable[SelectedField]) -> tuple[str, ...]:
     fields = {"coin_id", "at", "run_id"}
-    for name in _children(nodes, fragments):
+    for name in _children(nodes):
         fields.update(_HISTORY_FIELDS.get(name, ()))
     return tuple(sorted(fields))
 
 
 def projection(info: Info[Context, Any], *path: str, kind: str = "coin") -> tuple[str, ...]:
     """Store fields needed by the selection under this field (following ``path``), memoized per
-    request and field node, so 100 coins asking for history compute it once."""
+    request and response path (list indices left out), so 100 coins asking for history compute it
+    once. The selection is Strawberry's public ``info.selected_fields``."""
     memo = info.context.loaders.memo
-    key = (id(info._raw_info.field_nodes[0]), path, kind)
+    where = tuple(key for key in info.path.as_list() if isinstance(key, str))
+    key = ("projection", where, path, kind)
     cached = memo.get(key)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
-    fragments = info._raw_info.fragments
-    nodes: list[FieldNode] = list(info._raw_info.field_nodes)
+    nodes = [sel for sel in info.selected_fields if isinstance(sel, SelectedField)]
     for name in path:
-        nodes = _children(nodes, fragments).get(name, [])
-    result = _coin_fields(nodes, fragments) if kind == "coin" else _history_fields(nodes, fragments)
+        nodes = _children(nodes).get(name, [])
+    result = _coin_fields(nodes) if kind == "coin" else _history_fields(nodes)
     memo[key] = result
     return result
 

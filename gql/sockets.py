@@ -30,6 +30,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json import JSONDecodeError
@@ -49,7 +50,6 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ErrorMessage,
     SubscribeMessage,
 )
-from strawberry.utils.aio import aclosing
 
 from gql.context import Context
 from gql.errors import ApiError
@@ -150,7 +150,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._contexts: dict[str, Context] = {}
+        self.schema = OperationSchema(self)  # type: ignore[assignment]
         self.closed = False
         self._pings = float(PING_BURST)
         self._pinged = time.monotonic()
@@ -267,7 +267,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self._refuse(op_id, error)
             return
         self._sockets.admitted(principal.key_id)
-        self._contexts[op_id] = Context.build(
+        context = Context.build(
             services,
             principal,
             request=self.context.request,
@@ -278,61 +278,19 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             admission=admission,
         )
         operation = Operation(self, op_id, admission.document.text, admission.variables, admission.name)
-        operation.task = asyncio.create_task(self.run_operation(operation))
-        operation.task.add_done_callback(self._task_done)
+        # Strawberry's own run_operation runs the operation; its task (a copy of this context)
+        # finds the operation's own context (its admission) in OPERATION_CONTEXT
+        token = OPERATION_CONTEXT.set(context)
+        try:
+            operation.task = asyncio.create_task(self.run_operation(operation))
+        finally:
+            OPERATION_CONTEXT.reset(token)
+        operation.task.add_done_callback(_retrieve)
         self.operations[op_id] = operation
-
-    async def _watched(self, results: Any, principal: Principal | None) -> AsyncGenerator[Any, None]:
-        """The results as they are; one that ends a subscription for the key's limits (a push over
-        the budget or the quota) starts the key's grace period like a refused operation."""
-        async for result in results:
-            errors = getattr(result, "errors", None) or ()
-            if principal is not None and any(
-                (getattr(e, "extensions", None) or {}).get("code") in _LIMIT_CODES for e in errors
-            ):
-                self._sockets.over_limit(principal.key_id)
-            yield result
 
     async def _refuse(self, op_id: str, error: RequestError) -> None:
         message: ErrorMessage = {"id": op_id, "type": "error", "payload": [cast(Any, error.error())]}
         await self.send_message(message)
-
-    async def run_operation(self, operation: Operation[Context, None]) -> None:
-        """Strawberry's ``run_operation`` with the operation's own context (its admission)."""
-        context = self._contexts.get(operation.id, self.context)
-        admission = context.admission
-        # a query or mutation takes its turn like over HTTP; a subscription's pushes are charged one by one
-        heavy = (
-            0
-            if admission is None or admission.operation.operation == OperationType.SUBSCRIPTION
-            else admission.requested
-        )
-        try:
-            result_source = await self.schema.stream(
-                operation.query,
-                variable_values=operation.variables,
-                context_value=context,
-                root_value=self.root_value,
-                operation_name=operation.operation_name,
-            )
-            async with aclosing(result_source):
-                if heavy:  # computed in its turn; sent after it (a slow reader holds no turn)
-                    async with self.view.heavy.turn(heavy):  # type: ignore[attr-defined]
-                        first = await anext(aiter(result_source), None)
-                    result_source = _prepend(first, result_source)
-                await self._send_result_stream(operation, self._watched(result_source, context.principal))
-            await operation.send_operation_message({"id": operation.id, "type": "complete"})
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            if type(error).__name__ == "_OperationStreamClosed":
-                return
-            await self.handle_task_exception(error)
-            with contextlib.suppress(Exception):
-                await operation.send_operation_message({"id": operation.id, "type": "complete"})
-            self.operations.pop(operation.id, None)
-        finally:
-            self._contexts.pop(operation.id, None)
 
     async def close(self, code: int, reason: str) -> None:
         """Cancel every operation, then close the socket (at most once)."""
@@ -349,12 +307,85 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().shutdown()
 
 
-async def _prepend(first: Any, rest: Any) -> AsyncGenerator[Any, None]:
-    """``first`` (when there is one), then whatever ``rest`` still yields."""
-    if first is not None:
-        yield first
-    async for item in rest:
-        yield item
+#: The context of the websocket operation a task runs (set when its task is created).
+OPERATION_CONTEXT: ContextVar[Context | None] = ContextVar("OPERATION_CONTEXT", default=None)
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """Retrieve an operation task's exception (Strawberry's run_operation logs it through
+    ``handle_task_exception`` and re-raises it), so that asyncio does not report it again."""
+    if not task.cancelled():
+        task.exception()
+
+
+class OperationSchema:
+    """The schema a socket's operations are streamed from: Strawberry's ``run_operation`` calls
+    ``self.schema.stream(...)`` with the socket's context; this one runs the operation with its own
+    context (:data:`OPERATION_CONTEXT`, its admission), computes a query's or mutation's first
+    result in its turn of the heavy gate, and watches the results for refusals for the key's
+    limits. Every other attribute is the schema's."""
+
+    def __init__(self, handler: TransportWSHandler) -> None:
+        self.handler = handler
+        self.schema = handler.view.schema
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.schema, name)
+
+    async def stream(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+    ) -> AsyncGenerator[Any, None]:
+        context = OPERATION_CONTEXT.get() or context_value
+        admission = getattr(context, "admission", None)
+        # a query or mutation takes its turn like over HTTP; a subscription's pushes are charged one by one
+        heavy = (
+            0
+            if admission is None or admission.operation.operation == OperationType.SUBSCRIPTION
+            else admission.requested
+        )
+        source = await self.schema.stream(
+            query,
+            variable_values=variable_values,
+            context_value=context,
+            root_value=root_value,
+            operation_name=operation_name,
+        )
+        first: Any = None
+        if heavy:  # computed in its turn; sent after it (a slow reader holds no turn)
+            try:
+                async with self.handler.view.heavy.turn(heavy):  # type: ignore[attr-defined]
+                    first = await anext(aiter(source), None)
+            except BaseException:
+                await source.aclose()
+                raise
+        return self._results(first, source, getattr(context, "principal", None))
+
+    async def _results(self, first: Any, source: Any, principal: Principal | None) -> AsyncGenerator[Any, None]:
+        """``first`` (when there is one), then the rest of ``source``; one that ends a
+        subscription for the key's limits (a push over the budget or the quota) starts the key's
+        grace period like a refused operation."""
+        sockets = cast(Sockets, self.handler.view.sockets)  # type: ignore[attr-defined]
+        try:
+            if first is not None:
+                yield self._watch(first, principal, sockets)
+            async for result in source:
+                yield self._watch(result, principal, sockets)
+        finally:
+            await source.aclose()
+
+    @staticmethod
+    def _watch(result: Any, principal: Principal | None, sockets: Sockets) -> Any:
+        errors = getattr(result, "errors", None) or ()
+        if principal is not None and any(
+            (getattr(e, "extensions", None) or {}).get("code") in _LIMIT_CODES for e in errors
+        ):
+            sockets.over_limit(principal.key_id)
+        return result
 
 
 def _not_after(doc: dict[str, Any]) -> float | None:

@@ -17,7 +17,7 @@ arithmetic inside one process.
   least 1), so near a limit every request goes to Redis and the limit is exact there.
 - While a key's batch was granted in full, the next one is fetched in the background as soon as
   the current one is being spent (double buffering), so requests do not wait for Redis: on a
-  saturated 2-core machine a Redis answer takes ~20 ms to come back through a busy event loop.
+  saturated machine a Redis answer takes long to come back through a busy event loop.
 - A lease lives ``lease_ttl`` seconds (default 1); unused tokens are then given back (TAT moved
   back, quota decremented) by the next call for that key or by :meth:`RateLimiter.sweep`, and all
   of them at shutdown.
