@@ -102,7 +102,11 @@ def events_for(endpoint: Mapping[str, Any], run: Mapping[str, Any]) -> Iterable[
     status = run.get("status")
     if status == "failed":
         if "run.failed" in wanted:
-            data: dict[str, Any] = {"run_id": run_id, "at": iso(run["at"]), "error": str(run.get("error") or "")[:500]}
+            failed: dict[str, Any] = {
+                "run_id": run_id,
+                "at": iso(run["at"]),
+                "error": str(run.get("error") or "")[:500],
+            }
             yield Event(message_id(endpoint_id, run_id, "run.failed"), "run.failed", _payload("run.failed", at, failed))
         return
     if status != "succeeded":
