@@ -140,12 +140,11 @@ def events_for(endpoint: Mapping[str, Any], run: Mapping[str, Any]) -> Iterable[
                 found.append(("coin.score_crossed", {**coin, "threshold": t, "direction": direction}))
         if "coin.phase_changed" in wanted and change["phase"] != change["previous_phase"]:
             found.append(("coin.phase_changed", coin))
-        for type_, data in found:
-            yield Event(
-                message_id(endpoint_id, run_id, type_, str(change["coin_id"])), type_, _payload(type_, at, data)
-            )
+        for type_, body in found:
+            msg_id = message_id(endpoint_id, run_id, type_, str(change["coin_id"]))
+            yield Event(msg_id, type_, _payload(type_, at, body))
     if "run.completed" in wanted:
-        data: dict[str, Any] = {
+        summary: dict[str, Any] = {
             "run_id": run_id,
             "at": iso(run["at"]),
             "model_version": run.get("model_version"),
@@ -155,5 +154,5 @@ def events_for(endpoint: Mapping[str, Any], run: Mapping[str, Any]) -> Iterable[
             "changes": len(run.get("changes") or ()),
         }
         yield Event(
-            message_id(endpoint_id, run_id, "run.completed"), "run.completed", _payload("run.completed", at, data)
+            message_id(endpoint_id, run_id, "run.completed"), "run.completed", _payload("run.completed", at, summary)
         )
