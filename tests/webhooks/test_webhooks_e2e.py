@@ -63,7 +63,7 @@ async def test_a_run_reaches_a_failing_receiver_signed_and_exactly_once(receiver
         assert result.status == "succeeded" and result.listed > 0
         deliveries = api.services.store.db["webhook_deliveries"]
 
-        async def all_delivered() -> bool:
+        async def all_delivered(deliveries: Any = deliveries, endpoint_id: str = endpoint_id) -> bool:
             docs = await deliveries.find({"endpoint_id": endpoint_id}).to_list()
             return bool(docs) and all(d["status"] == "delivered" for d in docs)
 
