@@ -114,3 +114,6 @@ async def add_tenant(db: Any, tenant_id: str, plan: str = "pro") -> None:
     await db["tenants"].insert_one(
         {"tenant_id": tenant_id, "name": tenant_id, "plan": plan, "created_at": datetime.now(UTC)}
     )
+
+
+ADMIN_SCOPE = "webhooks:manage"
