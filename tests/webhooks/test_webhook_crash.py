@@ -3,9 +3,9 @@ part of the stored run (one update), and the delivery worker started after the c
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -57,16 +57,20 @@ async def test_a_killed_process_loses_no_webhook(mongo_server: MongoServer, rece
             principal("alice", ADMIN_SCOPE), url=receiver.url, events=["coin.listed"]
         )
         receiver.secrets.append(created.secret)
-        child = subprocess.run(  # noqa: S603
-            [sys.executable, "-c", CHILD, mongo_server.uri, database],
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            CHILD,
+            mongo_server.uri,
+            database,
             cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
-        assert child.returncode == -signal.SIGKILL, child.stderr
-        status, listed = child.stdout.split()
+        async with asyncio.timeout(120):
+            out, err = await child.communicate()
+        assert child.returncode == -signal.SIGKILL, err.decode()
+        status, listed = out.decode().split()
         assert status == "succeeded" and int(listed) > 0
         assert receiver.requests == []
         run = await store.db["runs"].find_one({"status": "succeeded"})
