@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -117,3 +119,20 @@ async def add_tenant(db: Any, tenant_id: str, plan: str = "pro") -> None:
 
 
 ADMIN_SCOPE = "webhooks:manage"
+
+
+async def gql(api: Any, key: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    response = await api.http.post(
+        "/graphql", json={"query": query, "variables": variables}, headers={"authorization": f"Bearer {key}"}
+    )
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def wait_for(condition: Callable[[], Awaitable[bool]], seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if await condition():
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError("condition not met")

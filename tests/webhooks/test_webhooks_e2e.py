@@ -5,13 +5,11 @@ each message: every event still arrives, and is acknowledged exactly once."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from tests.conftest import make_settings, start_app
-from tests.webhooks.receiver import Receiver
+from tests.webhooks.receiver import Receiver, gql, wait_for
 
 CREATE = """mutation($input: CreateWebhookEndpointInput!) {
   createWebhookEndpoint(input: $input) { secret endpoint { id state events threshold } }
@@ -19,23 +17,6 @@ CREATE = """mutation($input: CreateWebhookEndpointInput!) {
 DELIVERIES = (
     """query($id: ID!) { webhookEndpoint(id: $id) { deliveries(first: 100) { webhookId type status attempts } } }"""
 )
-
-
-async def gql(api: Any, key: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-    response = await api.http.post(
-        "/graphql", json={"query": query, "variables": variables}, headers={"authorization": f"Bearer {key}"}
-    )
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def wait_for(condition: Callable[[], Any], seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if await condition():
-            return
-        await asyncio.sleep(0.05)
-    raise TimeoutError("condition not met")
 
 
 async def test_a_run_reaches_a_failing_receiver_signed_and_exactly_once(receiver: Receiver) -> None:
