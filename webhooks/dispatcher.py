@@ -6,10 +6,10 @@ One pass (:meth:`Dispatcher.pass_once`):
    stored the run, see ``scoring.runs``) yields its events for every active endpoint; they are
    inserted as deliveries (one per endpoint and ``webhook-id``, unique), then the flag is cleared.
    A crash between the two repeats the fan-out, and the unique index drops the repeats.
-2. **Claim.** Due deliveries are claimed one by one (their ``next_at`` pushed a lease ahead).
-3. **Send.** Each endpoint's claimed deliveries go out in order in that endpoint's own task; the
-   pass does not wait for them, and an endpoint with a task in flight is skipped by later passes,
-   so a slow endpoint only ever delays itself. A global semaphore bounds the attempts in flight.
+2. **Claim and send.** Every endpoint with deliveries due gets its own task, which claims them a
+   page at a time (their ``next_at`` pushed a lease ahead) and sends them in order; the pass does
+   not wait for it, and an endpoint with a task in flight is skipped by later passes, so a slow
+   endpoint only ever delays itself. A global semaphore bounds the attempts in flight.
 
 An acknowledged (2xx) delivery is ``delivered`` and never sent again (only an explicit replay
 re-sends it, with the same ``webhook-id``). A failed one is retried after the configured schedule
@@ -25,7 +25,6 @@ import contextlib
 import logging
 import random
 import secrets
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,6 +43,9 @@ __all__ = ["Dispatcher", "new_delivery"]
 log = logging.getLogger("insider_selling.webhooks")
 
 Clock = Callable[[], datetime]
+#: deliveries of one endpoint claimed at once; their lease outlasts the page's attempts (each is
+#: bounded by the timeout), so no other pass takes them while this one is still sending
+CLAIM_PAGE = 20
 
 
 def new_delivery(
@@ -117,22 +119,18 @@ class Dispatcher:
         return queued
 
     async def pass_once(self) -> int:
-        """Fan out, claim what is due and start the endpoints' tasks; returns deliveries started."""
+        """Fan out, then start a task for every endpoint with deliveries due and none in flight;
+        returns how many tasks started."""
         await self.fan_out()
-        now = self.clock()
-        lease = now + timedelta(seconds=self.config.lease_seconds)
-        by_endpoint: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for delivery in await self.store.due(now, self.config.batch):
-            endpoint_id = delivery["endpoint_id"]
+        started = 0
+        for endpoint_id in await self.store.due_endpoints(self.clock(), self.config.batch):
             if endpoint_id in self.in_flight:
                 continue
-            if await self.store.claim(delivery["delivery_id"], now, lease):
-                by_endpoint[endpoint_id].append(delivery)
-        for endpoint_id, deliveries in by_endpoint.items():
-            task = asyncio.create_task(self._endpoint(endpoint_id, deliveries), name=f"webhook-{endpoint_id}")
+            task = asyncio.create_task(self._endpoint(endpoint_id), name=f"webhook-{endpoint_id}")
             self.in_flight[endpoint_id] = task
             task.add_done_callback(self._done)
-        return sum(len(d) for d in by_endpoint.values())
+            started += 1
+        return started
 
     def _done(self, task: asyncio.Task[None]) -> None:
         for endpoint_id, running in list(self.in_flight.items()):
@@ -167,8 +165,21 @@ class Dispatcher:
         self._minute[tenant_id] = (minute, count + 1)
         return True
 
-    async def _endpoint(self, endpoint_id: str, deliveries: list[dict[str, Any]]) -> None:
+    async def _endpoint(self, endpoint_id: str) -> None:
+        """An endpoint's due deliveries, claimed a page at a time and sent in order."""
+        while True:
+            now = self.clock()
+            lease = now + timedelta(seconds=self.config.lease_seconds + CLAIM_PAGE * self.config.timeout)
+            token = secrets.token_hex(8)
+            page = await self.store.claim(endpoint_id, now, lease, token, CLAIM_PAGE)
+            if not page:
+                return
+            await self._send_page(endpoint_id, page)
+
+    async def _send_page(self, endpoint_id: str, deliveries: list[dict[str, Any]]) -> None:
         endpoint = await self.store.endpoint(endpoint_id)
+        tenant = None if endpoint is None else await self.store.tenants.find_one({"tenant_id": endpoint["tenant_id"]})
+        per_minute = limits_for(tenant).webhook_deliveries_per_minute
         for delivery in sorted(deliveries, key=lambda d: d["created_at"]):
             now = self.clock()
             if endpoint is None:  # deleted meanwhile
@@ -182,8 +193,7 @@ class Dispatcher:
                     {"$set": {"next_at": now + timedelta(seconds=60)}},
                 )
                 continue
-            tenant = await self.store.tenants.find_one({"tenant_id": endpoint["tenant_id"]}, {"_id": 0})
-            if not self._allowed(endpoint["tenant_id"], limits_for(tenant).webhook_deliveries_per_minute, now):
+            if not self._allowed(endpoint["tenant_id"], per_minute, now):
                 next_minute = datetime.fromtimestamp((int(now.timestamp() // 60) + 1) * 60, UTC)
                 await self.store.deliveries.update_one(
                     {"delivery_id": delivery["delivery_id"], "status": PENDING}, {"$set": {"next_at": next_minute}}

@@ -71,22 +71,33 @@ class WebhookStore:
     async def clear_outbox(self, run_id: str) -> None:
         await self.runs.update_one({"run_id": run_id}, {"$unset": {"outbox_pending": ""}})
 
-    async def due(self, now: datetime, limit: int) -> list[dict[str, Any]]:
-        cursor = (
-            self.deliveries.find({"status": PENDING, "next_at": {"$lte": now}}, {"_id": 0})
-            .sort([("next_at", ASCENDING)])
-            .limit(limit)
-        )
-        docs: list[dict[str, Any]] = await cursor.to_list()
-        return docs
+    async def due_endpoints(self, now: datetime, limit: int) -> list[str]:
+        """Endpoints with a delivery due (at most ``limit``)."""
+        ids = await self.deliveries.distinct("endpoint_id", {"status": PENDING, "next_at": {"$lte": now}})
+        return [str(i) for i in ids[:limit]]
 
-    async def claim(self, delivery_id: str, now: datetime, lease_until: datetime) -> bool:
-        """Take a due delivery for one attempt (no other pass takes it before ``lease_until``)."""
-        doc = await self.deliveries.find_one_and_update(
-            {"delivery_id": delivery_id, "status": PENDING, "next_at": {"$lte": now}},
-            {"$set": {"next_at": lease_until}},
+    async def claim(
+        self, endpoint_id: str, now: datetime, lease_until: datetime, token: str, limit: int
+    ) -> list[dict[str, Any]]:
+        """Take up to ``limit`` of an endpoint's due deliveries, oldest first, for one attempt
+        each: their ``next_at`` moves to ``lease_until`` (no other pass takes them before) and
+        they carry ``token``; returns them."""
+        due = {"endpoint_id": endpoint_id, "status": PENDING, "next_at": {"$lte": now}}
+        found = (
+            await self.deliveries.find(due, {"delivery_id": 1, "_id": 0})
+            .sort([("created_at", ASCENDING)])
+            .limit(limit)
+            .to_list()
         )
-        return doc is not None
+        if not found:
+            return []
+        ids = [d["delivery_id"] for d in found]
+        await self.deliveries.update_many(
+            {**due, "delivery_id": {"$in": ids}}, {"$set": {"next_at": lease_until, "claim": token}}
+        )
+        cursor = self.deliveries.find({"delivery_id": {"$in": ids}, "claim": token}, {"_id": 0})
+        docs: list[dict[str, Any]] = await cursor.sort([("created_at", ASCENDING)]).to_list()
+        return docs
 
     async def settle(self, delivery_id: str, changes: Mapping[str, Any], attempt: Mapping[str, Any]) -> None:
         await self.attempts.insert_one(dict(attempt))
