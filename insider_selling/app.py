@@ -96,12 +96,24 @@ def webhook_config(settings: Settings) -> WebhookConfig:
     )
 
 
-def settle_heap() -> None:
-    """After a run, move the long-lived heap (stored snapshots, caches) out of the cyclic GC's
-    reach: request garbage is young, and rescanning hundreds of thousands of stored objects on every
-    full collection costs the hot path throughput. Reference counting still frees frozen objects."""
-    gc.collect()
-    gc.freeze()
+class HeapSettler:
+    """After the first successful run, move the long-lived heap (the backfilled snapshots, the
+    caches, the app) out of the cyclic GC's reach: request garbage is young, and rescanning hundreds
+    of thousands of stored objects on every full collection costs the hot path throughput.
+
+    Only once: freezing after *every* run would move each run's leftovers into the permanent
+    generation too, where reference cycles are never collected, so memory would grow run by run
+    (issue 20, item 4). Later runs' objects stay collectable; reference counting frees the rest."""
+
+    def __init__(self) -> None:
+        self.frozen = False
+
+    def __call__(self) -> None:
+        if self.frozen:
+            return
+        gc.collect()
+        gc.freeze()
+        self.frozen = True
 
 
 #: A full pass of the cyclic garbage collector stops the event loop for as long as it walks the
@@ -226,6 +238,8 @@ def build_app(
             market = source or build_source(settings)
             stack.push_async_callback(market.aclose)
             pipeline = ScoringPipeline(store.db, load_model_config(), source=getattr(market, "name", "demo"))
+
+            settle_heap = HeapSettler()
 
             async def on_success(result: RunResult) -> None:
                 metrics.runs.labels("succeeded").inc()
