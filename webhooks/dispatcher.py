@@ -29,6 +29,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+
 from tenants.audit import AuditLog
 from tenants.plans import limits_for
 from webhooks.addresses import Resolver
@@ -167,16 +169,17 @@ class Dispatcher:
 
     async def _endpoint(self, endpoint_id: str) -> None:
         """An endpoint's due deliveries, claimed a page at a time and sent in order."""
-        while True:
-            now = self.clock()
-            lease = now + timedelta(seconds=self.config.lease_seconds + CLAIM_PAGE * self.config.timeout)
-            token = secrets.token_hex(8)
-            page = await self.store.claim(endpoint_id, now, lease, token, CLAIM_PAGE)
-            if not page:
-                return
-            await self._send_page(endpoint_id, page)
+        async with self.sender.new_client() as client:
+            while True:
+                now = self.clock()
+                lease = now + timedelta(seconds=self.config.lease_seconds + CLAIM_PAGE * self.config.timeout)
+                token = secrets.token_hex(8)
+                page = await self.store.claim(endpoint_id, now, lease, token, CLAIM_PAGE)
+                if not page:
+                    return
+                await self._send_page(endpoint_id, page, client)
 
-    async def _send_page(self, endpoint_id: str, deliveries: list[dict[str, Any]]) -> None:
+    async def _send_page(self, endpoint_id: str, deliveries: list[dict[str, Any]], client: httpx.AsyncClient) -> None:
         endpoint = await self.store.endpoint(endpoint_id)
         tenant = None if endpoint is None else await self.store.tenants.find_one({"tenant_id": endpoint["tenant_id"]})
         per_minute = limits_for(tenant).webhook_deliveries_per_minute
@@ -200,7 +203,7 @@ class Dispatcher:
                 )
                 continue
             async with self.slots:
-                outcome = await self.sender.send(endpoint, delivery["msg_id"], delivery["payload"])
+                outcome = await self.sender.send(endpoint, delivery["msg_id"], delivery["payload"], client)
             endpoint = await self._record(endpoint, delivery, outcome)
 
     async def _record(

@@ -57,10 +57,18 @@ class Sender:
         self.config = config
         self.keeper = keeper
         self.resolver = resolver or system_resolver
-        self.client = httpx.AsyncClient(
+        # one TLS context for every client (building one per client would cost milliseconds)
+        self.tls = httpx.create_ssl_context()
+        self.client = self.new_client()
+
+    def new_client(self) -> httpx.AsyncClient:
+        """A client for one endpoint's task: its own small pool, so one endpoint's connections are
+        never scanned for another's requests (clients share :attr:`tls`)."""
+        return httpx.AsyncClient(
             follow_redirects=False,
             trust_env=False,
-            timeout=httpx.Timeout(config.timeout),
+            verify=self.tls,
+            timeout=httpx.Timeout(self.config.timeout),
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
             headers={"user-agent": USER_AGENT},
         )
@@ -71,7 +79,15 @@ class Sender:
     def body(self, payload: Mapping[str, Any]) -> str:
         return orjson.dumps(payload).decode()
 
-    async def send(self, endpoint: Mapping[str, Any], msg_id: str, payload: Mapping[str, Any]) -> Outcome:
+    async def send(
+        self,
+        endpoint: Mapping[str, Any],
+        msg_id: str,
+        payload: Mapping[str, Any],
+        client: httpx.AsyncClient | None = None,
+    ) -> Outcome:
+        """One attempt (with ``client``, an endpoint task's own, or the shared one)."""
+        client = client or self.client
         started = time.perf_counter()
 
         def outcome(status: str, code: int | None = None, error: str | None = None, excerpt: str = "") -> Outcome:
@@ -101,10 +117,8 @@ class Sender:
         extensions = {"sni_hostname": host} if scheme == "https" else {}
         try:
             async with asyncio.timeout(self.config.timeout):
-                request = self.client.build_request(
-                    "POST", target, content=body, headers=headers, extensions=extensions
-                )
-                response = await self.client.send(request, stream=True)
+                request = client.build_request("POST", target, content=body, headers=headers, extensions=extensions)
+                response = await client.send(request, stream=True)
                 try:
                     excerpt = bytearray()
                     async for chunk in response.aiter_raw():
