@@ -74,6 +74,10 @@ class Tenant:
     quota_per_month: int = strawberry.field(description="Requests per calendar month (UTC), per tenant.")
     custom_limits: bool = strawberry.field(description="True when the tenant's limits replace its plan's.")
     created_at: datetime
+    webhook_endpoints_limit: int = strawberry.field(default=2, description="Webhook endpoints the plan allows.")
+    webhook_deliveries_per_minute: int = strawberry.field(
+        default=60, description="Webhook deliveries per minute the plan allows (over it, they wait)."
+    )
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Tenant:
@@ -86,6 +90,8 @@ class Tenant:
             quota_per_month=limits.per_month,
             custom_limits=bool(doc.get("limits")),
             created_at=doc["created_at"],
+            webhook_endpoints_limit=limits.webhook_endpoints,
+            webhook_deliveries_per_minute=limits.webhook_deliveries_per_minute,
         )
 
 

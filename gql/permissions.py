@@ -6,6 +6,7 @@ field, ``null``; the rest of the response is untouched.
 
 - :class:`SignalsRead` — ``signals:read`` (the data);
 - :class:`KeysManage` — ``keys:manage`` (a tenant's own keys);
+- :class:`WebhooksManage` — ``webhooks:manage`` (a tenant's own webhook endpoints);
 - :class:`Admin` — ``admin`` (every tenant; implies the other two, see ``Principal.has``).
 """
 
@@ -19,7 +20,7 @@ from strawberry.types import Info
 
 from gql.context import Context
 
-__all__ = ["Admin", "Authenticated", "KeysManage", "ScopePermission", "SignalsRead", "private"]
+__all__ = ["Admin", "Authenticated", "KeysManage", "ScopePermission", "SignalsRead", "WebhooksManage", "private"]
 
 
 class ScopePermission(BasePermission):
@@ -55,6 +56,10 @@ class SignalsRead(ScopePermission):
 
 class KeysManage(ScopePermission):
     scope = "keys:manage"
+
+
+class WebhooksManage(ScopePermission):
+    scope = "webhooks:manage"
 
 
 class Admin(ScopePermission):

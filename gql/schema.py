@@ -32,6 +32,7 @@ from gql.permissions import SignalsRead
 from gql.pipeline import MAX_TOKENS, AdmittedDocument
 from gql.track import DEFAULT_SPAN_DAYS, MAX_SPAN_DAYS, ScoreBand, TrackRecordReport, TrackWindow, track_record
 from gql.types import DATETIME, Coin, InsiderSelling, ScoreHistoryConnection, ScoringRun, Signal
+from gql.webhooks import WebhookMutation, WebhookQuery
 from scoring.track import MAX_TOP_N, TOP_N
 from tenants.errors import TenantError
 
@@ -61,7 +62,7 @@ class MaskUnexpected(MaskErrors):
 
 
 @strawberry.type
-class Query(AdminQuery):
+class Query(AdminQuery, WebhookQuery):
     @strawberry.field(
         permission_classes=[SignalsRead],
         description="Coins ranked by their composite pressure score: the REST data object.",
@@ -161,7 +162,7 @@ class Query(AdminQuery):
 
 
 @strawberry.type
-class Mutation(AdminMutation):
+class Mutation(AdminMutation, WebhookMutation):
     pass
 
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from scoring.updates import RunUpdates
     from tenants.service import IssuedKey
+    from webhooks.service import WebhookService
 
 __all__ = ["ApiLimiter", "LimitError", "RequestLimiter", "Services"]
 
@@ -106,3 +107,5 @@ class Services:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     bootstrap: tuple[IssuedKey, IssuedKey] | None = None  # (admin, read) keys issued at an empty embedded start
     track: TrackRecord | None = None  # the track record's reader (its summaries cached per app)
+    webhooks: WebhookService | None = None  # webhook endpoints (issue 22)
+    dispatcher: Any = None  # the webhook delivery worker when this process runs it (tests drive it)

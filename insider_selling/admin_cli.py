@@ -34,6 +34,33 @@ _KEY = (
     "rotatedFrom rateLimitPerMinute"
 )
 _AUDIT = "id at action actor actorKeyId tenantId targetType targetId details"
+_WEBHOOK = (
+    "id tenantId url description events minScore threshold direction state createdAt updatedAt "
+    "consecutiveFailures disabledAt disabledReason previousSecretUntil"
+)
+_WEBHOOK_COLUMNS = ("id", "tenantId", "url", "events", "minScore", "threshold", "direction", "state")
+_WEBHOOK_EVENTS = {
+    "coin.listed": "COIN_LISTED",
+    "coin.delisted": "COIN_DELISTED",
+    "coin.score_crossed": "COIN_SCORE_CROSSED",
+    "coin.phase_changed": "COIN_PHASE_CHANGED",
+    "run.completed": "RUN_COMPLETED",
+    "run.failed": "RUN_FAILED",
+}
+
+
+def _webhook_input(a: argparse.Namespace) -> dict[str, Any]:
+    fields = {
+        "url": a.url_,
+        "events": None if a.events is None else [_WEBHOOK_EVENTS[e] for e in a.events],
+        "description": a.description,
+        "minScore": a.min_score,
+        "threshold": a.threshold,
+        "direction": None if a.direction is None else a.direction.upper(),
+    }
+    if getattr(a, "tenant", None):
+        fields["tenantId"] = a.tenant
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 class AdminCommandError(Exception):
@@ -54,6 +81,7 @@ class Operation:
     root: str
     columns: tuple[str, ...]
     issued: bool = False  # the answer holds a full key, shown once
+    secret: bool = False  # the answer holds a webhook endpoint's secret, shown once
 
 
 def _when(value: str) -> str:
@@ -117,6 +145,64 @@ OPERATIONS: dict[tuple[str, str | None], Operation] = {
         "revokeApiKey",
         (*_KEY_COLUMNS, "revokedAt"),
     ),
+    ("webhooks", "create"): Operation(
+        "mutation($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) { "
+        f"secret endpoint {{ {_WEBHOOK} }} }} }}",
+        lambda a: {"input": _webhook_input(a)},
+        "createWebhookEndpoint",
+        ("secret", *_WEBHOOK_COLUMNS),
+        secret=True,
+    ),
+    ("webhooks", "list"): Operation(
+        f"query($tenant: ID) {{ webhookEndpoints(tenantId: $tenant) {{ {_WEBHOOK} }} }}",
+        lambda a: {"tenant": a.tenant},
+        "webhookEndpoints",
+        _WEBHOOK_COLUMNS,
+    ),
+    ("webhooks", "update"): Operation(
+        "mutation($id: ID!, $input: UpdateWebhookEndpointInput!) { updateWebhookEndpoint(id: $id, input: $input) "
+        f"{{ {_WEBHOOK} }} }}",
+        lambda a: {"id": a.endpoint_id, "input": _webhook_input(a)},
+        "updateWebhookEndpoint",
+        _WEBHOOK_COLUMNS,
+    ),
+    ("webhooks", "pause"): Operation(
+        f"mutation($id: ID!) {{ pauseWebhookEndpoint(id: $id) {{ {_WEBHOOK} }} }}",
+        lambda a: {"id": a.endpoint_id},
+        "pauseWebhookEndpoint",
+        _WEBHOOK_COLUMNS,
+    ),
+    ("webhooks", "resume"): Operation(
+        f"mutation($id: ID!) {{ resumeWebhookEndpoint(id: $id) {{ {_WEBHOOK} }} }}",
+        lambda a: {"id": a.endpoint_id},
+        "resumeWebhookEndpoint",
+        _WEBHOOK_COLUMNS,
+    ),
+    ("webhooks", "delete"): Operation(
+        "mutation($id: ID!) { deleted: deleteWebhookEndpoint(id: $id) }",
+        lambda a: {"id": a.endpoint_id},
+        "deleted",
+        ("deleted",),
+    ),
+    ("webhooks", "rotate-secret"): Operation(
+        f"mutation($id: ID!) {{ rotateWebhookSecret(id: $id) {{ secret endpoint {{ {_WEBHOOK} }} }} }}",
+        lambda a: {"id": a.endpoint_id},
+        "rotateWebhookSecret",
+        ("secret", "id", "previousSecretUntil"),
+        secret=True,
+    ),
+    ("webhooks", "test"): Operation(
+        "mutation($id: ID!) { sendTestWebhook(endpointId: $id) { ok status statusCode latencyMs error } }",
+        lambda a: {"id": a.endpoint_id},
+        "sendTestWebhook",
+        ("ok", "status", "statusCode", "latencyMs", "error"),
+    ),
+    ("webhooks", "replay"): Operation(
+        "mutation($id: ID!, $since: DateTime!) { replayed: replayWebhookDeliveries(endpointId: $id, since: $since) }",
+        lambda a: {"id": a.endpoint_id, "since": a.since},
+        "replayed",
+        ("replayed",),
+    ),
     ("audit", None): Operation(
         "query($tenant: ID, $first: Int, $after: String) { auditLog(tenantId: $tenant, first: $first, "
         f"after: $after) {{ edges {{ cursor node {{ {_AUDIT} }} }} hasNextPage endCursor }} }}",
@@ -170,6 +256,8 @@ def add_arguments(admin_sub: Any, handler: Callable[..., int]) -> None:
     revoke = ksub.add_parser("revoke", parents=[common], help="revoke a key now")
     revoke.add_argument("key_id", help="the key to revoke (key_...)")
     keys.set_defaults(handler=handler)
+
+    _add_webhooks(admin_sub, common, handler)
 
     audit = admin_sub.add_parser("audit", parents=[common], help="print audit entries, newest first")
     audit.add_argument("--tenant", help="only this tenant's entries")
@@ -266,6 +354,48 @@ def render_table(
     Console(file=out, width=None if out.isatty() else 240).print(table)
 
 
+def _add_webhooks(admin_sub: Any, common: argparse.ArgumentParser, handler: Callable[..., int]) -> None:
+    """``admin webhooks create|list|update|pause|resume|delete|rotate-secret|test|replay``."""
+    hooks = admin_sub.add_parser("webhooks", help="manage webhook endpoints (the webhooks:manage scope)")
+    wsub = hooks.add_subparsers(dest="webhooks_command", required=True, metavar="WEBHOOKS_COMMAND")
+
+    def fields(parser: argparse.ArgumentParser, *, create: bool) -> None:
+        parser.add_argument("--endpoint-url", dest="url_", required=create, help="https:// URL of the receiver")
+        parser.add_argument(
+            "--event",
+            dest="events",
+            action="append",
+            choices=list(_WEBHOOK_EVENTS),
+            required=create,
+            help="repeat for several events",
+        )
+        parser.add_argument("--description", help="a note for the endpoint")
+        parser.add_argument("--min-score", type=float, help="coin.listed/delisted: only at or above this score")
+        parser.add_argument("--threshold", type=float, help="coin.score_crossed: the line (0 to 10)")
+        parser.add_argument("--direction", choices=("up", "down", "both"), help="coin.score_crossed's direction")
+
+    create = wsub.add_parser("create", parents=[common], help="create an endpoint and print its secret once")
+    create.add_argument("--tenant", help="admin only: another tenant's id")
+    fields(create, create=True)
+    listing = wsub.add_parser("list", parents=[common], help="list endpoints (never a secret)")
+    listing.add_argument("--tenant", help="admin only: another tenant's id")
+    update = wsub.add_parser("update", parents=[common], help="change an endpoint")
+    update.add_argument("endpoint_id", help="the endpoint (we_...)")
+    fields(update, create=False)
+    for name, text in (
+        ("pause", "stop sending events to an endpoint"),
+        ("resume", "send events again (also re-enables a disabled endpoint)"),
+        ("delete", "delete an endpoint"),
+        ("rotate-secret", "a new secret, printed once; the old one also signs for 24 h"),
+        ("test", "send a signed webhook.test ping now"),
+    ):
+        wsub.add_parser(name, parents=[common], help=text).add_argument("endpoint_id", help="the endpoint (we_...)")
+    replay = wsub.add_parser("replay", parents=[common], help="send the stored messages since a time again")
+    replay.add_argument("endpoint_id", help="the endpoint (we_...)")
+    replay.add_argument("--since", type=_when, required=True, help="ISO 8601 with a timezone")
+    hooks.set_defaults(handler=handler)
+
+
 def _rows(operation: Operation, answer: Any) -> tuple[list[dict[str, Any]], str | None]:
     """Flatten an answer into table rows, and a footer line (the audit log's next cursor)."""
     if operation.root == "auditLog":
@@ -274,6 +404,10 @@ def _rows(operation: Operation, answer: Any) -> tuple[list[dict[str, Any]], str 
         return rows, more
     if operation.issued:
         return [{"key": answer["key"], **answer["apiKey"]}], None
+    if operation.secret:
+        return [{"secret": answer["secret"], **answer["endpoint"]}], None
+    if not isinstance(answer, list | dict):  # a scalar answer (deleted, replayed)
+        return [{operation.root: answer}], None
     return (answer if isinstance(answer, list) else [answer]), None
 
 
@@ -310,4 +444,6 @@ def run(
         if command == "keys" and args.keys_command == "rotate":
             err.write(f"{args.key_id} keeps working for {args.grace_seconds} s; ")
         err.write("the new key is shown only once: store it now\n")
+    if operation.secret:
+        err.write("the webhook secret is shown only once: store it now\n")
     return 0

@@ -42,8 +42,9 @@ from tenants.repository import TenantRepository
 from tenants.revocation import KeyChangeBus
 from tenants.service import KeyService
 from tenants.upkeep import flush, run_upkeep
+from webhooks import Dispatcher, WebhookConfig, WebhookService
 
-__all__ = ["app_from_env", "build_app", "build_source"]
+__all__ = ["app_from_env", "build_app", "build_source", "webhook_config"]
 
 log = logging.getLogger("insider_selling.app")
 
@@ -71,6 +72,28 @@ def build_source(settings: Settings) -> Source:
     from ingest.demo import DemoConfig, DemoSource
 
     return DemoSource(DemoConfig.market_like(seed=settings.demo_seed, coins=settings.demo_coins))
+
+
+def webhook_config(settings: Settings) -> WebhookConfig:
+    """The webhook package's configuration. Without ``INSIDER_WEBHOOK_KEY`` the embedded mode draws
+    a random key (its store is in memory: secrets die with it), and production disables webhooks."""
+    import secrets
+
+    if settings.webhook_key is not None:
+        key: bytes | None = settings.webhook_key.get_secret_value().encode()
+    else:
+        key = secrets.token_bytes(32) if settings.embedded else None
+    return WebhookConfig(
+        server_key=key,
+        allow_http=settings.webhook_allow_http,
+        allow_private=settings.webhook_allow_private,
+        timeout=settings.webhook_timeout,
+        retry_schedule=settings.webhook_retry_schedule,
+        disable_after_attempts=settings.webhook_disable_after_attempts,
+        disable_after_seconds=settings.webhook_disable_after_seconds,
+        concurrency=settings.webhook_concurrency,
+        poll_seconds=settings.webhook_poll_seconds,
+    )
 
 
 class HeapSettler:
@@ -116,6 +139,7 @@ def build_app(
     gc.set_threshold(*GC_THRESHOLDS)
     metrics = Metrics(settings.prometheus_multiproc_dir)
     shared_store = store
+    hooks = webhook_config(settings)
     scheduler_inline = settings.embedded if run_scheduler is None else run_scheduler
     prime = settings.embedded if prime is None else prime
 
@@ -172,6 +196,7 @@ def build_app(
             redis=redis,
             updates=updates,
             track=TrackRecord(store.db),
+            webhooks=WebhookService(store.db, hooks),
         )
         if settings.embedded:
             issued = await services.keys.bootstrap_embedded()
@@ -203,6 +228,12 @@ def build_app(
         ]
         if redis is not None:
             tasks.append(asyncio.create_task(bus.listen(), name="key-changes"))
+        dispatcher: Dispatcher | None = None
+        if scheduler_inline and hooks.server_key is not None:  # the embedded mode delivers webhooks too
+            dispatcher = Dispatcher(store.db, hooks)
+            services.dispatcher = dispatcher
+            stack.push_async_callback(dispatcher.aclose)
+            tasks.append(asyncio.create_task(dispatcher.run_forever(), name="webhooks"))
         if scheduler_inline or prime:
             market = source or build_source(settings)
             stack.push_async_callback(market.aclose)
@@ -214,6 +245,8 @@ def build_app(
                 metrics.runs.labels("succeeded").inc()
                 leaderboard.invalidate()
                 updates.publish(result.run_id)
+                if dispatcher is not None:
+                    dispatcher.wake()
                 settle_heap()
 
             cycle = Cycle(

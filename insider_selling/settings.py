@@ -94,6 +94,39 @@ class Settings(BaseSettings):
         default=2, ge=1, le=13, validation_alias="INSIDER_INGEST_MIN_NEGATIVE_VENUES"
     )
 
+    # Webhooks (the webhooks package; README "Webhooks"). The server key every endpoint secret is
+    # derived from (at least 32 characters; every process that delivers needs the same one); unset:
+    # a random key per process in the embedded mode, webhooks disabled with MONGODB_URI set.
+    webhook_key: SecretStr | None = Field(default=None, min_length=32, validation_alias="INSIDER_WEBHOOK_KEY")
+    # plain http:// endpoint URLs, and private/loopback/link-local addresses: local use only
+    webhook_allow_http: bool = Field(default=False, validation_alias="INSIDER_WEBHOOK_ALLOW_HTTP")
+    webhook_allow_private: bool = Field(default=False, validation_alias="INSIDER_WEBHOOK_ALLOW_PRIVATE")
+    webhook_timeout: float = Field(default=10.0, gt=0, le=60, validation_alias="INSIDER_WEBHOOK_TIMEOUT")
+    # seconds before each retry (comma-separated); the default spans about 27.6 h (webhooks/config.py)
+    webhook_retry_schedule: Annotated[tuple[float, ...], NoDecode] = Field(
+        default=(5, 300, 1800, 7200, 18000, 36000, 36000), validation_alias="INSIDER_WEBHOOK_RETRY_SCHEDULE"
+    )
+    webhook_disable_after_attempts: int = Field(
+        default=100, ge=1, le=100_000, validation_alias="INSIDER_WEBHOOK_DISABLE_AFTER_ATTEMPTS"
+    )
+    webhook_disable_after_seconds: float = Field(
+        default=86_400.0, ge=0, le=30 * 86_400, validation_alias="INSIDER_WEBHOOK_DISABLE_AFTER_SECONDS"
+    )
+    webhook_concurrency: int = Field(default=256, ge=1, le=4096, validation_alias="INSIDER_WEBHOOK_CONCURRENCY")
+    webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60, validation_alias="INSIDER_WEBHOOK_POLL_SECONDS")
+
+    @field_validator("webhook_retry_schedule", mode="before")
+    @classmethod
+    def _schedule(cls, value: object) -> tuple[float, ...]:
+        items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+        try:
+            waits = tuple(float(str(item).strip()) for item in items if str(item).strip())
+        except ValueError:
+            raise ValueError("must be comma-separated seconds") from None
+        if not 1 <= len(waits) <= 20 or not all(0 < w <= 86_400 for w in waits):
+            raise ValueError("must list 1 to 20 waits, each above 0 and at most 86400 seconds")
+        return waits
+
     @field_validator("mongodb_uri", "redis_url")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
@@ -138,6 +171,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "INSIDER_ARGON2_PROFILE=test is below OWASP's minimum and refused with MONGODB_URI "
                 "set (set INSIDER_ALLOW_UNSAFE=1 to override)"
+            )
+        if production and (self.webhook_allow_private or self.webhook_allow_http) and not self.allow_unsafe:
+            raise ValueError(
+                "INSIDER_WEBHOOK_ALLOW_PRIVATE and INSIDER_WEBHOOK_ALLOW_HTTP are for local use and refused "
+                "with MONGODB_URI set (set INSIDER_ALLOW_UNSAFE=1 to override)"
             )
         return self
 

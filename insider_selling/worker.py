@@ -33,6 +33,7 @@ from insider_selling.settings import Settings
 from scoring.config import load_model_config
 from scoring.pipeline import ScoringPipeline
 from store import open_store
+from webhooks import Dispatcher
 
 __all__ = ["FENCE_KEY", "LOCK_KEY", "LockLost", "WorkerLock", "run_worker"]
 
@@ -143,9 +144,14 @@ class WorkerLock:
         return task.result()
 
 
+async def _deliver_once(dispatcher: Dispatcher) -> None:
+    await dispatcher.pass_once()
+    await dispatcher.idle()
+
+
 async def run_worker(settings: Settings, *, once: bool = False) -> int:
     """Returns the exit status: 0, or 1 when the run failed (``once``) or the lock was lost."""
-    from insider_selling.app import build_source
+    from insider_selling.app import build_source, webhook_config
 
     store = await open_store(
         settings.mongodb_uri, settings.mongodb_database, snapshot_retention_days=settings.snapshot_retention_days
@@ -154,6 +160,8 @@ async def run_worker(settings: Settings, *, once: bool = False) -> int:
     redis = None
     lock: WorkerLock | None = None
     keeper: asyncio.Task[None] | None = None
+    hooks = webhook_config(settings)
+    dispatcher = Dispatcher(store.db, hooks) if hooks.server_key is not None else None
     try:
         if settings.redis_url:
             from insider_selling.redis_client import connect_redis
@@ -179,8 +187,18 @@ async def run_worker(settings: Settings, *, once: bool = False) -> int:
         result = await guarded(cycle.prime(datetime.now(UTC)))
         log.info("primed", extra={"run_id": result.run_id, "status": result.status})
         if once:
+            if dispatcher is not None:  # the run's webhooks: one pass, first attempts only
+                await guarded(_deliver_once(dispatcher))
             return 0 if result.status == "succeeded" else 1
-        await guarded(Scheduler(cycle, settings.score_interval_seconds).run_forever())
+
+        async def schedule() -> None:
+            # the webhook delivery worker runs beside the scheduler, under the same lock
+            jobs = [Scheduler(cycle, settings.score_interval_seconds).run_forever()]
+            if dispatcher is not None:
+                jobs.append(dispatcher.run_forever())
+            await asyncio.gather(*jobs)
+
+        await guarded(schedule())
         return 0
     except LockLost:
         return 1
@@ -193,6 +211,8 @@ async def run_worker(settings: Settings, *, once: bool = False) -> int:
             with contextlib.suppress(Exception):
                 await lock.release()
         await source.aclose()
+        if dispatcher is not None:
+            await dispatcher.aclose()
         if redis is not None:
             await redis.aclose()
         await store.aclose()

@@ -27,7 +27,7 @@ from scoring.panel import (
 from scoring.runs import RunStore, new_run_id
 from scoring.track import TrackRecord
 
-__all__ = ["RunResult", "ScoringPipeline", "coin_documents"]
+__all__ = ["RunResult", "ScoringPipeline", "coin_documents", "run_changes"]
 
 log = logging.getLogger("insider_selling.scoring")
 
@@ -166,6 +166,31 @@ def coin_documents(
     return docs
 
 
+def run_changes(docs: Sequence[Mapping[str, Any]], previous: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The coins whose score or phase moved since the previous succeeded run (``previous``: its
+    documents by coin id; a coin absent there was at 0): the run's outbox, from which the webhook
+    events (listed, delisted, score crossed, phase changed) are derived per subscription."""
+    changes = []
+    for doc in docs:
+        before = previous.get(doc["coin_id"]) or {}
+        prev_score = float(before.get("score") or 0.0)
+        prev_phase = str(before.get("manipulation_phase") or "none")
+        if doc["score"] == prev_score and doc["manipulation_phase"] == prev_phase:
+            continue
+        changes.append(
+            {
+                "coin_id": doc["coin_id"],
+                "symbol": doc["symbol"],
+                "name": doc["name"],
+                "score": doc["score"],
+                "previous_score": prev_score,
+                "phase": doc["manipulation_phase"],
+                "previous_phase": prev_phase,
+            }
+        )
+    return changes
+
+
 @dataclass(slots=True)
 class RunResult:
     run_id: str
@@ -178,6 +203,8 @@ class RunResult:
     outcomes: list[VenueOutcome] = field(default_factory=list)
     #: market values rejected while building the panel, per venue and reason
     rejected: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: coins whose score or phase moved since the previous succeeded run (the run's outbox)
+    changes: list[dict[str, Any]] = field(default_factory=list)
 
 
 class ScoringPipeline:
@@ -217,7 +244,7 @@ class ScoringPipeline:
             coins=result.coins, listed=result.listed, seconds=round(result.seconds, 3), rejected=result.rejected
         )
         try:
-            await self.runs.succeed(run_id, summary, self.fencing_token)
+            await self.runs.succeed(run_id, summary, self.fencing_token, result.changes)
         except StaleRun as exc:
             error = f"{type(exc).__name__}: {exc}"
             await self.runs.fail(run_id, error, summary)
@@ -262,6 +289,7 @@ class ScoringPipeline:
                 "at": 1,
                 "signal_start_date": 1,
                 "consecutive_negative_days": 1,
+                "manipulation_phase": 1,
             }
             # holder changes are per run interval: against a run long ago (a restart after a
             # downtime) they would look extreme, so they are unknown then, as on the first run
@@ -281,4 +309,12 @@ class ScoringPipeline:
         listed = sum(1 for d in docs if d["score"] > 0)
         if panel.rejected:
             log.warning("market values rejected", extra={"run_id": run_id, "rejected": panel.rejected})
-        return RunResult(run_id, at, "succeeded", coins=len(docs), listed=listed, rejected=panel.rejected)
+        return RunResult(
+            run_id,
+            at,
+            "succeeded",
+            coins=len(docs),
+            listed=listed,
+            rejected=panel.rejected,
+            changes=run_changes(docs, carried),
+        )

@@ -70,21 +70,50 @@ class RunStore:
         if docs:
             await self.scores.insert_many([{**d, "run_id": run_id} for d in docs], ordered=False)
 
-    async def succeed(self, run_id: str, summary: Mapping[str, Any], fencing_token: int | None = None) -> None:
+    async def succeed(
+        self,
+        run_id: str,
+        summary: Mapping[str, Any],
+        fencing_token: int | None = None,
+        changes: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
         """Flip the run to ``succeeded``; with a fencing token, only if no newer token has committed
-        (else :class:`StaleRun`, and the run stays ``running`` for the caller to fail)."""
+        (else :class:`StaleRun`, and the run stays ``running`` for the caller to fail).
+
+        The run's **outbox** is written in the same single-document update: ``changes`` (the coins
+        whose score or phase moved since the previous run) and ``outbox_pending: true``. The webhook
+        dispatcher fans pending outboxes out to endpoints and clears the flag, so a process that
+        dies right after this update loses no event (no transaction needed: one document)."""
         if fencing_token is not None:
             await self.claim_fence(fencing_token)
         await self.runs.update_one(
             {"run_id": run_id, "status": RUNNING},
-            {"$set": {"status": SUCCEEDED, "finished_at": datetime.now(UTC), **summary}},
+            {
+                "$set": {
+                    "status": SUCCEEDED,
+                    "finished_at": datetime.now(UTC),
+                    **summary,
+                    "changes": [dict(c) for c in changes],
+                    "outbox_pending": True,
+                }
+            },
         )
 
     async def fail(self, run_id: str, error: str, summary: Mapping[str, Any] | None = None) -> None:
+        """Mark the run failed (its partial scores deleted); the same update puts it in the outbox
+        (``outbox_pending``) for the ``run.failed`` webhook event."""
         await self.scores.delete_many({"run_id": run_id})
         await self.runs.update_one(
             {"run_id": run_id},
-            {"$set": {"status": FAILED, "finished_at": datetime.now(UTC), "error": error[:500], **(summary or {})}},
+            {
+                "$set": {
+                    "status": FAILED,
+                    "finished_at": datetime.now(UTC),
+                    "error": error[:500],
+                    **(summary or {}),
+                    "outbox_pending": True,
+                }
+            },
         )
 
     async def abandon_stale(self, older_than: timedelta = timedelta(hours=1)) -> int:

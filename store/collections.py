@@ -35,3 +35,15 @@ async def ensure_indexes(db: Any, *, snapshot_retention_days: int = 30) -> None:
     await db["audit_log"].create_index([("tenant_id", 1), ("seq", -1)])
     await db["audit_log"].create_index([("seq", -1)])
     await db["usage"].create_index([("tenant_id", 1), ("month", 1)], unique=True)
+    # webhooks (webhooks.repository): endpoints, one delivery per (endpoint, webhook-id), attempts
+    # kept 7 days, deliveries 30; the runs' outbox flag is what the dispatcher polls
+    await db["webhook_endpoints"].create_index([("endpoint_id", 1)], unique=True)
+    await db["webhook_endpoints"].create_index([("tenant_id", 1), ("created_at", 1)])
+    await db["webhook_deliveries"].create_index([("delivery_id", 1)], unique=True)
+    await db["webhook_deliveries"].create_index([("endpoint_id", 1), ("msg_id", 1)], unique=True)
+    await db["webhook_deliveries"].create_index([("status", 1), ("next_at", 1)])
+    await db["webhook_deliveries"].create_index([("endpoint_id", 1), ("created_at", -1)])
+    await db["webhook_deliveries"].create_index([("created_at", 1)], expireAfterSeconds=30 * DAY, name="created_ttl")
+    await db["webhook_attempts"].create_index([("endpoint_id", 1), ("at", -1)])
+    await db["webhook_attempts"].create_index([("at", 1)], expireAfterSeconds=7 * DAY, name="at_ttl")
+    await db["runs"].create_index([("outbox_pending", 1)])

@@ -22,7 +22,20 @@ from tenants.principal import Principal
 
 __all__ = ["ACTIONS", "AuditLog", "actor_fields"]
 
-ACTIONS = ("tenant.created", "key.issued", "key.rotated", "key.revoked")
+ACTIONS = (
+    "tenant.created",
+    "key.issued",
+    "key.rotated",
+    "key.revoked",
+    # webhooks (the webhooks package): endpoint changes, and the delivery worker disabling one
+    "webhook.created",
+    "webhook.updated",
+    "webhook.paused",
+    "webhook.resumed",
+    "webhook.deleted",
+    "webhook.secret_rotated",
+    "webhook.disabled",
+)
 MAX_PAGE = 200
 
 

@@ -6,6 +6,12 @@
 | `pro`        |                 600 |          1 000 000 |                   20 |         50 |
 | `enterprise` |               6 000 |         50 000 000 |                  100 |        500 |
 
+| plan         | webhook endpoints per tenant | webhook deliveries per minute per tenant |
+|--------------|-----------------------------:|-----------------------------------------:|
+| `free`       |                            2 |                                       60 |
+| `pro`        |                           20 |                                      600 |
+| `enterprise` |                          200 |                                    6 000 |
+
 The per-minute limit applies to each key and, separately, to the whole tenant (all its keys
 together); the monthly quota applies to the tenant and resets at 00:00 UTC on the 1st. The socket
 caps bound the graphql-transport-ws sockets open at once (each API process counts its own).
@@ -28,12 +34,28 @@ class Limits:
     per_month: int
     sockets_per_key: int = 5
     sockets_per_tenant: int = 10
+    webhook_endpoints: int = 2  # webhook endpoints per tenant
+    webhook_deliveries_per_minute: int = 60  # webhook deliveries per tenant and minute
 
 
 PLANS: dict[str, Limits] = {
     "free": Limits(per_minute=60, per_month=10_000, sockets_per_key=5, sockets_per_tenant=10),
-    "pro": Limits(per_minute=600, per_month=1_000_000, sockets_per_key=20, sockets_per_tenant=50),
-    "enterprise": Limits(per_minute=6_000, per_month=50_000_000, sockets_per_key=100, sockets_per_tenant=500),
+    "pro": Limits(
+        per_minute=600,
+        per_month=1_000_000,
+        sockets_per_key=20,
+        sockets_per_tenant=50,
+        webhook_endpoints=20,
+        webhook_deliveries_per_minute=600,
+    ),
+    "enterprise": Limits(
+        per_minute=6_000,
+        per_month=50_000_000,
+        sockets_per_key=100,
+        sockets_per_tenant=500,
+        webhook_endpoints=200,
+        webhook_deliveries_per_minute=6_000,
+    ),
 }
 
 
@@ -77,4 +99,6 @@ def limits_for(tenant: Mapping[str, Any] | None) -> Limits:
         per_month=int(custom.get("per_month", base.per_month)),
         sockets_per_key=base.sockets_per_key,
         sockets_per_tenant=base.sockets_per_tenant,
+        webhook_endpoints=base.webhook_endpoints,
+        webhook_deliveries_per_minute=base.webhook_deliveries_per_minute,
     )

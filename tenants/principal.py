@@ -8,8 +8,9 @@ from datetime import datetime
 __all__ = ["SCOPES", "Principal"]
 
 #: ``signals:read`` reads the data; ``keys:manage`` manages its own tenant's keys;
-#: ``admin`` manages every tenant (and implies the other two).
-SCOPES = ("signals:read", "keys:manage", "admin")
+#: ``webhooks:manage`` manages its own tenant's webhook endpoints;
+#: ``admin`` manages every tenant (and implies the others).
+SCOPES = ("signals:read", "keys:manage", "webhooks:manage", "admin")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("insider_selling", "gql", "tenants", "scoring", "ingest", "store")
+PACKAGES = ("insider_selling", "gql", "webhooks", "tenants", "scoring", "ingest", "store")
 LINT = Path(sys.executable).parent / "lint-imports"
 
 
@@ -50,6 +50,8 @@ def test_the_contracts_hold() -> None:
         ("gql/_probe.py", "from ingest.venues import base", "The web layer never reads settings"),
         ("scoring/_probe.py", "import gql.schema", "The scoring core never imports web code"),
         ("store/_probe.py", "import ingest.snapshot", "One-way arrows"),
+        ("webhooks/_probe.py", "import gql.schema", "One-way arrows"),
+        ("tenants/_probe.py", "import webhooks.service", "One-way arrows"),
     ],
 )
 def test_a_backward_import_breaks_a_contract(tmp_path: Path, module: str, line: str, contract: str) -> None:

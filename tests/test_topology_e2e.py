@@ -185,6 +185,8 @@ def topology_env(mongo: MongoServer, redis_url: str, database: str, port: int) -
         "INSIDER_INGEST_SOURCE": "demo",
         "INSIDER_DEMO_COINS": "40",
         "INSIDER_HISTORY_HOURS": "96",
+        # webhooks on (the API serves endpoints, the worker delivers; issue 22)
+        "INSIDER_WEBHOOK_KEY": "topology-e2e-webhook-server-key-0123456789",
         # short enough to watch: a run every 10 s, runs older than 2 days rolled up
         "INSIDER_SCORE_INTERVAL_SECONDS": str(INTERVAL),
         "INSIDER_SCORE_RETENTION_DAYS": "2",
@@ -401,6 +403,18 @@ def _run(
         }
         seen: set[str] = set()
         documents = root_documents(sdl, values, seen)
+        # webhookEndpoint(id:) needs an endpoint's id (loopback, refused before any connection)
+        hook = http.post(
+            "/graphql",
+            json={
+                "query": "mutation($input: CreateWebhookEndpointInput!) { "
+                "createWebhookEndpoint(input: $input) { endpoint { id } } }",
+                "variables": {"input": {"url": "https://127.0.0.1:9/hooks", "events": ["RUN_FAILED"]}},
+            },
+            headers={"Authorization": f"Bearer {admin_key}"},
+        ).json()
+        hook_id = hook["data"]["createWebhookEndpoint"]["endpoint"]["id"]
+        documents["webhookEndpoint"] = root_documents(sdl, {**values, "id": hook_id}, seen)["webhookEndpoint"]
         for root, document in documents.items():
             response = http.post("/graphql", json={"query": document}, headers=read)
             body = response.json()
@@ -416,7 +430,9 @@ def _run(
         # every object type is reached (the mutations' answer types are the admin CLI's, step 7)
         types = {name for name, t in sdl.type_map.items() if is_object_type(t) and not name.startswith("__")}
         reached = {field.split(".")[0] for field in seen}
-        assert types - reached == {"Mutation", "Subscription", "IssuedApiKey"}, types - reached
+        # (and the webhook mutations' answer types are tests/webhooks')
+        mutation_only = {"Mutation", "Subscription", "IssuedApiKey", "WebhookEndpointWithSecret", "WebhookTestResult"}
+        assert types - reached == mutation_only, types - reached
         return f"{len(documents)} root fields ({', '.join(documents)}), {len(seen)} type fields"
 
     log.step("GraphQL: every Query root field, every type field (generated)", sweep)

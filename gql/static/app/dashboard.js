@@ -2,6 +2,7 @@
 // polling when the socket is down. Plain ES module, no build step. Views are chosen by the URL's
 // hash (#/, #/coin/<id>, #/status, #/track, #/validation); the key is never part of it.
 import { ApiError, graphql, keyMessage, keyStore, subscribe } from "./api.js";
+import { renderWebhooks, showWebhooksTab } from "./webhooks.js";
 
 const POLL_SECONDS = 30;
 const SUB_SCORES = [
@@ -540,6 +541,7 @@ function parseRoute() {
   if (hash === "/status") return { name: "status" };
   if (hash === "/validation") return { name: "validation" };
   if (hash === "/track") return { name: "track" };
+  if (hash === "/webhooks") return { name: "webhooks" };
   return { name: "board" };
 }
 
@@ -564,6 +566,7 @@ async function route() {
   } else if (state.route.name === "coin") await renderCoin(state.route.id);
   else if (state.route.name === "status") await renderStatus();
   else if (state.route.name === "track") await renderTrack();
+  else if (state.route.name === "webhooks") await renderWebhooks($("view"));
   else await renderValidation();
 }
 
@@ -577,6 +580,7 @@ async function openDashboard() {
     return false;
   }
   if (!keyStore.get()) return false;
+  await showWebhooksTab();
   await route();
   startLive();
   return true;
