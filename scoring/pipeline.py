@@ -66,6 +66,7 @@ def _venue_breakdown(panel: MarketPanel, i: int) -> list[dict[str, Any]]:
                 "funding_rate_per_hour": _num(fph[t], 12),
                 "open_interest_usd": _num(panel["open_interest_usd"][i, j, t], 2),
                 "basis": _num(mark / index - 1.0, 8) if index else None,
+                "mark_price": _num(mark, 10),
             }
         )
     return out
@@ -159,7 +160,8 @@ def coin_documents(
             "coverage": {name: round(float(out.coverage[name][i]), 3) for name in COVERAGE},
             "model_version": model_version,
             "holders": _num(f.holders[i], 0),
-            "venues": _venue_breakdown(panel, i) if score > 0 else [],
+            # every coin, listed or not: a coin looked up (BTC at 0) shows its funding and OI too
+            "venues": _venue_breakdown(panel, i),
             "visible": False,
         }
         docs.append(doc)
@@ -198,13 +200,18 @@ class ScoringPipeline:
         w = self.config.window
         return max(w.funding_hours, 24 * w.price_days) + 1
 
-    async def run(self, at: datetime, outcomes: Sequence[VenueOutcome] = ()) -> RunResult:
+    async def run(
+        self, at: datetime, outcomes: Sequence[VenueOutcome] = (), *, backdated: bool = False
+    ) -> RunResult:
+        """Score the market at ``at`` and store the run. ``backdated``: a run timed before the
+        latest one (the demo's backfilled hours, scored after start): its previous run is the one
+        in force at ``at``, not the latest."""
         started = time.perf_counter()
         run_id = new_run_id(at)
         await self.runs.start(run_id, at, self.config.version, self.source, self.fencing_token)
         summary: dict[str, Any] = {"venues": [asdict(o) for o in outcomes]}
         try:
-            result = await self._score(run_id, at)
+            result = await self._score(run_id, at, backdated=backdated)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             await self.runs.fail(run_id, error, summary)
@@ -240,7 +247,7 @@ class ScoringPipeline:
         )
         return result
 
-    async def _score(self, run_id: str, at: datetime) -> RunResult:
+    async def _score(self, run_id: str, at: datetime, *, backdated: bool = False) -> RunResult:
         hours = self.window_hours
         start = hour_floor(at) - timedelta(hours=hours)
         frames = await self.snapshots.market_window(start, at)
@@ -250,7 +257,7 @@ class ScoringPipeline:
         panel = build_market_panel(at, frames, hours)
         cursor = self.snapshots.onchain.find({"at": {"$gt": at - timedelta(hours=48), "$lte": at}}, {"_id": 0})
         onchain_frames = await cursor.to_list()
-        previous = await self.runs.latest_succeeded()
+        previous = await (self.runs.in_force(at) if backdated else self.runs.latest_succeeded())
         prev_values: dict[str, dict[str, float | None]] = {}
         carried: dict[str, dict[str, Any]] = {}
         if previous is not None:
