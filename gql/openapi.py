@@ -51,7 +51,9 @@ COIN_DESCRIPTIONS: dict[str, str] = {
     "consecutive_negative_days": "Complete UTC days in a row with negative average funding (0 or more).",
     "price_change_24h": "Trailing 24 h price change, in percent: -3.21 is -3.21 %.",
     "price_change_7d": "Trailing 7 d price change, in percent: -11.4 is -11.4 %.",
-    "top10_holders_pct": "Share of supply held by the top 10 holders, in percent (0 to 100); null without on-chain data.",
+    "top10_holders_pct": (
+        "Share of supply held by the top 10 holders, in percent (0 to 100); null without on-chain data."
+    ),
     "volume_to_liquidity_24h": (
         "24 h DEX volume divided by DEX liquidity, a ratio (2.0: volume twice the liquidity); null without "
         "on-chain data. High values can indicate fragile churn."
@@ -258,7 +260,7 @@ def openapi_document(version: str = "0.1.0") -> dict[str, Any]:
                                 "coins": {
                                     "type": "array",
                                     "items": {"$ref": "#/components/schemas/Coin"},
-                                    "description": "Coins with a score above 0 and at least min_score, by score descending.",
+                                    "description": "Coins scoring above 0 and at least min_score, by score descending.",
                                 },
                                 "count": {"type": "integer", "description": "Number of rows in coins."},
                                 "description": {

@@ -251,9 +251,7 @@ async def search_coins(info: Info[Context, Any], text: str, first: int = 10) -> 
     score descending. One read of the run's coins (the universe, not the ranking)."""
     needle = text.strip().casefold()
     if not 0 < len(needle) <= MAX_SEARCH_TEXT:
-        raise ApiError(
-            400, "parameter_invalid", f"text must be 1 to {MAX_SEARCH_TEXT} characters", param="text"
-        )
+        raise ApiError(400, "parameter_invalid", f"text must be 1 to {MAX_SEARCH_TEXT} characters", param="text")
     if not 1 <= first <= MAX_SEARCH:
         raise ApiError(400, "parameter_invalid", f"first must be an integer from 1 to {MAX_SEARCH}", param="first")
     run = await _require_run(info.context)

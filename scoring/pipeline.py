@@ -200,9 +200,7 @@ class ScoringPipeline:
         w = self.config.window
         return max(w.funding_hours, 24 * w.price_days) + 1
 
-    async def run(
-        self, at: datetime, outcomes: Sequence[VenueOutcome] = (), *, backdated: bool = False
-    ) -> RunResult:
+    async def run(self, at: datetime, outcomes: Sequence[VenueOutcome] = (), *, backdated: bool = False) -> RunResult:
         """Score the market at ``at`` and store the run. ``backdated``: a run timed before the
         latest one (the demo's backfilled hours, scored after start): its previous run is the one
         in force at ``at``, not the latest."""

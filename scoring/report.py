@@ -657,9 +657,7 @@ async def dataset_report(
                 said[0] = now
                 log(f"{name}: {done[0]} runs replayed, the latest at {_iso(result.at)}")
 
-        results = await backtest(
-            handle.db, replay, start=start, end=end, step=step, config=config, progress=progress
-        )
+        results = await backtest(handle.db, replay, start=start, end=end, step=step, config=config, progress=progress)
         seconds["replay"] = time.perf_counter() - t0
         failed = [r for r in results if r.status != "succeeded"]
         log(

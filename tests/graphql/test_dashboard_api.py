@@ -10,7 +10,8 @@ from tests.conftest import ApiClient
 from tests.graphql.conftest import data, gql
 
 SEARCH = """query($text: String!, $first: Int!) {
-  searchCoins(text: $text, first: $first) { coinId symbol name score venues { venue fundingRatePerHour openInterestUsd markPrice } } }"""
+  searchCoins(text: $text, first: $first) {
+    coinId symbol name score venues { venue fundingRatePerHour openInterestUsd markPrice } } }"""
 
 
 async def test_search_finds_an_unlisted_coin_with_its_venues(api: ApiClient) -> None:
@@ -41,7 +42,8 @@ async def test_history_carries_each_runs_venues(api: ApiClient) -> None:
     run = await api.services.leaderboard.current_run()
     assert (await api.services.cycle.run_once(run["at"] + timedelta(minutes=30))).status == "succeeded"
     query = """query($id: ID!) { scoreHistory(coinId: $id, first: 5) {
-      edges { node { at score avgFunding72h venues { venue fundingRatePerHour openInterestUsd basis markPrice } } } } }"""
+      edges { node { at score avgFunding72h
+        venues { venue fundingRatePerHour openInterestUsd basis markPrice } } } } }"""
     edges = (await data(api, query, {"id": "bitcoin"}))["scoreHistory"]["edges"]
     assert len(edges) == 2
     for edge in edges:
@@ -58,7 +60,7 @@ async def test_the_demo_scores_its_backfilled_hours_oldest_first(api: ApiClient)
     assert await api.services.cycle.score_history(now, 3) == 0  # already stored: skipped
     current = await api.services.leaderboard.current_run()
     assert current["run_id"] == run["run_id"]  # the backdated runs never displace the latest
-    edges = (await data(api, "{ scoreHistory(coinId: \"bitcoin\", first: 10) { edges { node { at } } } }"))[
+    edges = (await data(api, '{ scoreHistory(coinId: "bitcoin", first: 10) { edges { node { at } } } }'))[
         "scoreHistory"
     ]["edges"]
     times = [datetime.fromisoformat(e["node"]["at"].replace("Z", "+00:00")) for e in edges]
