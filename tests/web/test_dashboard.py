@@ -44,7 +44,7 @@ def rows(page: Any) -> list[dict[str, str]]:
         "#board tbody tr",
         """trs => trs.map(tr => ({
         id: tr.dataset.coinId, score: tr.querySelector('.score').textContent,
-        phase: tr.children[2].textContent, days: tr.children[4].textContent,
+        phase: tr.querySelector('.phase').dataset.phase, days: tr.querySelector('.days').textContent,
         changed: tr.classList.contains('changed') }))""",
     )
 

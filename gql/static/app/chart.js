@@ -150,6 +150,9 @@ export function timeChart(el, { xs, series, axes, scales, from, to, height = 240
   const plot = new uPlot(opts, [xs, ...series.map((s) => s.values)], el);
   el.dataset.points = String(plot.data[0].length);
   el.dataset.series = plot.series.slice(1).map((s) => s.label).join("|");
+  // what is drawn: per series, the points with data and the gaps (null: nothing drawn, never a 0)
+  el.dataset.drawn = plot.data.slice(1).map((vs) => vs.filter((v) => v != null).length).join("|");
+  el.dataset.gaps = plot.data.slice(1).map((vs) => vs.filter((v) => v == null).length).join("|");
   const resize = () => {
     const w = Math.max(280, Math.floor(el.getBoundingClientRect().width));
     if (w && Math.abs(w - plot.width) > 8) plot.setSize({ width: w, height });

@@ -489,21 +489,19 @@ function renderBoardBody() {
     const chg = changeCell(c);
     const days = `${c.consecutiveNegativeDays}`;
     const venuesText = c.venueCount == null ? null : `${c.negativeVenues}/${c.venueCount}`;
-    const fold = [  // the secondary columns, folded into the coin cell on a narrow screen
-      venuesText == null ? null : `${venuesText} venues negative`,
+    const fold = [  // the secondary columns, folded under the coin on a narrow screen (one item per span)
+      chg.text ? chg.text : null,
+      venuesText == null ? null : `${venuesText} venues neg.`,
       `streak ${days} d`,
-      `funding ${fmtFunding(c.avgFunding72h) ?? "no data"}`,
       c.oiChange24h == null ? null : `OI ${fmtPct(c.oiChange24h)}`,
-      `24 h ${fmtPct(c.priceChange24h, 2) ?? "no data"}`,
-      chg.text ? `change ${chg.text}` : null,
-    ].filter(Boolean).join(" · ");
+    ].filter(Boolean);
     return el("tr", { "data-coin-id": c.coinId, "data-band": b ? b.id : null, class: change ? "changed" : null,
       title: change ? `Changed in the last run: ${change}` : null },
       el("td", { class: "rank" }, String(c.rank), change ? el("span", { class: "visually-hidden", text: ` (changed: ${change})` }) : null),
       el("td", { class: "coin" }, starButton(c.coinId, c.symbol), " ",
         el("a", { href: `#/coin/${encodeURIComponent(c.coinId)}`, text: c.symbol }),
         el("span", { class: "name", text: ` ${c.name}` }),
-        el("span", { class: "fold", text: fold })),
+        el("span", { class: "fold" }, fold.flatMap((t, i) => [i ? " · " : null, el("span", { text: t })]))),
       el("td", { class: "phase", "data-phase": c.manipulationPhase, title: c.manipulationPhase, text: phaseLabel(c.manipulationPhase) }),
       el("td", { class: `score ${b ? b.id : ""}`, title: b ? `Band ${b.label}: ${b.meaning}` : null, text: c.score.toFixed(2) }),
       el("td", { class: "sec change" }, chg.node),
