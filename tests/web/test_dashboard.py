@@ -194,6 +194,7 @@ def test_live_update_then_the_coin_view_has_one_point_per_stored_run(page: Any, 
 
 
 def _chart_point(page: Any) -> tuple[float, float]:
+    page.locator("#score-chart .u-over").scroll_into_view_if_needed()  # below the market charts
     box = page.locator("#score-chart .u-over").bounding_box()
     return box["x"] + box["width"] - 2, box["y"] + box["height"] / 2
 

@@ -752,10 +752,11 @@ async function renderCoin(id, refresh = false) {
       venues.length ? el("div", { class: "table-wrap" }, venueTable)
         : el("p", { class: "nodata", text: "No per-venue data for this coin in the latest run." })),
   );
+  await renderMarketCharts(coin);  // first: the page above the score chart is laid out when it is drawn
+  if (!state.route || state.route.name !== "coin" || state.route.id !== id) return;
   if (state.disposeChart) state.disposeChart();
   const { scoreChart } = await import("./chart.js");
   state.disposeChart = scoreChart(chartBox, runs);
-  await renderMarketCharts(coin);
   focusHeading(refresh);
 }
 
