@@ -180,6 +180,8 @@ class RunResult:
     outcomes: list[VenueOutcome] = field(default_factory=list)
     #: market values rejected while building the panel, per venue and reason
     rejected: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: the run this one took as its previous one (its unlisted coins' venues are dropped)
+    previous_run_id: str | None = None
 
 
 class ScoringPipeline:
@@ -229,6 +231,11 @@ class ScoringPipeline:
             log.error("scoring run refused by its fencing token", extra={"run_id": run_id, "error": error})
             return RunResult(run_id, at, "failed", error=error, outcomes=list(outcomes))
         await self.runs.mark_visible(run_id)
+        if result.previous_run_id is not None:  # its unlisted coins' venues: only the latest keeps them
+            try:
+                await self.runs.slim_unlisted(result.previous_run_id)
+            except Exception:  # housekeeping: the run has succeeded regardless
+                log.exception("slimming the previous run failed", extra={"run_id": run_id})
         result.outcomes = list(outcomes)
         try:  # the track record of earlier runs whose windows this run's time has closed
             await self.track.close_windows(at)
@@ -286,4 +293,12 @@ class ScoringPipeline:
         listed = sum(1 for d in docs if d["score"] > 0)
         if panel.rejected:
             log.warning("market values rejected", extra={"run_id": run_id, "rejected": panel.rejected})
-        return RunResult(run_id, at, "succeeded", coins=len(docs), listed=listed, rejected=panel.rejected)
+        return RunResult(
+            run_id,
+            at,
+            "succeeded",
+            coins=len(docs),
+            listed=listed,
+            rejected=panel.rejected,
+            previous_run_id=previous["run_id"] if previous is not None else None,
+        )

@@ -44,12 +44,16 @@ async def test_history_carries_each_runs_venues(api: ApiClient) -> None:
     query = """query($id: ID!) { scoreHistory(coinId: $id, first: 5) {
       edges { node { at score avgFunding72h
         venues { venue fundingRatePerHour openInterestUsd basis markPrice } } } } }"""
-    edges = (await data(api, query, {"id": "bitcoin"}))["scoreHistory"]["edges"]
-    assert len(edges) == 2
-    for edge in edges:
-        node = edge["node"]
-        assert node["venues"] and isinstance(node["avgFunding72h"], float)
-        assert {v["venue"] for v in node["venues"]} <= set(VENUES)
+    listed = (await data(api, "{ insiderSelling(limit: 1) { coins { coinId } } }"))["insiderSelling"]["coins"][0]
+    for coin_id in (listed["coinId"], "bitcoin"):
+        nodes = [e["node"] for e in (await data(api, query, {"id": coin_id}))["scoreHistory"]["edges"]]
+        assert len(nodes) == 2 and all(isinstance(n["avgFunding72h"], float) for n in nodes)
+        assert nodes[0]["venues"] and {v["venue"] for v in nodes[0]["venues"]} <= set(VENUES)
+        assert all(v["markPrice"] > 0 for v in nodes[0]["venues"])
+        if coin_id == "bitcoin":  # unlisted: only the latest run keeps its venues (storage)
+            assert nodes[1]["score"] == 0 and nodes[1]["venues"] == []
+        elif nodes[1]["score"] > 0:
+            assert nodes[1]["venues"]
 
 
 async def test_the_demo_scores_its_backfilled_hours_oldest_first(api: ApiClient) -> None:
