@@ -258,6 +258,8 @@ def test_coin_view_charts_sentence_and_no_data(page: Any, server: Server) -> Non
         gaps = [len(nodes) - d for d in drawn]
         assert page.get_attribute("#funding-chart", "data-gaps") == "|".join(map(str, gaps))
         assert sum(gaps) >= 1  # the dropped venue's run
+        # that run's open interest is a gap too, not a fall to the sum of the venues left
+        assert page.get_attribute("#oi-chart", "data-gaps").split("|")[0] == "1"
     page.locator('#range button[data-range="24h"]').click()
 
     data = api(server, COIN, {"id": coin_id, "d": (last - timedelta(hours=24)).isoformat()})
@@ -275,7 +277,8 @@ def test_coin_view_charts_sentence_and_no_data(page: Any, server: Server) -> Non
     assert page.locator('#sub-scores li[data-key="fundingMagnitude"] .fill').count() == 1
     screenshot(page, "coin-view-1440")
     page.set_viewport_size({"width": 375, "height": 800})
-    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    # the charts follow their boxes through a ResizeObserver: wait for the narrower layout
+    page.wait_for_function("document.documentElement.scrollWidth <= 375")
     screenshot(page, "coin-view-375")
 
 

@@ -824,7 +824,10 @@ async function renderMarketCharts(coin) {
     xs, from, to, scales: {}, axes: [{ scale: "y", label: "% per 8 h", grid: true, values: (u, vals) => vals.map((v) => `${v.toFixed(3)}`) }],
     series: venueSeries(perVenue("fundingRatePerHour", (f) => f * 8 * 100), pctFmt),
   }));
-  const oiTotal = runs.map((r) => sumOi(r.venues));
+  // a run missing venues that the range's runs usually have is a gap, not a fall in open interest
+  const counts = runs.map((r) => r.venues.filter((v) => v.openInterestUsd != null).length).sort((a, b) => a - b);
+  const usual = counts[Math.floor(counts.length / 2)];
+  const oiTotal = runs.map((r) => (r.venues.filter((v) => v.openInterestUsd != null).length < usual ? null : sumOi(r.venues)));
   const price = runs.map((r) => {
     const marks = r.venues.map((v) => v.markPrice).filter((m) => m != null).sort((a, b) => a - b);
     return marks.length ? marks[Math.floor(marks.length / 2)] : null;  // the venues' median mark
