@@ -43,7 +43,7 @@ async def test_landing_page_shows_the_last_and_next_run_and_links_everywhere(api
         assert f'href="{href}"' in html, href
     assert "sk_live_" not in html.replace("sk_live_…", "")  # never a key, not even the demo's
     # the curl example works when pasted: an absolute URL of this server
-    assert 'curl -G http://test/v1/insider-selling/data \\' in html, html[html.find("curl") - 40 :][:200]
+    assert "curl -G http://test/v1/insider-selling/data \\" in html, html[html.find("curl") - 40 :][:200]
 
 
 async def test_every_page_says_demo_while_the_demo_source_runs(api: ApiClient) -> None:
