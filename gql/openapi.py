@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from scoring.contract import COIN_FIELDS, DESCRIPTION
+from scoring.model import PHASES
 from scoring.track import BAND_IDS, MAX_TOP_N, TOP_N, WINDOWS
 
 TRACK_PATH = "/v1/insider-selling/track-record"
@@ -18,6 +19,58 @@ _TYPES: dict[str, dict[str, Any]] = {
     "number|null": {"type": ["number", "null"]},
 }
 _DATE_FIELDS = {"signal_start_date", "updated_at"}
+_SUB = "Sub-score from 0 to 1 (higher: more pressure): "
+#: Each coin field's description: what it is, its unit and its range (the seed's wording, made exact).
+COIN_DESCRIPTIONS: dict[str, str] = {
+    "coin_id": "Canonical coin slug, e.g. bitcoin.",
+    "symbol": "Ticker symbol, e.g. BTC.",
+    "name": "Display name.",
+    "score": (
+        "Composite hedge-pressure score, greater than 0 and at most 10 (coins at 0 are not listed). Bands "
+        "calibrated on real data: below 2.5 the weaker half of listed coins, 2.5 to 5 the stronger half below "
+        "the top tenth, 5 to 7.5 the top tenth, 7.5 and above the top hundredth."
+    ),
+    "avg_funding_72h": (
+        "Average funding rate across venues over the trailing 72 hours, per 8 hours, as a decimal: "
+        "-0.00012 is -0.012 % per 8 h. Venues' 1 h, 4 h and 8 h rates are normalised to 8 h first."
+    ),
+    "funding_magnitude": _SUB + "the absolute size of negative funding.",
+    "funding_persistence": _SUB + "how consistently funding stays negative.",
+    "wallet_concentration": _SUB + "top-holder, insider, dev, sniper, bundler and old-wallet concentration.",
+    "holder_quality_deterioration": _SUB
+    + "fragile holder base, top-heavy supply, liquidity weakness and contract/security context.",
+    "coordination_risk": _SUB + "wallet fragmentation, old-wallet flow, churn and short-window holder changes.",
+    "distribution_pressure": _SUB + "direct wallet/flow pressure and derivatives-confirmed selling pressure.",
+    "market_confirmation": _SUB + "funding, OI, basis, CVD, price path and persistence confirmation.",
+    "manipulation_phase": (
+        "Phase label, one of: short-squeeze-risk (shorts covering), active-hedge-pressure (funding not fading "
+        "and OI rising), persistent-shorting (negative most of the window for 2+ days), supply-risk-supported "
+        "(strong supply context), emerging-pressure (streak under 24 h), hedge-pressure (any other listed "
+        "coin); none is never listed (score 0)."
+    ),
+    "consecutive_negative_days": "Complete UTC days in a row with negative average funding (0 or more).",
+    "price_change_24h": "Trailing 24 h price change, in percent: -3.21 is -3.21 %.",
+    "price_change_7d": "Trailing 7 d price change, in percent: -11.4 is -11.4 %.",
+    "top10_holders_pct": (
+        "Share of supply held by the top 10 holders, in percent (0 to 100); null without on-chain data."
+    ),
+    "volume_to_liquidity_24h": (
+        "24 h DEX volume divided by DEX liquidity, a ratio (2.0: volume twice the liquidity); null without "
+        "on-chain data. High values can indicate fragile churn."
+    ),
+    "old_wallet_swap_pct_1d": (
+        "Share of the last day's DEX swaps made by older wallets, in percent (0 to 100); null without on-chain data."
+    ),
+    "holders_change_pct": (
+        "Holder-count change since the previous successful run, as a decimal: 0.02 is +2 %; null when unknown."
+    ),
+    "top10_holders_pct_change": (
+        "Change in the top-10 holders' share since the previous successful run, in percentage points; null "
+        "when unknown."
+    ),
+    "signal_start_date": "ISO 8601 UTC time when the current negative-funding streak began.",
+    "updated_at": "ISO 8601 UTC time of the most recent score recomputation.",
+}
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -30,7 +83,9 @@ def _error(description: str) -> dict[str, Any]:
 def openapi_document(version: str = "0.1.0") -> dict[str, Any]:
     coin_props: dict[str, dict[str, Any]] = {}
     for name, kind in COIN_FIELDS.items():
-        prop = dict(_TYPES[kind])
+        prop = {**_TYPES[kind], "description": COIN_DESCRIPTIONS[name]}
+        if name == "manipulation_phase":
+            prop["enum"] = list(PHASES)
         if name in _DATE_FIELDS:
             prop["format"] = "date-time"
         if name == "score":
@@ -165,18 +220,32 @@ def openapi_document(version: str = "0.1.0") -> dict[str, Any]:
                     "type": "object",
                     "required": ["methodology", "update_frequency", "exchanges"],
                     "properties": {
-                        "methodology": {"type": "string"},
-                        "update_frequency": {"type": "string"},
-                        "exchanges": {"type": "array", "items": {"type": "string"}},
+                        "methodology": {"type": "string", "description": "How the score is built, in brief."},
+                        "update_frequency": {
+                            "type": "string",
+                            "description": 'How often the scores are recomputed, e.g. "every 30 minutes".',
+                        },
+                        "exchanges": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "description": "Display names of the monitored venues.",
+                        },
                     },
                 },
                 "Meta": {
                     "type": "object",
                     "required": ["request_id", "timestamp", "elapsed_ms"],
                     "properties": {
-                        "request_id": {"type": "string"},
-                        "timestamp": {"type": "string", "format": "date-time"},
-                        "elapsed_ms": {"type": "number"},
+                        "request_id": {
+                            "type": "string",
+                            "description": "This request's id, also in the X-Request-Id header.",
+                        },
+                        "timestamp": {
+                            "type": "string",
+                            "format": "date-time",
+                            "description": "ISO 8601 UTC time the response was made.",
+                        },
+                        "elapsed_ms": {"type": "number", "description": "Time spent answering, in milliseconds."},
                     },
                 },
                 "DataResponse": {
@@ -185,15 +254,26 @@ def openapi_document(version: str = "0.1.0") -> dict[str, Any]:
                     "properties": {
                         "data": {
                             "type": "object",
+                            "description": "The ranked coins and the signal's metadata.",
                             "required": ["coins", "count", "description", "signal"],
                             "properties": {
-                                "coins": {"type": "array", "items": {"$ref": "#/components/schemas/Coin"}},
-                                "count": {"type": "integer"},
-                                "description": {"type": "string"},
-                                "signal": {"$ref": "#/components/schemas/Signal"},
+                                "coins": {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/Coin"},
+                                    "description": "Coins scoring above 0 and at least min_score, by score descending.",
+                                },
+                                "count": {"type": "integer", "description": "Number of rows in coins."},
+                                "description": {
+                                    "type": "string",
+                                    "description": "Plain-language summary of the signal for client display.",
+                                },
+                                "signal": {
+                                    "$ref": "#/components/schemas/Signal",
+                                    "description": "Methodology, update frequency and monitored venues.",
+                                },
                             },
                         },
-                        "meta": {"$ref": "#/components/schemas/Meta"},
+                        "meta": {"$ref": "#/components/schemas/Meta", "description": "Request id and timing."},
                     },
                 },
                 **TRACK_SCHEMAS,
@@ -203,10 +283,12 @@ def openapi_document(version: str = "0.1.0") -> dict[str, Any]:
                     "properties": {
                         "error": {
                             "type": "object",
+                            "description": "What went wrong.",
                             "required": ["type", "code", "message"],
                             "properties": {
                                 "type": {
                                     "type": "string",
+                                    "description": "The class of error (one per HTTP status family).",
                                     "enum": [
                                         "invalid_request_error",
                                         "authentication_error",
@@ -215,12 +297,21 @@ def openapi_document(version: str = "0.1.0") -> dict[str, Any]:
                                         "api_error",
                                     ],
                                 },
-                                "code": {"type": "string"},
-                                "param": {"type": "string"},
-                                "message": {"type": "string"},
+                                "code": {
+                                    "type": "string",
+                                    "description": (
+                                        "Machine-readable code, e.g. parameter_invalid, invalid_api_key, "
+                                        "insufficient_scope, rate_limited, not_ready."
+                                    ),
+                                },
+                                "param": {
+                                    "type": "string",
+                                    "description": "The query parameter at fault, when there is one.",
+                                },
+                                "message": {"type": "string", "description": "What to do, for a person to read."},
                             },
                         },
-                        "meta": {"$ref": "#/components/schemas/Meta"},
+                        "meta": {"$ref": "#/components/schemas/Meta", "description": "Request id and timing."},
                     },
                 },
             },
@@ -293,6 +384,77 @@ TRACK_SCHEMAS: dict[str, Any] = {
         },
     },
 }
+
+
+_RET = "as a decimal (0.01 is +1 %)"
+_TRACK_DESCRIPTIONS: dict[str, dict[str, str]] = {
+    "TrackSelection": {
+        "id": "Stable id of the selection, e.g. top, listed, band-5-7.5, universe.",
+        "kind": "top (the top N of each run), listed (every listed coin), band (one score band) or universe.",
+        "label": "What the selection is, for display.",
+        "n": "Coin-run pairs in the selection.",
+        "coins": "Distinct coins in the selection.",
+        "runs": "Closed runs that contributed.",
+        "mean_excess_return": f"Mean forward return minus the universe median, {_RET}; null without pairs.",
+        "ci95_low": f"Lower end of the 95 % bootstrap interval of mean_excess_return, {_RET}; null without pairs.",
+        "ci95_high": f"Upper end of the 95 % bootstrap interval of mean_excess_return, {_RET}; null without pairs.",
+        "hit_rate": "Share of pairs whose return was below the universe median, 0 to 1; null without pairs.",
+        "mean_return": f"Mean raw forward return, {_RET}; null without pairs.",
+        "blocks": "Blocks of time resampled by the bootstrap.",
+        "coin_only_ci95_low": f"Lower end of the 95 % interval resampling coins only, {_RET}.",
+        "coin_only_ci95_high": f"Upper end of the 95 % interval resampling coins only, {_RET}.",
+    },
+    "TrackPoint": {
+        "run_id": "The run.",
+        "at": "ISO 8601 UTC time of the run.",
+        "closes_at": "ISO 8601 UTC time its return window closed.",
+        "model_version": "The model version that scored the run.",
+        "listed": "Coins listed by the run.",
+        "universe_return": f"Median forward return of every scored coin, {_RET}.",
+        "top_excess": f"Mean excess return of the run's top N, {_RET}.",
+        "listed_excess": f"Mean excess return of the run's listed coins, {_RET}.",
+        "top_cumulative": f"Top N excess compounded over the chain of non-overlapping windows so far, {_RET}.",
+        "listed_cumulative": f"Listed coins' excess compounded over the chain so far, {_RET}.",
+    },
+    "TrackRecordResponse": {
+        "data": "The track record of the runs in range.",
+        "meta": "Request id and timing.",
+    },
+    "TrackRecordData": {
+        "window": "The forward-return window: 24h or 7d.",
+        "hours": "The window in hours (24 or 168).",
+        "benchmark": "What excess returns are measured against (the universe median).",
+        "top_n": "N of the top-N selection.",
+        "band": "The score band asked for, or null for every band.",
+        "runs": "Closed runs in range.",
+        "from": "ISO 8601 UTC start of the range.",
+        "to": "ISO 8601 UTC end of the range.",
+        "model_versions": "Model versions of the runs in range.",
+        "simulated": "True when the runs scored the demo's simulated market, not real coins.",
+        "bootstrap": "The bootstrap's settings: draws, block length in hours, seed.",
+        "selections": "One row per selection: top N, listed, each score band, universe.",
+        "series": "The chart's points: runs whose windows do not overlap, oldest first, compounded.",
+    },
+}
+
+
+def _describe_track(schemas: dict[str, Any]) -> dict[str, Any]:
+    """The track-record schemas with every property described (units included)."""
+    out = {}
+    for name, schema in schemas.items():
+        props = {k: {**v, "description": _TRACK_DESCRIPTIONS[name][k]} for k, v in schema["properties"].items()}
+        if name == "TrackRecordResponse":
+            data = props["data"]
+            inner = {
+                k: {**v, "description": _TRACK_DESCRIPTIONS["TrackRecordData"][k]}
+                for k, v in data["properties"].items()
+            }
+            props["data"] = {**data, "properties": inner}
+        out[name] = {**schema, "properties": props}
+    return out
+
+
+TRACK_SCHEMAS = _describe_track(TRACK_SCHEMAS)
 
 
 def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:

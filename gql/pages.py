@@ -129,6 +129,7 @@ class RunStatus:
     next_at: datetime | None
     model_version: str | None
     listed: int | None
+    source: str | None = None  # the market source of the latest succeeded run ("demo", "live", ...)
 
 
 class RunStatusReader:
@@ -159,6 +160,7 @@ class RunStatusReader:
             next_at=next_at,
             model_version=succeeded.get("model_version") if succeeded else None,
             listed=succeeded.get("listed") if succeeded else None,
+            source=succeeded.get("source") if succeeded else None,
         )
         self._read_at = now
         return self._value
@@ -242,17 +244,32 @@ def page_routes(*, docs_dir: Path | None, graphiql: bool) -> list[BaseRoute]:
     published reports (``docs/`` in a checkout; ``None`` or missing: the pages say so)."""
     status_reader = RunStatusReader()
 
-    async def landing(request: Request) -> Response:
+    async def status(request: Request) -> RunStatus | None:
         services = getattr(request.app.state, "services", None)
-        status = await status_reader.read(services) if services is not None else None
-        return _page(request, "landing.html", {**_status_context(status), "graphiql": graphiql})
+        return await status_reader.read(services) if services is not None else None
+
+    async def demo(request: Request) -> bool:
+        """True while this server scores the demo's simulated market: every page says so."""
+        current = await status(request)
+        return current is not None and current.source == "demo"
+
+    async def landing(request: Request) -> Response:
+        current = await status(request)
+        context = {
+            **_status_context(current),
+            "graphiql": graphiql,
+            "demo": current is not None and current.source == "demo",
+            # absolute, so that the example works when pasted into a terminal
+            "data_url": str(request.url_for("landing")) + "v1/insider-selling/data",
+        }
+        return _page(request, "landing.html", context)
 
     async def dashboard(request: Request) -> Response:
         published = "present" if report_file("validation") is not None else "missing"
-        return _page(request, "dashboard.html", {"validation": published})
+        return _page(request, "dashboard.html", {"validation": published, "demo": await demo(request)})
 
     async def api_docs(request: Request) -> Response:
-        return _page(request, "api-docs.html", {})
+        return _page(request, "api-docs.html", {"demo": await demo(request)})
 
     def report_file(name: str) -> Path | None:
         if docs_dir is None:
@@ -262,7 +279,13 @@ def page_routes(*, docs_dir: Path | None, graphiql: bool) -> list[BaseRoute]:
 
     async def report(request: Request) -> Response:
         name = request.path_params["name"]
-        context: dict[str, Any] = {"name": name, "title": "Not found", "markdown": None, "file": None}
+        context: dict[str, Any] = {
+            "name": name,
+            "title": "Not found",
+            "markdown": None,
+            "file": None,
+            "demo": await demo(request),
+        }
         if name not in DOCS:
             return _page(request, "report.html", context, 404)
         path = report_file(name)
@@ -274,7 +297,7 @@ def page_routes(*, docs_dir: Path | None, graphiql: bool) -> list[BaseRoute]:
         return _page(request, "report.html", context)
 
     routes: list[BaseRoute] = [
-        Route("/", landing, methods=["GET"]),
+        Route("/", landing, methods=["GET"], name="landing"),
         Route("/dashboard", dashboard, methods=["GET"]),
         Route("/docs", api_docs, methods=["GET"]),
         Route("/docs/{name:str}", report, methods=["GET"]),

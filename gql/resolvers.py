@@ -44,6 +44,8 @@ from tenants.auth import key_is_usable
 
 __all__ = [
     "MAX_FIRST",
+    "MAX_SEARCH",
+    "MAX_SEARCH_TEXT",
     "coin",
     "coin_history",
     "insider_selling",
@@ -54,6 +56,7 @@ __all__ = [
     "runs",
     "score_history",
     "score_updates",
+    "search_coins",
     "signal",
 ]
 
@@ -68,6 +71,8 @@ _HISTORY_FIELDS = {
     "score": ("score",),
     "manipulationPhase": ("manipulation_phase",),
     "subScores": SUB_SCORES,
+    "avgFunding72h": ("avg_funding_72h",),
+    "venues": ("venues",),
 }
 
 
@@ -227,6 +232,38 @@ async def coin(info: Info[Context, Any], coin_id: str) -> Coin | None:
     run = await _require_run(info.context)
     doc = await info.context.loaders.coin.load((run["run_id"], coin_id, projection(info)))
     return None if doc is None else Coin.from_doc(doc)
+
+
+MAX_SEARCH = 20
+MAX_SEARCH_TEXT = 40
+
+
+async def search_coins(info: Info[Context, Any], text: str, first: int = 10) -> list[Coin]:
+    """Coins of the latest run, listed or not, whose symbol, name or id contains ``text`` (case
+    ignored): an exact symbol or id first, then the ones that start with it, then the rest, each by
+    score descending. One read of the run's coins (the universe, not the ranking)."""
+    needle = text.strip().casefold()
+    if not 0 < len(needle) <= MAX_SEARCH_TEXT:
+        raise ApiError(400, "parameter_invalid", f"text must be 1 to {MAX_SEARCH_TEXT} characters", param="text")
+    if not 1 <= first <= MAX_SEARCH:
+        raise ApiError(400, "parameter_invalid", f"first must be an integer from 1 to {MAX_SEARCH}", param="first")
+    run = await _require_run(info.context)
+    fields = {*projection(info), "symbol", "name"}
+    docs = await info.context.services.runs.run_scores(run["run_id"], dict.fromkeys(sorted(fields), 1))
+    ranked: list[tuple[int, float, str, dict[str, Any]]] = []
+    for doc in docs:
+        symbol, name, coin_id = (str(doc.get(k) or "").casefold() for k in ("symbol", "name", "coin_id"))
+        if needle in (symbol, coin_id):
+            tier = 0
+        elif symbol.startswith(needle) or name.startswith(needle) or coin_id.startswith(needle):
+            tier = 1
+        elif needle in symbol or needle in name or needle in coin_id:
+            tier = 2
+        else:
+            continue
+        ranked.append((tier, -float(doc.get("score") or 0.0), coin_id, doc))
+    ranked.sort(key=lambda r: r[:3])
+    return [Coin.from_doc(r[3]) for r in ranked[:first]]
 
 
 async def signal(info: Info[Context, Any]) -> Signal:

@@ -93,6 +93,25 @@ class Query(AdminQuery, WebhookQuery):
 
     @strawberry.field(
         permission_classes=[SignalsRead],
+        description=(
+            "Coins of the latest run, listed or not (a coin at 0 too), whose symbol, name or id contains "
+            "the text (case ignored): an exact symbol or id first, then prefixes, then the rest."
+        ),
+    )
+    async def search_coins(
+        self,
+        info: Info[Context, None],
+        text: Annotated[
+            str, strawberry.argument(description=f"What to look for, 1 to {resolvers.MAX_SEARCH_TEXT} characters.")
+        ],
+        first: Annotated[
+            int, strawberry.argument(description=f"How many coins at most, 1 to {resolvers.MAX_SEARCH}.")
+        ] = 10,
+    ) -> list[Coin]:
+        return await resolvers.search_coins(info, text, first)
+
+    @strawberry.field(
+        permission_classes=[SignalsRead],
         description="A coin's scores over succeeded runs, newest first, as a Relay connection.",
     )
     async def score_history(

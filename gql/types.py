@@ -131,7 +131,16 @@ class Venue(_FromDoc):
     funding_interval_hours: float | None = strawberry.field(description="The venue's funding interval.")
     funding_rate_per_hour: float | None = strawberry.field(description="Funding rate normalized per hour.")
     open_interest_usd: float | None = strawberry.field(description="Open interest in USD.")
-    basis: float | None = strawberry.field(description="(mark - index) / index.")
+    basis: float | None = strawberry.field(
+        description="(mark - index) / index, as a decimal (0.001 is 0.1 %); null when the venue gave no index."
+    )
+
+    @strawberry.field(
+        description="The venue's mark price in USD at the sample (null for runs stored before this field)."
+    )
+    def mark_price(self) -> float | None:
+        value = self.__dict__.get("mark_price")
+        return None if value is None else float(value)
 
 
 @strawberry.type(
@@ -167,6 +176,19 @@ class ScoreHistory(_FromDoc):
     @strawberry.field(description="The seven sub-scores at that run.")
     def sub_scores(self) -> SubScores:
         return SubScores.from_doc(self.__dict__)
+
+    avg_funding_72h: float | None = strawberry.field(
+        description="Average funding across venues over the 72 hours before that run, per 8 hours, as a decimal."
+    )
+
+    @strawberry.field(
+        description=(
+            "Each venue's latest funding, open interest, basis and mark price at that run (empty for "
+            "coins that were not listed, for runs before every coin's venues were stored)."
+        )
+    )
+    def venues(self) -> list[Venue]:
+        return [Venue.from_doc(v) for v in self.__dict__.get("venues") or ()]
 
 
 @strawberry.type(description="A scored coin at the latest succeeded run; fields as in the REST contract.")

@@ -27,11 +27,13 @@ class Stage:
         self.unit = unit
         self.done = 0
         self.note = ""
+        self.counted = False  # a stage that counts nothing prints no count ("0 rows" would mislead)
         self.started = time.monotonic()
         self._said = self.started
 
     def update(self, done: int, total: int | None = None, note: str = "") -> None:
         self.done = done
+        self.counted = True
         if total is not None:
             self.total = total
         if note:
@@ -42,8 +44,11 @@ class Stage:
         self.update(self.done + count, note=note)
 
     def line(self, *, finished: bool) -> str:
-        count = f"{self.done}/{self.total}" if self.total is not None else str(self.done)
-        text = f"{self.owner.command}: {self.name} {count} {self.unit}".rstrip()
+        if self.total is None and not self.counted:
+            text = f"{self.owner.command}: {self.name}"
+        else:
+            count = f"{self.done}/{self.total}" if self.total is not None else str(self.done)
+            text = f"{self.owner.command}: {self.name} {count} {self.unit}".rstrip()
         if finished:
             text += f" in {time.monotonic() - self.started:.1f} s"
         return text + (f" ({self.note})" if self.note else "")

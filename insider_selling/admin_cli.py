@@ -322,7 +322,10 @@ def call(
                 headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
             )
     except httpx.HTTPError as exc:
-        raise AdminCommandError(f"cannot reach {endpoint}: {exc.__class__.__name__}: {exc}") from None
+        raise AdminCommandError(
+            f"cannot reach {endpoint}: {exc.__class__.__name__}: {exc} "
+            "(is the server running there? give its address with --url)"
+        ) from None
     try:
         payload = orjson.loads(response.content)
     except orjson.JSONDecodeError:
@@ -433,7 +436,7 @@ def run(
         err.write(f"error: {exc}\n")
         return exc.exit_code
     answer = data[operation.root]
-    if args.json:
+    if args.json:  # the operation's own result (README): a list for `list`, an object otherwise
         out.write(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         rows, footer = _rows(operation, answer)

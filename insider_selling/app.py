@@ -272,6 +272,13 @@ def build_app(
                             "seconds": round(time.perf_counter() - started, 2),
                         },
                     )
+                if prime and settings.ingest_source == "demo" and settings.demo_history_hours:
+                    started = time.perf_counter()
+                    scored = await cycle.score_history(datetime.now(UTC), settings.demo_history_hours)
+                    log.info(
+                        "demo history scored",
+                        extra={"runs": scored, "seconds": round(time.perf_counter() - started, 2)},
+                    )
                 if scheduler_inline:
                     await scheduler.run_forever()
 

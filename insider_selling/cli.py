@@ -10,11 +10,14 @@ import argparse
 import asyncio
 import os
 import shutil
+import socket
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from insider_selling.settings import Settings, SettingsError, load_settings
 
@@ -52,8 +55,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     configure_logging(settings.log_level)
     settings, own_metrics_dir = prepare_metrics_dir(settings, args.workers)
-    print(f"serving on http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
     options = _server_options(settings)
+    announce_when_accepting(settings.host, settings.port)
     try:
         if args.workers > 1:
             uvicorn.run("insider_selling.app:app_from_env", factory=True, workers=args.workers, **options)
@@ -66,6 +69,32 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         if own_metrics_dir is not None:  # ours: removed, and no longer named to this process
             shutil.rmtree(own_metrics_dir, ignore_errors=True)
             os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+
+
+def announce_when_accepting(
+    host: str, port: int, *, out: TextIO | None = None, timeout: float = 600.0
+) -> threading.Thread:
+    """Print "serving on …" once the port accepts a connection (the embedded start-up ingests and
+    scores first: a line printed before would send people to a refused port), from a daemon thread
+    that gives up silently after ``timeout`` seconds or when the process ends."""
+    target = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104
+
+    def wait() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection((target, port), timeout=1.0):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            return
+        shown = f"[{host}]" if ":" in host else host
+        print(f"serving on http://{shown}:{port}", file=out or sys.stderr, flush=True)
+
+    thread = threading.Thread(target=wait, name="announce-serving", daemon=True)
+    thread.start()
+    return thread
 
 
 def prepare_metrics_dir(settings: Settings, workers: int) -> tuple[Settings, Path | None]:

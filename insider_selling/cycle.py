@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from ingest.source import Source
 from ingest.storage import SnapshotStore
@@ -17,6 +17,10 @@ __all__ = ["Cycle", "Scheduler"]
 log = logging.getLogger("insider_selling.cycle")
 
 OnSuccess = Callable[[RunResult], Awaitable[None]]
+
+
+def _utc(at: datetime) -> datetime:
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 class Cycle:
@@ -50,6 +54,30 @@ class Cycle:
             batch = await self.source.backfill(end, self.history_hours)
             await self.snapshots.write_batch(batch)
             return await self._score(now, batch.outcomes)
+
+    async def score_history(self, now: datetime, hours: int, step: timedelta = timedelta(hours=1)) -> int:
+        """Score the backfilled hours before ``now`` (oldest first, one run per ``step`` over the
+        last ``hours``), so that charts and sparklines have points from the first minutes. Run
+        after :meth:`prime` has served the present: each backdated run takes the one in force at
+        its time as its previous run and never displaces the latest. Returns the runs that
+        succeeded; the runs already stored at those times are skipped (a restart)."""
+        now = now.astimezone(UTC).replace(microsecond=0)
+        last = now.replace(minute=0, second=0)
+        if last >= now:
+            last -= step
+        times = [last - k * step for k in range(max(0, int(timedelta(hours=hours) / step)))][::-1]
+        done = 0
+        for at in times:
+            # a run is CPU work that yields little: let start-up finish and requests be answered
+            # between two runs (each blocks the loop for a fraction of a second)
+            await asyncio.sleep(0.05)
+            async with self._lock:
+                prior = await self.pipeline.runs.in_force(at)
+                if prior is not None and _utc(prior["at"]) == at:
+                    continue
+                result = await self.pipeline.run(at, [], backdated=True)
+            done += result.status == "succeeded"
+        return done
 
     async def run_once(self, at: datetime) -> RunResult:
         async with self._lock:

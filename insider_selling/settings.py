@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     demo_seed: int = Field(default=7, validation_alias="INSIDER_DEMO_SEED")
     demo_coins: int = Field(default=200, ge=10, le=20_000, validation_alias="INSIDER_DEMO_COINS")
     history_hours: int = Field(default=72 + 96, ge=24, le=24 * 60, validation_alias="INSIDER_HISTORY_HOURS")
+    # The demo scores this many backfilled hours, one run per hour, after the first run is served:
+    # charts and sparklines have points on first load, and 26 h leave a run a day before the
+    # first (the 24 h changes). 0 turns it off.
+    demo_history_hours: int = Field(default=26, ge=0, le=96, validation_alias="INSIDER_DEMO_HISTORY_HOURS")
     snapshot_retention_days: int = Field(default=30, ge=8, le=3650, validation_alias="INSIDER_SNAPSHOT_RETENTION_DAYS")
     # Score retention: runs older than this many days are rolled up to one run per UTC day (the
     # day's latest); 0 keeps every run in full. See the README's "Storage".

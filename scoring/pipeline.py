@@ -66,6 +66,7 @@ def _venue_breakdown(panel: MarketPanel, i: int) -> list[dict[str, Any]]:
                 "funding_rate_per_hour": _num(fph[t], 12),
                 "open_interest_usd": _num(panel["open_interest_usd"][i, j, t], 2),
                 "basis": _num(mark / index - 1.0, 8) if index else None,
+                "mark_price": _num(mark, 10),
             }
         )
     return out
@@ -159,7 +160,8 @@ def coin_documents(
             "coverage": {name: round(float(out.coverage[name][i]), 3) for name in COVERAGE},
             "model_version": model_version,
             "holders": _num(f.holders[i], 0),
-            "venues": _venue_breakdown(panel, i) if score > 0 else [],
+            # every coin, listed or not: a coin looked up (BTC at 0) shows its funding and OI too
+            "venues": _venue_breakdown(panel, i),
             "visible": False,
         }
         docs.append(doc)
@@ -205,6 +207,8 @@ class RunResult:
     rejected: dict[str, dict[str, int]] = field(default_factory=dict)
     #: coins whose score or phase moved since the previous succeeded run (the run's outbox)
     changes: list[dict[str, Any]] = field(default_factory=list)
+    #: the run this one took as its previous one (its unlisted coins' venues are dropped)
+    previous_run_id: str | None = None
 
 
 class ScoringPipeline:
@@ -225,13 +229,16 @@ class ScoringPipeline:
         w = self.config.window
         return max(w.funding_hours, 24 * w.price_days) + 1
 
-    async def run(self, at: datetime, outcomes: Sequence[VenueOutcome] = ()) -> RunResult:
+    async def run(self, at: datetime, outcomes: Sequence[VenueOutcome] = (), *, backdated: bool = False) -> RunResult:
+        """Score the market at ``at`` and store the run. ``backdated``: a run timed before the
+        latest one (the demo's backfilled hours, scored after start): its previous run is the one
+        in force at ``at``, not the latest."""
         started = time.perf_counter()
         run_id = new_run_id(at)
         await self.runs.start(run_id, at, self.config.version, self.source, self.fencing_token)
         summary: dict[str, Any] = {"venues": [asdict(o) for o in outcomes]}
         try:
-            result = await self._score(run_id, at)
+            result = await self._score(run_id, at, backdated=backdated)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             await self.runs.fail(run_id, error, summary)
@@ -251,6 +258,11 @@ class ScoringPipeline:
             log.error("scoring run refused by its fencing token", extra={"run_id": run_id, "error": error})
             return RunResult(run_id, at, "failed", error=error, outcomes=list(outcomes))
         await self.runs.mark_visible(run_id)
+        if result.previous_run_id is not None:  # its unlisted coins' venues: only the latest keeps them
+            try:
+                await self.runs.slim_unlisted(result.previous_run_id)
+            except Exception:  # housekeeping: the run has succeeded regardless
+                log.exception("slimming the previous run failed", extra={"run_id": run_id})
         result.outcomes = list(outcomes)
         try:  # the track record of earlier runs whose windows this run's time has closed
             await self.track.close_windows(at)
@@ -267,7 +279,7 @@ class ScoringPipeline:
         )
         return result
 
-    async def _score(self, run_id: str, at: datetime) -> RunResult:
+    async def _score(self, run_id: str, at: datetime, *, backdated: bool = False) -> RunResult:
         hours = self.window_hours
         start = hour_floor(at) - timedelta(hours=hours)
         frames = await self.snapshots.market_window(start, at)
@@ -277,7 +289,7 @@ class ScoringPipeline:
         panel = build_market_panel(at, frames, hours)
         cursor = self.snapshots.onchain.find({"at": {"$gt": at - timedelta(hours=48), "$lte": at}}, {"_id": 0})
         onchain_frames = await cursor.to_list()
-        previous = await self.runs.latest_succeeded()
+        previous = await (self.runs.in_force(at) if backdated else self.runs.latest_succeeded())
         prev_values: dict[str, dict[str, float | None]] = {}
         carried: dict[str, dict[str, Any]] = {}
         if previous is not None:
@@ -317,4 +329,5 @@ class ScoringPipeline:
             listed=listed,
             rejected=panel.rejected,
             changes=run_changes(docs, carried),
+            previous_run_id=previous["run_id"] if previous is not None else None,
         )

@@ -622,6 +622,7 @@ async def dataset_report(
     from store import open_store
 
     seconds: dict[str, float] = {}
+    log(f"{name}: importing {source} …")
     t0 = time.perf_counter()
     if work is None:  # in memory: the importer's frames go straight to the replay
         imported, coins, frames = await asyncio.to_thread(import_frames, source)
@@ -645,7 +646,18 @@ async def dataset_report(
     handle = await open_store(None, f"report-{name}")
     try:
         t0 = time.perf_counter()
-        results = await backtest(handle.db, replay, start=start, end=end, step=step, config=config)
+        log(f"{name}: replaying a run every {step.total_seconds() / 3600:g} h from {_iso(start)} …")
+        said = [t0]
+        done = [0]
+
+        def progress(result: Any) -> None:  # a line at most every 10 s: a log shows it is alive
+            done[0] += 1
+            now = time.perf_counter()
+            if now - said[0] >= 10.0:
+                said[0] = now
+                log(f"{name}: {done[0]} runs replayed, the latest at {_iso(result.at)}")
+
+        results = await backtest(handle.db, replay, start=start, end=end, step=step, config=config, progress=progress)
         seconds["replay"] = time.perf_counter() - t0
         failed = [r for r in results if r.status != "succeeded"]
         log(
@@ -653,6 +665,7 @@ async def dataset_report(
             f"{_iso(results[-1].at)} in {seconds['replay']:.1f} s"
         )
         t0 = time.perf_counter()
+        log(f"{name}: evaluating forward returns and the track record …")
         data = await load_scored_runs(handle.db, frames=replay.frames)
         # the replay's runs realized their windows as the live service does (scoring.track)
         track = TrackRecord(handle.db, reps=reps)

@@ -275,6 +275,12 @@ class RunStore:
         await self.runs.update_many({"run_id": {"$in": sorted(kept)}}, {"$set": {"daily": True}})
         return len(pruned)
 
+    async def slim_unlisted(self, run_id: str) -> None:
+        """Drop the per-venue breakdown of ``run_id``'s unlisted coins once a later run is stored:
+        only the latest run needs it (a coin looked up shows its funding and OI now), and it would
+        triple the size of every retained score document (README "Storage")."""
+        await self.scores.update_many({"run_id": run_id, "score": 0.0}, {"$set": {"venues": []}})
+
     async def mark_visible(self, run_id: str) -> None:
         """Flag a succeeded run's scores for history queries (one update, after the flip)."""
         await self.scores.update_many({"run_id": run_id}, {"$set": {"visible": True}})

@@ -30,6 +30,8 @@ from store import StoreHandle, open_store
 for _name in list(os.environ):
     if _name.startswith("INSIDER_") or _name in ("REDIS_URL", "MONGODB_DATABASE"):
         del os.environ[_name]
+# The demo's backdated history runs (24 at start) are opted into by the tests that need them.
+os.environ["INSIDER_DEMO_HISTORY_HOURS"] = "0"
 
 
 def _free_port() -> int:
@@ -397,7 +399,7 @@ def serve_process(**env: str) -> Iterator[Served]:
     environ = {
         k: v for k, v in os.environ.items() if not k.startswith("INSIDER_") and k not in ("MONGODB_URI", "REDIS_URL")
     }
-    environ.update(INSIDER_ARGON2_PROFILE="test", **env)
+    environ.update({"INSIDER_ARGON2_PROFILE": "test", "INSIDER_DEMO_HISTORY_HOURS": "0", **env})
     proc = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "insider_selling.cli", "serve", "--port", str(port)],
         stderr=subprocess.PIPE,

@@ -85,6 +85,7 @@ def test_operator_lifecycle_against_the_embedded_server(
 
     code, out, _ = admin(capsys, "keys", "list", "--tenant", tenant["id"], *url, "--json")
     listed = json.loads(out)
+    assert isinstance(listed, list) and isinstance(tenant, dict)  # the operation's result (README)
     assert [k["keyId"] for k in listed] == [key_id] and issued["key"][8:] not in out
 
     code, out, err = admin(capsys, "keys", "rotate", key_id, "--grace-seconds", "0", *url, "--json")
@@ -133,7 +134,7 @@ def test_refusals_are_one_line(
     code, _, err = admin(capsys, "tenants", "list", "--url", base)
     assert code == 1 and "malformed_api_key" in err and "not-a-key" not in err
     code, _, err = admin(capsys, "tenants", "list", "--url", f"http://127.0.0.1:{_free_port()}")
-    assert code == 1 and err.startswith("error: cannot reach")
+    assert code == 1 and err.startswith("error: cannot reach") and "--url" in err
 
 
 def test_the_key_is_prompted_for_and_never_an_argument(

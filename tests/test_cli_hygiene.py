@@ -81,6 +81,18 @@ def test_a_pipe_gets_a_line_per_stage_and_one_while_a_long_stage_runs() -> None:
     assert lines[-1].startswith("import: rows 10 in ") and len(lines) == 4
 
 
+def test_a_stage_that_counts_nothing_prints_no_count() -> None:
+    stream = io.StringIO()
+    stages = Stages("import", Console(file=stream, force_terminal=False))
+    with stages.stage("lay on the hourly grid", unit="rows"):
+        pass
+    with stages.stage("read", unit="rows") as stage:
+        stage.update(0)  # counted, and zero: that is news
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("import: lay on the hourly grid in ") and "0 rows" not in lines[0]
+    assert lines[1].startswith("import: read 0 rows in ")
+
+
 def test_ingest_exits_non_zero_when_no_venue_answers(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -139,3 +151,22 @@ def test_worker_with_the_in_memory_store_warns(
     monkeypatch.setenv("MONGODB_URI", "mongodb://localhost:1")
     assert main(["worker", "--once"]) == 0
     assert "in-memory" not in capsys.readouterr().err
+
+
+def test_serving_is_announced_only_once_the_port_accepts() -> None:
+    import socket
+
+    from insider_selling.cli import announce_when_accepting
+
+    with socket.socket() as probe:  # a free port, closed again: nothing accepts on it yet
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = io.StringIO()
+    thread = announce_when_accepting("127.0.0.1", port, out=out, timeout=20.0)
+    thread.join(0.5)
+    assert out.getvalue() == "" and thread.is_alive()  # refused so far: nothing printed
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", port))
+        server.listen()
+        thread.join(10.0)
+    assert out.getvalue() == f"serving on http://127.0.0.1:{port}\n"

@@ -4,6 +4,7 @@ The browser tests are in tests/web."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 import hashlib
@@ -41,6 +42,24 @@ async def test_landing_page_shows_the_last_and_next_run_and_links_everywhere(api
     for href in ("/dashboard", "/docs", "/graphql", "/v1/openapi.json", "/docs/methodology", "/docs/validation"):
         assert f'href="{href}"' in html, href
     assert "sk_live_" not in html.replace("sk_live_…", "")  # never a key, not even the demo's
+    # the curl example works when pasted: an absolute URL of this server
+    assert "curl -G http://test/v1/insider-selling/data \\" in html, html[html.find("curl") - 40 :][:200]
+
+
+async def test_every_page_says_demo_while_the_demo_source_runs(api: ApiClient) -> None:
+    for path in ("/", "/dashboard", "/docs", "/docs/methodology", "/docs/validation", "/docs/nope"):
+        html = (await api.http.get(path)).text
+        assert html.count('id="demo-banner"') == 1, path
+        assert "simulated market" in html, path
+    # a live source: no label (the label follows the source of the run being served)
+    run = await api.services.leaderboard.current_run()
+    await api.services.runs.runs.update_one({"run_id": run["run_id"]}, {"$set": {"source": "live"}})
+    deadline = asyncio.get_running_loop().time() + 5.0  # the run status is re-read once a second
+    while 'id="demo-banner"' in (await api.http.get("/")).text:
+        assert asyncio.get_running_loop().time() < deadline, "the demo label outlived the demo source"
+        await asyncio.sleep(0.1)
+    for path in ("/", "/dashboard", "/docs"):
+        assert 'id="demo-banner"' not in (await api.http.get(path)).text, path
 
 
 async def test_landing_page_names_a_failed_last_run_and_the_run_still_served(api: ApiClient) -> None:

@@ -400,6 +400,7 @@ def _run(
             "limit": 3,
             "first": 3,
             "id": run_id["data"]["runs"][0]["runId"],
+            "text": coin_id[:3],
         }
         seen: set[str] = set()
         documents = root_documents(sdl, values, seen)

@@ -201,6 +201,8 @@ def test_detection_and_the_format_override(tmp_path: Path, capsys: pytest.Captur
     out = capsys.readouterr().out
     assert "odd.csv: binance-funding: 4 rows read, 4 kept, 0 rejected" in out
     assert "wrote 32 hourly market rows for 1 coins" in out
+    # a stage that counts nothing says so without a count ("lay on the hourly grid 0 rows" misled)
+    assert "import: lay on the hourly grid in " in out and "grid 0 rows" not in out
     # a second import into the same directory is refused unless asked to overwrite
     assert main(["import", str(src), "--out", str(tmp_path / "b"), "--format", "binance-funding"]) == 2
     assert main(["import", str(src), "--out", str(tmp_path / "b"), "--format", "binance-funding", "--overwrite"]) == 0

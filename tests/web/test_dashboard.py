@@ -44,7 +44,7 @@ def rows(page: Any) -> list[dict[str, str]]:
         "#board tbody tr",
         """trs => trs.map(tr => ({
         id: tr.dataset.coinId, score: tr.querySelector('.score').textContent,
-        phase: tr.children[2].textContent, days: tr.children[4].textContent,
+        phase: tr.querySelector('.phase').dataset.phase, days: tr.querySelector('.days').textContent,
         changed: tr.classList.contains('changed') }))""",
     )
 
@@ -194,6 +194,7 @@ def test_live_update_then_the_coin_view_has_one_point_per_stored_run(page: Any, 
 
 
 def _chart_point(page: Any) -> tuple[float, float]:
+    page.locator("#score-chart .u-over").scroll_into_view_if_needed()  # below the market charts
     box = page.locator("#score-chart .u-over").bounding_box()
     return box["x"] + box["width"] - 2, box["y"] + box["height"] / 2
 

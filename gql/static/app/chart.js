@@ -106,3 +106,58 @@ export function trackChart(el, points, topN) {
   observer.observe(el);
   return () => { observer.disconnect(); plot.destroy(); };
 }
+
+// -- the coin view's market charts ---------------------------------------------------------------
+
+/** 13 distinguishable line colours (one per venue), dark enough on white (≥ 3:1 for graphics). */
+export const PALETTE = ["#0a58b8", "#b5473a", "#176534", "#8a5a00", "#6b3fa0", "#00708a", "#a3366f",
+  "#4b5563", "#c2410c", "#1d4ed8", "#15803d", "#7c2d12", "#334155"];
+
+/**
+ * A time chart over a fixed window (`from`..`to`, epoch seconds: the range the user chose, so a single
+ * run sits at its time inside a readable axis). `series`: [{label, values (null = no data: a gap,
+ * never a 0), stroke, scale, value(v) -> legend text}], `axes`: extra y axes ({scale, label, side,
+ * values}). The element gets `data-points` (x values uPlot holds) and `data-series` (labels).
+ */
+export function timeChart(el, { xs, series, axes, scales, from, to, height = 240 }) {
+  el.textContent = "";
+  const width = Math.max(280, Math.floor(el.getBoundingClientRect().width) || 600);
+  const narrow = width < 480;
+  const opts = {
+    width,
+    height,
+    tzDate: utc,
+    scales: { x: { time: true, range: () => [from, to] }, ...scales },
+    axes: [
+      { stroke: "#1b1f24", grid: { stroke: "#e3e7ec" }, values: timeTicks, space: narrow ? 70 : 60 },
+      ...axes.map((a) => ({
+        scale: a.scale, side: a.side ?? 3, label: narrow ? null : a.label, stroke: "#1b1f24",
+        grid: { show: a.grid ?? false, stroke: "#e3e7ec" }, values: a.values, size: a.size ?? 60,
+      })),
+    ],
+    series: [
+      { label: "run", value: (u, v) => (v == null ? "—" : fmtTime(utc(v))) },
+      ...series.map((s) => ({
+        label: s.label, scale: s.scale, stroke: s.stroke, width: s.width ?? 1.5, dash: s.dash,
+        spanGaps: false, points: { show: xs.length < 3, size: 6, fill: s.stroke },
+        // no cursor: a dash; a run without this series' data: "no data" (a gap in the line, never a 0)
+        value: (u, v, si, idx) => (idx == null ? "—" : v == null ? "no data" : s.value(v)),
+      })),
+    ],
+    legend: { live: true },
+    cursor: { points: { size: 7 } },
+  };
+  const plot = new uPlot(opts, [xs, ...series.map((s) => s.values)], el);
+  el.dataset.points = String(plot.data[0].length);
+  el.dataset.series = plot.series.slice(1).map((s) => s.label).join("|");
+  // what is drawn: per series, the points with data and the gaps (null: nothing drawn, never a 0)
+  el.dataset.drawn = plot.data.slice(1).map((vs) => vs.filter((v) => v != null).length).join("|");
+  el.dataset.gaps = plot.data.slice(1).map((vs) => vs.filter((v) => v == null).length).join("|");
+  const resize = () => {
+    const w = Math.max(280, Math.floor(el.getBoundingClientRect().width));
+    if (w && Math.abs(w - plot.width) > 8) plot.setSize({ width: w, height });
+  };
+  const observer = new ResizeObserver(resize);
+  observer.observe(el);
+  return () => { observer.disconnect(); plot.destroy(); };
+}
