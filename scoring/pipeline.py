@@ -251,7 +251,7 @@ class ScoringPipeline:
             coins=result.coins, listed=result.listed, seconds=round(result.seconds, 3), rejected=result.rejected
         )
         try:
-            await self.runs.succeed(run_id, summary, self.fencing_token, result.changes)
+            await self.runs.succeed(run_id, summary, self.fencing_token, result.changes, outbox=not backdated)
         except StaleRun as exc:
             error = f"{type(exc).__name__}: {exc}"
             await self.runs.fail(run_id, error, summary)

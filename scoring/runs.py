@@ -76,9 +76,13 @@ class RunStore:
         summary: Mapping[str, Any],
         fencing_token: int | None = None,
         changes: Sequence[Mapping[str, Any]] = (),
+        *,
+        outbox: bool = True,
     ) -> None:
         """Flip the run to ``succeeded``; with a fencing token, only if no newer token has committed
         (else :class:`StaleRun`, and the run stays ``running`` for the caller to fail).
+        ``outbox=False``: a backdated run (history scored after the present was served) announces
+        nothing to webhooks: its events would arrive late and out of order.
 
         The run's **outbox** is written in the same single-document update: ``changes`` (the coins
         whose score or phase moved since the previous run) and ``outbox_pending: true``. The webhook
@@ -93,8 +97,8 @@ class RunStore:
                     "status": SUCCEEDED,
                     "finished_at": datetime.now(UTC),
                     **summary,
-                    "changes": [dict(c) for c in changes],
-                    "outbox_pending": True,
+                    "changes": [dict(c) for c in changes] if outbox else [],
+                    "outbox_pending": outbox,
                 }
             },
         )

@@ -70,3 +70,6 @@ async def test_the_demo_scores_its_backfilled_hours_oldest_first(api: ApiClient)
     times = [datetime.fromisoformat(e["node"]["at"].replace("Z", "+00:00")) for e in edges]
     assert len(times) == 4 and times == sorted(times, reverse=True)
     assert times[1] - times[2] == timedelta(hours=1) == times[2] - times[3]
+    # history scored after the present was served announces nothing to webhooks (late, out of order)
+    backdated = await api.services.store.db["runs"].find({"at": {"$lt": now}, "status": "succeeded"}).to_list()
+    assert len(backdated) == 3 and all(r["outbox_pending"] is False and r["changes"] == [] for r in backdated)
