@@ -370,6 +370,9 @@ class MemoryCollection:
             seqs = {self._ids.get(_hashable(v)) for v in query["_id"]["$in"]}
             return sorted((seq, self._docs[seq]) for seq in seqs if seq is not None)
         if query:
+            # every index that applies narrows the candidates (``matches`` still checks each
+            # document); the one that leaves the fewest is used, as a query planner would choose
+            best: dict[int, dict[str, Any]] | None = None
             for index in self._indexes.values():
                 field = index.keys[0][0]
                 if len(index.keys) != 1 and not index.unique and field not in query:
@@ -377,27 +380,31 @@ class MemoryCollection:
                 cond = query.get(field, _MISSING)
                 if cond is _MISSING:
                     continue
+                found: dict[int, dict[str, Any]] = {}
                 if isinstance(cond, Mapping) and cond and set(cond) <= _RANGE_OPS:
-                    # a sorted walk over the index's keys; ``matches`` still checks each document
+                    # a sorted walk over the index's keys
                     buckets = index.in_range(cond)
                     if buckets is None:
                         continue
-                    ranged: dict[int, dict[str, Any]] = {}
                     for bucket in buckets:
-                        ranged.update(bucket)
-                    return sorted(ranged.items())
-                if isinstance(cond, Mapping) and set(cond) == {"$in"}:
-                    values = cond["$in"]
-                elif isinstance(cond, Mapping) and any(str(k).startswith("$") for k in cond):
-                    continue
+                        found.update(bucket)
                 else:
-                    values = [cond]
-                if any(isinstance(v, (list, dict)) for v in values):
-                    continue
-                found: dict[int, dict[str, Any]] = {}
-                for v in values:
-                    found.update(index.buckets.get(v, {}))
-                return sorted(found.items())
+                    if isinstance(cond, Mapping) and set(cond) == {"$in"}:
+                        values = cond["$in"]
+                    elif isinstance(cond, Mapping) and any(str(k).startswith("$") for k in cond):
+                        continue
+                    else:
+                        values = [cond]
+                    if any(isinstance(v, (list, dict)) for v in values):
+                        continue
+                    for v in values:
+                        found.update(index.buckets.get(v, {}))
+                if best is None or len(found) < len(best):
+                    best = found
+                    if len(best) <= 1:
+                        break
+            if best is not None:
+                return sorted(best.items())
         return list(self._docs.items())
 
     def _find(self, query: Mapping[str, Any] | None) -> list[tuple[int, dict[str, Any]]]:
