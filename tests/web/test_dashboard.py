@@ -252,7 +252,9 @@ def test_run_status_and_validation_views(page: Any, server: Server) -> None:
     # keyboard: a coin link opens its view and focus lands on the view's heading
     page.locator("#board tbody tr:first-child a").focus()
     page.keyboard.press("Enter")
-    page.wait_for_selector("#score-chart[data-points]")
+    # the coin view draws its market charts (history pages) before the score chart: on a loaded
+    # 2-core CI machine that has taken over 10 s once, so the wait is generous
+    page.wait_for_selector("#score-chart[data-points]", timeout=30_000)
     assert page.evaluate("document.activeElement.id") == "view-h"
     page.go_back()  # the browser's Back returns to the leaderboard (views are in the URL's hash)
     page.wait_for_selector("#board tbody tr")
