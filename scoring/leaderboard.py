@@ -96,14 +96,7 @@ class Leaderboard:
         docs = await self.runs.leaderboard(
             run["run_id"], limit=limit, min_score=min_score, projection=PUBLIC_PROJECTION
         )
-        coins = [{name: doc.get(name) for name in COIN_FIELDS} for doc in docs]
-        data = {
-            "coins": coins,
-            "count": len(coins),
-            "description": DESCRIPTION,
-            "signal": signal_block(self.interval_seconds),
-        }
-        encoded = orjson.dumps(data)
+        encoded = self._encode([{name: doc.get(name) for name in COIN_FIELDS} for doc in docs])
         if len(encoded) <= self.max_cached_bytes // 8:
             self._past[key] = encoded
             self._past_bytes += len(encoded)
@@ -112,20 +105,18 @@ class Leaderboard:
                 self._past_bytes -= len(old)
         return encoded
 
+    def _encode(self, coins: list[dict[str, Any]]) -> bytes:
+        """The encoded ``data`` object of the REST envelope for these coins (current or past run)."""
+        signal = signal_block(self.interval_seconds)
+        return orjson.dumps({"coins": coins, "count": len(coins), "description": DESCRIPTION, "signal": signal})
+
     async def data_bytes(self, run: dict[str, Any], limit: int, min_score: float) -> bytes:
         """The encoded ``data`` object of the REST envelope, cached per (run, limit, min_score)."""
         key = (run["run_id"], limit, min_score)
         cached = self._bytes.get(key)
         if cached is not None:
             return cached
-        coins = await self.coins(run["run_id"], limit, min_score)
-        data = {
-            "coins": coins,
-            "count": len(coins),
-            "description": DESCRIPTION,
-            "signal": signal_block(self.interval_seconds),
-        }
-        encoded = orjson.dumps(data)
+        encoded = self._encode(await self.coins(run["run_id"], limit, min_score))
         if len(encoded) <= self.max_cached_bytes // 8:
             self._bytes[key] = encoded
             self._cached_bytes += len(encoded)
