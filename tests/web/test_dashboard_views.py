@@ -278,7 +278,7 @@ def test_coin_view_charts_sentence_and_no_data(page: Any, server: Server) -> Non
     screenshot(page, "coin-view-1440")
     page.set_viewport_size({"width": 375, "height": 800})
     # the charts follow their boxes through a ResizeObserver: wait for the narrower layout
-    page.wait_for_function("document.documentElement.scrollWidth <= 375")
+    page.wait_for_function("() => document.documentElement.scrollWidth <= 375")
     screenshot(page, "coin-view-375")
 
 
