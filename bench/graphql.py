@@ -36,7 +36,8 @@ from typing import Any
 import orjson
 import strawberry
 
-from gql.types import COIN_GRAPHQL_FIELDS, SUB_SCORES
+from gql.selection import COIN_GRAPHQL_FIELDS
+from gql.types import SUB_SCORES
 from scoring.contract import COIN_FIELDS
 
 CAMEL = {snake: camel for camel, snake in COIN_GRAPHQL_FIELDS.items()}

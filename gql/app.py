@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -26,13 +26,15 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
+from gql.admission import Gate, Rule
+from gql.envelope import error_response, new_request_id
 from gql.errors import ApiError
-from gql.graphql_app import GRAPHIQL_ASSETS_DIR, GRAPHIQL_ASSETS_PATH, GraphQLView
+from gql.graphql_app import GraphQLView
 from gql.heads import MAX_HEAD_BYTES, MAX_HEADERS, HeadLimits
 from gql.metrics import Metrics, MetricsMiddleware
 from gql.openapi import openapi_document
-from gql.pages import default_docs_dir, page_routes
-from gql.rest import DATA_PATH, DataEndpoint, RestFastPath, error_response, new_request_id
+from gql.pages import GRAPHIQL_ASSETS_DIR, GRAPHIQL_ASSETS_PATH, default_docs_dir, page_routes
+from gql.rest import DATA_PATH, DataEndpoint, RestFastPath
 from gql.schema import schema
 from gql.services import Services
 from gql.sockets import ConnectionTimeouts
@@ -117,11 +119,19 @@ async def openapi(request: Request) -> Response:
     return Response(orjson.dumps(request.app.state.openapi), media_type="application/json")
 
 
-def create_app(services: ServicesFactory, *, web: WebConfig | None = None, metrics: Metrics | None = None) -> Starlette:
+def create_app(
+    services: ServicesFactory,
+    *,
+    web: WebConfig | None = None,
+    metrics: Metrics | None = None,
+    rules: Sequence[Rule] = (),
+) -> Starlette:
     """Build the app around ``services``, opened for the app's lifespan; ``metrics`` is shared with
-    the composition root (which counts runs)."""
+    the composition root (which counts runs); ``rules`` are admission checks every transport
+    applies after authentication (:class:`gql.admission.Gate`)."""
     web = web or WebConfig()
     metrics = metrics or Metrics()
+    gate = Gate(rules)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -139,13 +149,14 @@ def create_app(services: ServicesFactory, *, web: WebConfig | None = None, metri
 
     graphql = GraphQLView(
         schema,
+        gate=gate,
         introspection=web.introspection,
         graphiql=web.graphiql,
         timeouts=ConnectionTimeouts(
             connection_init=web.connection_init_timeout, over_limit_grace=web.ws_over_limit_grace
         ),
     )
-    data_endpoint = DataEndpoint()
+    data_endpoint = DataEndpoint(gate)
     routes: list[BaseRoute] = [
         Route(DATA_PATH, data_endpoint, methods=["GET"]),
         Route(TRACK_PATH, track_record_endpoint, methods=["GET"]),
@@ -169,5 +180,6 @@ def create_app(services: ServicesFactory, *, web: WebConfig | None = None, metri
         lifespan=lifespan,
     )
     app.state.metrics = metrics
+    app.state.gate = gate
     app.state.openapi = openapi_document()
     return app

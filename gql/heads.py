@@ -15,8 +15,8 @@ import time
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gql.envelope import error_response, new_request_id
 from gql.errors import ApiError
-from gql.rest import error_response, new_request_id
 
 __all__ = ["MAX_HEADERS", "MAX_HEAD_BYTES", "HeadLimits", "head_size"]
 

@@ -39,11 +39,12 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from gql.graphql_app import GRAPHIQL_ASSETS_PATH
 from scoring.schedule import next_run_at
 
 __all__ = [
     "DOCS",
+    "GRAPHIQL_ASSETS_DIR",
+    "GRAPHIQL_ASSETS_PATH",
     "SECURITY_HEADERS",
     "RunStatusReader",
     "default_docs_dir",
@@ -59,6 +60,9 @@ APP_DIR = STATIC / "app"
 VENDOR_DIR = STATIC / "vendor"
 APP_PATH = "/assets/app"
 VENDOR_PATH = "/assets/vendor"
+#: Where the GraphiQL page's scripts and styles are served from (a Mount in ``gql.app``).
+GRAPHIQL_ASSETS_PATH = "/graphiql-assets"
+GRAPHIQL_ASSETS_DIR = STATIC / "graphiql"
 
 #: The reports served from the repository's ``docs/`` folder: page name -> (file, title).
 DOCS = {"methodology": ("methodology.md", "Methodology"), "validation": ("validation.md", "Validation report")}

@@ -1,44 +1,41 @@
-"""The one request pipeline of ``/graphql``: every transport passes the same steps, in this order.
+"""The request pipeline of ``/graphql``: after the :class:`gql.admission.Gate` has authenticated
+the caller, every operation, whatever its transport, passes the same steps, in this order.
 
-1. **authenticate** the key (:meth:`Pipeline.authenticate`): the REST authenticator, warm cache and
-   revocation included; a websocket re-runs it before every operation.
-2. **read** the document: at most :data:`MAX_DOCUMENT` bytes, at most ``MAX_TOKENS`` tokens, parsed
-   once per text (:class:`Documents`, bounded in bytes).
-3. **authorize**: every root field the operation selects needs its scope (``signals:read`` for
-   the data); a key without it is refused before anything is charged.
-4. **bound** the document: depth, aliases and field merging (:mod:`gql.bounds`), the cost estimate
+1. **read** the document: at most :data:`gql.limits.MAX_DOCUMENT` bytes and ``MAX_TOKENS`` tokens,
+   parsed once per text (:class:`gql.documents.Documents`, bounded in bytes).
+2. **authorize**: every root field the operation selects needs its scope (``signals:read`` for
+   the data); a key without it is refused before anything but one request is charged.
+3. **bound** the document: depth, aliases and field merging (:mod:`gql.bounds`), the cost estimate
    (:mod:`gql.cost`), DateTime arguments, then graphql-core's validation; all linear in the text
    except validation, which the bounds keep to a few milliseconds.
-5. **charge** the estimated cost to the key's and tenant's per-minute limits and the monthly quota.
+4. **charge** the estimated cost to the key's and tenant's per-minute limits and the monthly quota.
    One request of it is charged before the document is parsed (every operation costs at least
    one), so a key past its limit is refused without any document work.
-6. **execute**: the transport runs the admitted document (:class:`Admission`), parsed and validated
-   already (:class:`AdmittedDocument` hands both to Strawberry).
+5. **execute**: the transport runs the admitted document (:class:`Admission`), parsed and validated
+   already (:class:`gql.extension.AdmittedDocument` hands both to Strawberry).
+
+An operation admitted before (the same transport, text, name and variables) skips steps 1 and 3:
+only what depends on the caller runs again (:class:`HotAdmissions`).
 
 HTTP GET, HTTP POST (``gql.graphql_app``) and each graphql-transport-ws ``subscribe`` message
-(``gql.sockets``) call :meth:`Pipeline.admit`; a refusal is a :class:`RequestError`, which each
-transport renders its own way (an HTTP status, or an ``error`` message on the socket).
+(``gql.sockets``) call :meth:`Pipeline.admit`; a refusal is a :class:`gql.errors.ApiError`, which
+each transport renders its own way (an HTTP status, or an ``error`` message on the socket).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 import sys
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, cast
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from graphql import (
-    DocumentNode,
     FieldNode,
-    FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
-    GraphQLNamedType,
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
@@ -48,118 +45,31 @@ from graphql import (
     VariableNode,
     get_named_type,
     get_variable_values,
-    parse,
     print_ast,
     specified_rules,
     validate,
 )
-from strawberry import Schema
-from strawberry.extensions import SchemaExtension
-from strawberry.schema.base import BaseSchema
-from strawberry.schema.schema import validate_document
 
-from gql.bounds import check_shape
+from gql.admission import Gate, Transport
+from gql.core import required_scopes
 from gql.cost import MAX_COST, OBJECTS_PER_POINT, estimate
-from gql.errors import ApiError, from_exception
-from gql.types import parse_datetime
-from tenants.errors import TenantError
+from gql.documents import Document, Documents
+from gql.errors import ApiError
+from gql.heavy import HEAVY_TEXT, HeavyGate
+from gql.limits import MAX_DOCUMENT, check_json_depth
+from gql.values import parse_datetime
 from tenants.principal import Principal
 
 if TYPE_CHECKING:
     from gql.services import Services
 
-__all__ = [
-    "MAX_DOCUMENT",
-    "MAX_JSON_DEPTH",
-    "MAX_TOKENS",
-    "PUBLIC_ROOT_FIELDS",
-    "Admission",
-    "AdmittedDocument",
-    "Document",
-    "Documents",
-    "HeavyGate",
-    "Pipeline",
-    "RequestError",
-    "Transport",
-    "check_json_depth",
-    "core_schema",
-    "json_too_deep",
-]
+__all__ = ["Admission", "Admitted", "HotAdmissions", "Pipeline", "conceal"]
 
-#: Bytes of one request: an HTTP body, a GET query string's document, a websocket message.
-MAX_DOCUMENT = 64 * 1024
-MAX_TOKENS = 2000
-#: Levels of arrays and objects in any JSON input (variables, extensions, a websocket payload):
-#: orjson reads 1,024 levels but writes only 255, and no real input needs more than a few.
-MAX_JSON_DEPTH = 32
-#: Root fields whose answer depends only on the run and the arguments (not on who asks).
-PUBLIC_ROOT_FIELDS = frozenset({"insiderSelling", "coin", "scoreHistory", "signal", "__typename"})
-_INTROSPECTION = frozenset({"__schema", "__type"})
-
-Transport = Literal["GET", "POST", "WS"]
 _ALLOWED: dict[str, frozenset[OperationType]] = {
     "GET": frozenset({OperationType.QUERY}),
     "POST": frozenset({OperationType.QUERY, OperationType.MUTATION}),
     "WS": frozenset({OperationType.QUERY, OperationType.MUTATION, OperationType.SUBSCRIPTION}),
 }
-
-
-class RequestError(Exception):
-    """A request refused before execution, rendered as ``{"errors": [...]}`` with ``status``."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        headers: dict[str, str] | None = None,
-        path: list[str] | None = None,
-        **extensions: Any,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = headers or {}
-        self.path = path
-        self.extensions = extensions
-
-    def error(self) -> dict[str, Any]:
-        """The GraphQL error object."""
-        out: dict[str, Any] = {"message": self.message}
-        if self.path is not None:
-            out["path"] = self.path
-        out["extensions"] = {"code": self.code, **self.extensions}
-        return out
-
-
-def json_too_deep(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
-    """True when ``value`` (decoded JSON) nests arrays and objects more than ``limit`` levels deep;
-    iterative and linear in the value's size (the top level is level 1)."""
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if level > limit:
-            return True
-        stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
-    return False
-
-
-def check_json_depth(value: object, what: str) -> None:
-    """Refuse ``value`` (the request's ``what``) with a 400 naming the limit when it nests too deep."""
-    if json_too_deep(value):
-        raise RequestError(
-            400,
-            "bad_request",
-            f"{what} nests JSON more than {MAX_JSON_DEPTH} levels deep (the maximum is {MAX_JSON_DEPTH} levels)",
-            param=what,
-        )
 
 
 _NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
@@ -184,179 +94,6 @@ def conceal(message: str, written: frozenset[str]) -> str:
     return _QUOTED.sub(hide, message)
 
 
-# -- documents ---------------------------------------------------------------------------------
-
-
-@dataclass(slots=True, eq=False)
-class Document:
-    """A parsed document and what the pipeline knows about it, computed once per text."""
-
-    text: str
-    ast: DocumentNode | None
-    error: GraphQLError | None = None
-    normalized: str = ""
-    operations: dict[str | None, OperationDefinitionNode] = field(default_factory=dict)
-    fragments: dict[str, FragmentDefinitionNode] = field(default_factory=dict)
-    introspection: bool = False
-    public: dict[str | None, bool] = field(default_factory=dict)  # per operation: cacheable root fields
-    root_fields: dict[str | None, list[str]] = field(default_factory=dict)
-    costs: dict[tuple[str | None, bytes], int] = field(default_factory=dict)  # (operation, variables) -> cost
-    validation: list[GraphQLError] | None = None  # graphql-core's errors, once validated
-    size: int = 0  # estimated bytes held (see :class:`Documents`)
-
-    def operation(self, name: str | None) -> OperationDefinitionNode | None:
-        if name is None and len(self.operations) == 1:
-            return next(iter(self.operations.values()))
-        return self.operations.get(name)
-
-    def remember_cost(self, key: tuple[str | None, bytes], cost: int) -> int:
-        """Cache a cost per (operation, variables); returns the bytes added (0 when full)."""
-        if len(self.costs) >= 16 or len(key[1]) > 4096:
-            return 0
-        self.costs[key] = cost
-        return 100 + len(key[1])
-
-
-def _root_fields(selections: Any, fragments: Mapping[str, FragmentDefinitionNode], seen: set[str]) -> Iterator[str]:
-    for sel in selections:
-        if isinstance(sel, FieldNode):
-            yield sel.name.value
-        elif isinstance(sel, InlineFragmentNode):
-            yield from _root_fields(sel.selection_set.selections, fragments, seen)
-        elif isinstance(sel, FragmentSpreadNode) and sel.name.value in fragments and sel.name.value not in seen:
-            seen.add(sel.name.value)
-            yield from _root_fields(fragments[sel.name.value].selection_set.selections, fragments, seen)
-
-
-def _uses_introspection(doc: DocumentNode) -> bool:
-    stack: list[Any] = list(doc.definitions)
-    while stack:
-        node = stack.pop()
-        if isinstance(node, FieldNode) and node.name.value in _INTROSPECTION:
-            return True
-        selection_set = getattr(node, "selection_set", None)
-        if selection_set is not None:
-            stack.extend(selection_set.selections)
-    return False
-
-
-#: Bytes a parsed document holds per byte of its text, measured with tracemalloc on the schema's
-#: queries (AST nodes, tokens' locations, the normalized text): an over-estimate on purpose.
-_AST_BYTES_PER_CHAR = 48
-
-
-class Documents:
-    """An LRU of analysed documents keyed by their text, bounded in bytes (the texts come from
-    clients: a size that counts only entries would let 512 documents of 64 KB hold gigabytes).
-    4 MiB by default: the parsed documents are a hundred thousand objects that every full pass of
-    the cyclic garbage collector walks, and that walk stops the event loop."""
-
-    def __init__(self, max_bytes: int = 4 * 1024 * 1024) -> None:
-        self.max_bytes = max_bytes
-        self.bytes = 0
-        self._docs: OrderedDict[str, Document] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._docs)
-
-    def get(self, query: str) -> Document:
-        doc = self._docs.get(query)
-        if doc is not None:
-            self._docs.move_to_end(query)
-            return doc
-        doc = self._analyse(query)
-        doc.size = sys.getsizeof(query) + len(query) * _AST_BYTES_PER_CHAR + len(doc.normalized) + 512
-        if doc.size <= self.max_bytes // 16:
-            self._docs[query] = doc
-            self.bytes += doc.size
-            self._evict()
-        return doc
-
-    def peek(self, query: str) -> Document | None:
-        """The analysed document if it is cached (no parsing, no change of its rank)."""
-        return self._docs.get(query)
-
-    def grew(self, doc: Document, added: int) -> None:
-        """``doc`` now holds ``added`` more bytes (a cached cost or validation)."""
-        if added and self._docs.get(doc.text) is doc:
-            doc.size += added
-            self.bytes += added
-            self._evict()
-
-    def _evict(self) -> None:
-        while self.bytes > self.max_bytes and self._docs:
-            _, old = self._docs.popitem(last=False)
-            self.bytes -= old.size
-
-    @staticmethod
-    def _analyse(query: str) -> Document:
-        try:
-            ast = parse(query, max_tokens=MAX_TOKENS)
-        except GraphQLError as error:
-            return Document(query, None, error=error)
-        except RecursionError:  # nesting deeper than the interpreter's stack
-            return Document(query, None, error=GraphQLError("the document is nested too deeply"))
-        operations = {
-            d.name.value if d.name else None: d for d in ast.definitions if isinstance(d, OperationDefinitionNode)
-        }
-        fragments = {d.name.value: d for d in ast.definitions if isinstance(d, FragmentDefinitionNode)}
-        _, shape_error = check_shape(ast)
-        if shape_error is not None:
-            return Document(query, ast, error=shape_error, operations=operations, fragments=fragments)
-        roots = {
-            name: list(dict.fromkeys(_root_fields(op.selection_set.selections, fragments, set())))
-            for name, op in operations.items()
-        }
-        public = {
-            name: op.operation == OperationType.QUERY and set(roots[name]) <= PUBLIC_ROOT_FIELDS
-            for name, op in operations.items()
-        }
-        return Document(
-            query,
-            ast,
-            normalized=print_ast(ast),
-            operations=operations,
-            fragments=fragments,
-            introspection=_uses_introspection(ast),
-            public=public,
-            root_fields=roots,
-        )
-
-
-# -- the event loop's share ---------------------------------------------------------------------
-
-#: Operations estimated at this cost or more execute one at a time (:class:`HeavyGate`).
-HEAVY_COST = 10
-#: Documents at least this long are parsed and validated one at a time, when not cached already.
-HEAVY_TEXT = 2048
-
-
-class HeavyGate:
-    """The heavy steps of a request (parsing and validating a long document not seen before,
-    executing an operation of :data:`HEAVY_COST` or more) take turns, one at a time per process,
-    each after a turn of the event loop. Each step is bounded (the document's size and tokens, the
-    cost estimate), so the loop's time between two polls of its sockets stays bounded by one such
-    step however many clients send them: ``/healthz`` and cheap requests are not queued behind a
-    pile of expensive ones."""
-
-    def __init__(self) -> None:
-        self._lock: asyncio.Lock | None = None
-
-    @contextlib.asynccontextmanager
-    async def turn(self, heavy: bool | int = True) -> AsyncIterator[None]:
-        if not heavy or (not isinstance(heavy, bool) and heavy < HEAVY_COST):
-            yield
-            return
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            await asyncio.sleep(0)  # let the loop poll its sockets before this step runs
-            yield
-
-
-# -- admission ---------------------------------------------------------------------------------
-
-
 @dataclass(slots=True)
 class Admission:
     """A request that passed every step but execution."""
@@ -369,91 +106,6 @@ class Admission:
     variables_key: bytes
     requested: int  # the estimated cost, charged
     limits: dict[str, str]  # RateLimit-* headers after the charge
-
-
-class AdmittedDocument(SchemaExtension):
-    """Hands Strawberry the pipeline's parsed and validated document (the context's
-    ``admission``), so execution neither parses nor validates again. Without an admission (a
-    direct ``schema.execute`` in a test) it parses with the token limit and checks the bounds."""
-
-    def on_parse(self) -> Iterator[None]:
-        ctx = self.execution_context
-        admission = getattr(ctx.context, "admission", None)
-        if admission is not None and admission.document.text == ctx.query:
-            ctx.graphql_document = admission.document.ast
-        elif ctx.query is not None:
-            ctx.graphql_document = parse(ctx.query, max_tokens=MAX_TOKENS)
-        yield
-
-    def on_validate(self) -> Iterator[None]:
-        ctx = self.execution_context
-        admission = getattr(ctx.context, "admission", None)
-        if admission is not None and admission.document.ast is ctx.graphql_document:
-            ctx.pre_execution_errors = list(admission.document.validation or [])
-        elif ctx.graphql_document is not None:
-            _, shape_error = check_shape(ctx.graphql_document)
-            ctx.pre_execution_errors = (
-                [shape_error]
-                if shape_error is not None
-                else validate_document(core_schema(ctx.schema), ctx.graphql_document, ctx.validation_rules)
-            )
-        yield
-
-
-_CORE_SCHEMAS: dict[int, tuple[Schema, GraphQLSchema]] = {}
-
-
-def core_schema(schema: BaseSchema) -> GraphQLSchema:
-    """The graphql-core schema of a Strawberry schema, built from Strawberry's public attributes.
-
-    Strawberry keeps the schema it executes with in a private attribute; this one is made of the
-    same type objects (``schema.schema_converter`` converts each definition once and returns the
-    same graphql-core type every time), so validation, variable coercion and the cost estimate see
-    exactly the types, scalars and permissions execution uses. Built once per schema."""
-    if not isinstance(schema, Schema):
-        raise TypeError(f"a strawberry.Schema is needed, not {type(schema).__name__}")
-    cached = _CORE_SCHEMAS.get(id(schema))
-    if cached is not None and cached[0] is schema:
-        return cached[1]
-    converter = schema.schema_converter
-
-    def root(kind: type | None) -> GraphQLObjectType | None:
-        return None if kind is None else converter.from_object(kind.__strawberry_definition__)  # type: ignore[attr-defined]
-
-    query = root(schema.query)
-    assert query is not None
-    core = GraphQLSchema(
-        query=query,
-        mutation=root(schema.mutation),
-        subscription=root(schema.subscription),
-        types=[cast(GraphQLNamedType, concrete.implementation) for concrete in converter.type_map.values()],
-    )
-    if len(_CORE_SCHEMAS) >= 64:  # bounded: tests build many schemas
-        _CORE_SCHEMAS.clear()
-    _CORE_SCHEMAS[id(schema)] = (schema, core)
-    return core
-
-
-def _required_scopes(schema: GraphQLSchema) -> dict[tuple[OperationType, str], str]:
-    """The scope each root field's permission class asks for (fields that check inside their
-    resolver, or need only a key, are absent)."""
-    out: dict[tuple[OperationType, str], str] = {}
-    roots = (
-        (OperationType.QUERY, schema.query_type),
-        (OperationType.MUTATION, schema.mutation_type),
-        (OperationType.SUBSCRIPTION, schema.subscription_type),
-    )
-    for kind, root in roots:
-        if root is None:
-            continue
-        for name, field_def in root.fields.items():
-            definition = (field_def.extensions or {}).get("strawberry-definition")
-            for permission in getattr(definition, "permission_classes", ()) or ():
-                scope = getattr(permission, "scope", None)
-                if isinstance(scope, str):
-                    out[(kind, name)] = scope
-                    break
-    return out
 
 
 @dataclass(slots=True, frozen=True)
@@ -502,24 +154,17 @@ class HotAdmissions:
 class Pipeline:
     """The steps every ``/graphql`` operation passes (see the module docstring)."""
 
-    def __init__(self, schema: GraphQLSchema, *, introspection: bool, documents: Documents | None = None) -> None:
+    def __init__(
+        self, schema: GraphQLSchema, gate: Gate, *, introspection: bool, documents: Documents | None = None
+    ) -> None:
         self.schema = schema
+        self.gate = gate
         self.introspection = introspection
         self.documents = documents if documents is not None else Documents()
-        self._scopes = _required_scopes(schema)
+        self._scopes = required_scopes(schema)
         self._rules = tuple(specified_rules)
         self.heavy = HeavyGate()
         self.hot = HotAdmissions()
-
-    # 1. authenticate
-    @staticmethod
-    async def authenticate(services: Services, authorization: str | None, client: str) -> Principal:
-        """The caller's principal, or :class:`gql.errors.ApiError` (401, or 429 after too many
-        failures), exactly as REST answers it."""
-        try:
-            return await services.authenticator.authenticate(authorization, client)
-        except TenantError as exc:
-            raise from_exception(exc) from None
 
     # 2-5
     async def admit(
@@ -532,49 +177,44 @@ class Pipeline:
         transport: Transport,
         headers: dict[str, str],
     ) -> Admission:
-        """Read, authorize, bound and charge one operation; ``headers`` receives the RateLimit-*
-        values. Raises :class:`RequestError` for every refusal."""
+        """Read, authorize, bound and charge one operation of an authenticated caller (see
+        :class:`gql.admission.Gate`); ``headers`` receives the RateLimit-* values. Raises
+        :class:`gql.errors.ApiError` for every refusal."""
         check_json_depth(variables, "variables")
         if not isinstance(query, str) or not query.strip():
-            raise RequestError(400, "bad_request", "a GraphQL query is required")
+            raise ApiError(400, "bad_request", "a GraphQL query is required")
         if variables is not None and not isinstance(variables, dict):
-            raise RequestError(400, "bad_request", "variables must be a JSON object")
+            raise ApiError(400, "bad_request", "variables must be a JSON object")
         if name is not None and not isinstance(name, str):
-            raise RequestError(400, "bad_request", "operationName must be a string")
+            raise ApiError(400, "bad_request", "operationName must be a string")
         if len(query) > MAX_DOCUMENT:
-            raise RequestError(413, "request_too_large", f"the document exceeds {MAX_DOCUMENT} bytes")
+            raise ApiError(413, "request_too_large", f"the document exceeds {MAX_DOCUMENT} bytes")
         variables_key = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)
         hot_key = (transport, query, name, variables_key)
         admitted = self.hot.get(hot_key)
         if admitted is not None:
             return await self._admit_again(services, principal, admitted, name, variables, variables_key, headers)
         # Every operation costs at least one request, charged before its document is even parsed:
-        # a key past its limit is refused for the price of a counter, whatever it sends.
-        try:
-            limits = await self.charge(services, principal, 1, headers)
-        except RequestError as refused:
-            known = self._known_cost(query, name, variables)
-            if known > 1:  # say what the operation costs when it was seen before
-                refused.message = refused.message.replace("(this query costs 1)", f"(this query costs {known})")
-                refused.extensions["cost"] = {"requested": known}
-            raise
+        # a key past its limit is refused for the price of a counter, whatever it sends (and told
+        # what the operation costs when it was seen before).
+        limits = await self.charge(services, principal, 1, headers, total=self._known_cost(query, name, variables_key))
         async with self.heavy.turn(len(query) >= HEAVY_TEXT and self.documents.peek(query) is None):
             doc = self.documents.get(query)
         if doc.ast is None:
             assert doc.error is not None
-            raise RequestError(400, "graphql_parse_failed", doc.error.message[:1000])
+            raise ApiError(400, "graphql_parse_failed", doc.error.message[:1000])
         if doc.error is not None:  # a bound of gql.bounds
-            raise RequestError(
+            raise ApiError(
                 400,
                 "graphql_validation_failed",
                 doc.error.message,
-                locations=[loc._asdict() for loc in doc.error.locations or ()],
+                extensions={"locations": [loc._asdict() for loc in doc.error.locations or ()]},
             )
         if doc.introspection and not self.introspection:
-            raise RequestError(400, "introspection_disabled", "introspection is turned off on this server")
+            raise ApiError(400, "introspection_disabled", "introspection is turned off on this server")
         operation = doc.operation(name)
         if operation is None:
-            raise RequestError(
+            raise ApiError(
                 400,
                 "operation_not_found",
                 "name the operation to run with operationName"
@@ -583,8 +223,8 @@ class Pipeline:
             )
         if operation.operation not in _ALLOWED[transport]:
             if operation.operation == OperationType.SUBSCRIPTION:
-                raise RequestError(400, "use_websocket", "subscriptions run over graphql-transport-ws at /graphql")
-            raise RequestError(
+                raise ApiError(400, "use_websocket", "subscriptions run over graphql-transport-ws at /graphql")
+            raise ApiError(
                 405, "method_not_allowed", "only queries may be sent with GET; use POST", headers={"Allow": "POST"}
             )
         self.authorize(principal, doc, operation, name)
@@ -594,13 +234,13 @@ class Pipeline:
             requested = estimate(self.schema, operation, doc.fragments, variables).points
             self.documents.grew(doc, doc.remember_cost((name, variables_key), requested))
         if requested > MAX_COST:
-            raise RequestError(
+            raise ApiError(
                 400,
                 "query_too_expensive",
                 f"this query may cost {requested}, above the maximum of {MAX_COST} per query "
                 f"(1 per {OBJECTS_PER_POINT} objects it may return); lower first/limit or "
                 f"select fewer nested lists",
-                cost={"requested": requested, "maximum": MAX_COST},
+                extensions={"cost": {"requested": requested, "maximum": MAX_COST}},
             )
         if requested > 1:
             limits = await self.charge(services, principal, requested - 1, headers, total=requested)
@@ -632,9 +272,7 @@ class Pipeline:
         for root, scope in admitted.scopes:
             if not principal.has(scope):
                 await self.charge(services, principal, 1, headers)
-                raise RequestError(
-                    403, "insufficient_scope", f"this key lacks the {scope} scope ({root})", path=[root], scope=scope
-                )
+                self.gate.require(principal, scope, root)
         limits = await self.charge(services, principal, admitted.requested, headers)
         return Admission(
             principal,
@@ -685,18 +323,17 @@ class Pipeline:
         written = _written(doc.text) | _written(key.decode("utf-8", "replace"))
         first = coerced[0]
         message = first.message if self.introspection else conceal(first.message, written)
-        raise RequestError(
+        raise ApiError(
             400,
             "graphql_validation_failed",
             message,
-            locations=[loc._asdict() for loc in first.locations or ()],
+            extensions={"locations": [loc._asdict() for loc in first.locations or ()]},
         )
 
-    def _known_cost(self, query: str, name: str | None, variables: object) -> int:
+    def _known_cost(self, query: str, name: str | None, variables_key: bytes) -> int:
+        """The operation's cost when this document and these variables were estimated before, else 1."""
         doc = self.documents.peek(query)
-        if doc is None:
-            return 0
-        return doc.costs.get((name, orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)), 0)
+        return 1 if doc is None else max(1, doc.costs.get((name, variables_key), 1))
 
     # 3. authorize
     def authorize(
@@ -705,10 +342,8 @@ class Pipeline:
         key = operation.name.value if operation.name else None
         for root in doc.root_fields.get(key if key in doc.root_fields else name, ()):
             scope = self._scopes.get((operation.operation, root))
-            if scope is not None and not principal.has(scope):
-                raise RequestError(
-                    403, "insufficient_scope", f"this key lacks the {scope} scope ({root})", path=[root], scope=scope
-                )
+            if scope is not None:
+                self.gate.require(principal, scope, root)
 
     # 4. bound: arguments anyone can get wrong, named
     def _check_datetimes(
@@ -763,31 +398,25 @@ class Pipeline:
             parse_datetime(raw)
         except (GraphQLError, ValueError) as error:
             message = error.message if isinstance(error, GraphQLError) else str(error)
-            raise RequestError(400, "parameter_invalid", f"{argument}: {message}", param=argument) from None
+            raise ApiError(400, "parameter_invalid", f"{argument}: {message}", param=argument) from None
 
     # 5. charge
-    @staticmethod
     async def charge(
-        services: Services, principal: Principal, cost: int, headers: dict[str, str], total: int | None = None
+        self, services: Services, principal: Principal, cost: int, headers: dict[str, str], total: int | None = None
     ) -> dict[str, str]:
-        """Charge ``cost`` requests (``total``: the operation's whole cost, for the message)."""
-        if services.limiter is None:
-            return {}
+        """Charge ``cost`` requests through the gate; a refusal names the operation's whole cost
+        (``total``) in its message and ``extensions.cost``."""
+        total = cost if total is None else total
         try:
-            limits: dict[str, str] = await services.limiter.check_request(principal, cost)
+            limits = await self.gate.charge(services, principal, cost)
         except ApiError as error:
-            extra = dict(getattr(error, "headers", None) or {})
-            if error.retry_after is not None:
-                extra["Retry-After"] = str(max(1, int(error.retry_after + 0.999)))
-            code = "budget_exceeded" if error.status == 429 else error.code
-            total = cost if total is None else total
-            raise RequestError(
+            raise ApiError(
                 error.status,
-                code,
+                "budget_exceeded" if error.status == 429 else error.code,
                 f"{error.message} (this query costs {total})",
-                headers=extra,
-                cost={"requested": total},
-                reason=error.code,
+                retry_after=error.retry_after,
+                headers=error.headers,
+                extensions={"cost": {"requested": total}, "reason": error.code},
             ) from None
         headers.update(limits)
         return limits

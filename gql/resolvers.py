@@ -1,7 +1,7 @@
 """Resolvers of the public data: ``insiderSelling``, ``coin``, ``scoreHistory``, ``signal``,
 ``Coin.history`` and the ``scoreUpdates`` subscription.
 
-Arguments are validated by the same code as REST (``gql.rest.parse_params``), so both carry the
+Arguments are validated by the same code as REST (``gql.params.parse_params``), so both carry the
 same ranges and messages. Expected failures raise :class:`gql.errors.ApiError`; the view renders them
 with ``extensions.code`` (and ``param``). Store fields are read through the per-request loaders
 with a projection computed from the selection (:func:`projection`).
@@ -12,23 +12,21 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from collections.abc import AsyncGenerator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from graphql import GraphQLError
 from pymongo import DESCENDING
 from strawberry.types import Info
-from strawberry.types.nodes import SelectedField, Selection
 
 from gql.context import Context
 from gql.errors import ApiError
+from gql.history import run_as_of
 from gql.loaders import Loaders
-from gql.rest import parse_params
-from gql.track import run_as_of
+from gql.params import MAX_FIRST, validate_board, validate_first
+from gql.selection import projection
 from gql.types import (
-    COIN_GRAPHQL_FIELDS,
-    SUB_SCORES,
     Coin,
     InsiderSelling,
     PageInfo,
@@ -38,8 +36,6 @@ from gql.types import (
     ScoringRun,
     Signal,
 )
-from scoring.contract import DESCRIPTION, signal_block
-from scoring.schedule import next_run_at as planned_run_at
 from tenants.auth import key_is_usable
 
 __all__ = [
@@ -47,12 +43,8 @@ __all__ = [
     "MAX_SEARCH",
     "MAX_SEARCH_TEXT",
     "coin",
-    "coin_history",
     "insider_selling",
-    "next_run_at",
-    "projection",
     "run_by_id",
-    "run_ranking",
     "runs",
     "score_history",
     "score_updates",
@@ -60,90 +52,10 @@ __all__ = [
     "signal",
 ]
 
-MAX_FIRST = 500
 
 # -- projections -------------------------------------------------------------------------------
 
-_COIN_EXTRA = {"subScores": SUB_SCORES, "venues": ("venues",), "history": ("coin_id",), "coverage": ("coverage",)}
-_HISTORY_FIELDS = {
-    "at": ("at",),
-    "runId": ("run_id",),
-    "score": ("score",),
-    "manipulationPhase": ("manipulation_phase",),
-    "subScores": SUB_SCORES,
-    "avgFunding72h": ("avg_funding_72h",),
-    "venues": ("venues",),
-}
-
-
-def _children(nodes: Iterable[SelectedField]) -> dict[str, list[SelectedField]]:
-    """The fields selected directly under ``nodes`` (through fragments), by field name."""
-    out: dict[str, list[SelectedField]] = {}
-
-    def walk(selections: Iterable[Selection]) -> None:
-        for sel in selections:
-            if isinstance(sel, SelectedField):
-                out.setdefault(sel.name, []).append(sel)
-            else:  # an inline fragment or a fragment spread (validation refuses cycles)
-                walk(sel.selections)
-
-    for node in nodes:
-        walk(node.selections)
-    return out
-
-
-def _coin_fields(nodes: Iterable[SelectedField]) -> tuple[str, ...]:
-    fields = {"coin_id", "score"}
-    for name in _children(nodes):
-        if name in COIN_GRAPHQL_FIELDS:
-            fields.add(COIN_GRAPHQL_FIELDS[name])
-        fields.update(_COIN_EXTRA.get(name, ()))
-    return tuple(sorted(fields))
-
-
-def _history_fields(nodes: Iterable[SelectedField]) -> tuple[str, ...]:
-    fields = {"coin_id", "at", "run_id"}
-    for name in _children(nodes):
-        fields.update(_HISTORY_FIELDS.get(name, ()))
-    return tuple(sorted(fields))
-
-
-def projection(info: Info[Context, Any], *path: str, kind: str = "coin") -> tuple[str, ...]:
-    """Store fields needed by the selection under this field (following ``path``), memoized per
-    request and response path (list indices left out), so 100 coins asking for history compute it
-    once. The selection is Strawberry's public ``info.selected_fields``."""
-    memo = info.context.loaders.memo
-    where = tuple(key for key in info.path.as_list() if isinstance(key, str))
-    key = ("projection", where, path, kind)
-    cached = memo.get(key)
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
-    nodes = [sel for sel in info.selected_fields if isinstance(sel, SelectedField)]
-    for name in path:
-        nodes = _children(nodes).get(name, [])
-    result = _coin_fields(nodes) if kind == "coin" else _history_fields(nodes)
-    memo[key] = result
-    return result
-
-
 # -- shared helpers ----------------------------------------------------------------------------
-
-
-def _validate_board(limit: int, min_score: float) -> tuple[int, float]:
-    """REST's validator on GraphQL's typed arguments (same ranges, same messages)."""
-    score = repr(float(min_score)) if math.isfinite(min_score) else "nan"
-    try:
-        return parse_params([("limit", str(limit)), ("min_score", score)])
-    except ApiError as error:
-        if error.param == "min_score":
-            error.param = "minScore"
-        raise
-
-
-def _validate_first(first: int, param: str = "first") -> int:
-    if not 1 <= first <= MAX_FIRST:
-        raise ApiError(400, "parameter_invalid", f"{param} must be an integer from 1 to {MAX_FIRST}", param=param)
-    return first
 
 
 async def _require_run(context: Context) -> dict[str, Any]:
@@ -153,59 +65,20 @@ async def _require_run(context: Context) -> dict[str, Any]:
     return run
 
 
-def next_run_at(services: Any, run: Mapping[str, Any]) -> datetime:
-    """When the next run is planned, from the stored run and the configured interval (the
-    leaderboard's, handed over by the composition root): the scheduler may live in another
-    process (``insider-selling worker``), so this process never asks one."""
-    return planned_run_at(run["at"], services.leaderboard.interval_seconds, services.clock())
-
-
-def _signal(context: Context, run: dict[str, Any], past: bool = False) -> Signal:
-    services = context.services
-    interval = services.leaderboard.interval_seconds
-    block = signal_block(interval)
-    if past:  # a run served earlier: the slot that was planned after it
-        at = int((run["at"] if run["at"].tzinfo else run["at"].replace(tzinfo=UTC)).timestamp())
-        next_run = datetime.fromtimestamp(at - at % interval + interval, UTC)
-    else:
-        next_run = next_run_at(services, run)
-    return Signal(
-        methodology=str(block["methodology"]),
-        update_frequency=str(block["update_frequency"]),
-        exchanges=list(block["exchanges"]),  # type: ignore[call-overload]
-        description=DESCRIPTION,
-        model_version=str(run.get("model_version", "")),
-        last_run_at=run["at"],
-        next_run_at=next_run,
-    )
-
-
-def _board(
-    info: Info[Context, Any], run: dict[str, Any], limit: int, min_score: float, past: bool = False
-) -> InsiderSelling:
-    return InsiderSelling(
-        description=DESCRIPTION,
-        signal=_signal(info.context, run, past),
-        _run_id=run["run_id"],
-        _limit=limit,
-        _min_score=min_score,
-        _projection=projection(info, "coins"),
-    )
-
-
 # -- root fields -------------------------------------------------------------------------------
 
 
 async def insider_selling(
     info: Info[Context, Any], limit: int = 100, min_score: float = 0.0, as_of: datetime | None = None
 ) -> InsiderSelling:
-    limit, min_score = _validate_board(limit, min_score)
+    limit, min_score = validate_board(limit, min_score)
     if as_of is not None:  # point in time: the run in force then, from the stored runs
         run = await run_as_of(info.context.services, as_of, "asOf")
         current = await info.context.loaders.current_run()
-        return _board(info, run, limit, min_score, past=current is None or current["run_id"] != run["run_id"])
+        past = current is None or current["run_id"] != run["run_id"]
+        return InsiderSelling.of(info, run, limit, min_score, past=past)
     run = await _require_run(info.context)
-    return _board(info, run, limit, min_score)
+    return InsiderSelling.of(info, run, limit, min_score)
 
 
 async def run_by_id(info: Info[Context, Any], run_id: str) -> ScoringRun | None:
@@ -213,17 +86,6 @@ async def run_by_id(info: Info[Context, Any], run_id: str) -> ScoringRun | None:
         raise ApiError(400, "parameter_invalid", "id must be 1 to 100 characters", param="id")
     doc = await info.context.services.runs.get_run(run_id)
     return None if doc is None else ScoringRun.from_doc(doc)
-
-
-async def run_ranking(
-    info: Info[Context, Any], run: dict[str, Any], limit: int, min_score: float
-) -> InsiderSelling | None:
-    """What ``run`` served: its ranking, when it succeeded and retention has not pruned it."""
-    limit, min_score = _validate_board(limit, min_score)
-    if run.get("status") != "succeeded" or run.get("pruned"):
-        return None
-    current = await info.context.loaders.current_run()
-    return _board(info, run, limit, min_score, past=current is None or current["run_id"] != run["run_id"])
 
 
 async def coin(info: Info[Context, Any], coin_id: str) -> Coin | None:
@@ -267,15 +129,7 @@ async def search_coins(info: Info[Context, Any], text: str, first: int = 10) -> 
 
 
 async def signal(info: Info[Context, Any]) -> Signal:
-    return _signal(info.context, await _require_run(info.context))
-
-
-async def coin_history(
-    coin_id: str, info: Info[Context, Any], *, first: int, before: datetime | None
-) -> list[ScoreHistory]:
-    first = _validate_first(first)
-    docs = await info.context.loaders.history.load((coin_id, first, before, projection(info, kind="history")))
-    return [ScoreHistory.from_doc(d) for d in docs]
+    return Signal.of(info.context, await _require_run(info.context))
 
 
 MAX_RUNS = 50
@@ -322,7 +176,7 @@ async def score_history(
 ) -> ScoreHistoryConnection:
     """Newest first. ``from``/``to`` bound ``at`` (both inclusive); ``after`` continues a page.
     Ordered by (at, run_id) descending, so two runs at the same time still page without gaps."""
-    first = _validate_first(first)
+    first = validate_first(first)
     if from_ is not None and to is not None and from_ > to:
         raise ApiError(400, "parameter_invalid", "from must not be later than to", param="from")
     query: dict[str, Any] = {"coin_id": coin_id, "visible": True}
@@ -379,7 +233,7 @@ async def score_updates(
     info: Info[Context, Any], min_score: float = 0.0, limit: int = 100
 ) -> AsyncGenerator[InsiderSelling, None]:
     try:
-        limit, min_score = _validate_board(limit, min_score)
+        limit, min_score = validate_board(limit, min_score)
     except ApiError as error:  # websocket errors are not rendered by the HTTP view: carry the code
         raise GraphQLError(error.message, extensions={"code": error.code, "param": error.param}) from None
     context = info.context
@@ -396,4 +250,4 @@ async def score_updates(
         context.loaders = Loaders(context.services)  # fresh per push: no stale memo across runs
         context.services.leaderboard.invalidate()
         run = await _require_run(context)
-        yield _board(info, run, limit, min_score)
+        yield InsiderSelling.of(info, run, limit, min_score)

@@ -3,141 +3,33 @@
 from __future__ import annotations
 
 import logging
-import math
-import os
-import re
-import secrets
 import time
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-import orjson
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gql.admission import Gate
 from gql.caching import RateLimitFields, RunValidators, matches
-from gql.errors import ApiError, from_exception
+from gql.envelope import RequestIds, error_response
+from gql.errors import ApiError
+from gql.history import run_as_of
 from gql.metrics import Metrics
-from gql.types import parse_datetime
-from tenants.errors import TenantError
+from gql.params import parse_data_params
 from tenants.principal import Principal
 from tenants.ratelimit import Encoded
 
 if TYPE_CHECKING:
     from gql.services import Services
 
-__all__ = [
-    "DATA_PATH",
-    "DataEndpoint",
-    "RestFastPath",
-    "error_response",
-    "new_request_id",
-    "parse_data_params",
-    "parse_params",
-]
+__all__ = ["DATA_PATH", "DataEndpoint", "RestFastPath"]
 
 DATA_PATH = "/v1/insider-selling/data"
 log = logging.getLogger("insider_selling.rest")
 
-_INT = re.compile(r"^[+]?[0-9]{1,6}$")
-_NUM = re.compile(r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")
-PARAMS = ("limit", "min_score", "as_of")
 #: Longest query string whose parse result is cached (4096 of them at most: under 2 MiB).
 MAX_CACHED_QUERY = 128
-
-
-def new_request_id() -> str:
-    return "req_" + secrets.token_hex(12)
-
-
-class RequestIds:
-    """``req_`` + 24 hex digits from the OS's CSPRNG, read 4 KiB at a time (one syscall per 341
-    requests instead of one per request) and hex-encoded a pool at a time."""
-
-    def __init__(self) -> None:
-        self._pool = b""
-        self._at = 0
-
-    def next(self) -> str:
-        return self.next_bytes().decode()
-
-    def next_bytes(self) -> bytes:
-        at = self._at
-        if at + 24 > len(self._pool):
-            self._pool = os.urandom(4092).hex().encode()
-            at = 0
-        self._at = at + 24
-        return b"req_" + self._pool[at : at + 24]
-
-
-def meta(request_id: str, started: float) -> dict[str, Any]:
-    return {
-        "request_id": request_id,
-        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "elapsed_ms": round((time.perf_counter() - started) * 1000.0, 3),
-    }
-
-
-def error_response(
-    error: ApiError, request_id: str, started: float, headers: Mapping[str, str] | None = None
-) -> Response:
-    body = orjson.dumps({"error": error.body(), "meta": meta(request_id, started)})
-    out = {"X-Request-Id": request_id, **(headers or {})}
-    if error.retry_after is not None:
-        out["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
-    if error.status == 401:
-        out["WWW-Authenticate"] = 'Bearer realm="insider-selling"'
-    return Response(body, status_code=error.status, media_type="application/json", headers=out)
-
-
-def parse_params(items: list[tuple[str, str]]) -> tuple[int, float]:
-    """Validate the query string: ``limit`` (integer 1-500, default 100) and ``min_score``
-    (finite number 0-10, default 0). Unknown and repeated parameters are errors."""
-    limit, min_score, _ = parse_data_params(items)
-    return limit, min_score
-
-
-def parse_data_params(items: list[tuple[str, str]]) -> tuple[int, float, datetime | None]:
-    """:func:`parse_params`, and ``as_of`` (an ISO 8601 time with a timezone; default none: now)."""
-    seen: dict[str, str] = {}
-    for name, value in items:
-        if name not in PARAMS:
-            message = f"unknown parameter {name!r}; allowed: limit, min_score, as_of"
-            raise ApiError(400, "parameter_unknown", message, param=name)
-        if name in seen:
-            raise ApiError(400, "parameter_repeated", f"{name} may be given only once", param=name)
-        seen[name] = value
-    limit = 100
-    if "limit" in seen:
-        raw = seen["limit"].strip()
-        if not _INT.match(raw) or not 1 <= int(raw) <= 500:
-            raise ApiError(400, "parameter_invalid", "limit must be an integer from 1 to 500", param="limit")
-        limit = int(raw)
-    min_score = 0.0
-    if "min_score" in seen:
-        raw = seen["min_score"].strip()
-        number = float(raw) if _NUM.match(raw) else math.nan
-        if not math.isfinite(number) or not 0.0 <= number <= 10.0:
-            raise ApiError(400, "parameter_invalid", "min_score must be a number from 0 to 10", param="min_score")
-        min_score = number
-    as_of = None
-    if "as_of" in seen:
-        try:
-            as_of = parse_datetime(seen["as_of"].strip())
-        except ValueError as error:
-            raise ApiError(400, "parameter_invalid", f"as_of: {error}", param="as_of") from None
-    return limit, min_score, as_of
-
-
-async def authenticate(services: Services, request: Request) -> Principal:
-    client = request.client.host if request.client else "unknown"
-    try:
-        return await services.authenticator.authenticate(request.headers.get("authorization"), client)
-    except TenantError as exc:
-        raise from_exception(exc) from None
 
 
 class DataEndpoint:
@@ -146,10 +38,13 @@ class DataEndpoint:
     This is the hot path, so it builds no Starlette ``Request`` or ``Response``: the query string is
     parsed once per distinct string (a bounded cache of parse results, never of tenant data), the
     ``meta.timestamp`` text once per second, and the body is spliced from the run's cached ``data``
-    bytes and this request's ``meta``. Errors go through :func:`error_response` like every other one.
+    bytes and this request's ``meta``. It admits the request through the :class:`gql.admission.Gate`
+    every transport shares (authenticate and rules, the ``signals:read`` scope, one request charged);
+    every refusal is rendered by :func:`gql.envelope.error_response`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
         self._params: dict[bytes, tuple[int, float, datetime | None] | ApiError] = {}
         self._second = -1
         self._stamp = b""
@@ -206,30 +101,19 @@ class DataEndpoint:
             elif name == b"if-none-match":
                 if_none_match = value
         try:
-            authenticator = services.authenticator
-            principal = None if authorization is None else authenticator.authenticate_warm(authorization)
+            gate = self.gate
+            principal = gate.warm(services, authorization, "REST")
             if principal is None:
                 client = scope.get("client")
-                try:
-                    principal = await authenticator.authenticate(
-                        None if authorization is None else authorization.decode("latin-1"),
-                        client[0] if client else "unknown",
-                    )
-                except TenantError as exc:
-                    raise from_exception(exc) from None
-            if not principal.has("signals:read"):
-                raise ApiError(403, "insufficient_scope", "this key lacks the signals:read scope")
-            limiter = services.limiter
-            if limiter is not None:
-                limits = limiter.take(principal)
-                if limits is None:
-                    limits = await limiter.check_encoded(principal)
+                principal = await gate.authenticate(
+                    services, authorization, client[0] if client else "unknown", "REST"
+                )
+            gate.require(principal, "signals:read")
+            limits = await gate.charge_encoded(services, principal)
             limit, min_score, as_of = self._parse(scope["query_string"])
             leaderboard = services.leaderboard
             fresh = leaderboard.fresh(limit, min_score) if as_of is None else None
             if as_of is not None:  # point in time: what the run in force then served
-                from gql.track import run_as_of
-
                 run = await run_as_of(services, as_of, "as_of")
                 data = await leaderboard.past_data_bytes(run, limit, min_score)
             elif fresh is None:
@@ -247,7 +131,7 @@ class DataEndpoint:
             headers = {} if limits is None else _limit_headers(limits)
             if isinstance(exc, ApiError):
                 error = exc
-                headers.update(getattr(exc, "headers", None) or {})
+                headers.update(exc.headers)
                 if principal is not None:
                     headers.update(self.ratelimit_fields.headers(principal, headers))
             else:

@@ -17,8 +17,6 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import MaskErrors
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
@@ -26,39 +24,19 @@ from gql import resolvers
 from gql.admin import AdminMutation, AdminQuery
 from gql.bounds import MAX_ALIASES, MAX_DEPTH
 from gql.context import Context
-from gql.errors import ApiError
 from gql.execution import FastExecutor
+from gql.extension import AdmittedDocument
+from gql.graphql_errors import MaskUnexpected
+from gql.limits import MAX_TOKENS
 from gql.permissions import SignalsRead
-from gql.pipeline import MAX_TOKENS, AdmittedDocument
 from gql.track import DEFAULT_SPAN_DAYS, MAX_SPAN_DAYS, ScoreBand, TrackRecordReport, TrackWindow, track_record
 from gql.types import DATETIME, Coin, InsiderSelling, ScoreHistoryConnection, ScoringRun, Signal
 from gql.webhooks import WebhookMutation, WebhookQuery
 from scoring.track import MAX_TOP_N, TOP_N
-from tenants.errors import TenantError
 
 __all__ = ["MAX_ALIASES", "MAX_DEPTH", "MAX_TOKENS", "schema"]
 
 log = logging.getLogger("insider_selling.gql")
-
-
-def is_expected(error: GraphQLError) -> bool:
-    """Expected errors keep their message: GraphQL's own (syntax, validation, limits), errors raised
-    as ``GraphQLError`` on purpose, and the packages' typed errors."""
-    original = error.original_error
-    return original is None or isinstance(original, (GraphQLError, ApiError, TenantError))
-
-
-class MaskUnexpected(MaskErrors):
-    """``MaskErrors`` that logs what it hides and tags it ``internal_error``."""
-
-    def __init__(self) -> None:
-        super().__init__(should_mask_error=lambda e: not is_expected(e), error_message="An unexpected error occurred.")
-
-    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        log.error("unexpected GraphQL error at %s", error.path, exc_info=error.original_error)
-        masked = super().anonymise_error(error)
-        masked.extensions = {"code": "internal_error"}
-        return masked
 
 
 @strawberry.type

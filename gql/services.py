@@ -27,12 +27,13 @@ if TYPE_CHECKING:
     from tenants.service import IssuedKey
     from webhooks.service import WebhookService
 
-__all__ = ["ApiLimiter", "LimitError", "RequestLimiter", "Services"]
+__all__ = ["ApiLimiter", "RequestLimiter", "Services"]
 
 
 class RequestLimiter(Protocol):
     async def check_request(self, principal: Principal, cost: int = 1) -> dict[str, str]:
-        """Charge ``cost`` and return the RateLimit-* headers; raise ``ApiError(429)`` when limited."""
+        """Charge ``cost`` and return the RateLimit-* headers; raise ``ApiError(429)`` (with those
+        headers) when limited."""
         ...
 
     def take(self, principal: Principal) -> Encoded | None:
@@ -44,13 +45,6 @@ class RequestLimiter(Protocol):
     async def check_encoded(self, principal: Principal) -> Encoded:
         """:meth:`check_request` for one request, the values encoded as :meth:`take` gives them."""
         ...
-
-
-@dataclass
-class LimitError(ApiError):
-    """A 429 (or a 503 when the limiter is down and fails closed) with its RateLimit-* headers."""
-
-    headers: dict[str, str] | None = None
 
 
 class ApiLimiter:
@@ -67,11 +61,15 @@ class ApiLimiter:
         try:
             return self._with_draft(principal, await self.limiter.check(principal, cost))
         except RateLimited as exc:
-            raise LimitError(
-                429, exc.code, str(exc), retry_after=exc.retry_after, headers=self._with_draft(principal, exc.headers)
-            ) from None
+            raise self._refused(principal, exc) from None
         except LimiterUnavailable as exc:
-            raise LimitError(503, exc.code, str(exc), retry_after=exc.retry_after) from None
+            raise ApiError(503, exc.code, str(exc), retry_after=exc.retry_after) from None
+
+    def _refused(self, principal: Principal, exc: RateLimited) -> ApiError:
+        """A 429 with its RateLimit-* headers (a 503, when the limiter is down, carries none)."""
+        return ApiError(
+            429, exc.code, str(exc), retry_after=exc.retry_after, headers=self._with_draft(principal, exc.headers)
+        )
 
     def take(self, principal: Principal) -> Encoded | None:
         return self.limiter.take(principal)
@@ -80,11 +78,9 @@ class ApiLimiter:
         try:
             return await self.limiter.check_encoded(principal)
         except RateLimited as exc:
-            raise LimitError(
-                429, exc.code, str(exc), retry_after=exc.retry_after, headers=self._with_draft(principal, exc.headers)
-            ) from None
+            raise self._refused(principal, exc) from None
         except LimiterUnavailable as exc:
-            raise LimitError(503, exc.code, str(exc), retry_after=exc.retry_after) from None
+            raise ApiError(503, exc.code, str(exc), retry_after=exc.retry_after) from None
 
 
 @dataclass(slots=True)

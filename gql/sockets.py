@@ -53,7 +53,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 
 from gql.context import Context
 from gql.errors import ApiError
-from gql.pipeline import MAX_DOCUMENT, MAX_JSON_DEPTH, RequestError, json_too_deep
+from gql.limits import MAX_DOCUMENT, MAX_JSON_DEPTH, json_too_deep
 from tenants.auth import key_is_usable
 from tenants.plans import socket_caps
 from tenants.principal import Principal
@@ -129,14 +129,14 @@ class SocketAdapter(ASGIWebSocketAdapter):
         """A message nested too deep: an ``error`` for its operation when it is a ``subscribe``
         (the socket serves on), else a 4400 close naming the limit. Returns True when closed."""
         if isinstance(message, dict) and message.get("type") == "subscribe" and isinstance(message.get("id"), str):
-            error = RequestError(
+            error = ApiError(
                 400,
                 "bad_request",
                 f"the message nests JSON more than {MAX_JSON_DEPTH} levels deep "
                 f"(the maximum is {MAX_JSON_DEPTH} levels in variables and extensions)",
             )
             await self.ws.send_text(
-                orjson.dumps({"id": message["id"], "type": "error", "payload": [error.error()]}).decode()
+                orjson.dumps({"id": message["id"], "type": "error", "payload": [error.graphql()]}).decode()
             )
             return False
         await self.ws.close(code=4400, reason=f"JSON nested more than {MAX_JSON_DEPTH} levels deep")
@@ -191,8 +191,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             header = self.context.authorization
         self.context.authorization = header
         try:
-            principal = self.context.principal = await self.view.pipeline.authenticate(  # type: ignore[attr-defined]
-                self.context.services, header, self.context.client
+            principal = self.context.principal = await self.view.gate.authenticate(  # type: ignore[attr-defined]
+                self.context.services, header, self.context.client, "WS"
             )
         except ApiError:
             await self._refuse_init(CLOSE_KEY_UNUSABLE, "Forbidden")
@@ -204,7 +204,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             return
         try:  # connection_init is a request: it is charged like one
             await self.view.pipeline.charge(self.context.services, principal, 1, {})  # type: ignore[attr-defined]
-        except RequestError as error:
+        except ApiError as error:
             self._sockets.unregister(self)
             if error.status == 429:
                 self._sockets.over_limit(principal.key_id)
@@ -232,7 +232,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             and len(self.operations) >= self.max_subscriptions_per_connection
         ):
             await self._refuse(
-                op_id, RequestError(429, "too_many_operations", "too many operations in flight on this socket")
+                op_id, ApiError(429, "too_many_operations", "too many operations in flight on this socket")
             )
             return
         payload = message.get("payload")
@@ -241,14 +241,14 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             return
         services = self.context.services
         try:
-            principal = await self.view.pipeline.authenticate(  # type: ignore[attr-defined]
-                services, self.context.authorization, self.context.client
+            principal = await self.view.gate.authenticate(  # type: ignore[attr-defined]
+                services, self.context.authorization, self.context.client, "WS"
             )
         except ApiError as error:
             if error.status == 401:
                 await self.close(CLOSE_KEY_UNUSABLE, "the API key was revoked or has expired")
             else:
-                await self._refuse(op_id, RequestError(error.status, error.code, error.message))
+                await self._refuse(op_id, error)
             return
         self.context.principal = principal
         try:
@@ -261,7 +261,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 "WS",
                 {},
             )
-        except RequestError as error:
+        except ApiError as error:
             if error.status == 429:
                 self._sockets.over_limit(principal.key_id)
             await self._refuse(op_id, error)
@@ -288,8 +288,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         operation.task.add_done_callback(_retrieve)
         self.operations[op_id] = operation
 
-    async def _refuse(self, op_id: str, error: RequestError) -> None:
-        message: ErrorMessage = {"id": op_id, "type": "error", "payload": [cast(Any, error.error())]}
+    async def _refuse(self, op_id: str, error: ApiError) -> None:
+        message: ErrorMessage = {"id": op_id, "type": "error", "payload": [cast(Any, error.graphql())]}
         await self.send_message(message)
 
     async def close(self, code: int, reason: str) -> None:

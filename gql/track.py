@@ -3,8 +3,8 @@
 - ``trackRecord`` (GraphQL) and ``GET /v1/insider-selling/track-record`` (REST, JSON or CSV with
   ``Accept: text/csv``) serve :meth:`scoring.track.TrackRecord.summary`: the realized forward
   excess returns of closed runs, against the universe median, with 95 % intervals.
-- :func:`run_as_of` resolves ``asOf``/``as_of`` to the run whose ranking was served at that time,
-  or refuses a time before the retention limit (400 naming the limit) or in the future.
+- :func:`gql.history.run_as_of` resolves ``asOf``/``as_of`` to the run whose ranking was served at
+  that time.
 
 Every client input is bounded: the window and the band are enums, ``top_n`` is 1 to
 :data:`scoring.track.MAX_TOP_N`, a model version at most 64 characters, and a time range is cut to
@@ -29,11 +29,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.types import Info
 
+from gql.admission import Gate
 from gql.context import Context
+from gql.envelope import error_response, meta, new_request_id
 from gql.errors import ApiError
 from gql.openapi import TRACK_PATH
-from gql.rest import authenticate, error_response, meta, new_request_id
-from gql.types import format_datetime, parse_datetime
+from gql.values import format_datetime, parse_datetime
 from scoring.track import BAND_IDS, MAX_TOP_N, TOP_N, WINDOWS, TrackRecord
 
 if TYPE_CHECKING:
@@ -46,7 +47,6 @@ __all__ = [
     "ScoreBand",
     "TrackRecordReport",
     "TrackWindow",
-    "run_as_of",
     "track_record",
     "track_record_endpoint",
 ]
@@ -56,35 +56,6 @@ MAX_SPAN_DAYS = 366
 DEFAULT_SPAN_DAYS = 90
 MAX_SERIES = 500
 _VERSION = re.compile(r"^[A-Za-z0-9._+-]{1,64}$")
-#: Clients' clocks differ a little: an asOf this far ahead of ours is still "now".
-_FUTURE_SLACK = timedelta(minutes=5)
-
-
-# -- point in time -----------------------------------------------------------------------------
-
-
-async def run_as_of(services: Services, as_of: datetime, param: str) -> dict[str, Any]:
-    """The succeeded run in force at ``as_of`` (the latest timed at or before it), from the stored
-    runs; 400 before the retention limit (the earliest time whose ranking is stored in full) or in
-    the future, 503 before the first run."""
-    as_of = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
-    if as_of > datetime.now(UTC) + _FUTURE_SLACK:
-        raise ApiError(400, "parameter_invalid", f"{param} must not be in the future", param=param)
-    limit = await services.runs.retained_since()
-    if limit is None:
-        raise ApiError(503, "not_ready", "the first scoring run has not finished yet; retry shortly", retry_after=5)
-    if as_of < limit:
-        raise ApiError(
-            400,
-            "before_retention",
-            f"{param} {format_datetime(as_of)} is before the retention limit {format_datetime(limit)}: "
-            f"the runs served before {format_datetime(limit)} are no longer stored in full",
-            param=param,
-        )
-    run = await services.runs.in_force(as_of)
-    if run is None:  # retention moved between the two reads
-        raise ApiError(400, "before_retention", f"{param} is before the retention limit", param=param)
-    return run
 
 
 # -- arguments ---------------------------------------------------------------------------------
@@ -447,20 +418,19 @@ async def track_record_endpoint(request: Request) -> Response:
     started = time.perf_counter()
     request_id = new_request_id()
     services: Services = request.app.state.services
+    gate: Gate = request.app.state.gate
     headers: dict[str, str] = {}
     try:
-        principal = await authenticate(services, request)
-        if not principal.has("signals:read"):
-            raise ApiError(403, "insufficient_scope", "this key lacks the signals:read scope")
-        if services.limiter is not None:
-            headers.update(await services.limiter.check_request(principal))
+        client = request.client.host if request.client else "unknown"
+        principal = await gate.authenticate(services, request.headers.get("authorization"), client, "REST")
+        gate.require(principal, "signals:read")
+        headers.update(await gate.charge(services, principal))
         if len(request.scope["query_string"]) > 1024:
             raise ApiError(400, "parameter_invalid", "the query string is longer than 1024 bytes")
         items = parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True)
         window, model_version, band, top_n, start, end = parse_track_params(items)
         summary, first, last = await _summary(services, window, model_version, band, top_n, start, end)
     except ApiError as error:
-        headers.update(getattr(error, "headers", None) or {})
         return error_response(error, request_id, started, headers)
     headers["X-Request-Id"] = request_id
     data = _json_ready({**summary, "from": first, "to": last})

@@ -19,7 +19,11 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from gql.context import Context
-from scoring.contract import COIN_FIELDS, VENUES
+from gql.history import next_run_at
+from gql.params import validate_board, validate_first
+from gql.selection import projection
+from gql.values import format_datetime, parse_datetime
+from scoring.contract import DESCRIPTION, VENUES, signal_block
 from scoring.model import SUB_SCORES  # the seven sub-scores, in the seed's order (Coin.subScores)
 
 if TYPE_CHECKING:
@@ -41,37 +45,7 @@ __all__ = [
     "SubScores",
     "Venue",
     "VenueOutcome",
-    "format_datetime",
-    "parse_datetime",
 ]
-
-
-def format_datetime(value: datetime | str) -> str:
-    """ISO 8601 in UTC with a ``Z``, exactly as REST writes it (stored strings are already so)."""
-    if isinstance(value, str):
-        return value
-    value = value if value.tzinfo else value.replace(tzinfo=UTC)
-    value = value.astimezone(UTC)
-    year = f"{value.year:04d}"  # strftime's %Y does not pad years before 1000
-    if value.microsecond:
-        return year + value.strftime("-%m-%dT%H:%M:%S.%fZ")
-    return year + value.strftime("-%m-%dT%H:%M:%SZ")
-
-
-def parse_datetime(value: object) -> datetime:
-    """Accept ISO 8601 with a timezone (``Z`` or an offset); a naive time is ambiguous, so refused."""
-    if not isinstance(value, str) or len(value) > 40:
-        raise ValueError("DateTime must be an ISO 8601 string such as 2026-04-26T07:00:00Z")
-    try:
-        parsed = datetime.fromisoformat(value.replace("z", "Z"))
-    except ValueError:
-        raise ValueError(f"DateTime must be ISO 8601 such as 2026-04-26T07:00:00Z, got {value!r}") from None
-    if parsed.tzinfo is None:
-        raise ValueError("DateTime needs a timezone, e.g. 2026-04-26T07:00:00Z")
-    try:
-        return parsed.astimezone(UTC)
-    except OverflowError:  # year 1 with a positive offset, or 9999 with a negative one
-        raise ValueError(f"DateTime {value!r} is outside the supported years") from None
 
 
 def _parse_datetime_value(value: object) -> datetime:
@@ -253,15 +227,11 @@ class Coin(_FromDoc):
             datetime | None, strawberry.argument(description="Only runs strictly before this time.")
         ] = None,
     ) -> list[ScoreHistory]:
-        from gql.resolvers import coin_history
-
-        return await coin_history(self.__dict__["coin_id"], info, first=first, before=before)
-
-
-#: GraphQL names of the seed's coin fields, and the store field behind each.
-COIN_GRAPHQL_FIELDS: dict[str, str] = {
-    "".join(w if i == 0 else w[:1].upper() + w[1:] for i, w in enumerate(name.split("_"))): name for name in COIN_FIELDS
-}
+        first = validate_first(first)
+        docs = await info.context.loaders.history.load(
+            (self.__dict__["coin_id"], first, before, projection(info, kind="history"))
+        )
+        return [ScoreHistory.from_doc(d) for d in docs]
 
 
 @strawberry.type(description="Methodology metadata of the signal.")
@@ -274,6 +244,27 @@ class Signal:
     last_run_at: datetime | None = strawberry.field(description="The latest succeeded run's time.")
     next_run_at: datetime | None = strawberry.field(description="When the next run is planned.")
 
+    @classmethod
+    def of(cls, context: Context, run: dict[str, Any], past: bool = False) -> Signal:
+        """The signal block of ``run``: the latest run, or (``past``) a run served earlier."""
+        services = context.services
+        interval = services.leaderboard.interval_seconds
+        block = signal_block(interval)
+        if past:  # a run served earlier: the slot that was planned after it
+            at = int((run["at"] if run["at"].tzinfo else run["at"].replace(tzinfo=UTC)).timestamp())
+            next_run = datetime.fromtimestamp(at - at % interval + interval, UTC)
+        else:
+            next_run = next_run_at(services, run)
+        return cls(
+            methodology=str(block["methodology"]),
+            update_frequency=str(block["update_frequency"]),
+            exchanges=list(block["exchanges"]),  # type: ignore[call-overload]
+            description=DESCRIPTION,
+            model_version=str(run.get("model_version", "")),
+            last_run_at=run["at"],
+            next_run_at=next_run,
+        )
+
 
 @strawberry.type(description="The ranked coins, as in the REST `data` object.")
 class InsiderSelling:
@@ -283,6 +274,20 @@ class InsiderSelling:
     _limit: strawberry.Private[int]
     _min_score: strawberry.Private[float]
     _projection: strawberry.Private[tuple[str, ...]]
+
+    @classmethod
+    def of(
+        cls, info: Info[Context, Any], run: dict[str, Any], limit: int, min_score: float, past: bool = False
+    ) -> InsiderSelling:
+        """``run``'s ranking (``limit`` and ``min_score`` validated already)."""
+        return cls(
+            description=DESCRIPTION,
+            signal=Signal.of(info.context, run, past),
+            _run_id=run["run_id"],
+            _limit=limit,
+            _min_score=min_score,
+            _projection=projection(info, "coins"),
+        )
 
     @strawberry.field(description="Coins with score > 0 and >= minScore, by score descending.")
     async def coins(self, info: Info[Context, None]) -> list[Coin]:
@@ -378,9 +383,14 @@ class ScoringRun:
         limit: Annotated[int, strawberry.argument(description="Maximum coins, 1 to 500.")] = 100,
         min_score: Annotated[float, strawberry.argument(description="Only scores >= this, 0 to 10.")] = 0.0,
     ) -> InsiderSelling | None:
-        from gql.resolvers import run_ranking
-
-        return await run_ranking(info, self._doc, limit, min_score)
+        limit, min_score = validate_board(limit, min_score)
+        run = self._doc
+        if run.get("status") != "succeeded" or run.get("pruned"):
+            return None
+        current = await info.context.loaders.current_run()
+        return InsiderSelling.of(
+            info, run, limit, min_score, past=current is None or current["run_id"] != run["run_id"]
+        )
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> ScoringRun:

@@ -15,12 +15,13 @@ import gc
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from starlette.applications import Starlette
 
+from gql.admission import Rule
 from gql.app import WebConfig, create_app
 from gql.metrics import Metrics
 from gql.services import ApiLimiter, Services
@@ -130,12 +131,13 @@ def build_app(
     prime: bool | None = None,
     announce: Announce = _stderr,
     store: StoreHandle | None = None,
+    rules: Sequence[Rule] = (),
 ) -> Starlette:
     """The whole service as one ASGI app. ``source`` replaces the configured market source (tests);
     ``run_scheduler`` and ``prime`` (backfill and score once at start) default to the embedded mode:
     in production the API processes only serve, and a separate ``insider-selling worker`` ingests
     and scores; ``store`` is an already open store to share (tests run two apps on one store), left
-    open."""
+    open; ``rules`` are admission checks applied on every transport (:class:`gql.admission.Gate`)."""
     gc.set_threshold(*GC_THRESHOLDS)
     metrics = Metrics(settings.prometheus_multiproc_dir)
     shared_store = store
@@ -302,7 +304,7 @@ def build_app(
         max_head_bytes=settings.max_head_bytes,
         max_headers=settings.max_headers,
     )
-    return create_app(services, web=web, metrics=metrics)
+    return create_app(services, web=web, metrics=metrics, rules=rules)
 
 
 def app_from_env() -> Starlette:

@@ -197,7 +197,7 @@ def test_generated_graphql_documents(client: TestClient, log_lines: Secrets, kin
 
 # -- issue 17: revalidation and deep JSON, generated -------------------------------------------
 
-#: Levels of nesting the generated variables reach (the bound is gql.pipeline.MAX_JSON_DEPTH).
+#: Levels of nesting the generated variables reach (the bound is gql.limits.MAX_JSON_DEPTH).
 DEEP = st.integers(min_value=33, max_value=1000)
 
 

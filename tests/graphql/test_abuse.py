@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
-from gql.graphql_app import CachedResponse, ResponseCache
-from gql.pipeline import Documents
+from gql.documents import Documents
+from gql.responses import CachedResponse, ResponseCache
 from gql.sockets import MAX_FRAME
 from tests.conftest import ApiClient
 from tests.graphql.conftest import gql

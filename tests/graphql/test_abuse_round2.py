@@ -23,7 +23,7 @@ def client() -> Iterator[TestClient]:
         yield client
 
 
-#: the nesting bound of every JSON input (gql.pipeline.MAX_JSON_DEPTH)
+#: the nesting bound of every JSON input (gql.limits.MAX_JSON_DEPTH)
 MAX_JSON_DEPTH = 32
 
 
@@ -333,7 +333,7 @@ async def test_heavy_steps_take_turns_and_cheap_ones_do_not_wait() -> None:
     after a turn), so a probe between them is answered; a cheap one never waits for the gate."""
     import asyncio
 
-    from gql.pipeline import HEAVY_COST, HeavyGate
+    from gql.heavy import HEAVY_COST, HeavyGate
 
     gate = HeavyGate()
     order: list[str] = []

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import re
 
-from gql.graphql_app import GRAPHIQL_ASSETS_DIR, GRAPHIQL_ASSETS_PATH
+from gql.pages import GRAPHIQL_ASSETS_DIR, GRAPHIQL_ASSETS_PATH
 from tests.conftest import ApiClient
 
 TAG = re.compile(r'(?:src|href)="([^"]+)"\s+integrity="sha384-([^"]+)"')

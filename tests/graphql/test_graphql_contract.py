@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gql.types import COIN_GRAPHQL_FIELDS, SUB_SCORES
+from gql.selection import COIN_GRAPHQL_FIELDS
+from gql.types import SUB_SCORES
 from scoring.contract import COIN_FIELDS
 from tests.conftest import ApiClient
 from tests.graphql.conftest import data, gql

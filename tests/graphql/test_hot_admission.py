@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+import gql.documents as documents
 import gql.pipeline as pipeline
 from gql.cost import estimate
 from tests.conftest import ApiClient
@@ -20,9 +21,9 @@ QUERY = "query($n: Int!) { insiderSelling(limit: $n) { coins { coinId history(fi
 def walks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every document lookup and cost estimate the pipeline makes."""
     seen: list[str] = []
-    documents_get = pipeline.Documents.get
+    documents_get = documents.Documents.get
 
-    def get(self: pipeline.Documents, query: str) -> pipeline.Document:
+    def get(self: documents.Documents, query: str) -> documents.Document:
         seen.append("document")
         return documents_get(self, query)
 
@@ -30,7 +31,7 @@ def walks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         seen.append("estimate")
         return estimate(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline.Documents, "get", get)
+    monkeypatch.setattr(documents.Documents, "get", get)
     monkeypatch.setattr("gql.pipeline.estimate", estimated)
     return seen
 
@@ -74,7 +75,7 @@ async def test_a_repeated_operation_is_refused_over_budget(api: ApiClient) -> No
 
 async def test_the_hot_admissions_are_bounded() -> None:
     hot = pipeline.HotAdmissions(maxsize=3, max_bytes=10_000)
-    doc = pipeline.Documents().get("{ __typename }")
+    doc = documents.Documents().get("{ __typename }")
     operation = doc.operation(None)
     assert operation is not None
     for i in range(10):

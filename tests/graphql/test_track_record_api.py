@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from gql.types import format_datetime
+from gql.values import format_datetime
 from ingest.snapshot import parse_time
 from ingest.source import SnapshotBatch
 from ingest.storage import SnapshotStore

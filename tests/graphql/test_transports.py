@@ -12,7 +12,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from gql.cost import MAX_COST
 from gql.graphql_app import MAX_QUERY_STRING
-from gql.pipeline import MAX_DOCUMENT
+from gql.limits import MAX_DOCUMENT
 from tests.graphql.wsclient import TRANSPORTS, Outcome, TestClient, app_client, call, new_key, revoke, socket
 
 SIGNAL = "{ signal { modelVersion } }"

@@ -32,9 +32,9 @@ def wait_for(condition: Any, timeout: float = 20.0) -> None:
 
 
 @contextmanager
-def app_client(*, store: Any = None, prime: bool = True, **settings: Any) -> Iterator[TestClient]:
+def app_client(*, store: Any = None, prime: bool = True, rules: Any = (), **settings: Any) -> Iterator[TestClient]:
     """A running app (its lifespan entered, its first run scored); ``store`` shares an open store
-    between apps (two "workers")."""
+    between apps (two "workers"); ``rules``: admission rules (gql.admission)."""
     app = build_app(
         make_settings(**settings),
         source=DemoSource(SMALL_DEMO),
@@ -42,6 +42,7 @@ def app_client(*, store: Any = None, prime: bool = True, **settings: Any) -> Ite
         announce=lambda _: None,
         store=store,
         prime=prime,
+        rules=rules,
     )
     with TestClient(app) as client:
         wait_for(lambda: client.portal.call(app.state.services.leaderboard.current_run) is not None, 60)
