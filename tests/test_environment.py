@@ -32,6 +32,16 @@ def _is_environ(node: ast.expr, aliases: set[str]) -> bool:
     return isinstance(node, ast.Name) and node.id in aliases
 
 
+def _writes(func: ast.expr, aliases: set[str]) -> bool:
+    """Is a call of ``func`` a write: a mutating ``os.environ`` method, ``os.putenv``/``os.unsetenv``,
+    or one of them imported by name?"""
+    if isinstance(func, ast.Attribute):
+        if func.attr in MUTATORS and _is_environ(func.value, aliases):
+            return True
+        return func.attr in ("putenv", "unsetenv") and isinstance(func.value, ast.Name) and func.value.id == "os"
+    return isinstance(func, ast.Name) and func.id in aliases - ENVIRONS
+
+
 def environment_writes(source: str) -> Iterator[tuple[int, str | None]]:
     """``(line, enclosing function)`` of each write to the process environment in ``source``."""
     tree = ast.parse(source)
@@ -54,17 +64,8 @@ def environment_writes(source: str) -> Iterator[tuple[int, str | None]]:
         for target in targets:
             if isinstance(target, ast.Subscript) and _is_environ(target.value, aliases):
                 yield node.lineno, function
-        if isinstance(node, ast.Call):
-            func = node.func
-            if isinstance(func, ast.Attribute) and func.attr in MUTATORS and _is_environ(func.value, aliases):
-                yield node.lineno, function
-            elif (
-                isinstance(func, ast.Attribute)
-                and func.attr in ("putenv", "unsetenv")
-                and isinstance(func.value, ast.Name)
-                and func.value.id == "os"
-            ) or (isinstance(func, ast.Name) and func.id in aliases - ENVIRONS):
-                yield node.lineno, function
+        if isinstance(node, ast.Call) and _writes(node.func, aliases):
+            yield node.lineno, function
         for child in ast.iter_child_nodes(node):
             yield from visit(child, function)
 
