@@ -69,9 +69,9 @@ def wait_port(port: int, timeout: float = 60.0) -> None:
 def serve_options(settings: Settings, port: int) -> dict[str, object]:
     """uvicorn's options as ``insider-selling serve`` sets them (request deadlines, its HTTP
     protocol, no forwarded headers without trusted proxies), on 127.0.0.1:``port``."""
-    from insider_selling.cli import _server_options
+    from insider_selling.builders import server_options
 
-    return {**_server_options(settings), "host": "127.0.0.1", "port": port}
+    return {**server_options(settings), "host": "127.0.0.1", "port": port}
 
 
 def serve_floor(port: int, body_file: Path, headers_file: Path | None = None, product_server: bool = False) -> None:

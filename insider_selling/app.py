@@ -2,7 +2,8 @@
 
 :func:`build_app` reads nothing itself: it receives the :class:`Settings` read once by the CLI (or
 the uvicorn factory), builds every service in the app's lifespan (the store, Redis, tenants, the
-scoring pipeline, the market source and the scheduler) and hands them to
+scoring pipeline, the market source and the scheduler) with the builders of
+:mod:`insider_selling.builders` (which ``worker`` and the CLI use too), and hands them to
 :func:`gql.app.create_app`, the web layer, which never sees the settings. Nothing connects at
 import time.
 """
@@ -22,30 +23,32 @@ from typing import Any
 from starlette.applications import Starlette
 
 from gql.admission import Rule
-from gql.app import WebConfig, create_app
+from gql.app import create_app
 from gql.metrics import Metrics
 from gql.services import ApiLimiter, Services
 from ingest.source import Source
-from ingest.storage import SnapshotStore
-from insider_selling.cycle import Cycle, Scheduler
+from insider_selling.builders import (
+    build_cycle,
+    build_dispatcher,
+    build_redis,
+    build_scheduler,
+    build_source,
+    build_store,
+    build_tenants,
+    build_web_config,
+    build_webhook_config,
+)
 from insider_selling.settings import Settings
-from scoring.config import load_model_config
 from scoring.leaderboard import Leaderboard
-from scoring.pipeline import RunResult, ScoringPipeline
+from scoring.pipeline import RunResult
 from scoring.runs import RunStore
 from scoring.track import TrackRecord
 from scoring.updates import RunUpdates
-from store import StoreHandle, open_store
-from tenants.auth import Authenticator
-from tenants.hashing import KeyHasher
-from tenants.ratelimit import LocalBackend, RateLimiter, RedisBackend
-from tenants.repository import TenantRepository
-from tenants.revocation import KeyChangeBus
-from tenants.service import KeyService
+from store import StoreHandle
 from tenants.upkeep import flush, run_upkeep
-from webhooks import Dispatcher, WebhookConfig, WebhookService
+from webhooks import WebhookService
 
-__all__ = ["app_from_env", "build_app", "build_source", "webhook_config"]
+__all__ = ["HeapSettler", "app_from_env", "build_app"]
 
 log = logging.getLogger("insider_selling.app")
 
@@ -54,47 +57,6 @@ Announce = Callable[[str], None]
 
 def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
-
-
-def build_source(settings: Settings) -> Source:
-    """The configured market source: the venues' public APIs, or the demo simulator."""
-    if settings.ingest_source == "live":
-        from ingest.commands import build_live_source
-
-        return build_live_source(
-            connect_timeout=settings.ingest_connect_timeout,
-            read_timeout=settings.ingest_read_timeout,
-            venue_timeout=settings.ingest_venue_timeout,
-            cycle_timeout=settings.ingest_deadline,
-            retries=settings.ingest_retries,
-            max_candidates=settings.ingest_max_candidates,
-            min_negative_venues=settings.ingest_min_negative_venues,
-        )
-    from ingest.demo import DemoConfig, DemoSource
-
-    return DemoSource(DemoConfig.market_like(seed=settings.demo_seed, coins=settings.demo_coins))
-
-
-def webhook_config(settings: Settings) -> WebhookConfig:
-    """The webhook package's configuration. Without ``INSIDER_WEBHOOK_KEY`` the embedded mode draws
-    a random key (its store is in memory: secrets die with it), and production disables webhooks."""
-    import secrets
-
-    if settings.webhook_key is not None:
-        key: bytes | None = settings.webhook_key.get_secret_value().encode()
-    else:
-        key = secrets.token_bytes(32) if settings.embedded else None
-    return WebhookConfig(
-        server_key=key,
-        allow_http=settings.webhook_allow_http,
-        allow_private=settings.webhook_allow_private,
-        timeout=settings.webhook_timeout,
-        retry_schedule=settings.webhook_retry_schedule,
-        disable_after_attempts=settings.webhook_disable_after_attempts,
-        disable_after_seconds=settings.webhook_disable_after_seconds,
-        concurrency=settings.webhook_concurrency,
-        poll_seconds=settings.webhook_poll_seconds,
-    )
 
 
 class HeapSettler:
@@ -141,7 +103,7 @@ def build_app(
     gc.set_threshold(*GC_THRESHOLDS)
     metrics = Metrics(settings.prometheus_multiproc_dir)
     shared_store = store
-    hooks = webhook_config(settings)
+    hooks = build_webhook_config(settings)
     scheduler_inline = settings.embedded if run_scheduler is None else run_scheduler
     prime = settings.embedded if prime is None else prime
 
@@ -153,37 +115,19 @@ def build_app(
     async def _assemble(stack: contextlib.AsyncExitStack) -> Services:
         store = shared_store
         if store is None:
-            store = await open_store(
-                settings.mongodb_uri,
-                settings.mongodb_database,
-                snapshot_retention_days=settings.snapshot_retention_days,
-            )
+            store = await build_store(settings)
             stack.push_async_callback(store.aclose)
         announce(store.describe())
-        redis = subscriber = None
-        if settings.redis_url:
-            from insider_selling.redis_client import connect_redis
-
-            redis = connect_redis(
-                settings.redis_url, socket_timeout=settings.redis_timeout, socket_connect_timeout=settings.redis_timeout
-            )
-            stack.push_async_callback(redis.aclose)
-            # the key-change listener is off the request path: patient timeouts
-            subscriber = connect_redis(settings.redis_url, socket_connect_timeout=5.0)
-            stack.push_async_callback(subscriber.aclose)
-        repo = TenantRepository(store.db)
-        hasher = KeyHasher(settings.argon2_profile)
+        redis = build_redis(settings)
+        # the key-change listener is off the request path: patient timeouts
+        subscriber = build_redis(settings, patient=True)
+        for client in (redis, subscriber):
+            if client is not None:
+                stack.push_async_callback(client.aclose)
+        tenants = build_tenants(settings, store, redis, subscriber)
+        authenticator, ratelimiter, repo, bus = tenants.authenticator, tenants.ratelimiter, tenants.repo, tenants.bus
         runs = RunStore(store.db)
         leaderboard = Leaderboard(runs, interval_seconds=settings.score_interval_seconds)
-        authenticator = Authenticator(repo, hasher)
-        ratelimiter = RateLimiter(
-            RedisBackend(redis) if redis is not None else LocalBackend(),
-            lease_max=settings.ratelimit_lease_max,
-            lease_ttl=settings.ratelimit_lease_ttl,
-            failure_mode=settings.redis_failure_mode,
-            stored_usage=repo.get_usage,
-        )
-        bus = KeyChangeBus(authenticator, redis, subscriber=subscriber)
         updates = RunUpdates(leaderboard.current_run)
         stack.push_async_callback(updates.aclose)
         services = Services(
@@ -191,7 +135,7 @@ def build_app(
             runs=runs,
             leaderboard=leaderboard,
             authenticator=authenticator,
-            keys=KeyService(repo, hasher, on_key_change=[bus.publish]),
+            keys=tenants.keys,
             limiter=ApiLimiter(ratelimiter),
             ratelimiter=ratelimiter,
             bus=bus,
@@ -230,17 +174,14 @@ def build_app(
         ]
         if redis is not None:
             tasks.append(asyncio.create_task(bus.listen(), name="key-changes"))
-        dispatcher: Dispatcher | None = None
-        if scheduler_inline and hooks.server_key is not None:  # the embedded mode delivers webhooks too
-            dispatcher = Dispatcher(store.db, hooks)
+        dispatcher = build_dispatcher(store, hooks) if scheduler_inline else None
+        if dispatcher is not None:  # the embedded mode delivers webhooks too
             services.dispatcher = dispatcher
             stack.push_async_callback(dispatcher.aclose)
             tasks.append(asyncio.create_task(dispatcher.run_forever(), name="webhooks"))
         if scheduler_inline or prime:
             market = source or build_source(settings)
             stack.push_async_callback(market.aclose)
-            pipeline = ScoringPipeline(store.db, load_model_config(), source=getattr(market, "name", "demo"))
-
             settle_heap = HeapSettler()
 
             async def on_success(result: RunResult) -> None:
@@ -251,15 +192,8 @@ def build_app(
                     dispatcher.wake()
                 settle_heap()
 
-            cycle = Cycle(
-                market,
-                SnapshotStore(store.db),
-                pipeline,
-                history_hours=settings.history_hours,
-                score_retention_days=settings.score_retention_days,
-                on_success=[on_success],
-            )
-            scheduler = Scheduler(cycle, settings.score_interval_seconds)
+            cycle = build_cycle(settings, store, market, on_success=[on_success])
+            scheduler = build_scheduler(settings, cycle)
             services.cycle = cycle
 
             async def start() -> None:
@@ -296,19 +230,18 @@ def build_app(
         stack.push_async_callback(stop_tasks)
         return services
 
-    web = WebConfig(
-        introspection=settings.introspection_enabled,
-        graphiql=settings.graphiql_enabled,
-        connection_init_timeout=settings.connection_timeout,
-        ws_over_limit_grace=settings.ws_over_limit_grace,
-        max_head_bytes=settings.max_head_bytes,
-        max_headers=settings.max_headers,
-    )
-    return create_app(services, web=web, metrics=metrics, rules=rules)
+    return create_app(services, web=build_web_config(settings), metrics=metrics, rules=rules)
 
 
 def app_from_env() -> Starlette:
-    """uvicorn factory for ``serve --workers N``: settings from the environment."""
+    """uvicorn's app factory in each worker process of ``serve --workers N``.
+
+    uvicorn starts its workers by import string and calls the factory without arguments, and a
+    worker process receives only uvicorn's own options from its parent: nothing of ours can be
+    handed over. So each worker reads the settings itself, from the environment the operator
+    started ``serve`` in (which no code of ours writes to); the bind address (``--host``,
+    ``--port``) is the parent's business: uvicorn binds the socket once and passes it to the
+    workers, and :func:`build_app` does not use it."""
     from insider_selling.settings import load_settings
 
     return build_app(load_settings())

@@ -25,20 +25,23 @@ __all__ = ["main"]
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
+#: prometheus_client's multi-process directory, as it reads it from the environment
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+#: ``ingest``/``backfill``/``record`` options (their ``dest``) -> the setting each overrides
+INGEST_OPTIONS = {
+    "source": "ingest_source",
+    "connect_timeout": "ingest_connect_timeout",
+    "read_timeout": "ingest_read_timeout",
+    "deadline": "ingest_deadline",
+}
+
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from insider_selling.builders import server_options
     from insider_selling.logs import configure_logging
 
-    overrides = {}
-    if args.host:
-        overrides["INSIDER_HOST"] = args.host
-    if args.port:
-        overrides["INSIDER_PORT"] = str(args.port)
-    if overrides:
-        os.environ.update(overrides)
-        settings = load_settings()
     if args.workers > 1 and settings.embedded:
         print(
             "error: --workers > 1 needs MONGODB_URI: with the in-memory store each worker would "
@@ -55,7 +58,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     configure_logging(settings.log_level)
     settings, own_metrics_dir = prepare_metrics_dir(settings, args.workers)
-    options = _server_options(settings)
+    options = server_options(settings)  # --host/--port are in the settings (see main)
     announce_when_accepting(settings.host, settings.port)
     try:
         if args.workers > 1:
@@ -68,7 +71,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         if own_metrics_dir is not None:  # ours: removed, and no longer named to this process
             shutil.rmtree(own_metrics_dir, ignore_errors=True)
-            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+            export_metrics_dir(None)
 
 
 def announce_when_accepting(
@@ -100,8 +103,9 @@ def announce_when_accepting(
 def prepare_metrics_dir(settings: Settings, workers: int) -> tuple[Settings, Path | None]:
     """Prometheus' multi-process directory for ``serve``: with ``PROMETHEUS_MULTIPROC_DIR`` set,
     emptied of a previous run's files (their counts would add to this run's); with ``--workers N``
-    and none set, a fresh temporary one, exported to the workers and returned to be removed at exit.
-    Either way every worker writes its metrics there and each scrape reports their sum."""
+    and none set, a fresh temporary one, exported to the workers (:func:`export_metrics_dir`) and
+    returned to be removed at exit. Either way every worker writes its metrics there and each scrape
+    reports their sum."""
     if settings.prometheus_multiproc_dir:
         directory = Path(settings.prometheus_multiproc_dir)
         directory.mkdir(parents=True, exist_ok=True)
@@ -111,35 +115,23 @@ def prepare_metrics_dir(settings: Settings, workers: int) -> tuple[Settings, Pat
     if workers <= 1:
         return settings, None
     directory = Path(tempfile.mkdtemp(prefix="insider-selling-metrics-"))
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)  # read by prometheus_client in each worker
-    return load_settings(), directory
+    export_metrics_dir(directory)
+    return settings.model_copy(update={"prometheus_multiproc_dir": str(directory)}), directory
 
 
-def _server_options(settings: Settings) -> dict[str, Any]:
-    """uvicorn's options. ``X-Forwarded-For`` names the client only when the connection comes from
-    one of ``INSIDER_TRUSTED_PROXIES`` (uvicorn would otherwise trust it from 127.0.0.1): the
-    failed-attempt throttle counts per client address, and a forged header must not move it."""
-    from gql.sockets import MAX_FRAME
-    from insider_selling.server import http_protocol
+def export_metrics_dir(directory: Path | None) -> None:
+    """Name ``directory`` to prometheus_client in this process's environment (``None``: no longer).
 
-    trusted = ",".join(settings.trusted_proxies)
-    return {
-        "host": settings.host,
-        "port": settings.port,
-        "log_config": None,
-        "access_log": False,
-        "proxy_headers": bool(trusted),
-        "forwarded_allow_ips": trusted or None,
-        # incomplete and idle connections close after INSIDER_CONNECTION_TIMEOUT; websocket
-        # messages above MAX_FRAME are refused by uvicorn before they are read
-        "http": http_protocol(),
-        "timeout_keep_alive": settings.connection_timeout,
-        "ws_max_size": MAX_FRAME,
-        # an oversized head is a 431 (gql.heads); h11 also stops reading it at this size
-        "h11_max_incomplete_event_size": settings.max_head_bytes,
-        # no "server: uvicorn" on every response: it tells a scanner what to try, and costs a header
-        "server_header": False,
-    }
+    The one write to the process environment in this codebase (tests/test_environment.py holds it to
+    this function). prometheus_client takes its multi-process directory from nowhere else: it reads
+    ``PROMETHEUS_MULTIPROC_DIR`` from the environment when it is imported, in each process, and
+    uvicorn's worker processes inherit this process's environment. No setting of ours travels this
+    way: the parent passes its settings as arguments, and each worker reads the operator's
+    environment (see :func:`insider_selling.app.app_from_env`)."""
+    if directory is None:
+        os.environ.pop(METRICS_DIR_VARIABLE, None)
+    else:
+        os.environ[METRICS_DIR_VARIABLE] = str(directory)
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -163,7 +155,7 @@ def _ingest_command(args: argparse.Namespace, settings: Settings) -> int:
     from rich.console import Console
 
     from ingest import commands
-    from ingest.source import Source
+    from insider_selling.builders import build_source
     from insider_selling.logs import configure_logging
 
     # The per-venue summary is the output; a venue's failure is in its line, not in a log record.
@@ -171,20 +163,7 @@ def _ingest_command(args: argparse.Namespace, settings: Settings) -> int:
     console = Console(stderr=False)
 
     async def go() -> int:
-        if (args.source or settings.ingest_source) == "live":
-            source: Source = commands.build_live_source(
-                connect_timeout=args.connect_timeout or settings.ingest_connect_timeout,
-                read_timeout=args.read_timeout or settings.ingest_read_timeout,
-                venue_timeout=settings.ingest_venue_timeout,
-                cycle_timeout=args.deadline or settings.ingest_deadline,
-                retries=settings.ingest_retries,
-                max_candidates=settings.ingest_max_candidates,
-                min_negative_venues=settings.ingest_min_negative_venues,
-            )
-        else:
-            from insider_selling.app import build_source
-
-            source = build_source(settings)
+        source = build_source(settings)  # --source and the timeouts are in the settings (see main)
         try:
             if args.command in ("ingest", "backfill"):
                 if args.command == "ingest":
@@ -225,10 +204,7 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
 
 def _admin_bootstrap(args: argparse.Namespace, settings: Settings) -> int:
     async def go() -> int:
-        from store import open_store
-        from tenants.hashing import KeyHasher
-        from tenants.repository import TenantRepository
-        from tenants.service import KeyService
+        from insider_selling.builders import build_store, build_tenants
 
         if settings.embedded:
             print(
@@ -236,9 +212,9 @@ def _admin_bootstrap(args: argparse.Namespace, settings: Settings) -> int:
                 file=sys.stderr,
             )
             return 2
-        store = await open_store(settings.mongodb_uri, settings.mongodb_database)
+        store = await build_store(settings)
         try:
-            issued = await KeyService(TenantRepository(store.db), KeyHasher(settings.argon2_profile)).bootstrap_admin()
+            issued = await build_tenants(settings, store).keys.bootstrap_admin()
         finally:
             await store.aclose()
         print(f"bootstrap admin key: {issued.key}", file=sys.stderr)
@@ -266,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (default INSIDER_HOST, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default INSIDER_PORT, 8000)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (needs MONGODB_URI when > 1)")
-    serve.set_defaults(handler=_serve)
+    serve.set_defaults(handler=_serve, settings_options={"host": "host", "port": "port"})
 
     worker = sub.add_parser("worker", help="run ingest and scoring every INSIDER_SCORE_INTERVAL_SECONDS")
     worker.add_argument("--once", action="store_true", help="run one cycle and exit")
@@ -296,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
                 default=1,
                 help="cycles to record, 0 = until stopped; it waits a cycle (30 min) between them",
             )
-        cmd.set_defaults(handler=_ingest_command)
+        cmd.set_defaults(handler=_ingest_command, settings_options=INGEST_OPTIONS)
 
     from ingest.importers import IMPORTERS
 
@@ -333,11 +309,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def setting_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The options given on the command line that override a setting, by the setting's name: they
+    are validated with the settings (an invalid one names the setting) and reach the subcommand as
+    :class:`Settings` fields. An option left out (or given as 0 or empty) keeps the setting."""
+    options: dict[str, str] = getattr(args, "settings_options", {})
+    return {field: getattr(args, dest) for dest, field in options.items() if getattr(args, dest, None)}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        settings = load_settings()
+        settings = load_settings(**setting_overrides(args))
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -12,7 +12,7 @@ from ingest.storage import SnapshotStore
 from scoring.pipeline import RunResult, ScoringPipeline
 from scoring.schedule import next_run_at
 
-__all__ = ["Cycle", "Scheduler"]
+__all__ = ["Cycle", "OnSuccess", "Scheduler"]
 
 log = logging.getLogger("insider_selling.cycle")
 

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
         default="owasp", validation_alias="INSIDER_ARGON2_PROFILE"
     )
     # Redis unreachable: "open" = each worker enforces the limits on its own (in-process limiter),
-    # "closed" = 503 with Retry-After. See tenants/ratelimit.py.
+    # "closed" = 503 with Retry-After. See tenants/ratelimit/limiter.py.
     redis_failure_mode: Literal["open", "closed"] = Field(
         default="open", validation_alias="INSIDER_RATELIMIT_REDIS_FAILURE"
     )

@@ -27,12 +27,16 @@ from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from ingest.storage import SnapshotStore
-from insider_selling.cycle import Cycle, Scheduler
+from insider_selling.builders import (
+    build_cycle,
+    build_dispatcher,
+    build_redis,
+    build_scheduler,
+    build_source,
+    build_store,
+    build_webhook_config,
+)
 from insider_selling.settings import Settings
-from scoring.config import load_model_config
-from scoring.pipeline import ScoringPipeline
-from store import open_store
 from webhooks import Dispatcher
 
 __all__ = ["FENCE_KEY", "LOCK_KEY", "LockLost", "WorkerLock", "run_worker"]
@@ -151,68 +155,55 @@ async def _deliver_once(dispatcher: Dispatcher) -> None:
 
 async def run_worker(settings: Settings, *, once: bool = False) -> int:
     """Returns the exit status: 0, or 1 when the run failed (``once``) or the lock was lost."""
-    from insider_selling.app import build_source, webhook_config
-
-    store = await open_store(
-        settings.mongodb_uri, settings.mongodb_database, snapshot_retention_days=settings.snapshot_retention_days
-    )
-    source = build_source(settings)
-    redis = None
-    lock: WorkerLock | None = None
-    keeper: asyncio.Task[None] | None = None
-    hooks = webhook_config(settings)
-    dispatcher = Dispatcher(store.db, hooks) if hooks.server_key is not None else None
-    try:
-        if settings.redis_url:
-            from insider_selling.redis_client import connect_redis
-
-            redis = connect_redis(settings.redis_url)
+    async with contextlib.AsyncExitStack() as stack:
+        store = await build_store(settings)
+        stack.push_async_callback(store.aclose)
+        source = build_source(settings)
+        stack.push_async_callback(source.aclose)
+        dispatcher = build_dispatcher(store, build_webhook_config(settings))
+        if dispatcher is not None:
+            stack.push_async_callback(dispatcher.aclose)
+        lock: WorkerLock | None = None
+        redis = build_redis(settings, patient=True)
+        if redis is not None:
+            stack.push_async_callback(redis.aclose)
             lock = WorkerLock(redis)
+            stack.push_async_callback(_release, lock)
             await lock.acquire()
             keeper = asyncio.create_task(lock.keep(), name="worker-lock")
-        pipeline = ScoringPipeline(
-            store.db, load_model_config(), source=source.name, fencing_token=lock.token if lock else None
-        )
-        cycle = Cycle(
-            source,
-            SnapshotStore(store.db),
-            pipeline,
-            history_hours=settings.history_hours,
-            score_retention_days=settings.score_retention_days,
-        )
+            stack.push_async_callback(_stop, keeper)
+        cycle = build_cycle(settings, store, source, fencing_token=lock.token if lock else None)
 
         async def guarded(work: Awaitable[T]) -> T:
             return await (lock.guard(work) if lock is not None else work)
 
-        result = await guarded(cycle.prime(datetime.now(UTC)))
-        log.info("primed", extra={"run_id": result.run_id, "status": result.status})
-        if once:
-            if dispatcher is not None:  # the run's webhooks: one pass, first attempts only
-                await guarded(_deliver_once(dispatcher))
-            return 0 if result.status == "succeeded" else 1
+        try:
+            result = await guarded(cycle.prime(datetime.now(UTC)))
+            log.info("primed", extra={"run_id": result.run_id, "status": result.status})
+            if once:
+                if dispatcher is not None:  # the run's webhooks: one pass, first attempts only
+                    await guarded(_deliver_once(dispatcher))
+                return 0 if result.status == "succeeded" else 1
 
-        async def schedule() -> None:
-            # the webhook delivery worker runs beside the scheduler, under the same lock
-            jobs = [Scheduler(cycle, settings.score_interval_seconds).run_forever()]
-            if dispatcher is not None:
-                jobs.append(dispatcher.run_forever())
-            await asyncio.gather(*jobs)
+            async def schedule() -> None:
+                # the webhook delivery worker runs beside the scheduler, under the same lock
+                jobs = [build_scheduler(settings, cycle).run_forever()]
+                if dispatcher is not None:
+                    jobs.append(dispatcher.run_forever())
+                await asyncio.gather(*jobs)
 
-        await guarded(schedule())
-        return 0
-    except LockLost:
-        return 1
-    finally:
-        if keeper is not None:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
-        if lock is not None:
-            with contextlib.suppress(Exception):
-                await lock.release()
-        await source.aclose()
-        if dispatcher is not None:
-            await dispatcher.aclose()
-        if redis is not None:
-            await redis.aclose()
-        await store.aclose()
+            await guarded(schedule())
+            return 0
+        except LockLost:
+            return 1
+
+
+async def _release(lock: WorkerLock) -> None:
+    with contextlib.suppress(Exception):
+        await lock.release()
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

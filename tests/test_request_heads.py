@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from insider_selling.cli import _server_options
+from insider_selling.builders import server_options
 from insider_selling.settings import SettingsError, load_settings
 from tests.conftest import ApiClient, make_settings, start_app
 from tests.graphql.wsclient import app_client
@@ -53,7 +53,7 @@ async def test_the_bounds_are_settings(tight: ApiClient) -> None:
 
 
 def test_uvicorn_is_told_the_head_bound_through_its_public_option() -> None:
-    options = _server_options(make_settings(max_head_bytes=32768))
+    options = server_options(make_settings(max_head_bytes=32768))
     assert options["h11_max_incomplete_event_size"] == 32768
 
 
