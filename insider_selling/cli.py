@@ -315,10 +315,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     imp.set_defaults(handler=_import)
 
-    from scoring.commands import register_commands
+    from research.commands import register_commands
 
     register_commands(sub)  # backtest --replay, validate --synthetic|--history, export-demo
-    from scoring.report import register_calibrate, register_report
+    from research.report import register_calibrate, register_report
 
     register_report(sub)  # report --data DIR --out DIR
     register_calibrate(sub)  # calibrate --data DIR --dataset NAME

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("insider_selling", "gql", "webhooks", "tenants", "scoring", "ingest", "store")
+PACKAGES = ("insider_selling", "gql", "research", "webhooks", "tenants", "scoring", "ingest", "store")
 LINT = Path(sys.executable).parent / "lint-imports"
 
 

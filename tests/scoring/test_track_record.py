@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from scoring.commands import backtest, export_demo, load_replay, load_scored_runs, parse_step
+from research.commands import backtest, export_demo, load_replay, load_scored_runs, parse_step
+from research.report import Calibration, _funding_72h, _streak_hours, selections
 from scoring.config import load_model_config
 from scoring.evaluation import block_hours, forward_excess, selection_stats
 from scoring.panel import hour_floor
-from scoring.report import Calibration, _funding_72h, _streak_hours, selections
 from scoring.track import WINDOWS, TrackRecord, summarize
 from store import open_store
 

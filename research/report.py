@@ -34,7 +34,7 @@ import numpy.typing as npt
 from ingest.errors import IngestError
 from ingest.importers import import_directory, import_frames
 from ingest.snapshot import parse_time, unpack_column
-from scoring.commands import (
+from research.commands import (
     HORIZONS,
     BacktestError,
     Replay,

@@ -29,14 +29,14 @@ from ingest.progress import Stages
 from ingest.snapshot import Coin, MarketSample, OnchainSample, frame_coin_ids, parse_time, samples_from_frame
 from ingest.source import SnapshotBatch
 from ingest.storage import SnapshotStore
+from research.export import PUBLIC_FIELDS, write_scores_csv
+from research.synthetic import synthetic_validation
 from scoring.config import ModelConfig, load_model_config
 from scoring.errors import ScoringError
 from scoring.evaluation import Pairs, forward_excess, selection_stats
-from scoring.export import PUBLIC_FIELDS, write_scores_csv
 from scoring.panel import build_market_panel, frames_coin_ids, hour_floor
 from scoring.pipeline import RunResult, ScoringPipeline
 from scoring.runs import RunStore
-from scoring.synthetic import synthetic_validation
 
 __all__ = [
     "BUCKETS",
