@@ -317,11 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from research.commands import register_commands
 
-    register_commands(sub)  # backtest --replay, validate --synthetic|--history, export-demo
-    from research.report import register_calibrate, register_report
-
-    register_report(sub)  # report --data DIR --out DIR
-    register_calibrate(sub)  # calibrate --data DIR --dataset NAME
+    # backtest --replay, validate --synthetic|--history, export-demo, report --data, calibrate --data
+    register_commands(sub)
 
     admin = sub.add_parser("admin", help="operator commands: tenants, keys and the audit log of a running server")
     admin_sub = admin.add_subparsers(dest="admin_command", required=True, metavar="ADMIN_COMMAND")

@@ -13,7 +13,9 @@ import pytest
 
 from ingest.files import read_snapshots
 from insider_selling.cli import main
-from research.commands import BacktestError, backtest, export_demo, history_report, load_replay, parse_step
+from research.errors import BacktestError
+from research.history import history_report
+from research.replay import backtest, export_demo, load_replay, parse_step
 from scoring.contract import COIN_FIELDS
 from scoring.runs import RunStore
 from tests.conftest import OpenStore
