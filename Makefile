@@ -58,7 +58,7 @@ run: $(RUN_STAMP)
 test: $(STAMP) $(SECANTUS_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy --no-error-summary insider_selling store gql webhooks tenants scoring ingest
+	$(BIN)/mypy --no-error-summary insider_selling store gql webhooks tenants scoring ingest research
 	$(BIN)/python -m pytest
 
 # Prints findings only (nothing on a clean tree); every tool runs, and the exit status is 1 if any found something.
@@ -66,7 +66,7 @@ check: $(STAMP)
 	@status=0; \
 	$(BIN)/ruff check --quiet . || status=1; \
 	$(BIN)/ruff format --check --quiet --output-format concise . || status=1; \
-	$(BIN)/mypy --no-error-summary insider_selling store gql webhooks tenants scoring ingest || status=1; \
+	$(BIN)/mypy --no-error-summary insider_selling store gql webhooks tenants scoring ingest research || status=1; \
 	exit $$status
 
 bench: $(STAMP)

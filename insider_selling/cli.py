@@ -291,13 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     imp.set_defaults(handler=_import)
 
-    from scoring.commands import register_commands
+    from research.commands import register_commands
 
-    register_commands(sub)  # backtest --replay, validate --synthetic|--history, export-demo
-    from scoring.report import register_calibrate, register_report
-
-    register_report(sub)  # report --data DIR --out DIR
-    register_calibrate(sub)  # calibrate --data DIR --dataset NAME
+    # backtest --replay, validate --synthetic|--history, export-demo, report --data, calibrate --data
+    register_commands(sub)
 
     admin = sub.add_parser("admin", help="operator commands: tenants, keys and the audit log of a running server")
     admin_sub = admin.add_subparsers(dest="admin_command", required=True, metavar="ADMIN_COMMAND")

@@ -103,7 +103,7 @@ def _finite(value: float) -> float | None:
 
 def hour_prices(frames: Sequence[dict[str, Any]], hour: datetime) -> dict[str, float]:
     """Each coin's price in ``hour``: the mean over venues of the hour's samples (the later sample
-    in the hour wins per venue), exactly as ``scoring.commands.load_scored_runs`` reads prices."""
+    in the hour wins per venue), exactly as ``research.scored.load_scored_runs`` reads prices."""
     if not frames:
         return {}
     venues = sorted({f["venue"] for f in frames})

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("insider_selling", "gql", "webhooks", "tenants", "scoring", "ingest", "store")
+PACKAGES = ("insider_selling", "gql", "research", "webhooks", "tenants", "scoring", "ingest", "store")
 LINT = Path(sys.executable).parent / "lint-imports"
 
 
@@ -49,6 +49,14 @@ def test_the_contracts_hold() -> None:
         ("gql/_probe.py", "import insider_selling.settings", "One-way arrows"),
         ("gql/_probe.py", "from ingest.venues import base", "The web layer never reads settings"),
         ("scoring/_probe.py", "import gql.schema", "The scoring core never imports web code"),
+        ("scoring/_probe.py", "from research import report", "The scoring core never imports web code"),
+        ("scoring/_probe.py", "import argparse", "The scoring core is the model only"),
+        ("scoring/_probe.py", "import matplotlib.pyplot", "The scoring core is the model only"),
+        ("scoring/_probe.py", "from ingest.importers import import_frames", "The scoring core is the model only"),
+        ("research/_probe.py", "import tenants.service", "Research is never served"),
+        ("research/_probe.py", "import insider_selling.settings", "Research is never served"),
+        ("gql/_probe.py", "import research.replay", "One-way arrows"),
+        ("ingest/_probe.py", "import research.replay", "One-way arrows"),
         ("store/_probe.py", "import ingest.snapshot", "One-way arrows"),
         ("webhooks/_probe.py", "import gql.schema", "One-way arrows"),
         ("tenants/_probe.py", "import webhooks.service", "One-way arrows"),

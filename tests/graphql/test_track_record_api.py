@@ -24,7 +24,7 @@ from gql.values import format_datetime
 from ingest.snapshot import parse_time
 from ingest.source import SnapshotBatch
 from ingest.storage import SnapshotStore
-from scoring.commands import export_demo, load_replay
+from research.replay import export_demo, load_replay
 from scoring.config import load_model_config
 from scoring.pipeline import ScoringPipeline
 from scoring.track import TrackRecord, summarize

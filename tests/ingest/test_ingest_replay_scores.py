@@ -10,7 +10,7 @@ from conftest import AT, MakeSource
 from ingest.files import write_snapshots
 from ingest.source import SnapshotBatch
 from ingest.storage import SnapshotStore
-from scoring.commands import load_replay
+from research.replay import load_replay
 from scoring.config import load_model_config
 from scoring.pipeline import ScoringPipeline
 from store import StoreHandle

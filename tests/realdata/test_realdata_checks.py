@@ -16,9 +16,12 @@ from pathlib import Path
 import orjson
 
 from ingest.importers import import_directory
-from scoring.commands import backtest, load_replay, load_scored_runs, parse_step
+from research.checks import CHECK_HOURS, Checks, check_rows, raw_candidates
+from research.dataset import dataset_report
+from research.replay import backtest, load_replay, parse_step
+from research.report import write_validation
+from research.scored import load_scored_runs
 from scoring.config import load_model_config
-from scoring.report import CHECK_HOURS, Checks, check_rows, dataset_report, raw_candidates, write_validation
 from store import open_store
 
 BINANCE = "binance-usdm-2026q1"
@@ -134,7 +137,7 @@ async def test_the_documented_call_lists_coins_on_a_real_market(shared_data: Pat
     """Issue 21, item 2: on the Binance replay's held-out half (open interest present, every coin),
     the documented call ``limit=20&min_score=4`` lists coins in most runs, and the published bands
     hold shares of the listed coins like those the scale was fitted to (median 2.5, top tenth 5)."""
-    from scoring.report import BANDS, documented_call_counts
+    from research.analysis import BANDS, documented_call_counts
 
     start = datetime(2026, 3, 6, 6, tzinfo=UTC)
     _, data = await dataset_report(

@@ -103,3 +103,15 @@ def test_a_difference_moves_shared_dates_together() -> None:
 
 def test_blocks_cover_a_seven_day_window() -> None:
     assert block_hours(24) == 168 and block_hours(168) == 336
+
+
+def test_the_difference_of_two_selections_and_its_interval() -> None:
+    rng = np.random.default_rng(1)
+    coins = np.repeat(np.arange(40), 25)
+    pairs = Pairs(np.tile(np.arange(25), 40), coins, np.zeros(coins.size, dtype=np.int64))
+    excess = rng.normal(0.0, 0.01, coins.size) - 0.02 * (coins < 20)  # coins 0..19 do 2 points worse
+    a, b = coins < 20, coins >= 20
+    diff, lo, hi = difference_ci(a, b, excess, pairs, reps=400, rng=rng)
+    assert diff == excess[a].mean() - excess[b].mean() and lo <= diff <= hi < 0
+    same, lo, hi = difference_ci(a, a, excess, pairs, reps=100, rng=rng)
+    assert same == lo == hi == 0.0

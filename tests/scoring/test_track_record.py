@@ -10,11 +10,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from scoring.commands import backtest, export_demo, load_replay, load_scored_runs, parse_step
+from research.baselines import Calibration, funding_72h, selections, streak_hours
+from research.replay import backtest, export_demo, load_replay, parse_step
+from research.scored import load_scored_runs
 from scoring.config import load_model_config
 from scoring.evaluation import block_hours, forward_excess, selection_stats
 from scoring.panel import hour_floor
-from scoring.report import Calibration, _funding_72h, _streak_hours, selections
 from scoring.track import WINDOWS, TrackRecord, summarize
 from store import open_store
 
@@ -38,8 +39,8 @@ async def test_the_track_record_of_a_replay_equals_the_report_figures(demo_dir: 
         data = await load_scored_runs(handle.db, frames=replay.frames)
         run_index = {r["run_id"]: k for k, r in enumerate(data.runs)}
         # the research path: the report's selections, the report's statistics
-        f72 = _funding_72h(data.funding, data.pairs)
-        chosen = selections(data, data.score, f72, _streak_hours(data.funding, data.pairs), Calibration(0, 0, 0.5))
+        f72 = funding_72h(data.funding, data.pairs)
+        chosen = selections(data, data.score, f72, streak_hours(data.funding, data.pairs), Calibration(0, 0, 0.5))
         for window, hours in WINDOWS.items():
             records = await track.load(window)
             last = results[-1].at

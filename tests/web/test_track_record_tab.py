@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 
 from ingest.snapshot import parse_time
 from ingest.storage import SnapshotStore
-from scoring.commands import Replay, export_demo, load_replay
+from research.replay import Replay, export_demo, load_replay
 from scoring.config import load_model_config
 from scoring.pipeline import ScoringPipeline
 from tests.web.conftest import Server, assert_contrast, screenshot

@@ -3,7 +3,7 @@
 The simulator plants insider episodes (the positives) and confounders (a market-wide funding dip,
 short squeezes, concentrated holders with positive funding, coins with a mildly negative bias).
 The model sees only the market and on-chain arrays, the same numbers the demo source writes as
-snapshot rows (``tests/scoring/test_synthetic.py`` checks that both paths score identically); the
+snapshot rows (``tests/research/test_synthetic.py`` checks that both paths score identically); the
 labels are read here, after scoring, and nowhere else.
 """
 

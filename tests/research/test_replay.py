@@ -13,7 +13,9 @@ import pytest
 
 from ingest.files import read_snapshots
 from insider_selling.cli import main
-from scoring.commands import BacktestError, backtest, export_demo, history_report, load_replay, parse_step
+from research.errors import BacktestError
+from research.history import history_report
+from research.replay import backtest, export_demo, load_replay, parse_step
 from scoring.contract import COIN_FIELDS
 from scoring.runs import RunStore
 from tests.conftest import OpenStore
@@ -69,19 +71,3 @@ def test_bad_arguments_are_clear(tmp_path: Path) -> None:
     with pytest.raises(BacktestError):
         parse_step("fortnight")
     assert main(["backtest", "--replay", str(tmp_path / "nothing")]) == 2
-
-
-def test_the_difference_of_two_selections_and_its_interval() -> None:
-    import numpy as np
-
-    from scoring.evaluation import Pairs, difference_ci
-
-    rng = np.random.default_rng(1)
-    coins = np.repeat(np.arange(40), 25)
-    pairs = Pairs(np.tile(np.arange(25), 40), coins, np.zeros(coins.size, dtype=np.int64))
-    excess = rng.normal(0.0, 0.01, coins.size) - 0.02 * (coins < 20)  # coins 0..19 do 2 points worse
-    a, b = coins < 20, coins >= 20
-    diff, lo, hi = difference_ci(a, b, excess, pairs, reps=400, rng=rng)
-    assert diff == excess[a].mean() - excess[b].mean() and lo <= diff <= hi < 0
-    same, lo, hi = difference_ci(a, a, excess, pairs, reps=100, rng=rng)
-    assert same == lo == hi == 0.0

@@ -15,10 +15,10 @@ import pytest
 from ingest.demo import DemoConfig, DemoMarket
 from ingest.snapshot import market_frames
 from insider_selling.cli import main
+from research.synthetic import ORIGIN, roc_auc, simulate, synthetic_validation, window_panels
 from scoring.config import load_model_config
 from scoring.model import score_panels
 from scoring.panel import build_market_panel
-from scoring.synthetic import ORIGIN, roc_auc, simulate, synthetic_validation, window_panels
 
 SMALL = {"coins": 80, "horizon_hours": 14 * 24}
 
