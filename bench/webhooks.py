@@ -18,6 +18,7 @@ import asyncio
 import subprocess
 import sys
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -114,10 +115,13 @@ async def main(endpoints: int, bad: float, coins: int, threshold: float) -> floa
         await asyncio.sleep(0.05)
     elapsed = time.perf_counter() - started
     bad_attempts = await db["webhook_attempts"].count_documents({"endpoint_id": {"$nin": ids}})
+    unsuccessful = {"endpoint_id": {"$in": ids}, "status": {"$ne": "succeeded"}}
+    retried = Counter(a["error"] for a in await db["webhook_attempts"].find(unsuccessful).to_list())
     print(
         f"run {result.run_id}: {result.listed} listed; {endpoints} endpoints ({n_bad} failing or slow); "
         f"{total} deliveries to {len(healthy)} healthy endpoints acknowledged in {elapsed:.2f} s "
-        f"({total / elapsed:.0f}/s); {bad_attempts} attempts to the bad ones meanwhile"
+        f"({total / elapsed:.0f}/s); {bad_attempts} attempts to the bad ones meanwhile; "
+        f"failed attempts to healthy ones: {sum(retried.values())} {dict(retried)}"
     )
     loop.cancel()
     receiver.kill()

@@ -545,11 +545,21 @@ class MemoryCollection:
     async def distinct(self, key: str, filter: Mapping[str, Any] | None = None) -> list[Any]:
         self._count("distinct")
         seen: list[Any] = []
+        # strings (ids, the common case) are looked up in a set, not by a scan of ``seen`` (a
+        # string equals no other type, so the result and its order are the same)
+        strings: set[str] = set()
         for _, doc in self._find(filter):
             value = _get(doc, key)
             for v in value if isinstance(value, list) else [value]:
-                if v is not _MISSING and v not in seen:
-                    seen.append(v)
+                if v is _MISSING:
+                    continue
+                if isinstance(v, str):
+                    if v in strings:
+                        continue
+                    strings.add(v)
+                elif v in seen:
+                    continue
+                seen.append(v)
         return seen
 
     async def insert_one(self, document: dict[str, Any], **_: Any) -> _Result:

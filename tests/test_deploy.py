@@ -66,6 +66,13 @@ def test_compose_sets_only_settings_and_runs_commands_that_parse(compose: dict[s
         parses(svc["command"])
 
 
+def test_compose_takes_the_webhook_key_from_the_environment(compose: dict[str, Any]) -> None:
+    """The secret is never in the file: compose interpolates it and refuses to start without it."""
+    for name, svc in app_services(compose).items():
+        value = str(svc["environment"]["INSIDER_WEBHOOK_KEY"])
+        assert value.startswith("${INSIDER_WEBHOOK_KEY:?"), f"{name} must take INSIDER_WEBHOOK_KEY from the environment"
+
+
 def _unit(path: Path) -> configparser.ConfigParser:
     parser = configparser.ConfigParser(strict=False, interpolation=None)
     parser.optionxform = str  # type: ignore[assignment,method-assign]
