@@ -3,7 +3,7 @@
 A *market sample* is what one venue says about one coin's linear perpetual at one sample time.
 An *on-chain sample* is what the on-chain sources say about one coin at one sample time.
 
-Units (also in the README, "Snapshot format"):
+Units (also in docs/data.md, "Snapshot files, replay and validation"):
 
 - ``at``: sample time, timezone-aware UTC, aligned to the ingest cycle.
 - ``funding_rate``: the rate as the venue publishes it, a decimal per funding interval

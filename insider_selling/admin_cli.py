@@ -436,7 +436,7 @@ def run(
         err.write(f"error: {exc}\n")
         return exc.exit_code
     answer = data[operation.root]
-    if args.json:  # the operation's own result (README): a list for `list`, an object otherwise
+    if args.json:  # the operation's own result (docs/operations.md): a list for `list`, an object otherwise
         out.write(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         rows, footer = _rows(operation, answer)

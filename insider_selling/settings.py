@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     demo_history_hours: int = Field(default=26, ge=0, le=96, validation_alias="INSIDER_DEMO_HISTORY_HOURS")
     snapshot_retention_days: int = Field(default=30, ge=8, le=3650, validation_alias="INSIDER_SNAPSHOT_RETENTION_DAYS")
     # Score retention: runs older than this many days are rolled up to one run per UTC day (the
-    # day's latest); 0 keeps every run in full. See the README's "Storage".
+    # day's latest); 0 keeps every run in full. See docs/operations.md, "MongoDB: collections and storage".
     score_retention_days: int = Field(default=0, ge=0, le=3650, validation_alias="INSIDER_SCORE_RETENTION_DAYS")
     graphql_introspection: bool | None = Field(default=None, validation_alias="INSIDER_GRAPHQL_INTROSPECTION")
     graphiql: bool | None = Field(default=None, validation_alias="INSIDER_GRAPHIQL")
@@ -98,7 +98,7 @@ class Settings(BaseSettings):
         default=2, ge=1, le=13, validation_alias="INSIDER_INGEST_MIN_NEGATIVE_VENUES"
     )
 
-    # Webhooks (the webhooks package; README "Webhooks"). The server key every endpoint secret is
+    # Webhooks (the webhooks package; docs/webhooks.md). The server key every endpoint secret is
     # derived from (at least 32 characters; every process that delivers needs the same one); unset:
     # a random key per process in the embedded mode, webhooks disabled with MONGODB_URI set.
     webhook_key: SecretStr | None = Field(default=None, min_length=32, validation_alias="INSIDER_WEBHOOK_KEY")

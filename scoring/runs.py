@@ -282,7 +282,7 @@ class RunStore:
     async def slim_unlisted(self, run_id: str) -> None:
         """Drop the per-venue breakdown of ``run_id``'s unlisted coins once a later run is stored:
         only the latest run needs it (a coin looked up shows its funding and OI now), and it would
-        triple the size of every retained score document (README "Storage")."""
+        triple the size of every retained score document (docs/operations.md, "MongoDB: collections and storage")."""
         await self.scores.update_many({"run_id": run_id, "score": 0.0}, {"$set": {"venues": []}})
 
     async def mark_visible(self, run_id: str) -> None:

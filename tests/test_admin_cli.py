@@ -85,7 +85,7 @@ def test_operator_lifecycle_against_the_embedded_server(
 
     code, out, _ = admin(capsys, "keys", "list", "--tenant", tenant["id"], *url, "--json")
     listed = json.loads(out)
-    assert isinstance(listed, list) and isinstance(tenant, dict)  # the operation's result (README)
+    assert isinstance(listed, list) and isinstance(tenant, dict)  # the operation's result (docs/operations.md)
     assert [k["keyId"] for k in listed] == [key_id] and issued["key"][8:] not in out
 
     code, out, err = admin(capsys, "keys", "rotate", key_id, "--grace-seconds", "0", *url, "--json")

@@ -269,7 +269,7 @@ class Importer(abc.ABC):
 
     #: The ``--format`` name.
     name: ClassVar[str]
-    #: One line for the README and ``--help``.
+    #: One line for ``--help`` (the shapes are also listed in docs/data.md).
     description: ClassVar[str]
     #: Columns that must all be in the header (lower case).
     required: ClassVar[tuple[str, ...]]

@@ -1,7 +1,7 @@
 """Synthetic validation (issue 3 §8): detection quality against the simulator's planted labels.
 
 The suite uses a smaller universe and horizon than the CLI default (80 coins, 14 days, of which
-7 are warm-up) to stay fast; the CLI default (200 coins, 30 days) is reported in the README.
+7 are warm-up) to stay fast; the CLI default (200 coins, 30 days) is reported in docs/methodology.md.
 """
 
 from __future__ import annotations
