@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from ingest.snapshot import VENUES
 from tests.conftest import ApiClient
-from tests.graphql.conftest import data, gql
+from tests.gql.conftest import data, gql
 
 SEARCH = """query($text: String!, $first: Int!) {
   searchCoins(text: $text, first: $first) {

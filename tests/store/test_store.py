@@ -19,7 +19,7 @@ from ingest.storage import SnapshotStore
 from scoring.runs import RunStore
 from store import StoreHandle, Update, update_each
 
-STORE_PACKAGE = Path(__file__).resolve().parent.parent / "store"
+STORE_PACKAGE = Path(__file__).resolve().parents[2] / "store"
 
 
 async def test_ping_and_indexes(store: StoreHandle) -> None:

@@ -16,7 +16,7 @@ import warnings
 import pytest
 
 from tests.conftest import ApiClient
-from tests.graphql.conftest import gql
+from tests.gql.conftest import gql
 
 #: A root field with async fields below it (``count``, each coin's ``history``), next to a root
 #: field that fails at once with a non-null error (so the whole ``data`` is null).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from tests.conftest import ApiClient
-from tests.graphql.conftest import data, gql
+from tests.gql.conftest import data, gql
 
 RUNS = """query($first: Int!) { runs(first: $first) { runId status at startedAt finishedAt modelVersion
   coins listed error venues { venue exchange status latencyMs markets requests rejected error } } }"""

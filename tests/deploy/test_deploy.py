@@ -15,7 +15,7 @@ import yaml
 from insider_selling.cli import build_parser
 from insider_selling.settings import Settings
 
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 SETTINGS = {str(field.validation_alias or name) for name, field in Settings.model_fields.items()}
 APP_IMAGE = "insider-selling:local"
 

@@ -15,8 +15,8 @@ from gql.graphql_app import CachedResponse, ResponseCache
 from gql.pipeline import Documents
 from gql.sockets import MAX_FRAME
 from tests.conftest import ApiClient
-from tests.graphql.conftest import gql
-from tests.graphql.wsclient import Outcome, TestClient, app_client, new_key, services, socket
+from tests.gql.conftest import gql
+from tests.gql.wsclient import Outcome, TestClient, app_client, new_key, services, socket
 
 SIGNAL = "{ signal { modelVersion } }"
 

@@ -8,7 +8,7 @@ from gql.cost import MAX_COST
 from gql.graphql_app import MAX_BODY
 from gql.schema import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
 from tests.conftest import ApiClient
-from tests.graphql.conftest import data, gql, issue_key
+from tests.gql.conftest import data, gql, issue_key
 
 
 def _assert_refused(response, code: str | None = None) -> dict:  # type: ignore[no-untyped-def]

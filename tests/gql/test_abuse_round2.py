@@ -14,7 +14,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from gql.sockets import PING_BURST
 from tenants.plans import PLANS
-from tests.graphql.wsclient import Outcome, Socket, TestClient, app_client, new_key, services, socket
+from tests.gql.wsclient import Outcome, Socket, TestClient, app_client, new_key, services, socket
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from scoring.config import load_model_config
 from scoring.pipeline import ScoringPipeline
 from scoring.track import TrackRecord, summarize
 from tests.conftest import ApiClient, start_app
-from tests.graphql.conftest import data, gql, issue_key
+from tests.gql.conftest import data, gql, issue_key
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -16,7 +16,7 @@ from scoring.pipeline import ScoringPipeline
 from scoring.schedule import next_run_at
 from store import StoreHandle
 from tests.conftest import ApiClient, make_settings, start_app
-from tests.graphql.conftest import data, gql
+from tests.gql.conftest import data, gql
 
 T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 

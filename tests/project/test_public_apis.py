@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("insider_selling", "gql", "tenants", "scoring", "ingest", "store")
 _REFLECTION = {"getattr", "setattr", "hasattr", "delattr"}
 

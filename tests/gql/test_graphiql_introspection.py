@@ -7,7 +7,7 @@ from graphql import get_introspection_query, parse
 
 from gql.bounds import check_shape
 from tests.conftest import ApiClient
-from tests.graphql.conftest import gql
+from tests.gql.conftest import gql
 
 
 async def test_the_introspection_query_graphiql_sends_is_answered(api: ApiClient) -> None:

@@ -11,7 +11,7 @@ import pytest
 import gql.pipeline as pipeline
 from gql.cost import estimate
 from tests.conftest import ApiClient
-from tests.graphql.conftest import gql, issue_key
+from tests.gql.conftest import gql, issue_key
 
 QUERY = "query($n: Int!) { insiderSelling(limit: $n) { coins { coinId history(first: 100) { runId } } } }"
 

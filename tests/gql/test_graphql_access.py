@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.conftest import ApiClient
-from tests.graphql.conftest import data, gql, issue_key
+from tests.gql.conftest import data, gql, issue_key
 
 BOARD = """{ insiderSelling(limit: %d) { count coins { coinId score subScores { fundingMagnitude }
     venues { venue fundingRatePerHour } history(first: 5) { runId score subScores { coordinationRisk } } } } }"""

@@ -13,7 +13,7 @@ from starlette.websockets import WebSocketDisconnect
 from gql.cost import MAX_COST
 from gql.graphql_app import MAX_QUERY_STRING
 from gql.pipeline import MAX_DOCUMENT
-from tests.graphql.wsclient import TRANSPORTS, Outcome, TestClient, app_client, call, new_key, revoke, socket
+from tests.gql.wsclient import TRANSPORTS, Outcome, TestClient, app_client, call, new_key, revoke, socket
 
 SIGNAL = "{ signal { modelVersion } }"
 
@@ -153,7 +153,7 @@ def test_revocation_on_another_worker_closes_the_socket_within_a_second(redis_ur
     import asyncio
 
     from store import open_store
-    from tests.graphql.wsclient import app_client
+    from tests.gql.wsclient import app_client
 
     store = asyncio.run(open_store(None, "insider_selling"))
     with (

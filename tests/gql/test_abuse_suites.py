@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.graphql.wsclient import TestClient, app_client, new_key
+from tests.gql.wsclient import TestClient, app_client, new_key
 
 SLOW = 1.0
 #: A full key (the public key id alone is fine) or an argon2 hash.
