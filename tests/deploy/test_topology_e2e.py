@@ -42,7 +42,7 @@ from websockets.sync.client import connect
 from gql.schema import schema as code_schema
 from scoring.runs import RunStore
 from tenants.keys import parse_key
-from tests.conftest import ROOT, MongoServer, _free_port
+from tests.helpers import ROOT, MongoServer, free_port
 
 T = TypeVar("T")
 COMPOSE = ROOT / "deploy" / "compose.yaml"
@@ -253,7 +253,7 @@ def root_documents(sdl: GraphQLSchema, values: dict[str, Any], seen: set[str]) -
 def test_the_production_topology(mongo_server: MongoServer, redis_url: str, tmp_path: Path) -> None:
     assert CLI.exists(), CLI
     log = Transcript()
-    port = _free_port()
+    port = free_port()
     database = f"topology_{os.getpid()}_{port}"
     env = topology_env(mongo_server, redis_url, database, port)  # Redis flushed: fencing tokens from 1
     base = f"http://127.0.0.1:{port}"

@@ -14,9 +14,9 @@ from starlette.websockets import WebSocketDisconnect
 from gql.graphql_app import CachedResponse, ResponseCache
 from gql.pipeline import Documents
 from gql.sockets import MAX_FRAME
-from tests.conftest import ApiClient
-from tests.gql.conftest import gql
+from tests.gql.helpers import gql
 from tests.gql.wsclient import Outcome, TestClient, app_client, new_key, services, socket
+from tests.helpers import ApiClient
 
 SIGNAL = "{ signal { modelVersion } }"
 

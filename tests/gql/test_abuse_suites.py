@@ -86,7 +86,7 @@ def test_schemathesis_rest_every_check(log_lines: Secrets) -> None:
 
     from ingest.demo import DemoSource
     from insider_selling.app import build_app
-    from tests.conftest import SMALL_DEMO, make_settings
+    from tests.helpers import SMALL_DEMO, make_settings
 
     app = build_app(make_settings(), source=DemoSource(SMALL_DEMO), run_scheduler=False, announce=lambda _: None)
     schema = schemathesis.openapi.from_asgi("/v1/openapi.json", app)  # starts the app's lifespan

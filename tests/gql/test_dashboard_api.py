@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from ingest.snapshot import VENUES
-from tests.conftest import ApiClient
-from tests.gql.conftest import data, gql
+from tests.gql.helpers import data, gql
+from tests.helpers import ApiClient
 
 SEARCH = """query($text: String!, $first: Int!) {
   searchCoins(text: $text, first: $first) {

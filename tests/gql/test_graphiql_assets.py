@@ -7,7 +7,7 @@ import hashlib
 import re
 
 from gql.graphql_app import GRAPHIQL_ASSETS_DIR, GRAPHIQL_ASSETS_PATH
-from tests.conftest import ApiClient
+from tests.helpers import ApiClient
 
 TAG = re.compile(r'(?:src|href)="([^"]+)"\s+integrity="sha384-([^"]+)"')
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from graphql import get_introspection_query, parse
 
 from gql.bounds import check_shape
-from tests.conftest import ApiClient
-from tests.gql.conftest import gql
+from tests.gql.helpers import gql
+from tests.helpers import ApiClient
 
 
 async def test_the_introspection_query_graphiql_sends_is_answered(api: ApiClient) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.conftest import ApiClient
-from tests.gql.conftest import data, gql, issue_key
+from tests.gql.helpers import data, gql, issue_key
+from tests.helpers import ApiClient
 
 BOARD = """{ insiderSelling(limit: %d) { count coins { coinId score subScores { fundingMagnitude }
     venues { venue fundingRatePerHour } history(first: 5) { runId score subScores { coordinationRisk } } } } }"""

@@ -6,8 +6,8 @@ import pytest
 
 from gql.types import COIN_GRAPHQL_FIELDS, SUB_SCORES
 from scoring.contract import COIN_FIELDS
-from tests.conftest import ApiClient
-from tests.gql.conftest import data, gql
+from tests.gql.helpers import data, gql
+from tests.helpers import ApiClient
 
 CAMEL = {snake: camel for camel, snake in COIN_GRAPHQL_FIELDS.items()}
 SUB = " ".join(CAMEL[s] for s in SUB_SCORES)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.conftest import ApiClient
-from tests.gql.conftest import data, gql
+from tests.gql.helpers import data, gql
+from tests.helpers import ApiClient
 
 PAGE = """query($id: ID!, $first: Int!, $after: String, $from: DateTime, $to: DateTime) {
   scoreHistory(coinId: $id, first: $first, after: $after, from: $from, to: $to) {

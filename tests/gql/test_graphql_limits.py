@@ -7,8 +7,8 @@ import pytest
 from gql.cost import MAX_COST
 from gql.graphql_app import MAX_BODY
 from gql.schema import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
-from tests.conftest import ApiClient
-from tests.gql.conftest import data, gql, issue_key
+from tests.gql.helpers import data, gql, issue_key
+from tests.helpers import ApiClient
 
 
 def _assert_refused(response, code: str | None = None) -> dict:  # type: ignore[no-untyped-def]
@@ -109,7 +109,7 @@ async def test_over_budget_is_refused_with_a_clear_error(api: ApiClient) -> None
 
 
 async def test_introspection_and_graphiql_follow_settings(api: ApiClient) -> None:
-    from tests.conftest import make_settings, start_app
+    from tests.helpers import make_settings, start_app
 
     assert (await data(api, "{ __schema { queryType { name } } }"))["__schema"]["queryType"]["name"] == "Query"
     page = await api.http.get("/graphql", headers={"accept": "text/html"})

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.conftest import ApiClient
-from tests.gql.conftest import data, gql
+from tests.gql.helpers import data, gql
+from tests.helpers import ApiClient
 
 RUNS = """query($first: Int!) { runs(first: $first) { runId status at startedAt finishedAt modelVersion
   coins listed error venues { venue exchange status latencyMs markets requests rejected error } } }"""

@@ -9,7 +9,7 @@ import sys
 from strawberry.printer import print_schema
 
 from gql.schema import schema
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 STALE = "schema.graphql is stale: run `strawberry export-schema gql.schema:schema --output schema.graphql`"
 

@@ -15,8 +15,8 @@ from scoring.config import load_model_config
 from scoring.pipeline import ScoringPipeline
 from scoring.schedule import next_run_at
 from store import StoreHandle
-from tests.conftest import ApiClient, make_settings, start_app
-from tests.gql.conftest import data, gql
+from tests.gql.helpers import data, gql
+from tests.helpers import ApiClient, make_settings, start_app
 
 T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 

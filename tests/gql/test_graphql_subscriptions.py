@@ -17,7 +17,7 @@ with warnings.catch_warnings():  # Starlette 1.x prefers httpx2 for its TestClie
 
 from ingest.demo import DemoSource
 from insider_selling.app import build_app
-from tests.conftest import SMALL_DEMO, make_settings
+from tests.helpers import SMALL_DEMO, make_settings
 
 SUBSCRIBE = (
     "subscription($m: Float) { scoreUpdates(minScore: $m) { count coins { coinId score } signal { lastRunAt } } }"

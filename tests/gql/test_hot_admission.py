@@ -10,8 +10,8 @@ import pytest
 
 import gql.pipeline as pipeline
 from gql.cost import estimate
-from tests.conftest import ApiClient
-from tests.gql.conftest import gql, issue_key
+from tests.gql.helpers import gql, issue_key
+from tests.helpers import ApiClient
 
 QUERY = "query($n: Int!) { insiderSelling(limit: $n) { coins { coinId history(first: 100) { runId } } } }"
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 from tenants.ratelimit import month_window
-from tests.conftest import ApiClient
+from tests.helpers import ApiClient
 
 DATA = "/v1/insider-selling/data"
 QUERY = "{ insiderSelling(limit: 5) { count coins { coinId score } } }"

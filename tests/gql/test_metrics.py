@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from insider_selling.cli import prepare_metrics_dir
-from tests.conftest import ROOT, ApiClient, make_settings
+from tests.helpers import ROOT, ApiClient, make_settings
 
 # One worker process: its own app on the shared multi-process directory, some requests, and
 # (for the last one) a scrape printed on stdout.

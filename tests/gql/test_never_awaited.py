@@ -15,8 +15,8 @@ import warnings
 
 import pytest
 
-from tests.conftest import ApiClient
-from tests.gql.conftest import gql
+from tests.gql.helpers import gql
+from tests.helpers import ApiClient
 
 #: A root field with async fields below it (``count``, each coin's ``history``), next to a root
 #: field that fails at once with a non-null error (so the whole ``data`` is null).

@@ -12,7 +12,7 @@ from urllib.parse import quote
 import html5lib
 import pytest
 
-from tests.conftest import ApiClient, make_settings, start_app
+from tests.helpers import ApiClient, make_settings, start_app
 
 HOSTILE = [
     '"><meta http-equiv=refresh content="0;url=https:evil.example">',

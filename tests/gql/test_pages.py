@@ -19,7 +19,7 @@ import pytest
 from starlette.applications import Starlette
 
 from gql.pages import APP_DIR, CSP, TEMPLATES, VENDOR_DIR, page_routes, render_markdown, vendor_manifest
-from tests.conftest import ROOT, ApiClient, make_settings, start_app
+from tests.helpers import ROOT, ApiClient, make_settings, start_app
 
 INTEGRITY = re.compile(r'(?:src|href)="(/assets/vendor/[^"]+)"\s+integrity="(sha384-[^"]+)"')
 #: The dashboard's budget: every file its first load fetches, gzip-compressed.

@@ -10,8 +10,8 @@ import pytest
 
 from insider_selling.cli import _server_options
 from insider_selling.settings import SettingsError, load_settings
-from tests.conftest import ApiClient, make_settings, start_app
 from tests.gql.wsclient import app_client
+from tests.helpers import ApiClient, make_settings, start_app
 
 DATA = "/v1/insider-selling/data"
 

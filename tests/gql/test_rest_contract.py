@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 
 from scoring.contract import COIN_FIELDS
-from tests.conftest import ApiClient
+from tests.helpers import ApiClient
 
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 SEED_EXCHANGES = [

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from tests.conftest import ApiClient, make_settings, start_app
+from tests.helpers import ApiClient, make_settings, start_app
 
 PATH = "/v1/insider-selling/data"
 # One primed app serves the whole module: these tests only read (or add an unrelated tenant).

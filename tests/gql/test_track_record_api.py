@@ -28,8 +28,8 @@ from scoring.commands import export_demo, load_replay
 from scoring.config import load_model_config
 from scoring.pipeline import ScoringPipeline
 from scoring.track import TrackRecord, summarize
-from tests.conftest import ApiClient, start_app
-from tests.gql.conftest import data, gql, issue_key
+from tests.gql.helpers import data, gql, issue_key
+from tests.helpers import ApiClient, start_app
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -19,7 +19,7 @@ with warnings.catch_warnings():  # Starlette 1.x prefers httpx2 for its TestClie
 
 from ingest.demo import DemoSource
 from insider_selling.app import build_app
-from tests.conftest import SMALL_DEMO, make_settings
+from tests.helpers import SMALL_DEMO, make_settings
 
 TRANSPORTS = ("GET", "POST", "WS")
 

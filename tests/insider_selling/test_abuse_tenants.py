@@ -17,7 +17,7 @@ from insider_selling.redis_client import connect_redis
 from scoring.config import load_model_config
 from scoring.pipeline import ScoringPipeline
 from store import StoreHandle
-from tests.conftest import make_settings
+from tests.helpers import make_settings
 
 AT = datetime(2026, 11, 20, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from insider_selling.cli import build_parser, main
-from tests.conftest import _free_port, serve_process
+from tests.helpers import free_port, serve_process
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +133,7 @@ def test_refusals_are_one_line(
     monkeypatch.setenv("INSIDER_ADMIN_KEY", "sk_live_not-a-key")
     code, _, err = admin(capsys, "tenants", "list", "--url", base)
     assert code == 1 and "malformed_api_key" in err and "not-a-key" not in err
-    code, _, err = admin(capsys, "tenants", "list", "--url", f"http://127.0.0.1:{_free_port()}")
+    code, _, err = admin(capsys, "tenants", "list", "--url", f"http://127.0.0.1:{free_port()}")
     assert code == 1 and err.startswith("error: cannot reach") and "--url" in err
 
 

@@ -13,7 +13,7 @@ from insider_selling.cli import main
 from insider_selling.logs import JsonFormatter, scrub
 from insider_selling.settings import SettingsError, load_settings
 from scoring.errors import RunFailed
-from tests.conftest import ApiClient
+from tests.helpers import ApiClient
 
 
 @pytest.mark.parametrize(
@@ -133,7 +133,7 @@ async def test_a_new_run_replaces_the_leaderboard_at_once(api: ApiClient) -> Non
 
 def test_readme_documents_every_setting() -> None:
     from insider_selling.settings import Settings
-    from tests.conftest import ROOT
+    from tests.helpers import ROOT
 
     readme = (ROOT / "README.md").read_text()
     aliases = {str(field.validation_alias) for field in Settings.model_fields.values()}

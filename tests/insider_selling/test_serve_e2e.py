@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import serve_process
+from tests.helpers import serve_process
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import _free_port
+from tests.helpers import free_port
 
 TIMEOUT = 1.0
 APP = """
@@ -49,7 +49,7 @@ PROTOCOLS = ["insider_selling.server:TimedHttpToolsProtocol", "insider_selling.s
 
 
 def _serve(protocol: str) -> Iterator[int]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-c", APP, str(port), protocol])  # noqa: S603
     try:
         deadline = time.monotonic() + 15

@@ -8,7 +8,7 @@ import contextlib
 import redis.asyncio as aioredis
 
 from insider_selling.worker import LOCK_KEY, run_worker
-from tests.conftest import make_settings
+from tests.helpers import make_settings
 
 
 async def test_worker_once_scores_and_gives_the_lock_back(redis_url: str) -> None:

@@ -16,7 +16,7 @@ from insider_selling.cli import main
 from scoring.commands import BacktestError, backtest, export_demo, history_report, load_replay, parse_step
 from scoring.contract import COIN_FIELDS
 from scoring.runs import RunStore
-from tests.conftest import OpenStore
+from tests.helpers import OpenStore
 
 
 def test_round_trip_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,4 +1,4 @@
-"""Fixtures for the tenants tests: apps that can share one store (and one Redis), and GraphQL
+"""Helpers for the tenants tests (``tests.tenants.helpers``): apps that can share one store (and one Redis), and GraphQL
 callers: ``gql`` executes ``AdminQuery``/``AdminMutation`` with the per-request context the view
 builds (so these tests do not depend on the data schema), ``http_gql`` goes through ``/graphql``."""
 
@@ -19,7 +19,8 @@ from ingest.demo import DemoSource
 from insider_selling.app import build_app
 from insider_selling.settings import Settings
 from store import StoreHandle, open_store
-from tests.conftest import SMALL_DEMO, make_settings
+from tenants.principal import Principal
+from tests.helpers import SMALL_DEMO, make_settings
 
 DATA = "/v1/insider-selling/data"
 _LOCAL_SCHEMA = strawberry.Schema(query=AdminQuery, mutation=AdminMutation)
@@ -185,7 +186,7 @@ class RestartableRedis:
     def __init__(self, workdir: Any) -> None:
         import shutil
 
-        from tests.conftest import _free_port
+        from tests.helpers import free_port
 
         binary = shutil.which("redis-server")
         if binary is None:
@@ -197,7 +198,7 @@ class RestartableRedis:
                 pytest.fail("redis-server is not installed; .ci/run installs it")
             pytest.skip("redis-server is not installed")
         self.binary = binary
-        self.port = _free_port()
+        self.port = free_port()
         self.workdir = workdir
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: Any = None
@@ -241,3 +242,17 @@ class RestartableRedis:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+def principal(
+    key: str = "key_a", tenant: str = "ten_a", rpm: int = 60, month: int = 10_000, key_rpm: int | None = None
+) -> Principal:
+    return Principal(
+        tenant_id=tenant,
+        key_id=key,
+        scopes=frozenset({"signals:read"}),
+        plan="free",
+        per_minute=rpm,
+        per_month=month,
+        key_per_minute=key_rpm or rpm,
+    )

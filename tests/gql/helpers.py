@@ -1,4 +1,4 @@
-"""Helpers for the GraphQL tests: post a document with a key and read the JSON answer."""
+"""Helpers for the GraphQL tests (``tests.gql.helpers``): post a document with a key and read the JSON answer."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import ApiClient
+from tests.helpers import ApiClient
 
 
 async def gql(
