@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import pytest_asyncio
 
 from store import StoreHandle, open_store
 from tests.helpers import (
@@ -127,6 +128,16 @@ async def store(open_stores: OpenStore) -> StoreHandle:
 @pytest.fixture
 async def api() -> AsyncIterator[ApiClient]:
     """A fresh primed app (embedded store, small demo market), with its bootstrap keys."""
+    async for client in start_app():
+        yield client
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def read_only_api() -> AsyncIterator[ApiClient]:
+    """One primed app for a whole module whose tests only read it: the demo data is scored once per
+    module, not once per test. Such a module marks its async tests
+    ``pytest.mark.asyncio(loop_scope="module")`` (the loop this app runs in) and binds ``api`` to
+    this; a test that writes (a run, a key, a setting) takes the function-scoped ``api`` elsewhere."""
     async for client in start_app():
         yield client
 

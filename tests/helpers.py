@@ -167,11 +167,13 @@ class RedisCluster:
 
 
 def cluster_port() -> int:
-    """A free port P whose cluster bus port (P + 10000) is free too."""
+    """A free port P whose cluster bus port (P + 10000) is free too. Both lie below Linux's ephemeral
+    range (32768-60999), where ``free_port`` and every outgoing connection take theirs, so another
+    xdist worker's servers and clients cannot land on a cluster node's port."""
     import random
 
     for _ in range(200):
-        port = random.randrange(20_000, 40_000)
+        port = random.randrange(20_000, 22_768)
         try:
             with socket.socket() as a, socket.socket() as b:
                 a.bind(("127.0.0.1", port))

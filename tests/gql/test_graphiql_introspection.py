@@ -3,13 +3,23 @@
 
 from __future__ import annotations
 
+import pytest
 from graphql import get_introspection_query, parse
 
 from gql.bounds import check_shape
 from tests.gql.helpers import gql
 from tests.helpers import ApiClient
 
+IN_MODULE_LOOP = pytest.mark.asyncio(loop_scope="module")  # the loop read_only_api runs in
 
+
+@pytest.fixture
+def api(read_only_api: ApiClient) -> ApiClient:
+    """The module's tests only read: one primed app for all of them (``read_only_api``)."""
+    return read_only_api
+
+
+@IN_MODULE_LOOP
 async def test_the_introspection_query_graphiql_sends_is_answered(api: ApiClient) -> None:
     query = get_introspection_query(descriptions=True, input_value_deprecation=True)  # GraphiQL 3's options
     response = await gql(api, query)
@@ -19,6 +29,7 @@ async def test_the_introspection_query_graphiql_sends_is_answered(api: ApiClient
     assert {t["name"] for t in body["data"]["__schema"]["types"]} >= {"Query", "Coin", "ScoringRun"}
 
 
+@IN_MODULE_LOOP
 async def test_a_deep_fragment_on_a_data_type_is_still_refused(api: ApiClient) -> None:
     nested = "a { " * 9 + "b" + " }" * 9
     for query in (

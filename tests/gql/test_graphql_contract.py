@@ -14,6 +14,15 @@ SUB = " ".join(CAMEL[s] for s in SUB_SCORES)
 ALL_COIN_FIELDS = " ".join(CAMEL[f] for f in COIN_FIELDS)
 
 
+IN_MODULE_LOOP = pytest.mark.asyncio(loop_scope="module")  # the loop read_only_api runs in
+
+
+@pytest.fixture
+def api(read_only_api: ApiClient) -> ApiClient:
+    """The module's tests only read: one primed app for all of them (``read_only_api``)."""
+    return read_only_api
+
+
 async def rest(api: ApiClient, **params: object) -> dict:
     r = await api.http.get(
         "/v1/insider-selling/data", params=params, headers={"Authorization": f"Bearer {api.read_key}"}
@@ -28,6 +37,7 @@ def test_every_seed_field_is_in_the_schema() -> None:
     assert CAMEL["top10_holders_pct_change"] == "top10HoldersPctChange"
 
 
+@IN_MODULE_LOOP
 async def test_every_coin_field_equals_rest(api: ApiClient) -> None:
     expected = await rest(api, limit=500)
     got = (
@@ -56,6 +66,7 @@ async def test_every_coin_field_equals_rest(api: ApiClient) -> None:
     assert one == {CAMEL[f]: first[f] for f in COIN_FIELDS}
 
 
+@IN_MODULE_LOOP
 async def test_limit_and_min_score_filter_like_rest(api: ApiClient) -> None:
     expected = await rest(api, limit=3, min_score=2.5)
     got = await data(api, "{ insiderSelling(limit: 3, minScore: 2.5) { count coins { coinId score } } }")
@@ -73,6 +84,7 @@ async def test_limit_and_min_score_filter_like_rest(api: ApiClient) -> None:
         ("minScore: 10.01", "minScore", "min_score must be a number from 0 to 10"),
     ],
 )
+@IN_MODULE_LOOP
 async def test_validation_is_the_rest_validation(api: ApiClient, args: str, param: str, message: str) -> None:
     r = await gql(api, f"{{ insiderSelling({args}) {{ count }} }}")
     assert r.status_code == 400
@@ -87,6 +99,7 @@ async def test_validation_is_the_rest_validation(api: ApiClient, args: str, para
     assert rest_error.status_code == 400 and rest_error.json()["error"]["message"] == message
 
 
+@IN_MODULE_LOOP
 async def test_signal_timing_and_venues(api: ApiClient) -> None:
     got = await data(
         api,
@@ -107,5 +120,6 @@ async def test_signal_timing_and_venues(api: ApiClient) -> None:
         assert venue["fundingIntervalHours"] == stored["funding_interval_hours"]
 
 
+@IN_MODULE_LOOP
 async def test_unknown_coin_is_null(api: ApiClient) -> None:
     assert (await data(api, '{ coin(coinId: "no-such-coin") { coinId } }'))["coin"] is None

@@ -5,8 +5,19 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+import pytest
+
 from scoring.contract import COIN_FIELDS
 from tests.helpers import ApiClient
+
+IN_MODULE_LOOP = pytest.mark.asyncio(loop_scope="module")  # the loop read_only_api runs in
+
+
+@pytest.fixture
+def api(read_only_api: ApiClient) -> ApiClient:
+    """The module's tests only read: one primed app for all of them (``read_only_api``)."""
+    return read_only_api
+
 
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 SEED_EXCHANGES = [
@@ -69,6 +80,7 @@ def test_contract_lists_every_seed_field() -> None:
     assert set(SEED_COIN_KEYS + SEED_DOCUMENTED_EXTRA) == set(COIN_FIELDS)
 
 
+@IN_MODULE_LOOP
 async def test_seed_curl_returns_the_envelope(api: ApiClient) -> None:
     response = await api.http.get(
         "/v1/insider-selling/data",
@@ -114,6 +126,7 @@ async def test_seed_curl_returns_the_envelope(api: ApiClient) -> None:
     assert isinstance(meta["elapsed_ms"], int | float) and meta["elapsed_ms"] >= 0
 
 
+@IN_MODULE_LOOP
 async def test_defaults_list_only_positive_scores(api: ApiClient) -> None:
     response = await api.http.get("/v1/insider-selling/data", headers={"Authorization": f"Bearer {api.read_key}"})
     coins = response.json()["data"]["coins"]
