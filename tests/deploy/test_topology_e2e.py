@@ -3,7 +3,7 @@ Redis, ``insider-selling admin bootstrap``, ``serve --workers 2`` and a separate
 second one), each a subprocess configured only by environment variables, the ones
 ``deploy/compose.yaml`` sets (addresses, the demo source and short intervals replaced).
 
-It prints a transcript with each step's time (``pytest -s tests/test_topology_e2e.py``)."""
+It prints a transcript with each step's time (``pytest -s tests/deploy/test_topology_e2e.py``)."""
 
 from __future__ import annotations
 
