@@ -10,6 +10,14 @@ from gql.schema import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
 from tests.gql.helpers import data, gql, issue_key
 from tests.helpers import ApiClient
 
+IN_MODULE_LOOP = pytest.mark.asyncio(loop_scope="module")  # the loop read_only_api runs in
+
+
+@pytest.fixture
+def api(read_only_api: ApiClient) -> ApiClient:
+    """The module's tests only read: one primed app for all of them (``read_only_api``)."""
+    return read_only_api
+
 
 def _assert_refused(response, code: str | None = None) -> dict:  # type: ignore[no-untyped-def]
     assert 400 <= response.status_code < 500, response.text
@@ -20,6 +28,7 @@ def _assert_refused(response, code: str | None = None) -> dict:  # type: ignore[
     return body
 
 
+@IN_MODULE_LOOP
 async def test_thousands_of_aliases(api: ApiClient) -> None:
     query = "{ " + " ".join(f"a{i}: signal {{ modelVersion }}" for i in range(3000)) + " }"
     _assert_refused(await gql(api, query))  # too many tokens before the alias rule even runs
@@ -28,6 +37,7 @@ async def test_thousands_of_aliases(api: ApiClient) -> None:
     assert "aliases" in body["errors"][0]["message"]
 
 
+@IN_MODULE_LOOP
 async def test_fragment_cycle(api: ApiClient) -> None:
     query = """query { insiderSelling { coins { ...A } } }
       fragment A on Coin { coinId ...B }
@@ -36,6 +46,7 @@ async def test_fragment_cycle(api: ApiClient) -> None:
     assert any("fragment" in e["message"].lower() for e in body["errors"])
 
 
+@IN_MODULE_LOOP
 async def test_huge_document(api: ApiClient) -> None:
     tokens = "{ " + "signal { modelVersion } " * (MAX_TOKENS // 3) + "}"
     body = _assert_refused(await gql(api, tokens), "graphql_parse_failed")
@@ -44,6 +55,7 @@ async def test_huge_document(api: ApiClient) -> None:
     _assert_refused(await gql(api, huge), "request_too_large")
 
 
+@IN_MODULE_LOOP
 async def test_depth_limit(api: ApiClient) -> None:
     await data(api, "{ insiderSelling { coins { history { subScores { fundingMagnitude } } } } }")
     deep = "{ insiderSelling { coins { " + "history { " * (MAX_DEPTH + 2) + "runId" + " }" * (MAX_DEPTH + 4) + " }"
@@ -52,12 +64,14 @@ async def test_depth_limit(api: ApiClient) -> None:
 
 
 @pytest.mark.parametrize("limit", [0, 501, 100000])
+@IN_MODULE_LOOP
 async def test_limit_outside_range(api: ApiClient, limit: int) -> None:
     _assert_refused(
         await gql(api, "query($l: Int!) { insiderSelling(limit: $l) { count } }", {"l": limit}), "parameter_invalid"
     )
 
 
+@IN_MODULE_LOOP
 async def test_garbage_requests_are_4xx(api: ApiClient) -> None:
     headers = {"Authorization": f"Bearer {api.read_key}"}
     for body, ctype in [
@@ -74,6 +88,7 @@ async def test_garbage_requests_are_4xx(api: ApiClient) -> None:
         assert r.json()["errors"][0]["extensions"]["code"]
 
 
+@IN_MODULE_LOOP
 async def test_cost_is_reported_and_too_expensive_is_refused(api: ApiClient) -> None:
     r = await gql(api, "{ insiderSelling(limit: 100) { coins { coinId history(first: 100) { runId } } } }")
     cost = r.json()["extensions"]["cost"]
@@ -88,6 +103,7 @@ async def test_cost_is_reported_and_too_expensive_is_refused(api: ApiClient) -> 
     assert "maximum" in body["errors"][0]["message"]
 
 
+@IN_MODULE_LOOP
 async def test_over_budget_is_refused_with_a_clear_error(api: ApiClient) -> None:
     key = await issue_key(api, ["signals:read"], rate_limit=20)
     query = "{ insiderSelling(limit: 10) { coins { coinId history(first: 100) { runId } } } }"
@@ -108,6 +124,7 @@ async def test_over_budget_is_refused_with_a_clear_error(api: ApiClient) -> None
     assert int(r.headers["Retry-After"]) >= 1
 
 
+@IN_MODULE_LOOP
 async def test_introspection_and_graphiql_follow_settings(api: ApiClient) -> None:
     from tests.helpers import make_settings, start_app
 

@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import html5lib
 import pytest
+import pytest_asyncio
 
 from tests.helpers import ApiClient, make_settings, start_app
 
@@ -27,8 +28,12 @@ HOSTILE = [
 URL_ATTRIBUTES = ("href", "src", "action", "formaction", "content", "data", "poster", "srcset")
 
 
-@pytest.fixture
+IN_MODULE_LOOP = pytest.mark.asyncio(loop_scope="module")  # the loop ``pages`` runs in
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def pages() -> AsyncIterator[ApiClient]:
+    """One app for the module: its tests only read pages."""
     async for client in start_app(make_settings(graphiql=True)):
         yield client
 
@@ -74,6 +79,7 @@ async def get(pages: ApiClient, url: str, **headers: str) -> str:
     return response.text
 
 
+@IN_MODULE_LOOP
 async def test_report_names_from_the_path_are_escaped(pages: ApiClient) -> None:
     baseline = await get(pages, "/docs/nothing-here")
     for value in HOSTILE:
@@ -87,6 +93,7 @@ async def test_report_names_from_the_path_are_escaped(pages: ApiClient) -> None:
 
 
 @pytest.mark.parametrize("path", ["/", "/dashboard", "/docs", "/docs/methodology", "/docs/validation", "/graphql"])
+@IN_MODULE_LOOP
 async def test_every_page_with_hostile_query_values(pages: ApiClient, path: str) -> None:
     accept = {"accept": "text/html"}
     baseline = await get(pages, path, **accept)

@@ -16,7 +16,17 @@ from tests.helpers import ApiClient, make_settings, start_app
 DATA = "/v1/insider-selling/data"
 
 
+IN_MODULE_LOOP = pytest.mark.asyncio(loop_scope="module")  # the loop read_only_api runs in
+
+
+@pytest.fixture
+def api(read_only_api: ApiClient) -> ApiClient:
+    """The module's tests only read: one primed app for all of them (``read_only_api``)."""
+    return read_only_api
+
+
 @pytest.mark.parametrize("path", [DATA, "/graphql", "/healthz", "/", "/docs/methodology", "/nowhere"])
+@IN_MODULE_LOOP
 async def test_a_1_mb_header_is_a_431(api: ApiClient, path: str) -> None:
     headers = {"Authorization": f"Bearer {api.read_key}", "X-Big": "a" * 1_000_000}
     response = await api.http.get(path, headers=headers)
@@ -26,12 +36,14 @@ async def test_a_1_mb_header_is_a_431(api: ApiClient, path: str) -> None:
     assert response.headers["X-Request-Id"].startswith("req_")
 
 
+@IN_MODULE_LOOP
 async def test_10_000_headers_are_a_431(api: ApiClient) -> None:
     headers = [("Authorization", f"Bearer {api.read_key}")] + [(f"X-H{i}", "1") for i in range(10_000)]
     response = await api.http.get(DATA, headers=headers)
     assert response.status_code == 431 and "100 headers" in response.json()["error"]["message"]
 
 
+@IN_MODULE_LOOP
 async def test_heads_within_the_bounds_are_served(api: ApiClient) -> None:
     headers = [("Authorization", f"Bearer {api.read_key}")] + [(f"X-H{i}", "v" * 500) for i in range(90)]
     assert (await api.http.get(DATA, headers=headers)).status_code == 200
