@@ -120,7 +120,9 @@ def test_live_update_then_the_coin_view_has_one_point_per_stored_run(page: Any, 
     server.score_run()  # the coin view follows live runs too
     coin_id = rows(page)[0]["id"]
     page.locator(f'#board tr[data-coin-id="{coin_id}"] a').click()
-    page.wait_for_selector("#score-chart[data-points] canvas")
+    # as generous as the chart wait below: with a test per core (xdist) the browser shares the
+    # machine with another worker, and this first draw once missed the default 10 s there
+    page.wait_for_selector("#score-chart[data-points] canvas", timeout=30_000)
     stored = server.call(server.services.runs.history([coin_id]))[coin_id]
     succeeded = server.call(server.services.runs.succeeded_runs())
     assert len(stored) == len(succeeded) >= 3
