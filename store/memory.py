@@ -13,7 +13,7 @@ also a hash index used to narrow equality and ``$in`` queries. TTL indexes are a
 enforced: the embedded store lives as long as its process. Every operation is counted per
 collection in ``MemoryClient.ops``, so tests can assert how many queries a request costs.
 
-Only PyMongo's public API is used (``tests/test_store.py`` checks it). Every test that touches the
+Only PyMongo's public API is used (``tests/store/test_store.py`` checks it). Every test that touches the
 store runs on this stand-in and on a real MongoDB wire server (the ``store`` fixture in
 ``tests/conftest.py``); where they disagree, the server is right and this module is fixed.
 """

@@ -1,30 +1,35 @@
 """Shared fixtures: a real Redis server, a real MongoDB wire server (SecantusDB), the ``store``
 fixture that runs a test on both store backends, settings that never read the developer's
-environment, and a primed app (demo data scored once) for the API tests."""
+environment, and a primed app (demo data scored once) for the API tests. Helpers
+that tests import are in ``tests/helpers.py``."""
 
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import shutil
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
 
-import httpx
 import pytest
+import pytest_asyncio
 
-from ingest.demo import DemoConfig, DemoSource
-from insider_selling.app import build_app
-from insider_selling.settings import Settings
 from store import StoreHandle, open_store
+from tests.helpers import (
+    SECANTUSD,
+    STORE_BACKENDS,
+    ApiClient,
+    MongoServer,
+    OpenStore,
+    RedisCluster,
+    RedisServer,
+    cluster_port,
+    free_port,
+    secantus_process,
+    start_app,
+)
 
 # Tests never read the developer's environment for our settings.
 for _name in list(os.environ):
@@ -32,18 +37,6 @@ for _name in list(os.environ):
         del os.environ[_name]
 # The demo's backdated history runs (24 at start) are opted into by the tests that need them.
 os.environ["INSIDER_DEMO_HISTORY_HOURS"] = "0"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass(frozen=True, slots=True)
-class RedisServer:
-    url: str
-    port: int
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +50,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         if os.environ.get("CI"):
             pytest.fail("redis-server is not installed; .ci/run installs it")
         pytest.skip("redis-server is not installed")
-    port = _free_port()
+    port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(  # noqa: S603
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
@@ -90,69 +83,6 @@ def redis_url(redis_server: RedisServer) -> str:
     return redis_server.url
 
 
-ROOT = Path(__file__).resolve().parent.parent
-# SecantusDB (GPL-2.0-only) runs only as a separate server from its own venv (`make test` installs
-# it from tests/secantus-requirements.txt); it is never imported.
-SECANTUSD = ROOT / ".secantus" / "bin" / "secantusd-py"
-
-
-def wait_for_port(port: int, proc: subprocess.Popen[Any], what: str, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"{what} exited with status {proc.returncode} before listening")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    pytest.fail(f"{what} did not listen on port {port} within {seconds:.0f} s")
-
-
-@dataclass(frozen=True, slots=True)
-class MongoServer:
-    uri: str  # mongodb://127.0.0.1:P/?directConnection=true
-    port: int
-
-
-@contextmanager
-def secantus_process(storage: Path, config: Path) -> Iterator[MongoServer]:
-    """A SecantusDB wire server on a free port, stopped on exit. ``config`` is an empty TOML file:
-    passing it turns off the server's search for a developer's ``secantusd.toml``."""
-    config.write_text("")
-    port = _free_port()
-    log = (storage.parent / f"{storage.name}.log").open("w")
-    proc = subprocess.Popen(  # noqa: S603
-        [
-            str(SECANTUSD),
-            "--config",
-            str(config),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--storage-path",
-            str(storage),
-            "--log-level",
-            "WARNING",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_port(port, proc, "secantusd-py")
-        yield MongoServer(f"mongodb://127.0.0.1:{port}/?directConnection=true", port)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        log.close()
-
-
 @pytest.fixture(scope="session")
 def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoServer]:
     """One MongoDB wire server (SecantusDB) for the whole session; each test uses its own database.
@@ -166,12 +96,6 @@ def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoServ
     workdir = tmp_path_factory.mktemp("secantus")
     with secantus_process(workdir / "data", workdir / "secantusd.toml") as server:
         yield server
-
-
-STORE_BACKENDS = ("memory", "mongodb")
-
-
-OpenStore = Callable[[], Awaitable[StoreHandle]]
 
 
 @pytest.fixture(params=STORE_BACKENDS)
@@ -201,60 +125,6 @@ async def store(open_stores: OpenStore) -> StoreHandle:
     return await open_stores()
 
 
-def make_settings(**overrides: Any) -> Settings:
-    """Embedded settings with a cheap argon2 profile and a small demo market, for tests."""
-    values: dict[str, Any] = {"argon2_profile": "test", "demo_coins": 80, "history_hours": 192}
-    values.update(overrides)
-    return Settings(**values)
-
-
-SMALL_DEMO = DemoConfig(seed=11, coins=80)
-
-
-@dataclass(slots=True)
-class ApiClient:
-    app: Any
-    http: httpx.AsyncClient
-    admin_key: str
-    read_key: str
-
-    @property
-    def services(self) -> Any:
-        return self.app.state.services
-
-
-async def _wait_ready(app: Any, seconds: float = 60.0) -> None:
-    import asyncio
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        services = getattr(app.state, "services", None)
-        if services is not None and await services.leaderboard.current_run() is not None:
-            return
-        services and services.leaderboard.invalidate()
-        await asyncio.sleep(0.05)
-    raise TimeoutError("the app did not finish its first run")
-
-
-async def start_app(settings: Settings | None = None, **kwargs: Any) -> AsyncIterator[ApiClient]:
-    """Run the app's lifespan in-process and yield an HTTP client bound to it."""
-    from contextlib import AsyncExitStack
-
-    settings = settings or make_settings()
-    kwargs.setdefault("source", DemoSource(SMALL_DEMO))
-    kwargs.setdefault("run_scheduler", False)
-    kwargs.setdefault("announce", lambda line: None)
-    app = build_app(settings, **kwargs)
-    async with AsyncExitStack() as stack:
-        await stack.enter_async_context(app.router.lifespan_context(app))
-        if kwargs.get("prime", True):
-            await _wait_ready(app)
-        transport = httpx.ASGITransport(app=app)
-        http = await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://test"))
-        admin, read = app.state.bootstrap
-        yield ApiClient(app, http, admin.key, read.key)
-
-
 @pytest.fixture
 async def api() -> AsyncIterator[ApiClient]:
     """A fresh primed app (embedded store, small demo market), with its bootstrap keys."""
@@ -262,26 +132,14 @@ async def api() -> AsyncIterator[ApiClient]:
         yield client
 
 
-@dataclass(frozen=True, slots=True)
-class RedisCluster:
-    url: str  # redis+cluster://127.0.0.1:P (the service's REDIS_URL for a cluster)
-    ports: tuple[int, ...]
-
-
-def _cluster_port() -> int:
-    """A free port P whose cluster bus port (P + 10000) is free too."""
-    import random
-
-    for _ in range(200):
-        port = random.randrange(20_000, 40_000)
-        try:
-            with socket.socket() as a, socket.socket() as b:
-                a.bind(("127.0.0.1", port))
-                b.bind(("127.0.0.1", port + 10_000))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free port pair for a cluster node")
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def read_only_api() -> AsyncIterator[ApiClient]:
+    """One primed app for a whole module whose tests only read it: the demo data is scored once per
+    module, not once per test. Such a module marks its async tests
+    ``pytest.mark.asyncio(loop_scope="module")`` (the loop this app runs in) and binds ``api`` to
+    this; a test that writes (a run, a key, a setting) takes the function-scoped ``api`` elsewhere."""
+    async for client in start_app():
+        yield client
 
 
 @pytest.fixture(scope="session")
@@ -294,7 +152,7 @@ def redis_cluster_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
         if os.environ.get("CI"):
             pytest.fail("redis-server and redis-cli are needed for the cluster tests; .ci/run installs them")
         pytest.skip("redis-server or redis-cli is not installed")
-    ports = tuple(_cluster_port() for _ in range(3))
+    ports = tuple(cluster_port() for _ in range(3))
     procs = []
     for port in ports:
         workdir = tmp_path_factory.mktemp(f"cluster{port}")
@@ -379,50 +237,9 @@ def redis_cluster_url(redis_cluster_server: RedisCluster) -> str:
     return redis_cluster_server.url
 
 
-KEY_LINE = re.compile(r"^(bootstrap admin key|demo read key): (sk_live_[0-9A-Za-z]{40})$")
-
-
-@dataclass(slots=True)
-class Served:
-    base: str
-    keys: dict[str, str]  # "bootstrap admin key" and "demo read key", as printed
-    lines: list[str]  # stderr up to the second key
-    proc: subprocess.Popen[str]
-
-
-@contextmanager
-def serve_process(**env: str) -> Iterator[Served]:
-    """A real ``insider-selling serve`` in the embedded mode (test argon2 profile, none of the
-    developer's settings) on a free port, yielded once it has printed its two keys; ``env`` adds
-    settings. The keys are printed before uvicorn listens: callers wait for the port themselves."""
-    port = _free_port()
-    environ = {
-        k: v for k, v in os.environ.items() if not k.startswith("INSIDER_") and k not in ("MONGODB_URI", "REDIS_URL")
-    }
-    environ.update({"INSIDER_ARGON2_PROFILE": "test", "INSIDER_DEMO_HISTORY_HOURS": "0", **env})
-    proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "insider_selling.cli", "serve", "--port", str(port)],
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-        env=environ,
-    )
-    try:
-        keys: dict[str, str] = {}
-        lines: list[str] = []
-        deadline = time.monotonic() + 60
-        assert proc.stderr is not None
-        while len(keys) < 2 and time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            if not line:
-                break
-            lines.append(line)
-            match = KEY_LINE.match(line.rstrip("\n"))
-            if match:
-                keys[match.group(1)] = match.group(2)
-        assert len(keys) == 2, "".join(lines)
-        yield Served(f"http://127.0.0.1:{port}", keys, lines, proc)
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=20)
+@pytest.fixture(params=["redis", "redis-cluster"])
+def redis_or_cluster_url(request: pytest.FixtureRequest) -> str:
+    """A test that holds on a single Redis and on a Redis Cluster alike runs on each in turn:
+    ``redis_url`` (flushed) first, then ``redis_cluster_url`` (every primary flushed)."""
+    url: str = request.getfixturevalue("redis_url" if request.param == "redis" else "redis_cluster_url")
+    return url

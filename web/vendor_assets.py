@@ -3,7 +3,7 @@
 Run by ``make assets`` after ``npm ci`` (which checks each package tarball against the lockfile's
 integrity). The copies are byte-for-byte the published files, at ``<name>@<version>/<path>``, and
 ``gql/static/vendor/manifest.json`` records each file's sha384 next to its package's npm integrity,
-so ``tests/test_web_assets.py`` can tell when a vendored file no longer matches what was published.
+so ``tests/gql/test_pages.py`` can tell when a vendored file no longer matches what was published.
 """
 
 from __future__ import annotations

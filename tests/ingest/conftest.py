@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -12,11 +10,7 @@ import pytest
 from ingest.commands import build_live_source
 from ingest.live import LiveSource
 from ingest.testing import Recorded, Replay, load_recordings
-
-RECORDINGS = Path(__file__).parent / "recordings"
-AT = datetime(2024, 11, 27, 5, 30, tzinfo=UTC)
-
-MakeSource = Callable[..., tuple[LiveSource, Replay]]
+from tests.ingest.helpers import RECORDINGS, MakeSource
 
 
 @pytest.fixture(scope="session")

@@ -7,12 +7,12 @@ import io
 import time
 
 import pytest
-from conftest import AT, MakeSource
 from rich.console import Console
 
 from ingest.commands import ingest_once
 from ingest.snapshot import VENUES
 from ingest.testing import Recorded
+from tests.ingest.helpers import AT, MakeSource
 
 
 def outcome(batch, venue):  # type: ignore[no-untyped-def]

@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from conftest import AT, MakeSource
 
 from ingest.snapshot import MarketSample
 from ingest.source import SnapshotBatch
@@ -15,6 +14,7 @@ from ingest.storage import SnapshotStore
 from ingest.testing import Recorded
 from ingest.venues.base import taker_flow
 from store import StoreHandle
+from tests.ingest.helpers import AT, MakeSource
 
 
 def hour(h: int, day: int = 27) -> datetime:

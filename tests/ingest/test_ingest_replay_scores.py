@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from conftest import AT, MakeSource
-
 from ingest.files import write_snapshots
 from ingest.source import SnapshotBatch
 from ingest.storage import SnapshotStore
@@ -14,7 +12,8 @@ from research.replay import load_replay
 from scoring.config import load_model_config
 from scoring.pipeline import ScoringPipeline
 from store import StoreHandle
-from tests.conftest import OpenStore
+from tests.helpers import OpenStore
+from tests.ingest.helpers import AT, MakeSource
 
 VOLATILE = {"run_id", "_id", "visible"}
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import AT, MakeSource
-
 from ingest.commands import backfill, record
 from ingest.files import read_snapshots, write_snapshots
+from tests.ingest.helpers import AT, MakeSource
 
 
 async def test_record_then_replay_gives_identical_samples(make_source: MakeSource, tmp_path: Path) -> None:

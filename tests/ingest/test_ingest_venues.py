@@ -6,11 +6,11 @@ from __future__ import annotations
 import copy
 
 import pytest
-from conftest import AT, RECORDINGS, MakeSource
 
 from ingest.snapshot import VENUES, MarketSample
 from ingest.testing import Recorded
 from ingest.venues import CONNECTORS, CcxtVenue, HttpVenue
+from tests.ingest.helpers import AT, RECORDINGS, MakeSource
 
 # venue -> coin -> (rate per interval, interval h, OI USD, mark USD per coin)
 EXPECTED: dict[str, dict[str, tuple[float, float, float, float | None]]] = {

@@ -18,7 +18,7 @@ from research.history import history_report
 from research.replay import backtest, export_demo, load_replay, parse_step
 from scoring.contract import COIN_FIELDS
 from scoring.runs import RunStore
-from tests.conftest import OpenStore
+from tests.helpers import OpenStore
 
 
 def test_round_trip_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -99,7 +99,7 @@ async def test_the_documented_bytes_per_score_document_match_a_real_run() -> Non
 
     import bson
 
-    from tests.conftest import ROOT, start_app
+    from tests.helpers import ROOT, start_app
 
     async for api in start_app():
         run = await api.services.leaderboard.current_run()

@@ -17,8 +17,8 @@ from tenants.hashing import PROFILES, KeyHasher
 from tenants.keys import KEY_LEN, generate_key, parse_key, redact
 from tenants.repository import TenantRepository
 from tenants.service import KeyService
-from tests.conftest import make_settings
-from tests.tenants.conftest import instance
+from tests.helpers import make_settings
+from tests.tenants.helpers import instance
 
 
 async def _setup(**auth: object) -> tuple[MemoryClient, Authenticator, KeyService, str]:

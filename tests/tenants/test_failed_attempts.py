@@ -18,8 +18,8 @@ from tenants.hashing import KeyHasher
 from tenants.keys import generate_key, parse_key
 from tenants.repository import TenantRepository
 from tenants.service import KeyService
-from tests.conftest import make_settings
-from tests.tenants.conftest import ROTATE, instance, new_key, new_tenant
+from tests.helpers import make_settings
+from tests.tenants.helpers import ROTATE, instance, new_key, new_tenant
 
 
 async def _keys(n: int, profile: str = "test", **auth: object) -> tuple[Authenticator, list[str]]:

@@ -11,8 +11,8 @@ from tenants.hashing import KeyHasher
 from tenants.principal import Principal
 from tenants.repository import TenantRepository
 from tenants.service import KeyService
-from tests.conftest import make_settings
-from tests.tenants.conftest import ISSUE, ROTATE, error_of, instance, new_key, new_tenant
+from tests.helpers import make_settings
+from tests.tenants.helpers import ISSUE, ROTATE, error_of, instance, new_key, new_tenant
 
 
 async def test_manager_cannot_rotate_an_admin_key_into_its_hands() -> None:

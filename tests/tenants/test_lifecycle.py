@@ -11,8 +11,8 @@ import pytest
 
 from store import StoreHandle
 from tenants.keys import parse_key
-from tests.conftest import make_settings
-from tests.tenants.conftest import (
+from tests.helpers import make_settings
+from tests.tenants.helpers import (
     AUDIT,
     CREATE_TENANT,
     ISSUE,
@@ -54,8 +54,8 @@ async def test_issue_list_and_audit_never_show_a_secret(store: StoreHandle) -> N
 
 
 @pytest.mark.redis
-async def test_rotation_grace_both_ways(redis_url: str, store: StoreHandle) -> None:
-    async with cluster(store, redis_url=redis_url) as c:
+async def test_rotation_grace_both_ways(redis_or_cluster_url: str, store: StoreHandle) -> None:
+    async with cluster(store, redis_url=redis_or_cluster_url) as c:
         await asyncio.wait_for(c.b.services.bus.subscribed.wait(), 5)
         tenant = await new_tenant(c.a, c.admin_key, "rotator")
         old, old_id = await new_key(c.a, c.admin_key, tenant, ["signals:read"])
@@ -94,8 +94,10 @@ async def test_rotation_grace_both_ways(redis_url: str, store: StoreHandle) -> N
 
 
 @pytest.mark.redis
-async def test_revocation_reaches_a_second_instance_within_one_second(redis_url: str, store: StoreHandle) -> None:
-    async with cluster(store, redis_url=redis_url) as c:
+async def test_revocation_reaches_a_second_instance_within_one_second(
+    redis_or_cluster_url: str, store: StoreHandle
+) -> None:
+    async with cluster(store, redis_url=redis_or_cluster_url) as c:
         await asyncio.wait_for(c.b.services.bus.subscribed.wait(), 5)
         tenant = await new_tenant(c.a, c.admin_key, "revokee")
         key, key_id = await new_key(c.a, c.admin_key, tenant, ["signals:read"])

@@ -17,8 +17,8 @@ from tenants.principal import Principal
 from tenants.ratelimit import LocalBackend, RateLimiter, RedisBackend, Request, month_window
 from tenants.repository import TenantRepository
 from tenants.upkeep import flush
-from tests.conftest import make_settings
-from tests.tenants.conftest import cluster, instance, new_key, new_tenant
+from tests.helpers import make_settings
+from tests.tenants.helpers import cluster, instance, new_key, new_tenant, principal
 
 
 class FakeClock:
@@ -27,20 +27,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def principal(
-    key: str = "key_a", tenant: str = "ten_a", rpm: int = 60, month: int = 10_000, key_rpm: int | None = None
-) -> Principal:
-    return Principal(
-        tenant_id=tenant,
-        key_id=key,
-        scopes=frozenset({"signals:read"}),
-        plan="free",
-        per_minute=rpm,
-        per_month=month,
-        key_per_minute=key_rpm or rpm,
-    )
 
 
 def test_gcra_burst_then_one_per_interval() -> None:
@@ -176,8 +162,8 @@ async def test_costly_requests_near_the_limit(redis_url: str, shared: bool) -> N
 
 
 @pytest.mark.redis
-async def test_limit_is_exact_across_two_instances(redis_url: str) -> None:
-    async with cluster(redis_url=redis_url) as c:
+async def test_limit_is_exact_across_two_instances(redis_or_cluster_url: str) -> None:
+    async with cluster(redis_url=redis_or_cluster_url) as c:
         tenant = await new_tenant(c.a, c.admin_key, "metered", "free", rpm=12)
         key, _ = await new_key(c.a, c.admin_key, tenant, ["signals:read"])
         statuses, remaining = [], []
@@ -200,8 +186,8 @@ async def test_limit_is_exact_across_two_instances(redis_url: str) -> None:
 
 
 @pytest.mark.redis
-async def test_monthly_quota_across_instances(redis_url: str) -> None:
-    async with cluster(redis_url=redis_url) as c:
+async def test_monthly_quota_across_instances(redis_or_cluster_url: str) -> None:
+    async with cluster(redis_url=redis_or_cluster_url) as c:
         tenant = await new_tenant(c.a, c.admin_key, "quota", "pro", quota=5)
         key, _ = await new_key(c.a, c.admin_key, tenant, ["signals:read"])
         statuses = [(await (c.a if i % 2 else c.b).rest(key)).status_code for i in range(8)]

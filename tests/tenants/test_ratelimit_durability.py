@@ -15,8 +15,8 @@ from tenants.errors import QuotaExceeded, RateLimited
 from tenants.principal import Principal
 from tenants.ratelimit import RateLimiter, RedisBackend
 from tenants.upkeep import flush
-from tests.conftest import make_settings
-from tests.tenants.conftest import RestartableRedis, instance, new_key, new_tenant
+from tests.helpers import make_settings
+from tests.tenants.helpers import RestartableRedis, instance, new_key, new_tenant
 
 pytestmark = pytest.mark.redis
 

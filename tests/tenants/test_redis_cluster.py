@@ -1,7 +1,8 @@
 """Issue 12, item 4: rate limits, revocation broadcast (sharded pub/sub) and the worker lock on a
-real 3-node Redis Cluster (``REDIS_URL=redis+cluster://…``). The limit and revocation tests are the
-single-node ones, run against the cluster; the lock tests are parametrized in
-``tests/test_abuse_tenants.py``."""
+real 3-node Redis Cluster (``REDIS_URL=redis+cluster://…``). The single-node limit and revocation
+tests also run against the cluster (the ``redis_or_cluster_url`` fixture, in ``test_ratelimit.py``
+and ``test_lifecycle.py``); the lock tests are parametrized in
+``tests/insider_selling/test_abuse_tenants.py``."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ import pytest
 
 from insider_selling.redis_client import connect_redis
 from insider_selling.settings import load_settings
-from store import StoreHandle
+from tenants.errors import RateLimited
 from tenants.ratelimit import LocalBackend, RateLimiter, RedisBackend, Request
 from tenants.revocation import KeyChangeBus
-from tests.tenants import test_lifecycle, test_ratelimit
+from tests.tenants.helpers import principal
 
 pytestmark = pytest.mark.redis
 
@@ -55,29 +56,13 @@ async def test_limiter_on_a_cluster_raises_and_seeds(redis_cluster_url: str) -> 
 
     try:
         limiter = RateLimiter(RedisBackend(client), stored_usage=stored_usage)
-        p = test_ratelimit.principal(rpm=100, month=10)
+        p = principal(rpm=100, month=10)
         await limiter.check(p)
         await limiter.check(p)
-        with pytest.raises(test_ratelimit.RateLimited):
+        with pytest.raises(RateLimited):
             await limiter.check(p)  # the quota started from the stored 8 of 10
     finally:
         await client.aclose()
-
-
-async def test_limit_is_exact_across_two_instances_on_a_cluster(redis_cluster_url: str) -> None:
-    await test_ratelimit.test_limit_is_exact_across_two_instances(redis_cluster_url)
-
-
-async def test_monthly_quota_across_instances_on_a_cluster(redis_cluster_url: str) -> None:
-    await test_ratelimit.test_monthly_quota_across_instances(redis_cluster_url)
-
-
-async def test_revocation_reaches_a_second_instance_on_a_cluster(redis_cluster_url: str, store: StoreHandle) -> None:
-    await test_lifecycle.test_revocation_reaches_a_second_instance_within_one_second(redis_cluster_url, store)
-
-
-async def test_rotation_grace_on_a_cluster(redis_cluster_url: str, store: StoreHandle) -> None:
-    await test_lifecycle.test_rotation_grace_both_ways(redis_cluster_url, store)
 
 
 async def test_revocation_goes_over_sharded_pubsub(redis_cluster_url: str) -> None:

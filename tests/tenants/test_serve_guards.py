@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tenants.keys import generate_key
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 DATA = "/v1/insider-selling/data"
 

@@ -1,7 +1,7 @@
 """The pages in a real browser: the landing page's links, the key -> leaderboard path (equal to REST,
 timed), the coin view against the store, live updates and the polling fallback, wrong and revoked
 keys, the API docs and GraphiQL. Every test also fails on a console error or a request to another
-origin (see conftest.Watch)."""
+origin (see ``Watch`` in tests/web/helpers.py)."""
 
 from __future__ import annotations
 
@@ -10,33 +10,23 @@ import re
 import time
 from typing import Any
 
-import httpx
 from playwright.sync_api import expect
 
-from tests.conftest import ROOT
-from tests.web.conftest import CONTRAST_JS, Server, Watch, assert_contrast, attach, screenshot
+from tests.helpers import ROOT
+from tests.web.helpers import (
+    CONTRAST_JS,
+    Server,
+    Watch,
+    assert_contrast,
+    assert_key_kept_out,
+    attach,
+    enter_key,
+    rest,
+    screenshot,
+)
 
 #: First load, key submitted -> leaderboard shown, on loopback.
 FIRST_LOAD_BUDGET_MS = 1000
-
-
-def rest(server: Server, key: str, **params: Any) -> list[dict[str, Any]]:
-    response = httpx.get(
-        f"{server.base}/v1/insider-selling/data", params=params, headers={"Authorization": f"Bearer {key}"}, timeout=30
-    )
-    assert response.status_code == 200, response.text
-    coins: list[dict[str, Any]] = response.json()["data"]["coins"]
-    return coins
-
-
-def enter_key(page: Any, key: str) -> float:
-    """Type the key and press Enter (keyboard only); returns the seconds until the table is shown."""
-    page.goto("/dashboard")
-    page.locator("#key-input").focus()
-    page.keyboard.type(key)
-    started = time.perf_counter()
-    page.keyboard.press("Enter")
-    return started
 
 
 def rows(page: Any) -> list[dict[str, str]]:
@@ -47,14 +37,6 @@ def rows(page: Any) -> list[dict[str, str]]:
         phase: tr.querySelector('.phase').dataset.phase, days: tr.querySelector('.days').textContent,
         changed: tr.classList.contains('changed') }))""",
     )
-
-
-def assert_key_kept_out(page: Any, watch: Watch, key: str) -> None:
-    assert key not in page.url
-    assert all(key not in url for url in watch.requests)
-    stored = page.evaluate("JSON.stringify(Object.entries(localStorage))")
-    assert key not in stored
-    assert key not in json.dumps(page.context.cookies())
 
 
 def test_landing_page_links(page: Any, server: Server) -> None:
@@ -138,7 +120,9 @@ def test_live_update_then_the_coin_view_has_one_point_per_stored_run(page: Any, 
     server.score_run()  # the coin view follows live runs too
     coin_id = rows(page)[0]["id"]
     page.locator(f'#board tr[data-coin-id="{coin_id}"] a').click()
-    page.wait_for_selector("#score-chart[data-points] canvas")
+    # as generous as the chart wait below: with a test per core (xdist) the browser shares the
+    # machine with another worker, and this first draw once missed the default 10 s there
+    page.wait_for_selector("#score-chart[data-points] canvas", timeout=30_000)
     stored = server.call(server.services.runs.history([coin_id]))[coin_id]
     succeeded = server.call(server.services.runs.succeeded_runs())
     assert len(stored) == len(succeeded) >= 3

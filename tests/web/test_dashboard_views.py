@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.conftest import Server, Watch, screenshot
-from tests.web.test_dashboard import assert_key_kept_out, enter_key, rest
+from tests.web.helpers import Server, Watch, assert_key_kept_out, enter_key, rest, screenshot
 
 BANDS = (
     (7.5, "the top hundredth"),

@@ -20,8 +20,7 @@ from ingest.storage import SnapshotStore
 from research.replay import Replay, export_demo, load_replay
 from scoring.config import load_model_config
 from scoring.pipeline import ScoringPipeline
-from tests.web.conftest import Server, assert_contrast, screenshot
-from tests.web.test_dashboard import enter_key
+from tests.web.helpers import Server, assert_contrast, enter_key, screenshot
 
 
 def _replay_runs(server: Server, replay: Replay, start: Any, end: Any) -> int:

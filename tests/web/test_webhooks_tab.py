@@ -9,8 +9,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.web.conftest import Server
-from tests.web.test_dashboard import enter_key
+from tests.web.helpers import Server, enter_key
 
 CREATE = """mutation($input: CreateWebhookEndpointInput!) {
   createWebhookEndpoint(input: $input) { endpoint { id } } }"""

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from insider_selling.cli import main
-from tests.conftest import serve_process
+from tests.helpers import serve_process
 from tests.webhooks.receiver import Receiver
 
 

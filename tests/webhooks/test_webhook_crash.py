@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from store import open_store
-from tests.conftest import MongoServer
+from tests.helpers import MongoServer
 from tests.webhooks.receiver import ADMIN_SCOPE, Receiver, add_tenant, principal
 from webhooks.config import WebhookConfig
 from webhooks.dispatcher import Dispatcher

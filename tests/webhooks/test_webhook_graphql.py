@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ApiClient
+from tests.helpers import ApiClient
 from tests.webhooks.receiver import gql
 
 CREATE = """mutation($input: CreateWebhookEndpointInput!) {

@@ -8,7 +8,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.conftest import make_settings, start_app
+from tests.helpers import make_settings, start_app
 from tests.webhooks.receiver import Receiver, gql, wait_for
 
 CREATE = """mutation($input: CreateWebhookEndpointInput!) {
