@@ -65,7 +65,15 @@ GRAPHIQL_ASSETS_PATH = "/graphiql-assets"
 GRAPHIQL_ASSETS_DIR = STATIC / "graphiql"
 
 #: The reports served from the repository's ``docs/`` folder: page name -> (file, title).
-DOCS = {"methodology": ("methodology.md", "Methodology"), "validation": ("validation.md", "Validation report")}
+DOCS = {
+    "methodology": ("methodology.md", "Methodology"),
+    "validation": ("validation.md", "Validation report"),
+    "api": ("api.md", "The API"),
+    "webhooks": ("webhooks.md", "Webhooks"),
+    "operations": ("operations.md", "Operations"),
+    "security": ("security.md", "Security"),
+    "performance": ("performance.md", "Performance"),
+}
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "

@@ -95,6 +95,21 @@ async def test_methodology_is_rendered_with_working_links(api: ApiClient) -> Non
     assert raw.text == (ROOT / "docs" / "methodology.md").read_text()
 
 
+async def test_every_docs_page_is_rendered_and_its_links_are_served(read_only_api: ApiClient) -> None:
+    """Each page of docs/ that the server names (methodology, validation, the API, operations,
+    security...) renders, and every link it makes to this server answers."""
+    import re
+
+    from gql.pages import DOCS
+
+    for name, (_file, title) in DOCS.items():
+        page = await read_only_api.http.get(f"/docs/{name}")
+        assert page.status_code == 200, name
+        assert "<h1" in page.text and title in page.text, name
+        for href in set(re.findall(r'href="(/docs/[^"#]*)', page.text)):
+            assert (await read_only_api.http.get(href)).status_code == 200, (name, href)
+
+
 def test_markdown_links_images_and_raw_html(tmp_path: Path) -> None:
     (tmp_path / "validation.md").write_text("x")
     html = render_markdown(
